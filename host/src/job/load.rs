@@ -1,0 +1,1101 @@
+//! Reading a job file: parse the TOML, check everything that can be checked
+//! before anything runs, and build the [`Job`] the runtime consumes.
+//!
+//! Every rejection is a [`JobError`] that points at the offending place in the
+//! file the way a compiler does, so that users can fix a job file without
+//! reading eddy's source.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+use toml::Spanned;
+
+use super::model::{
+    BatchConfig, DEFAULT_BATCH_RECORDS, DEFAULT_CALL_TIMEOUT, DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_GUEST_MEMORY, GuestLimits, Job, KeyBy, OperatorDef, SinkConnector, SinkDef,
+    SourceConnector, SourceDef, StreamRef, TimestampSource, WatermarkStrategy,
+};
+use super::spec::{
+    BatchSpec, DEFAULT_MAX_PARALLELISM, DEFAULT_PARALLELISM, GeneratorSpec, GuestLimitsSpec,
+    JobSection, JobSpec, KeyBySpec, MAX_MAX_PARALLELISM, OperatorSpec, RecordFormat, SinkSpec,
+    SinkType, SourceSpec, SourceType, TimestampSpec, WatermarkKind, WatermarkSpec,
+};
+
+/// Smallest guest memory limit: one WebAssembly page.
+const MIN_GUEST_MEMORY: u64 = 64 * 1024;
+
+/// Reads, checks and converts the job file at `path`.
+pub fn load_job(path: &Path) -> Result<Job, JobError> {
+    let text = std::fs::read_to_string(path).map_err(|error| JobError {
+        file: path.to_path_buf(),
+        message: format!("cannot read job file: {error}"),
+        location: None,
+    })?;
+    parse_job(&text, path)
+}
+
+/// Checks and converts the text of a job file. `file` names it in messages
+/// and its directory is the base of the relative paths inside.
+pub fn parse_job(text: &str, file: &Path) -> Result<Job, JobError> {
+    let source = SourceText { file, text };
+    let spec: JobSpec =
+        toml::from_str(text).map_err(|error| source.error(error.span(), error.message()))?;
+    let dir = base_dir(file).map_err(|error| {
+        source.error(
+            None,
+            format!("cannot resolve the directory of the job file: {error}"),
+        )
+    })?;
+    Loader { source, dir }.job(spec)
+}
+
+/// Why a job file was rejected. Displayed like a compiler diagnostic: the
+/// explanation, the file with line and column, and the offending line with a
+/// caret under the culprit.
+#[derive(Debug, Clone, Error)]
+#[error("error: {message}\n{}", Snippet { file: &self.file, location: self.location.as_ref() })]
+pub struct JobError {
+    file: PathBuf,
+    message: String,
+    location: Option<Location>,
+}
+
+impl JobError {
+    /// The one-line explanation, without file or position.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The job file the error is about, as it was given.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// The 1-based line and column of the offending place, when there is one.
+    pub fn location(&self) -> Option<(usize, usize)> {
+        self.location
+            .as_ref()
+            .map(|location| (location.line, location.column))
+    }
+}
+
+/// A place in the job file, with the line it is on for the snippet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Location {
+    /// 1-based.
+    line: usize,
+    /// 1-based, in characters.
+    column: usize,
+    line_text: String,
+    /// Characters to underline, at least one, never past the end of the line.
+    width: usize,
+}
+
+impl Location {
+    /// The location of the byte range `span` of `text`.
+    fn of(text: &str, span: Range<usize>) -> Location {
+        let mut start = floor_char_boundary(text, span.start.min(text.len()));
+        // An error at the very end points after the last line, not at an empty one.
+        if start == text.len() && text[..start].ends_with('\n') {
+            start -= 1;
+        }
+        let line_start = text[..start].rfind('\n').map_or(0, |newline| newline + 1);
+        let line_end = text[start..]
+            .find('\n')
+            .map_or(text.len(), |newline| start + newline);
+        let end = floor_char_boundary(text, span.end.clamp(start, line_end));
+        Location {
+            line: text[..start].matches('\n').count() + 1,
+            column: text[line_start..start].chars().count() + 1,
+            line_text: text[line_start..line_end].trim_end_matches('\r').to_owned(),
+            width: text[start..end].chars().count().max(1),
+        }
+    }
+}
+
+fn floor_char_boundary(text: &str, mut index: usize) -> usize {
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
+}
+
+/// The `--> file:line:column` part of a [`JobError`] and its source excerpt.
+struct Snippet<'a> {
+    file: &'a Path,
+    location: Option<&'a Location>,
+}
+
+impl fmt::Display for Snippet<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(location) = self.location else {
+            return write!(f, " --> {}", self.file.display());
+        };
+        let line_number = location.line.to_string();
+        let gutter = " ".repeat(line_number.len());
+        // Keep tabs so that the caret lines up under the same characters.
+        let indent: String = location
+            .line_text
+            .chars()
+            .take(location.column - 1)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        writeln!(
+            f,
+            "{gutter}--> {}:{}:{}",
+            self.file.display(),
+            location.line,
+            location.column
+        )?;
+        writeln!(f, "{gutter} |")?;
+        writeln!(f, "{line_number} | {}", location.line_text)?;
+        write!(f, "{gutter} | {indent}{}", "^".repeat(location.width))
+    }
+}
+
+/// The job file being checked: its name for messages, its text for snippets.
+struct SourceText<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl SourceText<'_> {
+    fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> JobError {
+        JobError {
+            file: self.file.to_path_buf(),
+            message: message.into(),
+            location: span.map(|span| Location::of(self.text, span)),
+        }
+    }
+
+    /// An error pointing at `value`.
+    fn error_at<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> JobError {
+        self.error(Some(value.span()), message)
+    }
+
+    fn line_of(&self, span: Range<usize>) -> usize {
+        Location::of(self.text, span).line
+    }
+}
+
+/// The absolute directory of the job file, the base of its relative paths.
+fn base_dir(file: &Path) -> io::Result<PathBuf> {
+    let parent = file
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::path::absolute(parent)
+}
+
+/// Whether `name` can be a source name, operator uid, sink name or side
+/// output: `/` is reserved to separate a side output from its operator.
+fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The section or node an error is about, as the message's prefix.
+struct Owner(String);
+
+impl Owner {
+    fn node(kind: NodeKind, name: &str) -> Owner {
+        Owner(format!("{} `{name}`", kind.as_str()))
+    }
+
+    fn section(table: &str) -> Owner {
+        Owner(format!("`[{table}]`"))
+    }
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The three kinds of node sharing the job's one namespace of names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NodeKind {
+    Source,
+    Operator,
+    Sink,
+}
+
+impl NodeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Source => "source",
+            NodeKind::Operator => "operator",
+            NodeKind::Sink => "sink",
+        }
+    }
+}
+
+/// Every source, operator and sink by name, for resolving references.
+struct Names {
+    /// In file order, for listing candidates.
+    declared: Vec<(String, NodeKind)>,
+    /// With where each name is declared.
+    by_name: HashMap<String, (NodeKind, Range<usize>)>,
+}
+
+impl Names {
+    fn kind_of(&self, name: &str) -> Option<NodeKind> {
+        self.by_name.get(name).map(|(kind, _)| *kind)
+    }
+
+    /// "`a`, `b`" for the names of the given kinds, in file order.
+    fn list(&self, kinds: &[NodeKind]) -> String {
+        let names: Vec<String> = self
+            .declared
+            .iter()
+            .filter(|(_, kind)| kinds.contains(kind))
+            .map(|(name, _)| format!("`{name}`"))
+            .collect();
+        names.join(", ")
+    }
+}
+
+/// Job-wide values that sources and operators fall back to.
+struct Defaults<'a> {
+    parallelism: u32,
+    max_parallelism: u32,
+    limits: &'a GuestLimitsSpec,
+    names: &'a Names,
+}
+
+/// Checks a parsed job file and converts it to the model.
+struct Loader<'a> {
+    source: SourceText<'a>,
+    /// Absolute directory of the job file, the base of relative paths.
+    dir: PathBuf,
+}
+
+impl Loader<'_> {
+    fn job(&self, spec: JobSpec) -> Result<Job, JobError> {
+        let job_owner = Owner::section("job");
+        let section = spec.job.get_ref();
+        if section.name.get_ref().trim().is_empty() {
+            return Err(self.source.error_at(
+                &section.name,
+                format!("{job_owner}: `name` must not be empty"),
+            ));
+        }
+        let max_parallelism = self.max_parallelism(&job_owner, section)?;
+        let parallelism = match &section.parallelism {
+            Some(parallelism) => self.parallelism(&job_owner, parallelism, max_parallelism)?,
+            None => DEFAULT_PARALLELISM,
+        };
+        if spec.sources.is_empty() {
+            return Err(self.source.error_at(
+                &spec.job,
+                "the job has no source: add a `[[source]]` to read records from",
+            ));
+        }
+        if spec.sinks.is_empty() {
+            return Err(self.source.error_at(
+                &spec.job,
+                "the job has no sink: add a `[[sink]]` to write results to",
+            ));
+        }
+        let names = self.names(&spec)?;
+        self.check_limits(&Owner::section("limits"), &spec.limits)?;
+        let defaults = Defaults {
+            parallelism,
+            max_parallelism,
+            limits: &spec.limits,
+            names: &names,
+        };
+
+        let sources = spec
+            .sources
+            .iter()
+            .map(|source| self.source_def(source, &defaults))
+            .collect::<Result<Vec<_>, _>>()?;
+        let operators = spec
+            .operators
+            .iter()
+            .map(|operator| self.operator_def(operator, &defaults))
+            .collect::<Result<Vec<_>, _>>()?;
+        let operators = self.topological_order(operators)?;
+        let dead_letter_sinks: HashSet<&str> = sources
+            .iter()
+            .filter_map(|source| source.dead_letter.as_deref())
+            .collect();
+        let sinks = spec
+            .sinks
+            .iter()
+            .map(|sink| self.sink_def(sink, &names, &dead_letter_sinks))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        Ok(Job {
+            name: section.name.get_ref().clone(),
+            file: self.source.file.to_path_buf(),
+            max_parallelism,
+            batch: self.batch(&spec.batch)?,
+            sources,
+            operators,
+            sinks,
+        })
+    }
+
+    fn max_parallelism(&self, owner: &Owner, section: &JobSection) -> Result<u32, JobError> {
+        let Some(max_parallelism) = &section.max_parallelism else {
+            return Ok(DEFAULT_MAX_PARALLELISM);
+        };
+        let value = *max_parallelism.get_ref();
+        if value == 0 || value > MAX_MAX_PARALLELISM {
+            return Err(self.source.error_at(
+                max_parallelism,
+                format!(
+                    "{owner}: `max_parallelism` must be between 1 and {MAX_MAX_PARALLELISM}, found {value}"
+                ),
+            ));
+        }
+        Ok(value)
+    }
+
+    fn parallelism(
+        &self,
+        owner: &Owner,
+        parallelism: &Spanned<u32>,
+        max_parallelism: u32,
+    ) -> Result<u32, JobError> {
+        let value = *parallelism.get_ref();
+        if value == 0 || value > max_parallelism {
+            return Err(self.source.error_at(
+                parallelism,
+                format!(
+                    "{owner}: `parallelism` must be between 1 and `max_parallelism` ({max_parallelism}), found {value}"
+                ),
+            ));
+        }
+        Ok(value)
+    }
+
+    /// Checks every name and that sources, operators and sinks never share one.
+    fn names(&self, spec: &JobSpec) -> Result<Names, JobError> {
+        let mut declared: Vec<(&Spanned<String>, NodeKind)> = spec
+            .sources
+            .iter()
+            .map(|source| (&source.name, NodeKind::Source))
+            .chain(
+                spec.operators
+                    .iter()
+                    .map(|op| (&op.uid, NodeKind::Operator)),
+            )
+            .chain(spec.sinks.iter().map(|sink| (&sink.name, NodeKind::Sink)))
+            .collect();
+        declared.sort_by_key(|(name, _)| name.span().start);
+
+        let mut names = Names {
+            declared: Vec::with_capacity(declared.len()),
+            by_name: HashMap::new(),
+        };
+        for (name, kind) in declared {
+            let field = if kind == NodeKind::Operator {
+                "uid"
+            } else {
+                "name"
+            };
+            if !is_valid_name(name.get_ref()) {
+                return Err(self.source.error_at(
+                    name,
+                    format!(
+                        "invalid {} {field} `{}`: use only letters, digits, `_` and `-` (`/` separates a side output, as in `detect/late`)",
+                        kind.as_str(),
+                        name.get_ref()
+                    ),
+                ));
+            }
+            if let Some((first_kind, first_span)) = names.by_name.get(name.get_ref()) {
+                return Err(self.source.error_at(
+                    name,
+                    format!(
+                        "duplicate name `{}`: already the name of the {} on line {} (sources, operators and sinks share one namespace)",
+                        name.get_ref(),
+                        first_kind.as_str(),
+                        self.source.line_of(first_span.clone())
+                    ),
+                ));
+            }
+            names.declared.push((name.get_ref().clone(), kind));
+            names
+                .by_name
+                .insert(name.get_ref().clone(), (kind, name.span()));
+        }
+        Ok(names)
+    }
+
+    fn source_def(&self, spec: &SourceSpec, defaults: &Defaults) -> Result<SourceDef, JobError> {
+        let owner = Owner::node(NodeKind::Source, spec.name.get_ref());
+        self.check_connector_fields(&owner, spec)?;
+        let connector = match spec.connector.get_ref() {
+            SourceType::Generator => SourceConnector::Generator(self.generator(&owner, spec)?),
+            SourceType::File => {
+                let path = spec.path.as_ref().ok_or_else(|| {
+                    self.source.error_at(
+                        &spec.connector,
+                        format!("{owner}: missing field `path`, the file a `file` source reads"),
+                    )
+                })?;
+                SourceConnector::File(self.existing_file(&owner, path, "input file")?)
+            }
+            SourceType::Stdin => SourceConnector::Stdin,
+        };
+        let format = self.record_format(&owner, spec)?;
+        let timestamp = self.timestamp(&owner, spec, format)?;
+        let has_timestamps = timestamp != TimestampSource::None;
+        Ok(SourceDef {
+            name: spec.name.get_ref().clone(),
+            connector,
+            format,
+            timestamp,
+            watermark: self.watermark(&owner, spec.watermark.as_ref(), has_timestamps)?,
+            dead_letter: spec
+                .dead_letter
+                .as_ref()
+                .map(|sink| self.dead_letter_sink(&owner, sink, defaults.names))
+                .transpose()?,
+            parallelism: self.source_parallelism(&owner, spec, defaults)?,
+        })
+    }
+
+    fn record_format(&self, owner: &Owner, spec: &SourceSpec) -> Result<RecordFormat, JobError> {
+        let source_type = *spec.connector.get_ref();
+        match &spec.format {
+            None => Ok(RecordFormat::default()),
+            Some(format)
+                if *format.get_ref() == RecordFormat::BinaryEvent
+                    && source_type != SourceType::Generator =>
+            {
+                Err(self.source.error_at(
+                    format,
+                    format!(
+                        "{owner}: `format = \"binary-event\"` is only for `generator` sources; a `{}` source reads lines as `json` or `text`",
+                        source_type.as_str()
+                    ),
+                ))
+            }
+            Some(format) => Ok(*format.get_ref()),
+        }
+    }
+
+    fn timestamp(
+        &self,
+        owner: &Owner,
+        spec: &SourceSpec,
+        format: RecordFormat,
+    ) -> Result<TimestampSource, JobError> {
+        let Some(timestamp) = &spec.timestamp else {
+            return Ok(TimestampSource::None);
+        };
+        match timestamp.get_ref() {
+            TimestampSpec::Source if *spec.connector.get_ref() != SourceType::Generator => {
+                Err(self.source.error_at(
+                    timestamp,
+                    format!(
+                        "{owner}: `timestamp = \"source\"` is only for `generator` sources; read a field instead, e.g. `timestamp = {{ field = \"ts\" }}`"
+                    ),
+                ))
+            }
+            TimestampSpec::Source => Ok(TimestampSource::Source),
+            TimestampSpec::Field(_) if format != RecordFormat::Json => {
+                Err(self.source.error_at(
+                    timestamp,
+                    format!(
+                        "{owner}: `timestamp = {{ field = ... }}` reads a JSON field, but the records are not JSON (`format` is not `json`)"
+                    ),
+                ))
+            }
+            TimestampSpec::Field(field) => {
+                Ok(TimestampSource::Field(self.field_path(owner, field)?))
+            }
+        }
+    }
+
+    /// A generator has as many readers as asked ([job] parallelism by
+    /// default); a file or stdin has one.
+    fn source_parallelism(
+        &self,
+        owner: &Owner,
+        spec: &SourceSpec,
+        defaults: &Defaults,
+    ) -> Result<u32, JobError> {
+        let source_type = *spec.connector.get_ref();
+        match &spec.parallelism {
+            None if source_type == SourceType::Generator => Ok(defaults.parallelism),
+            Some(parallelism) if source_type == SourceType::Generator => {
+                self.parallelism(owner, parallelism, defaults.max_parallelism)
+            }
+            None => Ok(1),
+            Some(parallelism) if *parallelism.get_ref() == 1 => Ok(1),
+            Some(parallelism) => Err(self.source.error_at(
+                parallelism,
+                format!(
+                    "{owner}: a `{}` source has a single reader; `parallelism` must be 1",
+                    source_type.as_str()
+                ),
+            )),
+        }
+    }
+
+    /// Rejects options of one connector `type` set on a source of another.
+    fn check_connector_fields(&self, owner: &Owner, spec: &SourceSpec) -> Result<(), JobError> {
+        let file_fields = [("path", span_of(&spec.path))];
+        let generator_fields = [
+            ("count", span_of(&spec.count)),
+            ("rate", span_of(&spec.rate)),
+            ("keys", span_of(&spec.keys)),
+            ("value_size", span_of(&spec.value_size)),
+            ("seed", span_of(&spec.seed)),
+            ("events_per_second", span_of(&spec.events_per_second)),
+            ("max_lag", span_of(&spec.max_lag)),
+            ("start_time", span_of(&spec.start_time)),
+        ];
+        let source_type = *spec.connector.get_ref();
+        for (fields_type, fields) in [
+            (SourceType::File, &file_fields[..]),
+            (SourceType::Generator, &generator_fields[..]),
+        ] {
+            if fields_type != source_type {
+                self.reject_set_fields(fields, |field| {
+                    format!(
+                        "{owner}: unknown field `{field}` for a `{}` source (`{field}` is an option of `{}` sources)",
+                        source_type.as_str(),
+                        fields_type.as_str()
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fails on the first of `fields` that is set, with `message(field)`.
+    fn reject_set_fields(
+        &self,
+        fields: &[(&str, Option<Range<usize>>)],
+        message: impl Fn(&str) -> String,
+    ) -> Result<(), JobError> {
+        match fields
+            .iter()
+            .find_map(|(field, span)| Some((field, span.clone()?)))
+        {
+            Some((field, span)) => Err(self.source.error(Some(span), message(field))),
+            None => Ok(()),
+        }
+    }
+
+    fn generator(&self, owner: &Owner, spec: &SourceSpec) -> Result<GeneratorSpec, JobError> {
+        let defaults = GeneratorSpec::default();
+        Ok(GeneratorSpec {
+            count: value_of(&spec.count),
+            rate: self.at_least_one(owner, "rate", &spec.rate)?,
+            keys: self
+                .at_least_one(owner, "keys", &spec.keys)?
+                .unwrap_or(defaults.keys),
+            value_size: value_of(&spec.value_size).unwrap_or(defaults.value_size),
+            seed: value_of(&spec.seed).unwrap_or(defaults.seed),
+            events_per_second: self
+                .at_least_one(owner, "events_per_second", &spec.events_per_second)?
+                .unwrap_or(defaults.events_per_second),
+            max_lag: value_of(&spec.max_lag).map(|lag| lag.0),
+            start_time: value_of(&spec.start_time).unwrap_or(defaults.start_time),
+        })
+    }
+
+    fn at_least_one(
+        &self,
+        owner: &Owner,
+        field: &str,
+        value: &Option<Spanned<u64>>,
+    ) -> Result<Option<u64>, JobError> {
+        match value {
+            Some(zero) if *zero.get_ref() == 0 => Err(self
+                .source
+                .error_at(zero, format!("{owner}: `{field}` must be at least 1"))),
+            _ => Ok(value_of(value)),
+        }
+    }
+
+    fn watermark(
+        &self,
+        owner: &Owner,
+        spec: Option<&Spanned<WatermarkSpec>>,
+        has_timestamps: bool,
+    ) -> Result<WatermarkStrategy, JobError> {
+        let Some(spec) = spec else {
+            return Ok(if has_timestamps {
+                WatermarkStrategy::Monotonous
+            } else {
+                WatermarkStrategy::None
+            });
+        };
+        let WatermarkSpec {
+            strategy,
+            max_out_of_orderness,
+        } = spec.get_ref();
+        let kind = *strategy.get_ref();
+        if kind != WatermarkKind::BoundedOutOfOrderness {
+            self.reject_set_fields(
+                &[("max_out_of_orderness", span_of(max_out_of_orderness))],
+                |field| {
+                    format!(
+                        "{owner}: `{field}` only applies to strategy `bounded-out-of-orderness`"
+                    )
+                },
+            )?;
+        }
+        if kind != WatermarkKind::None && !has_timestamps {
+            return Err(self.source.error_at(
+                spec,
+                format!(
+                    "{owner}: a watermark needs event timestamps: set `timestamp`, or use strategy `none` for processing time"
+                ),
+            ));
+        }
+        Ok(match kind {
+            WatermarkKind::BoundedOutOfOrderness => {
+                let bound = max_out_of_orderness.as_ref().ok_or_else(|| {
+                    self.source.error_at(
+                        strategy,
+                        format!(
+                            "{owner}: strategy `bounded-out-of-orderness` needs `max_out_of_orderness`, e.g. \"5s\""
+                        ),
+                    )
+                })?;
+                WatermarkStrategy::BoundedOutOfOrderness(bound.get_ref().0)
+            }
+            WatermarkKind::Monotonous => WatermarkStrategy::Monotonous,
+            WatermarkKind::None => WatermarkStrategy::None,
+        })
+    }
+
+    fn dead_letter_sink(
+        &self,
+        owner: &Owner,
+        sink: &Spanned<String>,
+        names: &Names,
+    ) -> Result<String, JobError> {
+        match names.kind_of(sink.get_ref()) {
+            Some(NodeKind::Sink) => Ok(sink.get_ref().clone()),
+            Some(other) => Err(self.source.error_at(
+                sink,
+                format!(
+                    "{owner}: `dead_letter` must name a sink, but `{}` is {} {}",
+                    sink.get_ref(),
+                    article(other),
+                    other.as_str()
+                ),
+            )),
+            None => Err(self.source.error_at(
+                sink,
+                format!(
+                    "{owner}: `dead_letter` names no sink `{}`; sinks: {}",
+                    sink.get_ref(),
+                    names.list(&[NodeKind::Sink])
+                ),
+            )),
+        }
+    }
+
+    fn operator_def(
+        &self,
+        spec: &OperatorSpec,
+        defaults: &Defaults,
+    ) -> Result<OperatorWithInputSpan, JobError> {
+        let owner = Owner::node(NodeKind::Operator, spec.uid.get_ref());
+        let kind = *spec.kind.get_ref();
+        let module = self.existing_file(&owner, &spec.module, "module file")?;
+        let input = self.stream_ref(&owner, &spec.input, defaults.names)?;
+        let key_by = match &spec.key_by {
+            None if kind.is_keyed() => {
+                return Err(self.source.error_at(
+                    &spec.kind,
+                    format!(
+                        "{owner}: `{}` operators are keyed and need `key_by`, e.g. `key_by = {{ field = \"user\" }}`",
+                        kind.as_str()
+                    ),
+                ));
+            }
+            None => None,
+            Some(key_by) if !kind.is_keyed() => {
+                return Err(self.source.error_at(
+                    key_by,
+                    format!(
+                        "{owner}: `{}` operators are not keyed; remove `key_by` (only `keyed-process` and `aggregate` operators take one)",
+                        kind.as_str()
+                    ),
+                ));
+            }
+            Some(key_by) => Some(self.key_by(&owner, key_by.get_ref())?),
+        };
+        let parallelism = match &spec.parallelism {
+            Some(parallelism) => self.parallelism(&owner, parallelism, defaults.max_parallelism)?,
+            None => defaults.parallelism,
+        };
+        self.check_limits(&owner, &spec.limits)?;
+        let operator = OperatorDef {
+            uid: spec.uid.get_ref().clone(),
+            kind,
+            module,
+            input,
+            key_by,
+            parallelism,
+            config: self.config(&owner, spec.config.as_ref())?,
+            limits: merge_limits(&spec.limits, defaults.limits),
+        };
+        Ok(OperatorWithInputSpan {
+            operator,
+            input_span: spec.input.span(),
+        })
+    }
+
+    fn key_by(&self, owner: &Owner, spec: &KeyBySpec) -> Result<KeyBy, JobError> {
+        Ok(match spec {
+            KeyBySpec::RecordKey => KeyBy::RecordKey,
+            KeyBySpec::Field(field) => KeyBy::Field(self.field_path(owner, field)?),
+            KeyBySpec::Selector(selector) => {
+                KeyBy::Selector(self.existing_file(owner, selector, "key selector file")?)
+            }
+        })
+    }
+
+    /// `user.address.city` as `["user", "address", "city"]`.
+    fn field_path(&self, owner: &Owner, field: &Spanned<String>) -> Result<Vec<String>, JobError> {
+        let path: Vec<String> = field.get_ref().split('.').map(str::to_owned).collect();
+        if path.iter().any(String::is_empty) {
+            return Err(self.source.error_at(
+                field,
+                format!(
+                    "{owner}: field path `{}` has an empty part; write nested fields as `a.b.c`",
+                    field.get_ref()
+                ),
+            ));
+        }
+        Ok(path)
+    }
+
+    /// Resolves an `input`: a source or operator, or `operator/side-output`.
+    fn stream_ref(
+        &self,
+        owner: &Owner,
+        input: &Spanned<String>,
+        names: &Names,
+    ) -> Result<StreamRef, JobError> {
+        let text = input.get_ref();
+        let (node, side_output) = match text.split_once('/') {
+            Some((node, side_output)) => (node, Some(side_output)),
+            None => (text.as_str(), None),
+        };
+        let fail =
+            |message: String| Err(self.source.error_at(input, format!("{owner}: {message}")));
+        match names.kind_of(node) {
+            None => {
+                return fail(format!(
+                    "input `{text}` names no source or operator; known: {}",
+                    names.list(&[NodeKind::Source, NodeKind::Operator])
+                ));
+            }
+            Some(NodeKind::Sink) => {
+                return fail(format!(
+                    "input `{node}` is a sink; an input must be a source or an operator"
+                ));
+            }
+            Some(NodeKind::Source) if side_output.is_some() => {
+                return fail(format!(
+                    "input `{text}`: source `{node}` has no side outputs; only operators have them"
+                ));
+            }
+            Some(_) => {}
+        }
+        if let Some(side_output) = side_output
+            && !is_valid_name(side_output)
+        {
+            return fail(format!(
+                "input `{text}`: invalid side output name `{side_output}`; use only letters, digits, `_` and `-`"
+            ));
+        }
+        Ok(StreamRef {
+            node: node.to_owned(),
+            side_output: side_output.map(str::to_owned),
+        })
+    }
+
+    /// Orders operators so that each comes after its input, keeping file
+    /// order otherwise; fails on a cycle, naming it.
+    fn topological_order(
+        &self,
+        operators: Vec<OperatorWithInputSpan>,
+    ) -> Result<Vec<OperatorDef>, JobError> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            Unvisited,
+            OnPath,
+            Placed,
+        }
+        let index: HashMap<&str, usize> = operators
+            .iter()
+            .enumerate()
+            .map(|(i, op)| (op.operator.uid.as_str(), i))
+            .collect();
+        let mut marks = vec![Mark::Unvisited; operators.len()];
+        let mut order = Vec::with_capacity(operators.len());
+        for start in 0..operators.len() {
+            // Each operator has one input: walk up the inputs until a source
+            // or an operator already placed, then place the walk in reverse.
+            let mut path = Vec::new();
+            let mut next = Some(start);
+            while let Some(current) = next {
+                match marks[current] {
+                    Mark::Placed => break,
+                    Mark::OnPath => {
+                        let cycle = &path[path.iter().position(|&i| i == current).unwrap_or(0)..];
+                        return Err(self.cycle_error(&operators, cycle));
+                    }
+                    Mark::Unvisited => {
+                        marks[current] = Mark::OnPath;
+                        path.push(current);
+                        next = index
+                            .get(operators[current].operator.input.node.as_str())
+                            .copied();
+                    }
+                }
+            }
+            for &placed in path.iter().rev() {
+                marks[placed] = Mark::Placed;
+                order.push(placed);
+            }
+        }
+        let mut operators: Vec<Option<OperatorDef>> =
+            operators.into_iter().map(|op| Some(op.operator)).collect();
+        Ok(order
+            .into_iter()
+            .filter_map(|i| operators[i].take())
+            .collect())
+    }
+
+    /// `cycle` lists operator indices, each one the input of the one before.
+    fn cycle_error(&self, operators: &[OperatorWithInputSpan], cycle: &[usize]) -> JobError {
+        // Show it in the direction records flow, from the first in the file.
+        let mut flow: Vec<usize> = cycle.iter().rev().copied().collect();
+        let first = (0..flow.len()).min_by_key(|&i| flow[i]).unwrap_or(0);
+        flow.rotate_left(first);
+        let first = &operators[flow[0]];
+        let mut names: Vec<&str> = flow
+            .iter()
+            .map(|&i| operators[i].operator.uid.as_str())
+            .collect();
+        names.push(names[0]);
+        self.source.error(
+            Some(first.input_span.clone()),
+            format!(
+                "{}: input `{}` makes a cycle: {}",
+                Owner::node(NodeKind::Operator, &first.operator.uid),
+                first.operator.input,
+                names.join(" -> ")
+            ),
+        )
+    }
+
+    fn sink_def(
+        &self,
+        spec: &SinkSpec,
+        names: &Names,
+        dead_letter_sinks: &HashSet<&str>,
+    ) -> Result<SinkDef, JobError> {
+        let owner = Owner::node(NodeKind::Sink, spec.name.get_ref());
+        let sink_type = *spec.connector.get_ref();
+        if sink_type != SinkType::File {
+            self.reject_set_fields(&[("path", span_of(&spec.path))], |field| {
+                format!(
+                    "{owner}: unknown field `{field}` for a `{}` sink (`{field}` is an option of `file` sinks)",
+                    sink_type.as_str()
+                )
+            })?;
+        }
+        let connector = match sink_type {
+            SinkType::Stdout => SinkConnector::Stdout,
+            SinkType::Discard => SinkConnector::Discard,
+            SinkType::File => {
+                let path = spec.path.as_ref().ok_or_else(|| {
+                    self.source.error_at(
+                        &spec.connector,
+                        format!("{owner}: missing field `path`, the file a `file` sink writes"),
+                    )
+                })?;
+                SinkConnector::File(self.resolve(path.get_ref()))
+            }
+        };
+        let input = spec
+            .input
+            .as_ref()
+            .map(|input| self.stream_ref(&owner, input, names))
+            .transpose()?;
+        if input.is_none() && !dead_letter_sinks.contains(spec.name.get_ref().as_str()) {
+            return Err(self.source.error_at(
+                &spec.name,
+                format!(
+                    "{owner}: missing field `input`; a sink without one only receives dead letters, but no source names it as `dead_letter`"
+                ),
+            ));
+        }
+        Ok(SinkDef {
+            name: spec.name.get_ref().clone(),
+            input,
+            connector,
+        })
+    }
+
+    fn check_limits(&self, owner: &Owner, limits: &GuestLimitsSpec) -> Result<(), JobError> {
+        if let Some(memory) = &limits.memory
+            && memory.get_ref().0.as_u64() < MIN_GUEST_MEMORY
+        {
+            return Err(self.source.error_at(
+                memory,
+                format!(
+                    "{owner}: `memory` must be at least 64 KiB (one WebAssembly page), found {}",
+                    memory.get_ref().0
+                ),
+            ));
+        }
+        if let Some(timeout) = &limits.call_timeout
+            && timeout.get_ref().0.is_zero()
+        {
+            return Err(self.source.error_at(
+                timeout,
+                format!("{owner}: `call_timeout` must be more than 0"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn batch(&self, spec: &BatchSpec) -> Result<BatchConfig, JobError> {
+        let max_records = match &spec.max_records {
+            Some(zero) if *zero.get_ref() == 0 => {
+                return Err(self.source.error_at(
+                    zero,
+                    format!(
+                        "{}: `max_records` must be at least 1",
+                        Owner::section("batch")
+                    ),
+                ));
+            }
+            Some(max_records) => *max_records.get_ref() as usize,
+            None => DEFAULT_BATCH_RECORDS,
+        };
+        Ok(BatchConfig {
+            max_records,
+            flush_interval: spec
+                .flush_interval
+                .map_or(DEFAULT_FLUSH_INTERVAL, |interval| interval.0),
+        })
+    }
+
+    /// The guest's `init` argument: a TOML string as is, anything else as compact JSON.
+    fn config(
+        &self,
+        owner: &Owner,
+        config: Option<&Spanned<toml::Value>>,
+    ) -> Result<String, JobError> {
+        match config.map(|config| (config, config.get_ref())) {
+            None => Ok(String::new()),
+            Some((_, toml::Value::String(text))) => Ok(text.clone()),
+            Some((spanned, value)) => {
+                toml_to_json(value)
+                    .map(|json| json.to_string())
+                    .map_err(|why| {
+                        self.source.error_at(
+                            spanned,
+                            format!("{owner}: `config` has no JSON form: {why}"),
+                        )
+                    })
+            }
+        }
+    }
+
+    /// A path from the job file, made absolute against the job file's directory.
+    fn resolve(&self, relative: &str) -> PathBuf {
+        // `components` drops the `.` parts, so `./a.wasm` does not show up as `dir/./a.wasm`.
+        self.dir.join(relative).components().collect()
+    }
+
+    fn existing_file(
+        &self,
+        owner: &Owner,
+        relative: &Spanned<String>,
+        what: &str,
+    ) -> Result<PathBuf, JobError> {
+        let path = self.resolve(relative.get_ref());
+        let problem = match std::fs::metadata(&path) {
+            Ok(metadata) if metadata.is_file() => return Ok(path),
+            Ok(_) => format!("{what} is not a file: {}", path.display()),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                format!("{what} not found: {}", path.display())
+            }
+            Err(error) => format!("cannot access {what} {}: {error}", path.display()),
+        };
+        Err(self
+            .source
+            .error_at(relative, format!("{owner}: {problem}")))
+    }
+}
+
+/// An operator with the place of its `input`, for pointing at a cycle.
+struct OperatorWithInputSpan {
+    operator: OperatorDef,
+    input_span: Range<usize>,
+}
+
+/// An operator's limits, each falling back to `[limits]`, then to the default.
+fn merge_limits(operator: &GuestLimitsSpec, job: &GuestLimitsSpec) -> GuestLimits {
+    let memory = operator.memory.as_ref().or(job.memory.as_ref());
+    let call_timeout = operator.call_timeout.as_ref().or(job.call_timeout.as_ref());
+    GuestLimits {
+        memory_bytes: memory.map_or(DEFAULT_GUEST_MEMORY, |memory| memory.get_ref().0.as_u64()),
+        call_timeout: call_timeout.map_or(DEFAULT_CALL_TIMEOUT, |timeout| timeout.get_ref().0),
+    }
+}
+
+fn toml_to_json(value: &toml::Value) -> Result<serde_json::Value, String> {
+    use serde_json::Value as Json;
+    Ok(match value {
+        toml::Value::String(text) => Json::String(text.clone()),
+        toml::Value::Integer(integer) => Json::from(*integer),
+        toml::Value::Float(float) => serde_json::Number::from_f64(*float)
+            .map(Json::Number)
+            .ok_or_else(|| format!("JSON has no number {float}"))?,
+        toml::Value::Boolean(boolean) => Json::Bool(*boolean),
+        toml::Value::Datetime(datetime) => Json::String(datetime.to_string()),
+        toml::Value::Array(items) => {
+            Json::Array(items.iter().map(toml_to_json).collect::<Result<_, _>>()?)
+        }
+        toml::Value::Table(table) => Json::Object(
+            table
+                .iter()
+                .map(|(key, value)| Ok((key.clone(), toml_to_json(value)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+    })
+}
+
+fn span_of<T>(value: &Option<Spanned<T>>) -> Option<Range<usize>> {
+    value.as_ref().map(Spanned::span)
+}
+
+fn value_of<T: Copy>(value: &Option<Spanned<T>>) -> Option<T> {
+    value.as_ref().map(|value| *value.get_ref())
+}
+
+fn article(kind: NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Operator => "an",
+        NodeKind::Source | NodeKind::Sink => "a",
+    }
+}

@@ -1,0 +1,488 @@
+//! The job file as written by users (TOML), before validation.
+//!
+//! Types here mirror the file one to one, with `deny_unknown_fields`
+//! everywhere so that a misspelt option is an error with its line and column
+//! rather than being silently ignored. Values that later checks must point at
+//! are `Spanned`.
+//!
+//! Serde cannot combine `deny_unknown_fields` with `flatten` or with
+//! internally tagged enums without losing field positions, so options that
+//! depend on a discriminant (`type` of a source or sink, `strategy` of a
+//! watermark) are plain optional fields here; `load` checks that each one is
+//! set only where its discriminant allows it.
+
+use std::fmt;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use humantime_serde::re::humantime;
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Unexpected, Visitor};
+use toml::Spanned;
+
+/// Default parallelism of operators and generator sources when `[job]` sets none.
+pub const DEFAULT_PARALLELISM: u32 = 1;
+/// Default number of key groups (Flink's default too).
+pub const DEFAULT_MAX_PARALLELISM: u32 = 128;
+/// Largest number of key groups a job may have (key groups are `u16`, as in Flink).
+pub const MAX_MAX_PARALLELISM: u32 = 32_768;
+
+/// A whole job file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    pub job: Spanned<JobSection>,
+    #[serde(default)]
+    pub limits: GuestLimitsSpec,
+    #[serde(default)]
+    pub batch: BatchSpec,
+    #[serde(default, rename = "source")]
+    pub sources: Vec<SourceSpec>,
+    #[serde(default, rename = "operator")]
+    pub operators: Vec<OperatorSpec>,
+    #[serde(default, rename = "sink")]
+    pub sinks: Vec<SinkSpec>,
+}
+
+/// `[job]`: name and job-wide defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSection {
+    pub name: Spanned<String>,
+    /// Default parallelism of every operator and generator source
+    /// ([`DEFAULT_PARALLELISM`] when absent).
+    pub parallelism: Option<Spanned<u32>>,
+    /// Number of key groups ([`DEFAULT_MAX_PARALLELISM`] when absent); fixed
+    /// for the life of a job because state is stored per key group.
+    pub max_parallelism: Option<Spanned<u32>>,
+}
+
+/// A duration written the human way: `"5s"`, `"10ms"`, `"5m"`, `"1h 30m"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Parsed here rather than with `humantime_serde::deserialize` to keep
+        // humantime's explanation (e.g. the unknown unit) in the message.
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text)
+            .map(HumanDuration)
+            .map_err(|error| {
+                de::Error::custom(format!(
+                    "invalid duration \"{text}\": {error}; write durations like \"5s\", \"10ms\" or \"5m\""
+                ))
+            })
+    }
+}
+
+/// An amount of memory: a number of bytes, or a string like `"64 MiB"`
+/// (binary units, powers of 1024) or `"64 MB"` (SI units, powers of 1000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemorySize(pub ByteSize);
+
+impl<'de> Deserialize<'de> for MemorySize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MemorySizeVisitor)
+    }
+}
+
+/// Reads a [`MemorySize`], explaining a bad one better than `ByteSize`
+/// itself does ("expected parsable string").
+struct MemorySizeVisitor;
+
+impl<'de> Visitor<'de> for MemorySizeVisitor {
+    type Value = MemorySize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a size like \"64 MiB\" or a number of bytes")
+    }
+
+    fn visit_u64<E: de::Error>(self, bytes: u64) -> Result<MemorySize, E> {
+        Ok(MemorySize(ByteSize::b(bytes)))
+    }
+
+    fn visit_i64<E: de::Error>(self, bytes: i64) -> Result<MemorySize, E> {
+        u64::try_from(bytes)
+            .map(|bytes| MemorySize(ByteSize::b(bytes)))
+            .map_err(|_| E::invalid_value(Unexpected::Signed(bytes), &self))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<MemorySize, E> {
+        text.parse().map(MemorySize).map_err(|error| {
+            E::custom(format!(
+                "invalid memory size \"{text}\": {error}; write sizes like \"64 MiB\" or \"1 GiB\""
+            ))
+        })
+    }
+}
+
+/// `[limits]` and an operator's `limits`: what one guest instance may use.
+/// Each field left out falls back to `[limits]`, then to the built-in default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestLimitsSpec {
+    /// Linear memory per instance, e.g. `"64 MiB"`.
+    pub memory: Option<Spanned<MemorySize>>,
+    /// Longest time one call into the guest may run, e.g. `"2s"`.
+    pub call_timeout: Option<Spanned<HumanDuration>>,
+}
+
+/// `[batch]`: how records are grouped for calls into guests.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSpec {
+    /// Largest batch under load.
+    pub max_records: Option<Spanned<u32>>,
+    /// Longest a record may wait for its batch to fill.
+    pub flush_interval: Option<HumanDuration>,
+}
+
+/// `[[source]]`: the common options, then those of each connector `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub connector: Spanned<SourceType>,
+    /// How record values are read (`json` when absent).
+    pub format: Option<Spanned<RecordFormat>>,
+    /// Where event timestamps come from; none means processing time.
+    pub timestamp: Option<Spanned<TimestampSpec>>,
+    /// How watermarks follow the timestamps.
+    pub watermark: Option<Spanned<WatermarkSpec>>,
+    /// Sink that receives malformed records with the reason; without it a
+    /// malformed record fails the job.
+    pub dead_letter: Option<Spanned<String>>,
+    /// Parallel readers (generator only; a file or stdin has one reader).
+    pub parallelism: Option<Spanned<u32>>,
+
+    /// `file`: the file to read, relative to the job file.
+    pub path: Option<Spanned<String>>,
+
+    // Options of `type = "generator"`: meaning and defaults are those of
+    // the same fields of `GeneratorSpec`.
+    pub count: Option<Spanned<u64>>,
+    pub rate: Option<Spanned<u64>>,
+    pub keys: Option<Spanned<u64>>,
+    pub value_size: Option<Spanned<u32>>,
+    pub seed: Option<Spanned<u64>>,
+    pub events_per_second: Option<Spanned<u64>>,
+    pub max_lag: Option<Spanned<HumanDuration>>,
+    pub start_time: Option<Spanned<i64>>,
+}
+
+/// The connector behind a source: its `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceType {
+    /// Deterministic, seeded records for demos and benchmarks.
+    Generator,
+    /// A file of lines (JSON lines or text), relative to the job file.
+    File,
+    /// Lines from standard input.
+    Stdin,
+}
+
+impl SourceType {
+    /// The name written in the job file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceType::Generator => "generator",
+            SourceType::File => "file",
+            SourceType::Stdin => "stdin",
+        }
+    }
+}
+
+/// Parameters of the generator source, with defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratorSpec {
+    /// Records to produce in all; unbounded when absent.
+    pub count: Option<u64>,
+    /// Records per second across readers; as fast as possible when absent.
+    pub rate: Option<u64>,
+    /// Distinct keys (default 100 000).
+    pub keys: u64,
+    /// Bytes of payload per record (default 100).
+    pub value_size: u32,
+    /// Seed of the random sequence (default 0): equal seeds, equal records.
+    pub seed: u64,
+    /// Event-time span: records per event-time second (default 10 000).
+    pub events_per_second: u64,
+    /// Largest random lag of a timestamp behind its position (out-of-orderness).
+    pub max_lag: Option<Duration>,
+    /// Event time of the first record, ms since the Unix epoch
+    /// (default 1 700 000 000 000, November 2023).
+    pub start_time: i64,
+}
+
+impl Default for GeneratorSpec {
+    fn default() -> Self {
+        GeneratorSpec {
+            count: None,
+            rate: None,
+            keys: 100_000,
+            value_size: 100,
+            seed: 0,
+            events_per_second: 10_000,
+            max_lag: None,
+            start_time: 1_700_000_000_000,
+        }
+    }
+}
+
+/// Encoding of record values from a source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordFormat {
+    /// One JSON value per line; a line that is not JSON is malformed.
+    #[default]
+    Json,
+    /// Each line as UTF-8 text, taken as is.
+    Text,
+    /// Generator only: `u64 key | i64 ts | u64 amount | payload`, little-endian.
+    BinaryEvent,
+}
+
+/// `timestamp = { field = "ts" }` or `timestamp = "source"`.
+#[derive(Debug, Clone)]
+pub enum TimestampSpec {
+    /// A connector-defined timestamp (the generator's event time).
+    Source,
+    /// A JSON field holding milliseconds since the Unix epoch (dotted path).
+    Field(Spanned<String>),
+}
+
+impl<'de> Deserialize<'de> for TimestampSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let visitor = LiteralOrEntry {
+            literal: "source",
+            keys: &["field"],
+        };
+        Ok(match deserializer.deserialize_any(visitor)? {
+            Choice::Literal => TimestampSpec::Source,
+            Choice::Entry(_, field) => TimestampSpec::Field(field),
+        })
+    }
+}
+
+/// `watermark = { strategy = "bounded-out-of-orderness", max_out_of_orderness = "5s" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatermarkSpec {
+    pub strategy: Spanned<WatermarkKind>,
+    /// Required by, and only allowed with, `bounded-out-of-orderness`.
+    pub max_out_of_orderness: Option<Spanned<HumanDuration>>,
+}
+
+/// The watermark strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WatermarkKind {
+    /// Watermark trails the largest timestamp seen by a fixed bound.
+    BoundedOutOfOrderness,
+    /// Timestamps never decrease: watermark = largest timestamp seen.
+    Monotonous,
+    /// No event-time watermarks (processing-time jobs).
+    None,
+}
+
+/// `[[operator]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorSpec {
+    /// Stable identity of the operator; state is stored under it.
+    pub uid: Spanned<String>,
+    pub kind: Spanned<OperatorKind>,
+    /// Path of the `.wasm` component, relative to the job file.
+    pub module: Spanned<String>,
+    /// Upstream: a source name or operator uid, optionally `uid/side-output`.
+    pub input: Spanned<String>,
+    /// How a keyed operator partitions its input.
+    pub key_by: Option<Spanned<KeyBySpec>>,
+    pub parallelism: Option<Spanned<u32>>,
+    /// Handed to the guest's `init` as a string (tables are passed as JSON).
+    pub config: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub limits: GuestLimitsSpec,
+}
+
+/// The operator kinds of the job file, matched against the guest's own kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OperatorKind {
+    Map,
+    Filter,
+    FlatMap,
+    KeyedProcess,
+    Aggregate,
+}
+
+impl OperatorKind {
+    /// The name written in the job file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorKind::Map => "map",
+            OperatorKind::Filter => "filter",
+            OperatorKind::FlatMap => "flat-map",
+            OperatorKind::KeyedProcess => "keyed-process",
+            OperatorKind::Aggregate => "aggregate",
+        }
+    }
+
+    /// Whether the operator runs per key, and so needs `key_by`.
+    pub fn is_keyed(self) -> bool {
+        matches!(self, OperatorKind::KeyedProcess | OperatorKind::Aggregate)
+    }
+}
+
+/// `key_by = { field = "user" }`, `{ selector = "key.wasm" }` or `"record-key"`.
+#[derive(Debug, Clone)]
+pub enum KeyBySpec {
+    /// The key the connector attached to the record (generator, Kafka).
+    RecordKey,
+    /// A JSON field (dotted path) of the record value.
+    Field(Spanned<String>),
+    /// A guest component of kind `key-selector`, relative to the job file.
+    Selector(Spanned<String>),
+}
+
+impl<'de> Deserialize<'de> for KeyBySpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let visitor = LiteralOrEntry {
+            literal: "record-key",
+            keys: &["field", "selector"],
+        };
+        Ok(match deserializer.deserialize_any(visitor)? {
+            Choice::Literal => KeyBySpec::RecordKey,
+            Choice::Entry("field", field) => KeyBySpec::Field(field),
+            Choice::Entry(_, selector) => KeyBySpec::Selector(selector),
+        })
+    }
+}
+
+/// `[[sink]]`: the common options, then those of each connector `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSpec {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub connector: Spanned<SinkType>,
+    /// Upstream: a source name or operator uid, optionally `uid/side-output`;
+    /// absent for a sink that only receives dead letters.
+    pub input: Option<Spanned<String>>,
+
+    /// `file`: the file to write, relative to the job file.
+    pub path: Option<Spanned<String>>,
+}
+
+/// The connector behind a sink: its `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SinkType {
+    /// One line per record on standard output.
+    Stdout,
+    /// JSON lines (or raw lines) appended to a file, relative to the job file.
+    File,
+    /// Counts and drops records (benchmarks).
+    Discard,
+}
+
+impl SinkType {
+    /// The name written in the job file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SinkType::Stdout => "stdout",
+            SinkType::File => "file",
+            SinkType::Discard => "discard",
+        }
+    }
+}
+
+/// What [`LiteralOrEntry`] found.
+enum Choice {
+    Literal,
+    Entry(&'static str, Spanned<String>),
+}
+
+/// Reads an option written either as one literal string or as an inline
+/// table with exactly one key out of a fixed set, the shape of `timestamp`
+/// and `key_by`. Serde's untagged enums would accept the same input but
+/// report every mistake as "did not match any variant".
+struct LiteralOrEntry {
+    literal: &'static str,
+    keys: &'static [&'static str],
+}
+
+impl LiteralOrEntry {
+    fn one_of_keys(&self) -> String {
+        let keys: Vec<String> = self.keys.iter().map(|key| format!("`{key}`")).collect();
+        keys.join(" or ")
+    }
+}
+
+impl<'de> Visitor<'de> for LiteralOrEntry {
+    type Value = Choice;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "\"{}\" or a table with one key, {}",
+            self.literal,
+            self.one_of_keys()
+        )
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Choice, E> {
+        if value == self.literal {
+            Ok(Choice::Literal)
+        } else {
+            Err(E::invalid_value(Unexpected::Str(value), &self))
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Choice, A::Error> {
+        let mut entry = None;
+        while let Some(key) = map.next_key_seed(KnownKey(self.keys))? {
+            if entry.is_some() {
+                return Err(de::Error::custom(format!(
+                    "expected exactly one key, {}",
+                    self.one_of_keys()
+                )));
+            }
+            entry = Some(Choice::Entry(key, map.next_value()?));
+        }
+        entry.ok_or_else(|| {
+            de::Error::custom(format!("expected exactly one key, {}", self.one_of_keys()))
+        })
+    }
+}
+
+/// Reads a table key that must be one of a fixed set. Checking it while the
+/// key is read, rather than after, lets the TOML parser point at the key.
+struct KnownKey(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for KnownKey {
+    type Value = &'static str;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<&'static str, D::Error> {
+        deserializer.deserialize_identifier(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KnownKey {
+    type Value = &'static str;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<&'static str, E> {
+        self.0
+            .iter()
+            .find(|known| **known == key)
+            .copied()
+            .ok_or_else(|| E::unknown_field(key, self.0))
+    }
+}

@@ -1,0 +1,1465 @@
+//! Job files: a complete file loads into the expected `Job`, and every
+//! mistake a user can make is reported with its message, line and column.
+//!
+//! Module paths point at placeholder files under `tests/fixtures/jobs`:
+//! loading a job only checks that they exist, so no WebAssembly is needed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use eddy::job::{
+    BatchConfig, GeneratorSpec, GuestLimits, Job, JobError, KeyBy, OperatorKind, RecordFormat,
+    SinkConnector, SourceConnector, StreamRef, TimestampSource, WatermarkStrategy, load_job,
+    parse_job,
+};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jobs")
+}
+
+/// Where inline job texts pretend to live, so that their relative paths
+/// resolve into the fixtures.
+fn inline_file() -> PathBuf {
+    fixtures().join("inline.toml")
+}
+
+fn parse(text: &str) -> Result<Job, JobError> {
+    parse_job(text, &inline_file())
+}
+
+/// A valid job of nine lines: text appended to it starts on line 10.
+const STDIN_TO_STDOUT: &str = r#"[job]
+name = "t"
+[[source]]
+name = "in"
+type = "stdin"
+[[sink]]
+name = "out"
+type = "stdout"
+input = "in"
+"#;
+
+fn with_base(extra: &str) -> String {
+    format!("{STDIN_TO_STDOUT}{extra}")
+}
+
+/// `text` and, after it, a sink reading `input`: a job needs one, and sinks
+/// are checked after sources.
+fn with_discard_sink(text: &str, input: &str) -> String {
+    format!("{text}[[sink]]\nname = \"out\"\ntype = \"discard\"\ninput = \"{input}\"\n")
+}
+
+/// Asserts that `text` is rejected with `phrase` in the message, pointing at
+/// `line:column`, and that the rendered error shows that place.
+#[track_caller]
+fn assert_rejected(text: &str, phrase: &str, (line, column): (usize, usize)) {
+    let error = match parse(text) {
+        Ok(_) => panic!("job was accepted, expected an error containing {phrase:?}"),
+        Err(error) => error,
+    };
+    let shown = error.to_string();
+    assert!(
+        error.message().contains(phrase),
+        "expected {phrase:?} in the message of:\n{shown}"
+    );
+    assert_eq!(
+        error.location(),
+        Some((line, column)),
+        "wrong location in:\n{shown}"
+    );
+    let arrow = format!("--> {}:{line}:{column}\n", inline_file().display());
+    assert!(shown.contains(&arrow), "expected {arrow:?} in:\n{shown}");
+    assert!(
+        shown.contains(&format!("\n{line} | ")),
+        "expected line {line} quoted in:\n{shown}"
+    );
+}
+
+fn operator<'a>(job: &'a Job, uid: &str) -> &'a eddy::job::OperatorDef {
+    job.operators
+        .iter()
+        .find(|op| op.uid == uid)
+        .unwrap_or_else(|| panic!("no operator `{uid}`"))
+}
+
+// ---------------------------------------------------------------- valid files
+
+#[test]
+fn full_job_file_sets_every_option() {
+    let dir = fixtures();
+    let job = load_job(&dir.join("full.toml")).expect("full.toml is valid");
+
+    assert_eq!(job.name, "fraud-detection");
+    assert_eq!(job.file, dir.join("full.toml"));
+    assert_eq!(job.max_parallelism, 256);
+    assert_eq!(
+        job.batch,
+        BatchConfig {
+            max_records: 128,
+            flush_interval: Duration::from_millis(5),
+        }
+    );
+
+    let [transactions, rules, console] = &job.sources[..] else {
+        panic!("expected three sources, got {:?}", job.sources);
+    };
+    assert_eq!(transactions.name, "transactions");
+    let SourceConnector::Generator(generator) = &transactions.connector else {
+        panic!("expected a generator, got {:?}", transactions.connector);
+    };
+    assert_eq!(
+        *generator,
+        GeneratorSpec {
+            count: Some(1_000_000),
+            rate: Some(50_000),
+            keys: 1_000,
+            value_size: 64,
+            seed: 42,
+            events_per_second: 2_000,
+            max_lag: Some(Duration::from_secs(3)),
+            start_time: 1_600_000_000_000,
+        }
+    );
+    assert_eq!(transactions.format, RecordFormat::BinaryEvent);
+    assert_eq!(transactions.timestamp, TimestampSource::Source);
+    assert_eq!(
+        transactions.watermark,
+        WatermarkStrategy::BoundedOutOfOrderness(Duration::from_secs(5))
+    );
+    assert_eq!(transactions.dead_letter, None);
+    assert_eq!(transactions.parallelism, 4);
+
+    let SourceConnector::File(rules_path) = &rules.connector else {
+        panic!("expected a file source, got {:?}", rules.connector);
+    };
+    assert_eq!(*rules_path, dir.join("data/rules.jsonl"), "`./` is dropped");
+    assert_eq!(rules.format, RecordFormat::Json);
+    assert_eq!(
+        rules.timestamp,
+        TimestampSource::Field(vec!["meta".into(), "ts".into()])
+    );
+    assert_eq!(rules.watermark, WatermarkStrategy::Monotonous);
+    assert_eq!(rules.dead_letter.as_deref(), Some("bad-rules"));
+    assert_eq!(rules.parallelism, 1, "a file has one reader");
+
+    assert!(matches!(console.connector, SourceConnector::Stdin));
+    assert_eq!(console.format, RecordFormat::Text);
+    assert_eq!(console.timestamp, TimestampSource::None);
+    assert_eq!(console.watermark, WatermarkStrategy::None);
+    assert_eq!(console.parallelism, 1);
+
+    let order: Vec<&str> = job.operators.iter().map(|op| op.uid.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "enrich",
+            "score",
+            "parse",
+            "detect",
+            "late-alerts",
+            "by-user"
+        ],
+        "each operator after its input, file order otherwise"
+    );
+
+    let job_limits = GuestLimits {
+        memory_bytes: 32 * 1024 * 1024,
+        call_timeout: Duration::from_secs(2),
+    };
+    let score = operator(&job, "score");
+    assert_eq!(score.kind, OperatorKind::Aggregate);
+    assert_eq!(score.module, dir.join("modules/score.wasm"));
+    assert_eq!(score.input, stream("enrich", None));
+    assert_eq!(
+        score.key_by,
+        Some(KeyBy::Selector(dir.join("modules/key.wasm")))
+    );
+    assert_eq!(score.parallelism, 2, "from [job]");
+    assert_eq!(
+        score.config,
+        r#"{"tags":["card","online"],"threshold":0.9,"window":"1m"}"#
+    );
+    assert_eq!(
+        score.limits,
+        GuestLimits {
+            memory_bytes: 128 * 1024 * 1024,
+            ..job_limits
+        },
+        "memory overridden, call_timeout from [limits]"
+    );
+
+    let parse = operator(&job, "parse");
+    assert_eq!(parse.kind, OperatorKind::Map);
+    assert_eq!(parse.input, stream("console", None));
+    assert_eq!(parse.key_by, None);
+    assert_eq!(parse.config, "verbose", "a string is passed as is");
+    assert_eq!(parse.limits, job_limits);
+
+    let enrich = operator(&job, "enrich");
+    assert_eq!(enrich.kind, OperatorKind::FlatMap);
+    assert_eq!(enrich.parallelism, 3);
+    assert_eq!(enrich.config, "", "no config is an empty string");
+    assert_eq!(
+        enrich.limits,
+        GuestLimits {
+            call_timeout: Duration::from_millis(500),
+            ..job_limits
+        }
+    );
+
+    let detect = operator(&job, "detect");
+    assert_eq!(detect.kind, OperatorKind::KeyedProcess);
+    assert_eq!(detect.key_by, Some(KeyBy::RecordKey));
+
+    let late = operator(&job, "late-alerts");
+    assert_eq!(late.kind, OperatorKind::Filter);
+    assert_eq!(late.input, stream("detect", Some("late")));
+    assert_eq!(late.input.to_string(), "detect/late");
+
+    let by_user = operator(&job, "by-user");
+    assert_eq!(
+        by_user.key_by,
+        Some(KeyBy::Field(vec!["user".into(), "id".into()]))
+    );
+
+    let sinks: Vec<(&str, Option<String>)> = job
+        .sinks
+        .iter()
+        .map(|sink| {
+            (
+                sink.name.as_str(),
+                sink.input.as_ref().map(|i| i.to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sinks,
+        [
+            ("alerts", Some("detect".to_owned())),
+            ("late", Some("late-alerts".to_owned())),
+            ("bad-rules", None),
+            ("scores", Some("score".to_owned())),
+            ("users", Some("by-user".to_owned())),
+        ]
+    );
+    let SinkConnector::File(alerts_path) = &job.sinks[0].connector else {
+        panic!("expected a file sink, got {:?}", job.sinks[0].connector);
+    };
+    assert_eq!(*alerts_path, dir.join("out/alerts.jsonl"), "need not exist");
+    assert!(matches!(job.sinks[1].connector, SinkConnector::Stdout));
+    assert!(matches!(job.sinks[2].connector, SinkConnector::Discard));
+}
+
+fn stream(node: &str, side_output: Option<&str>) -> StreamRef {
+    StreamRef {
+        node: node.to_owned(),
+        side_output: side_output.map(str::to_owned),
+    }
+}
+
+#[test]
+fn relative_job_path_makes_absolute_paths() {
+    // Integration tests run in the crate's directory.
+    let job = load_job(Path::new("tests/fixtures/jobs/full.toml")).expect("valid");
+    assert_eq!(job.file, Path::new("tests/fixtures/jobs/full.toml"));
+    let module = &operator(&job, "detect").module;
+    assert!(module.is_absolute(), "{}", module.display());
+    assert_eq!(*module, fixtures().join("modules/detect.wasm"));
+}
+
+#[test]
+fn minimal_job_gets_the_defaults() {
+    let job = parse(&with_base(
+        r#"[[operator]]
+uid = "upper"
+kind = "map"
+module = "modules/parse.wasm"
+input = "in"
+"#,
+    ))
+    .expect("valid");
+    assert_eq!(job.max_parallelism, 128);
+    assert_eq!(job.batch, BatchConfig::default());
+    let source = &job.sources[0];
+    assert_eq!(source.format, RecordFormat::Json);
+    assert_eq!(source.timestamp, TimestampSource::None);
+    assert_eq!(source.watermark, WatermarkStrategy::None);
+    assert_eq!(source.dead_letter, None);
+    assert_eq!(source.parallelism, 1);
+    let upper = operator(&job, "upper");
+    assert_eq!(upper.parallelism, 1);
+    assert_eq!(upper.config, "");
+    assert_eq!(upper.limits, GuestLimits::default());
+}
+
+#[test]
+fn generator_defaults_and_job_parallelism() {
+    let job = parse(
+        r#"[job]
+name = "bench"
+parallelism = 3
+[[source]]
+name = "gen"
+type = "generator"
+timestamp = "source"
+[[sink]]
+name = "out"
+type = "discard"
+input = "gen"
+"#,
+    )
+    .expect("valid");
+    let source = &job.sources[0];
+    let SourceConnector::Generator(generator) = &source.connector else {
+        panic!("expected a generator");
+    };
+    assert_eq!(*generator, GeneratorSpec::default());
+    assert_eq!(source.parallelism, 3, "generators follow [job].parallelism");
+    assert_eq!(source.watermark, WatermarkStrategy::Monotonous);
+}
+
+#[test]
+fn memory_as_a_number_of_bytes() {
+    let job = parse(&with_base(
+        r#"[limits]
+memory = 1048576
+[[operator]]
+uid = "m"
+kind = "map"
+module = "modules/parse.wasm"
+input = "in"
+"#,
+    ))
+    .expect("valid");
+    assert_eq!(operator(&job, "m").limits.memory_bytes, 1024 * 1024);
+}
+
+#[test]
+fn output_nobody_consumes_is_fine() {
+    let job = parse(&with_base(
+        r#"[[operator]]
+uid = "unused"
+kind = "filter"
+module = "modules/parse.wasm"
+input = "in"
+"#,
+    ))
+    .expect("an operator whose output nobody reads is allowed");
+    assert_eq!(job.operators.len(), 1);
+}
+
+// ----------------------------------------------------------- error rendering
+
+#[test]
+fn error_reads_like_a_compiler_diagnostic() {
+    let error = parse(&with_base(
+        r#"[[operator]]
+uid = "detect"
+kind = "map"
+module = "modules/detect.wasm"
+input = "in"
+paralelism = 2
+"#,
+    ))
+    .expect_err("misspelt field");
+    let expected = format!(
+        "error: unknown field `paralelism`, expected one of `uid`, `kind`, `module`, `input`, `key_by`, `parallelism`, `config`, `limits`
+  --> {}:15:1
+   |
+15 | paralelism = 2
+   | ^^^^^^^^^^",
+        inline_file().display()
+    );
+    assert_eq!(error.to_string(), expected);
+}
+
+#[test]
+fn unreadable_job_file_names_the_file() {
+    let missing = fixtures().join("no-such-job.toml");
+    let error = load_job(&missing).expect_err("no such file");
+    assert_eq!(error.location(), None);
+    assert_eq!(error.file(), missing);
+    let shown = error.to_string();
+    assert!(
+        shown.starts_with("error: cannot read job file: "),
+        "{shown}"
+    );
+    assert!(
+        shown.ends_with(&format!(" --> {}", missing.display())),
+        "{shown}"
+    );
+}
+
+// ------------------------------------------------------------ parse errors
+
+#[test]
+fn toml_syntax_error() {
+    assert_rejected(
+        r#"[job]
+name = "broken
+"#,
+        "invalid basic string",
+        (2, 15),
+    );
+}
+
+#[test]
+fn unknown_top_level_table() {
+    assert_rejected(
+        &with_base("[limit]\nmemory = \"1 MiB\"\n"),
+        "unknown field `limit`, expected one of `job`, `limits`",
+        (10, 2),
+    );
+}
+
+#[test]
+fn unknown_field_in_job_section() {
+    assert_rejected(
+        r#"[job]
+name = "t"
+paralelism = 2
+"#,
+        "unknown field `paralelism`",
+        (3, 1),
+    );
+}
+
+#[test]
+fn unknown_field_in_file_source() {
+    assert_rejected(
+        r#"[job]
+name = "t"
+[[source]]
+name = "rules"
+type = "file"
+pth = "data/rules.jsonl"
+"#,
+        "unknown field `pth`",
+        (6, 1),
+    );
+}
+
+#[test]
+fn generator_option_on_file_source() {
+    assert_rejected(
+        r#"[job]
+name = "t"
+[[source]]
+name = "rules"
+type = "file"
+path = "data/rules.jsonl"
+count = 10
+[[sink]]
+name = "out"
+type = "stdout"
+input = "rules"
+"#,
+        "source `rules`: unknown field `count` for a `file` source (`count` is an option of `generator` sources)",
+        (7, 9),
+    );
+}
+
+#[test]
+fn file_option_on_generator_source() {
+    assert_rejected(
+        r#"[job]
+name = "t"
+[[source]]
+name = "gen"
+type = "generator"
+path = "data/rules.jsonl"
+[[sink]]
+name = "out"
+type = "stdout"
+input = "gen"
+"#,
+        "unknown field `path` for a `generator` source",
+        (6, 8),
+    );
+}
+
+#[test]
+fn unknown_field_in_limits() {
+    assert_rejected(
+        &with_base("[limits]\nmemroy = \"1 MiB\"\n"),
+        "unknown field `memroy`, expected `memory` or `call_timeout`",
+        (11, 1),
+    );
+}
+
+#[test]
+fn unknown_field_in_operator_limits() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "m"
+kind = "map"
+module = "modules/parse.wasm"
+input = "in"
+limits = { memory = "1 MiB", fuel = 10 }
+"#,
+        ),
+        "unknown field `fuel`",
+        (15, 30),
+    );
+}
+
+#[test]
+fn unknown_field_in_batch() {
+    assert_rejected(
+        &with_base("[batch]\nflush = \"5ms\"\n"),
+        "unknown field `flush`, expected `max_records` or `flush_interval`",
+        (11, 1),
+    );
+}
+
+#[test]
+fn unknown_field_in_sink() {
+    assert_rejected(
+        &with_base("format = \"json\"\n"),
+        "unknown field `format`",
+        (10, 1),
+    );
+}
+
+#[test]
+fn file_option_on_stdout_sink() {
+    assert_rejected(
+        &with_base("path = \"out.jsonl\"\n"),
+        "sink `out`: unknown field `path` for a `stdout` sink",
+        (10, 8),
+    );
+}
+
+#[test]
+fn unknown_field_in_watermark() {
+    assert_rejected(
+        r#"[job]
+name = "t"
+[[source]]
+name = "gen"
+type = "generator"
+timestamp = "source"
+watermark = { strategy = "monotonous", bound = "5s" }
+"#,
+        "unknown field `bound`, expected `strategy` or `max_out_of_orderness`",
+        (7, 40),
+    );
+}
+
+#[test]
+fn unknown_key_in_key_by() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "count"
+kind = "aggregate"
+module = "modules/score.wasm"
+input = "in"
+key_by = { feild = "user" }
+"#,
+        ),
+        "unknown field `feild`, expected `field` or `selector`",
+        (15, 12),
+    );
+}
+
+#[test]
+fn key_by_with_two_keys() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "count"
+kind = "aggregate"
+module = "modules/score.wasm"
+input = "in"
+key_by = { field = "user", selector = "modules/key.wasm" }
+"#,
+        ),
+        "expected exactly one key, `field` or `selector`",
+        (15, 10),
+    );
+}
+
+#[test]
+fn missing_required_field() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "m"
+kind = "map"
+input = "in"
+"#,
+        ),
+        "missing field `module`",
+        (10, 1),
+    );
+}
+
+#[test]
+fn missing_job_section() {
+    assert_rejected(
+        "[[source]]\nname = \"in\"\ntype = \"stdin\"\n",
+        "missing field `job`",
+        (1, 1),
+    );
+}
+
+#[test]
+fn missing_job_name() {
+    assert_rejected("[job]\nparallelism = 2\n", "missing field `name`", (1, 1));
+}
+
+#[test]
+fn missing_path_of_file_source() {
+    assert_rejected(
+        &with_discard_sink(
+            r#"[job]
+name = "t"
+[[source]]
+name = "rules"
+type = "file"
+"#,
+            "rules",
+        ),
+        "source `rules`: missing field `path`",
+        (5, 8),
+    );
+}
+
+#[test]
+fn missing_path_of_file_sink() {
+    assert_rejected(
+        r#"[job]
+name = "t"
+[[source]]
+name = "in"
+type = "stdin"
+[[sink]]
+name = "out"
+type = "file"
+input = "in"
+"#,
+        "sink `out`: missing field `path`",
+        (8, 8),
+    );
+}
+
+#[test]
+fn wrong_type() {
+    assert_rejected(
+        r#"[job]
+name = "t"
+parallelism = "two"
+"#,
+        "invalid type: string \"two\", expected u32",
+        (3, 15),
+    );
+}
+
+#[test]
+fn wrong_duration() {
+    assert_rejected(
+        &with_base("[limits]\ncall_timeout = \"5 parsecs\"\n"),
+        "invalid duration \"5 parsecs\": unknown time unit \"parsecs\"",
+        (11, 16),
+    );
+}
+
+#[test]
+fn wrong_memory_size() {
+    assert_rejected(
+        &with_base("[limits]\nmemory = \"lots\"\n"),
+        "invalid memory size \"lots\"",
+        (11, 10),
+    );
+}
+
+#[test]
+fn unknown_source_type() {
+    assert_rejected(
+        r#"[job]
+name = "t"
+[[source]]
+name = "in"
+type = "kafka"
+"#,
+        "unknown variant `kafka`, expected one of `generator`, `file`, `stdin`",
+        (5, 8),
+    );
+}
+
+#[test]
+fn unknown_sink_type() {
+    assert_rejected(
+        r#"[job]
+name = "t"
+[[sink]]
+name = "out"
+type = "s3"
+"#,
+        "unknown variant `s3`, expected one of `stdout`, `file`, `discard`",
+        (5, 8),
+    );
+}
+
+#[test]
+fn unknown_operator_kind() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "r"
+kind = "reduce"
+module = "modules/parse.wasm"
+input = "in"
+"#,
+        ),
+        "unknown variant `reduce`, expected one of `map`, `filter`, `flat-map`, `keyed-process`, `aggregate`",
+        (12, 8),
+    );
+}
+
+// ------------------------------------------------------------------- names
+
+#[test]
+fn duplicate_name_across_source_and_operator() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "in"
+kind = "map"
+module = "modules/parse.wasm"
+input = "in"
+"#,
+        ),
+        "duplicate name `in`: already the name of the source on line 4",
+        (11, 7),
+    );
+}
+
+#[test]
+fn duplicate_name_across_sink_and_later_operator() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "out"
+kind = "map"
+module = "modules/parse.wasm"
+input = "in"
+"#,
+        ),
+        "duplicate name `out`: already the name of the sink on line 7",
+        (11, 7),
+    );
+}
+
+#[test]
+fn duplicate_source_names() {
+    assert_rejected(
+        &with_base("[[source]]\nname = \"in\"\ntype = \"stdin\"\n"),
+        "duplicate name `in`: already the name of the source on line 4",
+        (11, 8),
+    );
+}
+
+#[test]
+fn uid_with_slash() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "detect/v2"
+kind = "map"
+module = "modules/parse.wasm"
+input = "in"
+"#,
+        ),
+        "invalid operator uid `detect/v2`: use only letters, digits, `_` and `-`",
+        (11, 7),
+    );
+}
+
+#[test]
+fn source_name_with_space() {
+    assert_rejected(
+        r#"[job]
+name = "t"
+[[source]]
+name = "my input"
+type = "stdin"
+[[sink]]
+name = "out"
+type = "stdout"
+input = "my input"
+"#,
+        "invalid source name `my input`",
+        (4, 8),
+    );
+}
+
+#[test]
+fn empty_job_name() {
+    assert_rejected(
+        "[job]\nname = \"\"\n",
+        "`[job]`: `name` must not be empty",
+        (2, 8),
+    );
+}
+
+// ------------------------------------------------------------------- graph
+
+#[test]
+fn job_without_source() {
+    assert_rejected(
+        "[job]\nname = \"t\"\n[[sink]]\nname = \"out\"\ntype = \"stdout\"\n",
+        "the job has no source",
+        (1, 1),
+    );
+}
+
+#[test]
+fn job_without_sink() {
+    assert_rejected(
+        "[job]\nname = \"t\"\n[[source]]\nname = \"in\"\ntype = \"stdin\"\n",
+        "the job has no sink",
+        (1, 1),
+    );
+}
+
+#[test]
+fn input_names_nothing() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "m"
+kind = "map"
+module = "modules/parse.wasm"
+input = "inn"
+"#,
+        ),
+        "operator `m`: input `inn` names no source or operator; known: `in`, `m`",
+        (14, 9),
+    );
+}
+
+#[test]
+fn input_names_a_sink() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "m"
+kind = "map"
+module = "modules/parse.wasm"
+input = "out"
+"#,
+        ),
+        "input `out` is a sink",
+        (14, 9),
+    );
+}
+
+#[test]
+fn input_is_side_output_of_a_source() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "m"
+kind = "map"
+module = "modules/parse.wasm"
+input = "in/late"
+"#,
+        ),
+        "input `in/late`: source `in` has no side outputs",
+        (14, 9),
+    );
+}
+
+#[test]
+fn invalid_side_output_name() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "a"
+kind = "map"
+module = "modules/parse.wasm"
+input = "in"
+[[operator]]
+uid = "b"
+kind = "map"
+module = "modules/parse.wasm"
+input = "a/late/x"
+"#,
+        ),
+        "invalid side output name `late/x`",
+        (19, 9),
+    );
+}
+
+#[test]
+fn sink_input_names_nothing() {
+    let text = STDIN_TO_STDOUT.replace("input = \"in\"", "input = \"nope\"");
+    assert_rejected(
+        &text,
+        "sink `out`: input `nope` names no source or operator; known: `in`",
+        (9, 9),
+    );
+}
+
+#[test]
+fn cycle_of_three_operators() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "a"
+kind = "map"
+module = "modules/parse.wasm"
+input = "c"
+[[operator]]
+uid = "b"
+kind = "map"
+module = "modules/parse.wasm"
+input = "a"
+[[operator]]
+uid = "c"
+kind = "map"
+module = "modules/parse.wasm"
+input = "b"
+"#,
+        ),
+        "operator `a`: input `c` makes a cycle: a -> b -> c -> a",
+        (14, 9),
+    );
+}
+
+#[test]
+fn operator_reading_itself_is_a_cycle() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "loop"
+kind = "map"
+module = "modules/parse.wasm"
+input = "loop/retry"
+"#,
+        ),
+        "makes a cycle: loop -> loop",
+        (14, 9),
+    );
+}
+
+#[test]
+fn sink_without_input_or_dead_letters() {
+    assert_rejected(
+        &with_base("[[sink]]\nname = \"idle\"\ntype = \"discard\"\n"),
+        "sink `idle`: missing field `input`",
+        (11, 8),
+    );
+}
+
+// ------------------------------------------------------------ files on disk
+
+#[test]
+fn module_file_missing() {
+    let error = parse(&with_base(
+        r#"[[operator]]
+uid = "detect"
+kind = "map"
+module = "modules/fraud.wasm"
+input = "in"
+"#,
+    ))
+    .expect_err("no such module");
+    let expected = format!(
+        "operator `detect`: module file not found: {}",
+        fixtures().join("modules/fraud.wasm").display()
+    );
+    assert_eq!(error.message(), expected);
+    assert_eq!(error.location(), Some((13, 10)));
+}
+
+#[test]
+fn module_path_is_a_directory() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "m"
+kind = "map"
+module = "modules"
+input = "in"
+"#,
+        ),
+        "operator `m`: module file is not a file",
+        (13, 10),
+    );
+}
+
+#[test]
+fn key_selector_file_missing() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "count"
+kind = "aggregate"
+module = "modules/score.wasm"
+input = "in"
+key_by = { selector = "modules/nope.wasm" }
+"#,
+        ),
+        "operator `count`: key selector file not found: ",
+        (15, 23),
+    );
+}
+
+#[test]
+fn file_source_path_missing() {
+    assert_rejected(
+        &with_discard_sink(
+            r#"[job]
+name = "t"
+[[source]]
+name = "rules"
+type = "file"
+path = "data/missing.jsonl"
+"#,
+            "rules",
+        ),
+        "source `rules`: input file not found: ",
+        (6, 8),
+    );
+}
+
+// ------------------------------------------------------------------- keys
+
+#[test]
+fn keyed_process_needs_key_by() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "detect"
+kind = "keyed-process"
+module = "modules/detect.wasm"
+input = "in"
+"#,
+        ),
+        "operator `detect`: `keyed-process` operators are keyed and need `key_by`",
+        (12, 8),
+    );
+}
+
+#[test]
+fn aggregate_needs_key_by() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "sum"
+kind = "aggregate"
+module = "modules/score.wasm"
+input = "in"
+"#,
+        ),
+        "operator `sum`: `aggregate` operators are keyed and need `key_by`",
+        (12, 8),
+    );
+}
+
+#[test]
+fn map_must_not_have_key_by() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "m"
+kind = "map"
+module = "modules/parse.wasm"
+input = "in"
+key_by = "record-key"
+"#,
+        ),
+        "operator `m`: `map` operators are not keyed; remove `key_by`",
+        (15, 10),
+    );
+}
+
+#[test]
+fn filter_and_flat_map_must_not_have_key_by() {
+    for kind in ["filter", "flat-map"] {
+        assert_rejected(
+            &with_base(&format!(
+                "[[operator]]\nuid = \"m\"\nkind = \"{kind}\"\nmodule = \"modules/parse.wasm\"\ninput = \"in\"\nkey_by = {{ field = \"user\" }}\n"
+            )),
+            &format!("`{kind}` operators are not keyed"),
+            (15, 10),
+        );
+    }
+}
+
+#[test]
+fn key_by_field_with_empty_part() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "count"
+kind = "aggregate"
+module = "modules/score.wasm"
+input = "in"
+key_by = { field = "user..id" }
+"#,
+        ),
+        "field path `user..id` has an empty part",
+        (15, 20),
+    );
+}
+
+// ------------------------------------------------------------ dead letters
+
+#[test]
+fn dead_letter_names_no_sink() {
+    assert_rejected(
+        r#"[job]
+name = "t"
+[[source]]
+name = "in"
+type = "stdin"
+dead_letter = "errors"
+[[sink]]
+name = "out"
+type = "stdout"
+input = "in"
+"#,
+        "source `in`: `dead_letter` names no sink `errors`; sinks: `out`",
+        (6, 15),
+    );
+}
+
+#[test]
+fn dead_letter_names_an_operator() {
+    assert_rejected(
+        r#"[job]
+name = "t"
+[[source]]
+name = "in"
+type = "stdin"
+dead_letter = "m"
+[[operator]]
+uid = "m"
+kind = "map"
+module = "modules/parse.wasm"
+input = "in"
+[[sink]]
+name = "out"
+type = "stdout"
+input = "m"
+"#,
+        "`dead_letter` must name a sink, but `m` is an operator",
+        (6, 15),
+    );
+}
+
+// ------------------------------------------------- formats and event time
+
+#[test]
+fn binary_event_format_only_on_generators() {
+    assert_rejected(
+        &with_discard_sink(
+            r#"[job]
+name = "t"
+[[source]]
+name = "in"
+type = "stdin"
+format = "binary-event"
+"#,
+            "in",
+        ),
+        "source `in`: `format = \"binary-event\"` is only for `generator` sources",
+        (6, 10),
+    );
+}
+
+#[test]
+fn source_timestamp_only_on_generators() {
+    assert_rejected(
+        &with_discard_sink(
+            r#"[job]
+name = "t"
+[[source]]
+name = "rules"
+type = "file"
+path = "data/rules.jsonl"
+timestamp = "source"
+"#,
+            "rules",
+        ),
+        "source `rules`: `timestamp = \"source\"` is only for `generator` sources",
+        (7, 13),
+    );
+}
+
+#[test]
+fn timestamp_field_needs_json() {
+    assert_rejected(
+        &with_discard_sink(
+            r#"[job]
+name = "t"
+[[source]]
+name = "in"
+type = "stdin"
+format = "text"
+timestamp = { field = "ts" }
+"#,
+            "in",
+        ),
+        "reads a JSON field, but the records are not JSON",
+        (7, 13),
+    );
+}
+
+#[test]
+fn timestamp_literal_other_than_source() {
+    assert_rejected(
+        r#"[job]
+name = "t"
+[[source]]
+name = "in"
+type = "stdin"
+timestamp = "event"
+"#,
+        "invalid value: string \"event\", expected \"source\" or a table with one key, `field`",
+        (6, 13),
+    );
+}
+
+#[test]
+fn watermark_needs_timestamps() {
+    assert_rejected(
+        &with_discard_sink(
+            r#"[job]
+name = "t"
+[[source]]
+name = "in"
+type = "stdin"
+watermark = { strategy = "monotonous" }
+"#,
+            "in",
+        ),
+        "source `in`: a watermark needs event timestamps",
+        (6, 13),
+    );
+}
+
+#[test]
+fn bounded_watermark_needs_its_bound() {
+    assert_rejected(
+        &with_discard_sink(
+            r#"[job]
+name = "t"
+[[source]]
+name = "gen"
+type = "generator"
+timestamp = "source"
+watermark = { strategy = "bounded-out-of-orderness" }
+"#,
+            "gen",
+        ),
+        "strategy `bounded-out-of-orderness` needs `max_out_of_orderness`",
+        (7, 26),
+    );
+}
+
+#[test]
+fn bound_only_with_bounded_watermark() {
+    assert_rejected(
+        &with_discard_sink(
+            r#"[job]
+name = "t"
+[[source]]
+name = "gen"
+type = "generator"
+timestamp = "source"
+watermark = { strategy = "monotonous", max_out_of_orderness = "5s" }
+"#,
+            "gen",
+        ),
+        "`max_out_of_orderness` only applies to strategy `bounded-out-of-orderness`",
+        (7, 63),
+    );
+}
+
+// ------------------------------------------------------------- parallelism
+
+#[test]
+fn operator_parallelism_zero() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "m"
+kind = "map"
+module = "modules/parse.wasm"
+input = "in"
+parallelism = 0
+"#,
+        ),
+        "operator `m`: `parallelism` must be between 1 and `max_parallelism` (128), found 0",
+        (15, 15),
+    );
+}
+
+#[test]
+fn operator_parallelism_above_max_parallelism() {
+    assert_rejected(
+        r#"[job]
+name = "t"
+max_parallelism = 8
+[[source]]
+name = "in"
+type = "stdin"
+[[operator]]
+uid = "m"
+kind = "map"
+module = "modules/parse.wasm"
+input = "in"
+parallelism = 9
+[[sink]]
+name = "out"
+type = "stdout"
+input = "m"
+"#,
+        "`parallelism` must be between 1 and `max_parallelism` (8), found 9",
+        (12, 15),
+    );
+}
+
+#[test]
+fn job_parallelism_above_max_parallelism() {
+    assert_rejected(
+        "[job]\nname = \"t\"\nparallelism = 200\n",
+        "`[job]`: `parallelism` must be between 1 and `max_parallelism` (128), found 200",
+        (3, 15),
+    );
+}
+
+#[test]
+fn generator_parallelism_zero() {
+    assert_rejected(
+        r#"[job]
+name = "t"
+[[source]]
+name = "gen"
+type = "generator"
+parallelism = 0
+[[sink]]
+name = "out"
+type = "discard"
+input = "gen"
+"#,
+        "source `gen`: `parallelism` must be between 1",
+        (6, 15),
+    );
+}
+
+#[test]
+fn file_source_has_one_reader() {
+    assert_rejected(
+        &with_discard_sink(
+            r#"[job]
+name = "t"
+[[source]]
+name = "rules"
+type = "file"
+path = "data/rules.jsonl"
+parallelism = 2
+"#,
+            "rules",
+        ),
+        "source `rules`: a `file` source has a single reader; `parallelism` must be 1",
+        (7, 15),
+    );
+}
+
+#[test]
+fn max_parallelism_zero() {
+    assert_rejected(
+        "[job]\nname = \"t\"\nmax_parallelism = 0\n",
+        "`max_parallelism` must be between 1 and 32768, found 0",
+        (3, 19),
+    );
+}
+
+#[test]
+fn max_parallelism_above_limit() {
+    assert_rejected(
+        "[job]\nname = \"t\"\nmax_parallelism = 32769\n",
+        "`max_parallelism` must be between 1 and 32768, found 32769",
+        (3, 19),
+    );
+}
+
+// ---------------------------------------------------- limits, batch, generator
+
+#[test]
+fn memory_below_one_page() {
+    assert_rejected(
+        &with_base("[limits]\nmemory = \"1 KiB\"\n"),
+        "`[limits]`: `memory` must be at least 64 KiB",
+        (11, 10),
+    );
+}
+
+#[test]
+fn zero_call_timeout() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "m"
+kind = "map"
+module = "modules/parse.wasm"
+input = "in"
+[operator.limits]
+call_timeout = "0s"
+"#,
+        ),
+        "operator `m`: `call_timeout` must be more than 0",
+        (16, 16),
+    );
+}
+
+#[test]
+fn zero_batch_size() {
+    assert_rejected(
+        &with_base("[batch]\nmax_records = 0\n"),
+        "`[batch]`: `max_records` must be at least 1",
+        (11, 15),
+    );
+}
+
+#[test]
+fn generator_without_keys() {
+    assert_rejected(
+        &with_discard_sink(
+            r#"[job]
+name = "t"
+[[source]]
+name = "gen"
+type = "generator"
+keys = 0
+"#,
+            "gen",
+        ),
+        "source `gen`: `keys` must be at least 1",
+        (6, 8),
+    );
+}
+
+#[test]
+fn config_without_json_form() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "m"
+kind = "map"
+module = "modules/parse.wasm"
+input = "in"
+config = { threshold = nan }
+"#,
+        ),
+        "operator `m`: `config` has no JSON form",
+        (15, 10),
+    );
+}
