@@ -1,0 +1,9 @@
+//! Job files: what users write (`spec`), how it is checked (`load`), and the
+//! validated form the runtime runs (`model`).
+
+mod load;
+pub mod model;
+pub mod spec;
+
+pub use load::{JobError, load_job, parse_job};
+pub use model::*;

@@ -1,0 +1,163 @@
+//! A validated job: every reference resolved, every default applied, paths
+//! made absolute. The runtime only ever sees these types, never the raw file.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use super::spec::{GeneratorSpec, OperatorKind, RecordFormat};
+
+/// Default linear memory per guest instance.
+pub const DEFAULT_GUEST_MEMORY: u64 = 64 * 1024 * 1024;
+/// Default longest call into a guest.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default largest batch under load.
+pub const DEFAULT_BATCH_RECORDS: usize = 256;
+/// Default longest wait for a batch to fill.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(10);
+
+/// A job ready to be planned and run.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    /// The job file, for messages.
+    pub file: PathBuf,
+    pub max_parallelism: u32,
+    pub batch: BatchConfig,
+    pub sources: Vec<SourceDef>,
+    /// In topological order: every operator comes after its input.
+    pub operators: Vec<OperatorDef>,
+    pub sinks: Vec<SinkDef>,
+}
+
+/// How records are grouped for calls into guests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchConfig {
+    pub max_records: usize,
+    pub flush_interval: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_records: DEFAULT_BATCH_RECORDS,
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
+        }
+    }
+}
+
+/// A named stream: the main output of a source or operator, or one of an
+/// operator's side outputs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamRef {
+    /// A source name or an operator uid.
+    pub node: String,
+    pub side_output: Option<String>,
+}
+
+impl std::fmt::Display for StreamRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.side_output {
+            Some(side) => write!(f, "{}/{}", self.node, side),
+            None => f.write_str(&self.node),
+        }
+    }
+}
+
+/// A validated `[[source]]`.
+#[derive(Debug, Clone)]
+pub struct SourceDef {
+    pub name: String,
+    pub connector: SourceConnector,
+    pub format: RecordFormat,
+    pub timestamp: TimestampSource,
+    pub watermark: WatermarkStrategy,
+    /// Sink name for malformed records; `None` fails the job on one.
+    pub dead_letter: Option<String>,
+    pub parallelism: u32,
+}
+
+/// Where a source reads from.
+#[derive(Debug, Clone)]
+pub enum SourceConnector {
+    Generator(GeneratorSpec),
+    File(PathBuf),
+    Stdin,
+}
+
+/// Where event timestamps come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimestampSource {
+    /// No event time: the job runs on processing time.
+    None,
+    /// The connector's own timestamp (generator).
+    Source,
+    /// A JSON field, as a path of object keys.
+    Field(Vec<String>),
+}
+
+/// How a source derives watermarks from timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatermarkStrategy {
+    BoundedOutOfOrderness(Duration),
+    Monotonous,
+    None,
+}
+
+/// A validated `[[operator]]`.
+#[derive(Debug, Clone)]
+pub struct OperatorDef {
+    pub uid: String,
+    pub kind: OperatorKind,
+    /// Absolute path of the component.
+    pub module: PathBuf,
+    pub input: StreamRef,
+    /// Required for keyed kinds, absent for stateless ones.
+    pub key_by: Option<KeyBy>,
+    pub parallelism: u32,
+    /// Passed to the guest's `init`.
+    pub config: String,
+    pub limits: GuestLimits,
+}
+
+/// How a keyed operator's input is partitioned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyBy {
+    RecordKey,
+    /// A JSON field, as a path of object keys.
+    Field(Vec<String>),
+    /// Absolute path of a key-selector component.
+    Selector(PathBuf),
+}
+
+/// What one guest instance may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestLimits {
+    pub memory_bytes: u64,
+    pub call_timeout: Duration,
+}
+
+impl Default for GuestLimits {
+    fn default() -> Self {
+        GuestLimits {
+            memory_bytes: DEFAULT_GUEST_MEMORY,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+        }
+    }
+}
+
+/// A validated `[[sink]]`.
+#[derive(Debug, Clone)]
+pub struct SinkDef {
+    pub name: String,
+    /// `None` for a sink that only receives dead letters.
+    pub input: Option<StreamRef>,
+    pub connector: SinkConnector,
+}
+
+/// Where a sink writes.
+#[derive(Debug, Clone)]
+pub enum SinkConnector {
+    Stdout,
+    File(PathBuf),
+    Discard,
+}

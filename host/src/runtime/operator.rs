@@ -1,0 +1,67 @@
+//! The operator interface every chained step of a task implements, whether
+//! it calls a guest or is native Rust (benchmark twins).
+
+use thiserror::Error;
+
+use super::record::Record;
+use crate::wasm::GuestFailure;
+
+/// Output of one operator call: the main output and the named side outputs.
+#[derive(Debug, Default)]
+pub struct Collector {
+    pub main: Vec<Record>,
+    /// One list per side output, by index into [`Operator::side_outputs`].
+    pub side: Vec<Vec<Record>>,
+}
+
+impl Collector {
+    /// An empty collector for an operator with `side_outputs` side outputs.
+    pub fn with_side_outputs(side_outputs: usize) -> Self {
+        Collector {
+            main: Vec::new(),
+            side: (0..side_outputs).map(|_| Vec::new()).collect(),
+        }
+    }
+
+    /// Whether nothing was collected.
+    pub fn is_empty(&self) -> bool {
+        self.main.is_empty() && self.side.iter().all(Vec::is_empty)
+    }
+}
+
+/// Why an operator failed; the task adds which operator and subtask.
+#[derive(Debug, Error)]
+pub enum OperatorError {
+    #[error(transparent)]
+    Guest(#[from] GuestFailure),
+    #[error("state backend: {0}")]
+    State(#[from] crate::state::StateError),
+    #[error("{0}")]
+    Record(String),
+}
+
+/// One step of a dataflow, driven by its task.
+pub trait Operator: Send {
+    /// Process a batch of input records in order.
+    fn process(&mut self, input: Vec<Record>, out: &mut Collector) -> Result<(), OperatorError>;
+
+    /// The input watermark advanced to `watermark`; fire due event-time timers.
+    fn on_watermark(&mut self, _watermark: i64, _out: &mut Collector) -> Result<(), OperatorError> {
+        Ok(())
+    }
+
+    /// Processing time is now `now`; fire due processing-time timers.
+    fn on_processing_time(&mut self, _now: i64, _out: &mut Collector) -> Result<(), OperatorError> {
+        Ok(())
+    }
+
+    /// When `on_processing_time` next has work, if ever.
+    fn next_processing_time(&self) -> Option<i64> {
+        None
+    }
+
+    /// Names of the side outputs, in index order.
+    fn side_outputs(&self) -> &[String] {
+        &[]
+    }
+}

@@ -1,0 +1,137 @@
+//! Keyed state, owned by the host (design decision 1).
+//!
+//! Guests reach state only through the host, scoped to a key (and later a
+//! window namespace), so a guest instance can be dropped, restarted or
+//! replaced without losing anything. State is organised by operator, state
+//! name and key group so that snapshots and rescaling work per key group.
+
+pub mod key_group;
+pub mod memory;
+
+use thiserror::Error;
+
+pub use key_group::{KeyGroupRange, key_group_of, subtask_for_key_group};
+pub use memory::MemoryStateBackend;
+
+/// A state registered with a backend, valid for that backend only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StateId(pub u32);
+
+/// The shape of a state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateKind {
+    Value,
+    List,
+    Map,
+}
+
+/// When an entry's time-to-live restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtlUpdate {
+    OnCreateAndWrite,
+    OnReadAndWrite,
+}
+
+/// Time-to-live of a state's entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateTtl {
+    pub millis: u64,
+    pub update: TtlUpdate,
+}
+
+/// What a backend needs to know about a state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDescriptor {
+    pub name: String,
+    pub kind: StateKind,
+    pub ttl: Option<StateTtl>,
+}
+
+/// Where one entry lives: key group, key, and namespace (a window; empty
+/// for plain keyed state).
+#[derive(Debug, Clone, Copy)]
+pub struct StateKey<'a> {
+    pub key_group: u16,
+    pub key: &'a [u8],
+    pub namespace: &'a [u8],
+}
+
+/// Errors of a state backend.
+#[derive(Debug, Error)]
+pub enum StateError {
+    #[error("state `{name}` of operator `{operator}` is a {actual:?} state, not a {expected:?} state")]
+    WrongKind {
+        operator: String,
+        name: String,
+        expected: StateKind,
+        actual: StateKind,
+    },
+    #[error("key group {key_group} is not owned by this subtask (it owns {range:?})")]
+    ForeignKeyGroup {
+        key_group: u16,
+        range: std::ops::Range<u16>,
+    },
+    #[error("state id {0:?} was not registered with this backend")]
+    UnknownState(StateId),
+}
+
+/// Storage for the keyed state of one operator subtask.
+///
+/// One implementation per backend (memory now, RocksDB next); operators use
+/// only this trait, so backends are interchangeable per job. Reads take
+/// `&mut self` so that backends can expire entries lazily.
+pub trait StateBackend: Send {
+    /// Declare a state before use; registering the same name again returns the same id.
+    fn register(&mut self, descriptor: &StateDescriptor) -> Result<StateId, StateError>;
+
+    fn value_get(&mut self, state: StateId, at: StateKey<'_>)
+    -> Result<Option<Vec<u8>>, StateError>;
+    fn value_set(&mut self, state: StateId, at: StateKey<'_>, value: &[u8])
+    -> Result<(), StateError>;
+
+    fn list_get(&mut self, state: StateId, at: StateKey<'_>) -> Result<Vec<Vec<u8>>, StateError>;
+    /// Append without reading the list.
+    fn list_add(&mut self, state: StateId, at: StateKey<'_>, element: &[u8])
+    -> Result<(), StateError>;
+    fn list_update(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        elements: Vec<Vec<u8>>,
+    ) -> Result<(), StateError>;
+
+    fn map_get(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        map_key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StateError>;
+    fn map_put(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        map_key: &[u8],
+        value: &[u8],
+    ) -> Result<(), StateError>;
+    fn map_remove(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        map_key: &[u8],
+    ) -> Result<(), StateError>;
+    /// Every entry, ordered by map key bytes.
+    fn map_entries(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError>;
+
+    /// Remove whatever `state` holds for this key and namespace.
+    fn clear(&mut self, state: StateId, at: StateKey<'_>) -> Result<(), StateError>;
+
+    /// The key groups this backend stores.
+    fn key_groups(&self) -> &KeyGroupRange;
+
+    /// Number of entries stored (values, lists and maps each count once), for metrics and tests.
+    fn entry_count(&self) -> usize;
+}

@@ -1,0 +1,204 @@
+//! The data of every guest store: the sandbox (WASI without capabilities,
+//! memory limits), log tagging, and the host side of the `log` and `state` imports.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::keyed::eddy::dataflow::{log, state, types};
+use super::output::GuestOutput;
+use crate::state::{StateBackend, StateError, StateId, StateKey};
+
+/// Which operator subtask a guest belongs to, for logs and errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestTag {
+    pub operator: String,
+    pub subtask: u32,
+    pub parallelism: u32,
+}
+
+impl std::fmt::Display for GuestTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "operator `{}` (subtask {}/{})",
+            self.operator,
+            self.subtask + 1,
+            self.parallelism
+        )
+    }
+}
+
+/// Keyed state reachable from a guest during one `process-batch` call.
+pub struct KeyedStateAccess {
+    pub backend: Box<dyn StateBackend>,
+    /// Backend id of each state, by its index in the guest's descriptor.
+    pub state_ids: Vec<StateId>,
+    /// The key table of the batch in flight: key group and key bytes.
+    pub keys: Vec<(u16, Vec<u8>)>,
+}
+
+impl KeyedStateAccess {
+    /// Run `op` on the backend at the location of (`state`, `key`) of the batch in flight.
+    fn at<R>(
+        &mut self,
+        state: u32,
+        key: u32,
+        op: impl FnOnce(&mut dyn StateBackend, StateId, StateKey<'_>) -> Result<R, StateError>,
+    ) -> wasmtime::Result<R> {
+        let id = *self.state_ids.get(state as usize).ok_or_else(|| {
+            wasmtime::format_err!(
+                "guest used state index {state}, but it declared {} states",
+                self.state_ids.len()
+            )
+        })?;
+        let (key_group, key_bytes) = self.keys.get(key as usize).ok_or_else(|| {
+            wasmtime::format_err!(
+                "guest used key ref {key}, but the batch has {} keys",
+                self.keys.len()
+            )
+        })?;
+        let at = StateKey {
+            key_group: *key_group,
+            key: key_bytes,
+            namespace: b"",
+        };
+        op(self.backend.as_mut(), id, at)
+            .map_err(|error| wasmtime::format_err!("state backend: {error}"))
+    }
+}
+
+/// Store data of one guest instance.
+pub struct GuestContext {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+    pub tag: Arc<GuestTag>,
+    /// Message of the last panic the guest reported, kept for the error.
+    pub last_panic: Option<String>,
+    /// Present for keyed operators.
+    pub keyed: Option<KeyedStateAccess>,
+}
+
+impl GuestContext {
+    /// A sandbox with no filesystem, network, environment or arguments;
+    /// guest stdout/stderr go to tracing.
+    pub fn new(tag: Arc<GuestTag>, memory_bytes: u64) -> Self {
+        let wasi = WasiCtx::builder()
+            .stdout(GuestOutput::new(tag.clone(), "stdout"))
+            .stderr(GuestOutput::new(tag.clone(), "stderr"))
+            .build();
+        GuestContext {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(memory_bytes.try_into().unwrap_or(usize::MAX))
+                .trap_on_grow_failure(true)
+                .build(),
+            tag,
+            last_panic: None,
+            keyed: None,
+        }
+    }
+
+    fn keyed(&mut self) -> wasmtime::Result<&mut KeyedStateAccess> {
+        self.keyed
+            .as_mut()
+            .ok_or_else(|| wasmtime::format_err!("state is only available to keyed operators"))
+    }
+}
+
+impl WasiView for GuestContext {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for GuestContext {}
+
+impl log::Host for GuestContext {
+    fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        let tag = &self.tag;
+        let (operator, subtask) = (tag.operator.as_str(), tag.subtask);
+        match level {
+            log::Level::Trace => tracing::trace!(operator, subtask, "{message}"),
+            log::Level::Debug => tracing::debug!(operator, subtask, "{message}"),
+            log::Level::Info => tracing::info!(operator, subtask, "{message}"),
+            log::Level::Warn => tracing::warn!(operator, subtask, "{message}"),
+            log::Level::Error => tracing::error!(operator, subtask, "{message}"),
+        }
+        Ok(())
+    }
+
+    fn record_panic(&mut self, message: String) -> wasmtime::Result<()> {
+        self.last_panic = Some(message);
+        Ok(())
+    }
+}
+
+impl state::Host for GuestContext {
+    fn value_get(&mut self, state: u32, key: u32) -> wasmtime::Result<Option<Vec<u8>>> {
+        self.keyed()?.at(state, key, |b, id, at| b.value_get(id, at))
+    }
+
+    fn value_set(&mut self, state: u32, key: u32, value: Vec<u8>) -> wasmtime::Result<()> {
+        self.keyed()?.at(state, key, |b, id, at| b.value_set(id, at, &value))
+    }
+
+    fn list_get(&mut self, state: u32, key: u32) -> wasmtime::Result<Vec<u8>> {
+        let elements = self.keyed()?.at(state, key, |b, id, at| b.list_get(id, at))?;
+        Ok(super::layout::join_length_prefixed(&elements))
+    }
+
+    fn list_add(&mut self, state: u32, key: u32, element: Vec<u8>) -> wasmtime::Result<()> {
+        self.keyed()?.at(state, key, |b, id, at| b.list_add(id, at, &element))
+    }
+
+    fn list_update(&mut self, state: u32, key: u32, elements: Vec<u8>) -> wasmtime::Result<()> {
+        let elements = super::layout::split_length_prefixed(&elements)
+            .map_err(|e| wasmtime::format_err!("list-update: {e}"))?;
+        self.keyed()?.at(state, key, |b, id, at| b.list_update(id, at, elements))
+    }
+
+    fn map_get(
+        &mut self,
+        state: u32,
+        key: u32,
+        map_key: Vec<u8>,
+    ) -> wasmtime::Result<Option<Vec<u8>>> {
+        self.keyed()?.at(state, key, |b, id, at| b.map_get(id, at, &map_key))
+    }
+
+    fn map_put(
+        &mut self,
+        state: u32,
+        key: u32,
+        map_key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<()> {
+        self.keyed()?.at(state, key, |b, id, at| b.map_put(id, at, &map_key, &value))
+    }
+
+    fn map_remove(&mut self, state: u32, key: u32, map_key: Vec<u8>) -> wasmtime::Result<()> {
+        self.keyed()?.at(state, key, |b, id, at| b.map_remove(id, at, &map_key))
+    }
+
+    fn map_entries(&mut self, state: u32, key: u32) -> wasmtime::Result<Vec<u8>> {
+        let entries = self.keyed()?.at(state, key, |b, id, at| b.map_entries(id, at))?;
+        let mut out = Vec::new();
+        for (k, v) in &entries {
+            super::layout::put_bytes(&mut out, k);
+            super::layout::put_bytes(&mut out, v);
+        }
+        Ok(out)
+    }
+
+    fn clear(&mut self, state: u32, key: u32) -> wasmtime::Result<()> {
+        self.keyed()?.at(state, key, |b, id, at| b.clear(id, at))
+    }
+}

@@ -1,0 +1,217 @@
+//! One live guest instance: a store with its limits, and calls bounded in
+//! time, with every way a call can fail turned into a [`GuestFailure`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use thiserror::Error;
+use wasmtime::{Store, Trap};
+
+use super::bindings;
+use super::context::{GuestContext, GuestTag};
+use super::engine::deadline_ticks;
+use super::layout::LayoutError;
+use super::module::{FunctionDescriptor, GuestModule, WorldPre};
+use crate::job::GuestLimits;
+
+/// How a call into a guest failed. After any of these but `Returned`, the
+/// instance is dead and must be replaced.
+#[derive(Debug, Error)]
+pub enum GuestFailure {
+    #[error("guest panicked: {message}")]
+    Panic { message: String },
+    #[error("guest call exceeded the time limit of {} (it was interrupted)", humantime::format_duration(*limit))]
+    Timeout { limit: Duration },
+    #[error("guest exceeded its memory limit of {limit} ({detail})")]
+    OutOfMemory { limit: ByteSize, detail: String },
+    #[error("guest trapped: {message}")]
+    Trap { message: String },
+    #[error("guest returned an error: {message}")]
+    Returned { message: String },
+    #[error("guest broke the batch layout: {0}")]
+    Layout(#[from] LayoutError),
+    #[error("guest could not be instantiated: {message}")]
+    Instantiate { message: String },
+}
+
+enum WorldInstance {
+    Transform(bindings::transform::Transform),
+    KeyedProcess(bindings::keyed::KeyedProcess),
+    Aggregate(bindings::aggregate::Aggregate),
+}
+
+/// A guest instance in its own store.
+pub struct GuestInstance {
+    store: Store<GuestContext>,
+    instance: WorldInstance,
+    limits: GuestLimits,
+    deadline: u64,
+}
+
+impl GuestInstance {
+    /// Instantiate `module` for one operator subtask.
+    pub fn new(
+        module: &GuestModule,
+        tag: GuestTag,
+        limits: GuestLimits,
+    ) -> Result<GuestInstance, GuestFailure> {
+        let context = GuestContext::new(Arc::new(tag), limits.memory_bytes);
+        let mut store = Store::new(module.engine.engine(), context);
+        store.limiter(|context| &mut context.limits);
+        let deadline = deadline_ticks(limits.call_timeout);
+        store.set_epoch_deadline(deadline);
+        let instantiate_error = |error: wasmtime::Error| GuestFailure::Instantiate {
+            message: format!("{error:#}"),
+        };
+        let instance = match &module.pre {
+            WorldPre::Transform(pre) => {
+                WorldInstance::Transform(pre.instantiate(&mut store).map_err(instantiate_error)?)
+            }
+            WorldPre::KeyedProcess(pre) => {
+                WorldInstance::KeyedProcess(pre.instantiate(&mut store).map_err(instantiate_error)?)
+            }
+            WorldPre::Aggregate(pre) => {
+                WorldInstance::Aggregate(pre.instantiate(&mut store).map_err(instantiate_error)?)
+            }
+        };
+        Ok(GuestInstance {
+            store,
+            instance,
+            limits,
+            deadline,
+        })
+    }
+
+    /// The store data: keyed state access and the guest's tag.
+    pub fn context_mut(&mut self) -> &mut GuestContext {
+        self.store.data_mut()
+    }
+
+    /// Run one call with a fresh deadline and classify its failure.
+    fn call<R>(
+        &mut self,
+        f: impl FnOnce(&WorldInstance, &mut Store<GuestContext>) -> wasmtime::Result<Result<R, String>>,
+    ) -> Result<R, GuestFailure> {
+        self.store.set_epoch_deadline(self.deadline);
+        match f(&self.instance, &mut self.store) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(message)) => Err(GuestFailure::Returned { message }),
+            Err(error) => Err(self.classify(error)),
+        }
+    }
+
+    fn classify(&mut self, error: wasmtime::Error) -> GuestFailure {
+        if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
+            return GuestFailure::Timeout {
+                limit: self.limits.call_timeout,
+            };
+        }
+        let detail = format!("{error:#}");
+        if detail.contains("forcing trap when growing memory") {
+            return GuestFailure::OutOfMemory {
+                limit: ByteSize::b(self.limits.memory_bytes),
+                detail: first_line(&detail),
+            };
+        }
+        if let Some(message) = self.store.data_mut().last_panic.take() {
+            return GuestFailure::Panic { message };
+        }
+        GuestFailure::Trap {
+            message: first_line(&detail),
+        }
+    }
+
+    /// Ask the function what it is.
+    pub fn describe(&mut self) -> Result<FunctionDescriptor, GuestFailure> {
+        let descriptor = self.call(|instance, store| {
+            Ok(Ok(match instance {
+                WorldInstance::Transform(i) => i.eddy_dataflow_transform_function().call_describe(store)?,
+                WorldInstance::KeyedProcess(i) => {
+                    i.eddy_dataflow_keyed_process_function().call_describe(store)?
+                }
+                WorldInstance::Aggregate(i) => i.eddy_dataflow_aggregate_function().call_describe(store)?,
+            }))
+        })?;
+        Ok(descriptor.into())
+    }
+
+    /// Hand the operator's configuration to the function.
+    pub fn init(&mut self, config: &str) -> Result<(), GuestFailure> {
+        self.call(|instance, store| match instance {
+            WorldInstance::Transform(i) => i.eddy_dataflow_transform_function().call_init(store, config),
+            WorldInstance::KeyedProcess(i) => {
+                i.eddy_dataflow_keyed_process_function().call_init(store, config)
+            }
+            WorldInstance::Aggregate(i) => i.eddy_dataflow_aggregate_function().call_init(store, config),
+        })
+    }
+
+    /// Process one batch (transform and keyed-process worlds).
+    pub fn process_batch(&mut self, batch: &[u8]) -> Result<Vec<u8>, GuestFailure> {
+        self.call(|instance, store| match instance {
+            WorldInstance::Transform(i) => {
+                i.eddy_dataflow_transform_function().call_process_batch(store, batch)
+            }
+            WorldInstance::KeyedProcess(i) => i
+                .eddy_dataflow_keyed_process_function()
+                .call_process_batch(store, batch),
+            WorldInstance::Aggregate(_) => Ok(Err(
+                "an aggregate function has no process-batch; the host called the wrong export".into(),
+            )),
+        })
+    }
+
+    fn aggregate(&self) -> Result<&bindings::aggregate::Aggregate, GuestFailure> {
+        match &self.instance {
+            WorldInstance::Aggregate(i) => Ok(i),
+            _ => Err(GuestFailure::Returned {
+                message: "not an aggregate function".into(),
+            }),
+        }
+    }
+
+    /// A fresh accumulator.
+    pub fn create_accumulator(&mut self) -> Result<Vec<u8>, GuestFailure> {
+        self.aggregate()?;
+        self.call(|instance, store| match instance {
+            WorldInstance::Aggregate(i) => Ok(Ok(i
+                .eddy_dataflow_aggregate_function()
+                .call_create_accumulator(store)?)),
+            _ => unreachable!("checked above"),
+        })
+    }
+
+    /// Add inputs to accumulators (layout in `wit/README.md`).
+    pub fn add_batch(&mut self, groups: &[u8]) -> Result<Vec<u8>, GuestFailure> {
+        self.aggregate()?;
+        self.call(|instance, store| match instance {
+            WorldInstance::Aggregate(i) => i.eddy_dataflow_aggregate_function().call_add_batch(store, groups),
+            _ => unreachable!("checked above"),
+        })
+    }
+
+    /// Merge two accumulators.
+    pub fn merge(&mut self, a: &[u8], b: &[u8]) -> Result<Vec<u8>, GuestFailure> {
+        self.aggregate()?;
+        self.call(|instance, store| match instance {
+            WorldInstance::Aggregate(i) => i.eddy_dataflow_aggregate_function().call_merge(store, a, b),
+            _ => unreachable!("checked above"),
+        })
+    }
+
+    /// Results of accumulators (layout in `wit/README.md`).
+    pub fn get_results(&mut self, accumulators: &[u8]) -> Result<Vec<u8>, GuestFailure> {
+        self.aggregate()?;
+        self.call(|instance, store| match instance {
+            WorldInstance::Aggregate(i) => i
+                .eddy_dataflow_aggregate_function()
+                .call_get_results(store, accumulators),
+            _ => unreachable!("checked above"),
+        })
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_string()
+}
