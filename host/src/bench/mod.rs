@@ -1,1 +1,233 @@
-//! placeholder
+//! `eddy bench`: the benchmark pipelines of the Flink peer (jobs A and B
+//! shapes), each run with the WASM guests and with native-Rust twins of the
+//! same functions in the same process, alternating, reporting records/s.
+
+mod native;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::job::{
+    BatchConfig, GeneratorSpec, GuestLimits, Job, KeyBy, OperatorDef, OperatorKind, RecordFormat,
+    SinkConnector, SinkDef, SourceConnector, SourceDef, StreamRef, TimestampSource,
+    WatermarkStrategy,
+};
+use crate::runtime::{NativeOperatorFactory, RunOptions, run_job};
+
+/// Options of `eddy bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Records per run.
+    #[arg(long, default_value_t = 5_000_000)]
+    pub records: u64,
+    /// Distinct keys.
+    #[arg(long, default_value_t = 100_000)]
+    pub keys: u64,
+    /// Runs per variant (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Parallelism of every operator.
+    #[arg(long, default_value_t = 1)]
+    pub parallelism: u32,
+    /// Which pipelines: `stateless`, `keyed`, or `all`.
+    #[arg(long, default_value = "all")]
+    pub pipeline: String,
+    /// Folder holding the benchmark components (bench_map.wasm, ...).
+    #[arg(long, default_value = "examples-wasm/wasm")]
+    pub wasm_dir: PathBuf,
+}
+
+/// A benchmark pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pipeline {
+    /// generator → map → filter → discard (Flink job A).
+    Stateless,
+    /// generator → key-by → keyed count → discard.
+    KeyedCount,
+}
+
+impl Pipeline {
+    fn title(self) -> &'static str {
+        match self {
+            Pipeline::Stateless => "stateless: generator -> map -> filter -> discard",
+            Pipeline::KeyedCount => {
+                "keyed: generator -> key-by -> keyed count (value state) -> discard"
+            }
+        }
+    }
+}
+
+/// Run the selected pipelines and print records/s and the WASM/native ratio.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let pipelines = match args.pipeline.as_str() {
+        "all" => vec![Pipeline::Stateless, Pipeline::KeyedCount],
+        "stateless" => vec![Pipeline::Stateless],
+        "keyed" => vec![Pipeline::KeyedCount],
+        other => bail!("unknown pipeline `{other}`: expected stateless, keyed or all"),
+    };
+    println!(
+        "eddy bench: {} records, {} keys, parallelism {}, {} rounds, {} cores",
+        args.records,
+        args.keys,
+        args.parallelism,
+        args.rounds,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    for pipeline in pipelines {
+        let job = bench_job(pipeline, args)?;
+        let native = native_twins(pipeline);
+        let mut wasm_rates = Vec::new();
+        let mut native_rates = Vec::new();
+        for _ in 0..args.rounds.max(1) {
+            wasm_rates.push(measure(&job, &RunOptions::default(), args.records)?);
+            native_rates.push(measure(&job, &native, args.records)?);
+        }
+        let wasm = median(&mut wasm_rates);
+        let native = median(&mut native_rates);
+        println!("{}", pipeline.title());
+        println!("  wasm    {:>12.0} records/s", wasm);
+        println!("  native  {:>12.0} records/s", native);
+        println!("  wasm/native time ratio {:.2}x", native / wasm);
+    }
+    Ok(())
+}
+
+fn measure(job: &Job, options: &RunOptions, records: u64) -> Result<f64> {
+    let report = run_job(job, options, |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let produced: u64 = report
+        .metrics
+        .nodes
+        .iter()
+        .filter(|n| n.role == crate::runtime::metrics::NodeRole::Source)
+        .map(|n| n.records_out())
+        .sum();
+    if produced != records {
+        bail!("benchmark source produced {produced} records, expected {records}");
+    }
+    Ok(records as f64 / report.elapsed.as_secs_f64())
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn module(dir: &Path, name: &str) -> Result<PathBuf> {
+    let path = dir.join(format!("{name}.wasm"));
+    if !path.exists() {
+        bail!(
+            "{} not found; build the guests first with `bash scripts/build-guests.sh`",
+            path.display()
+        );
+    }
+    path.canonicalize()
+        .with_context(|| path.display().to_string())
+}
+
+fn operator(
+    uid: &str,
+    kind: OperatorKind,
+    module: PathBuf,
+    input: &str,
+    args: &BenchArgs,
+) -> OperatorDef {
+    OperatorDef {
+        uid: uid.into(),
+        kind,
+        module,
+        input: StreamRef {
+            node: input.into(),
+            side_output: None,
+        },
+        key_by: (kind == OperatorKind::KeyedProcess).then_some(KeyBy::RecordKey),
+        parallelism: args.parallelism,
+        config: String::new(),
+        limits: GuestLimits::default(),
+    }
+}
+
+fn bench_job(pipeline: Pipeline, args: &BenchArgs) -> Result<Job> {
+    let source = SourceDef {
+        name: "events".into(),
+        connector: SourceConnector::Generator(GeneratorSpec {
+            count: Some(args.records),
+            keys: args.keys,
+            value_size: 100,
+            max_lag: Some(Duration::from_secs(5)),
+            ..GeneratorSpec::default()
+        }),
+        format: RecordFormat::BinaryEvent,
+        timestamp: TimestampSource::Source,
+        watermark: WatermarkStrategy::BoundedOutOfOrderness(Duration::from_secs(5)),
+        dead_letter: None,
+        parallelism: args.parallelism,
+    };
+    let dir = &args.wasm_dir;
+    let operators = match pipeline {
+        Pipeline::Stateless => vec![
+            operator(
+                "map",
+                OperatorKind::Map,
+                module(dir, "bench_map")?,
+                "events",
+                args,
+            ),
+            operator(
+                "filter",
+                OperatorKind::Filter,
+                module(dir, "bench_filter")?,
+                "map",
+                args,
+            ),
+        ],
+        Pipeline::KeyedCount => vec![operator(
+            "count",
+            OperatorKind::KeyedProcess,
+            module(dir, "bench_count")?,
+            "events",
+            args,
+        )],
+    };
+    let last = operators.last().expect("at least one operator").uid.clone();
+    Ok(Job {
+        name: format!("bench-{pipeline:?}").to_lowercase(),
+        file: PathBuf::from("<bench>"),
+        max_parallelism: 128,
+        batch: BatchConfig::default(),
+        sources: vec![source],
+        operators,
+        sinks: vec![SinkDef {
+            name: "discard".into(),
+            input: Some(StreamRef {
+                node: last,
+                side_output: None,
+            }),
+            connector: SinkConnector::Discard,
+        }],
+    })
+}
+
+fn native_twins(pipeline: Pipeline) -> RunOptions {
+    let mut native: HashMap<String, NativeOperatorFactory> = HashMap::new();
+    match pipeline {
+        Pipeline::Stateless => {
+            native.insert("map".into(), Arc::new(|_| Box::new(native::UppercaseMap)));
+            native.insert(
+                "filter".into(),
+                Arc::new(|_| Box::new(native::EvenAmountFilter)),
+            );
+        }
+        Pipeline::KeyedCount => {
+            native.insert("count".into(), Arc::new(native::KeyedCount::factory(128)));
+        }
+    }
+    RunOptions {
+        native_operators: native,
+    }
+}

@@ -1,1 +1,171 @@
-//! placeholder
+//! The `eddy` command line: run, validate, inspect and bench.
+
+mod progress;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::job::load_job;
+use crate::runtime::plan::load_modules;
+use crate::runtime::{JobFailure, RunOptions, run_job};
+use crate::wasm::{GuestEngine, GuestModule, function_kind_name};
+
+/// eddy: a stream processor whose user functions are sandboxed WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "eddy", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a job file until its inputs end (or forever, for unbounded sources).
+    Run {
+        /// The job file (TOML).
+        job: PathBuf,
+        /// No live progress on stderr, only the summary.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Check a job file and every module it names, without running anything.
+    Validate {
+        /// The job file (TOML).
+        job: PathBuf,
+    },
+    /// Show a component's world, kind, states, imports and exports.
+    Inspect {
+        /// The `.wasm` component.
+        module: PathBuf,
+    },
+    /// Measure records/s of the benchmark pipelines, WASM against native Rust.
+    Bench(crate::bench::BenchArgs),
+}
+
+/// Entry point of the binary: run the command, print errors as a user should see them.
+pub fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match execute(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{}", render_error(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `error: ...` with every cause on its own line; job-file diagnostics as they are.
+pub fn render_error(error: &anyhow::Error) -> String {
+    if let Some(job_error) = error.downcast_ref::<crate::job::JobError>() {
+        return job_error.to_string();
+    }
+    let mut text = format!("error: {error}");
+    for cause in error.chain().skip(1) {
+        text.push_str(&format!("\n  caused by: {cause}"));
+    }
+    text
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,eddy::guest=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn execute(command: Command) -> Result<()> {
+    match command {
+        Command::Run { job, quiet } => run(&job, quiet),
+        Command::Validate { job } => validate(&job),
+        Command::Inspect { module } => inspect(&module),
+        Command::Bench(args) => crate::bench::run(&args),
+    }
+}
+
+fn run(path: &std::path::Path, quiet: bool) -> Result<()> {
+    let job = load_job(path)?;
+    let live = !quiet && std::io::stderr().is_terminal();
+    let mut display = progress::Progress::new(live);
+    let result = run_job(&job, &RunOptions::default(), |metrics, elapsed| {
+        display.tick(metrics, elapsed)
+    });
+    display.clear();
+    match result {
+        Ok(report) => {
+            if !quiet {
+                eprint!(
+                    "{}",
+                    progress::summary(&job.name, &report.metrics, report.elapsed)
+                );
+            }
+            Ok(())
+        }
+        Err(JobFailure::Setup(error)) => {
+            Err(error.context(format!("job `{}` could not start", job.name)))
+        }
+        Err(JobFailure::Task { error, metrics }) => {
+            if !quiet {
+                eprint!(
+                    "{}",
+                    progress::summary(&job.name, &metrics, std::time::Duration::ZERO)
+                );
+            }
+            Err(anyhow::anyhow!("job `{}` failed: {error}", job.name))
+        }
+    }
+}
+
+fn validate(path: &std::path::Path) -> Result<()> {
+    let job = load_job(path)?;
+    let engine = GuestEngine::shared()?;
+    load_modules(&job, &engine, &RunOptions::default())
+        .with_context(|| format!("job `{}` is not valid", job.name))?;
+    println!(
+        "{}: job `{}` is valid ({} sources, {} operators, {} sinks)",
+        path.display(),
+        job.name,
+        job.sources.len(),
+        job.operators.len(),
+        job.sinks.len()
+    );
+    Ok(())
+}
+
+fn inspect(path: &std::path::Path) -> Result<()> {
+    let engine = GuestEngine::shared()?;
+    let module = GuestModule::load_any(&engine, path)?;
+    let d = &module.descriptor;
+    println!("module:       {}", path.display());
+    println!("size:         {}", bytesize::ByteSize::b(module.size));
+    println!("world:        eddy:dataflow/{}", module.world.name());
+    println!("kind:         {}", function_kind_name(d.kind));
+    if d.states.is_empty() {
+        println!("states:       none");
+    }
+    for state in &d.states {
+        let ttl = state
+            .ttl
+            .map(|t| format!(", ttl {} ms ({:?})", t.millis, t.update))
+            .unwrap_or_default();
+        println!("state:        {} ({:?}{ttl})", state.name, state.kind);
+    }
+    if !d.side_outputs.is_empty() {
+        println!("side outputs: {}", d.side_outputs.join(", "));
+    }
+    for export in module.export_names() {
+        println!("export:       {export}");
+    }
+    for import in module.import_names() {
+        println!("import:       {import}");
+    }
+    Ok(())
+}

@@ -164,7 +164,9 @@ impl WasmKeyedProcess {
                     self.timers.delete(domain, &timer);
                 }
                 OutputEntry::SetValue { state, key, value } => {
-                    self.with_state(state, key, |backend, id, at| backend.value_set(id, at, value))?;
+                    self.with_state(state, key, |backend, id, at| {
+                        backend.value_set(id, at, value)
+                    })?;
                 }
                 OutputEntry::ClearValue { state, key } => {
                     self.with_state(state, key, |backend, id, at| backend.clear(id, at))?;
@@ -277,7 +279,11 @@ impl WasmKeyedProcess {
 }
 
 impl Operator for WasmKeyedProcess {
-    fn process(&mut self, mut input: Vec<Record>, out: &mut Collector) -> Result<(), OperatorError> {
+    fn process(
+        &mut self,
+        mut input: Vec<Record>,
+        out: &mut Collector,
+    ) -> Result<(), OperatorError> {
         // Key table in first-seen order, and each record's key ref.
         let mut refs = Vec::with_capacity(input.len());
         let mut first_seen = Vec::new();
@@ -307,7 +313,8 @@ impl Operator for WasmKeyedProcess {
         self.encode_key_table()?;
         self.event_timestamps.clear();
         for (record, key_ref) in input.iter().zip(refs) {
-            self.encoder.record(key_ref, record.timestamp, &record.value);
+            self.encoder
+                .record(key_ref, record.timestamp, &record.value);
             self.event_timestamps.push(record.timestamp);
         }
         self.call_and_apply(Some(&mut input), out)

@@ -1,7 +1,17 @@
 //! The data path: records, operators, exchanges, tasks, and the executor
 //! that runs a job's tasks on threads.
 
-pub mod operator;
-pub mod record;
-pub mod transform;
+pub mod exchange;
+pub mod executor;
+pub mod fields;
 pub mod keyed;
+pub mod metrics;
+pub mod operator;
+pub mod plan;
+pub mod record;
+pub mod source_task;
+pub mod task;
+pub mod transform;
+
+pub use executor::{JobFailure, JobReport, run_job};
+pub use plan::{NativeOperatorFactory, RunOptions};

@@ -24,7 +24,11 @@ impl WasmTransform {
 }
 
 impl Operator for WasmTransform {
-    fn process(&mut self, mut input: Vec<Record>, out: &mut Collector) -> Result<(), OperatorError> {
+    fn process(
+        &mut self,
+        mut input: Vec<Record>,
+        out: &mut Collector,
+    ) -> Result<(), OperatorError> {
         self.encoder.begin(i64::MIN, processing_time_now());
         for record in &input {
             self.encoder.record(NO_KEY, record.timestamp, &record.value);
@@ -39,7 +43,10 @@ impl Operator for WasmTransform {
                 }
                 OutputEntry::Forward { event } => {
                     let source = event_record_mut(&mut input, event)?;
-                    out.main.push(Record::new(std::mem::take(&mut source.value), source.timestamp));
+                    out.main.push(Record::new(
+                        std::mem::take(&mut source.value),
+                        source.timestamp,
+                    ));
                 }
                 OutputEntry::EmitSide {
                     side_output,
@@ -71,12 +78,16 @@ impl Operator for WasmTransform {
 }
 
 fn event_record(input: &[Record], event: u32) -> Result<&Record, OperatorError> {
-    input.get(event as usize).ok_or_else(|| bad_event(event, input.len()))
+    input
+        .get(event as usize)
+        .ok_or_else(|| bad_event(event, input.len()))
 }
 
 fn event_record_mut(input: &mut [Record], event: u32) -> Result<&mut Record, OperatorError> {
     let len = input.len();
-    input.get_mut(event as usize).ok_or_else(|| bad_event(event, len))
+    input
+        .get_mut(event as usize)
+        .ok_or_else(|| bad_event(event, len))
 }
 
 fn bad_event(event: u32, len: usize) -> OperatorError {

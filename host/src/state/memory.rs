@@ -309,7 +309,10 @@ mod tests {
         assert_eq!(b.value_get(v, at(b"b")).unwrap(), None);
         b.list_add(l, at(b"a"), b"x").unwrap();
         b.list_add(l, at(b"a"), b"y").unwrap();
-        assert_eq!(b.list_get(l, at(b"a")).unwrap(), vec![b"x".to_vec(), b"y".to_vec()]);
+        assert_eq!(
+            b.list_get(l, at(b"a")).unwrap(),
+            vec![b"x".to_vec(), b"y".to_vec()]
+        );
         b.map_put(m, at(b"a"), b"k2", b"2").unwrap();
         b.map_put(m, at(b"a"), b"k1", b"1").unwrap();
         let entries = b.map_entries(m, at(b"a")).unwrap();

@@ -59,7 +59,9 @@ pub struct StateKey<'a> {
 /// Errors of a state backend.
 #[derive(Debug, Error)]
 pub enum StateError {
-    #[error("state `{name}` of operator `{operator}` is a {actual:?} state, not a {expected:?} state")]
+    #[error(
+        "state `{name}` of operator `{operator}` is a {actual:?} state, not a {expected:?} state"
+    )]
     WrongKind {
         operator: String,
         name: String,
@@ -84,15 +86,26 @@ pub trait StateBackend: Send {
     /// Declare a state before use; registering the same name again returns the same id.
     fn register(&mut self, descriptor: &StateDescriptor) -> Result<StateId, StateError>;
 
-    fn value_get(&mut self, state: StateId, at: StateKey<'_>)
-    -> Result<Option<Vec<u8>>, StateError>;
-    fn value_set(&mut self, state: StateId, at: StateKey<'_>, value: &[u8])
-    -> Result<(), StateError>;
+    fn value_get(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+    ) -> Result<Option<Vec<u8>>, StateError>;
+    fn value_set(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        value: &[u8],
+    ) -> Result<(), StateError>;
 
     fn list_get(&mut self, state: StateId, at: StateKey<'_>) -> Result<Vec<Vec<u8>>, StateError>;
     /// Append without reading the list.
-    fn list_add(&mut self, state: StateId, at: StateKey<'_>, element: &[u8])
-    -> Result<(), StateError>;
+    fn list_add(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        element: &[u8],
+    ) -> Result<(), StateError>;
     fn list_update(
         &mut self,
         state: StateId,

@@ -95,7 +95,11 @@ mod tests {
         let due = service.pop_due(TimeDomain::EventTime, 20, usize::MAX);
         assert_eq!(due, vec![timer(10, "b"), timer(20, "a")]);
         service.delete(TimeDomain::EventTime, &timer(30, "a"));
-        assert!(service.pop_due(TimeDomain::EventTime, i64::MAX, usize::MAX).is_empty());
+        assert!(
+            service
+                .pop_due(TimeDomain::EventTime, i64::MAX, usize::MAX)
+                .is_empty()
+        );
         assert_eq!(service.next_processing_time(), Some(5));
     }
 }

@@ -108,8 +108,9 @@ mod tests {
 
     #[test]
     fn bounded_out_of_orderness_trails_the_maximum() {
-        let mut generator =
-            WatermarkGenerator::new(WatermarkStrategy::BoundedOutOfOrderness(Duration::from_secs(5)));
+        let mut generator = WatermarkGenerator::new(WatermarkStrategy::BoundedOutOfOrderness(
+            Duration::from_secs(5),
+        ));
         assert_eq!(generator.advance(), None);
         generator.observe(10_000);
         generator.observe(8_000);

@@ -143,26 +143,32 @@ impl log::Host for GuestContext {
 
 impl state::Host for GuestContext {
     fn value_get(&mut self, state: u32, key: u32) -> wasmtime::Result<Option<Vec<u8>>> {
-        self.keyed()?.at(state, key, |b, id, at| b.value_get(id, at))
+        self.keyed()?
+            .at(state, key, |b, id, at| b.value_get(id, at))
     }
 
     fn value_set(&mut self, state: u32, key: u32, value: Vec<u8>) -> wasmtime::Result<()> {
-        self.keyed()?.at(state, key, |b, id, at| b.value_set(id, at, &value))
+        self.keyed()?
+            .at(state, key, |b, id, at| b.value_set(id, at, &value))
     }
 
     fn list_get(&mut self, state: u32, key: u32) -> wasmtime::Result<Vec<u8>> {
-        let elements = self.keyed()?.at(state, key, |b, id, at| b.list_get(id, at))?;
+        let elements = self
+            .keyed()?
+            .at(state, key, |b, id, at| b.list_get(id, at))?;
         Ok(super::layout::join_length_prefixed(&elements))
     }
 
     fn list_add(&mut self, state: u32, key: u32, element: Vec<u8>) -> wasmtime::Result<()> {
-        self.keyed()?.at(state, key, |b, id, at| b.list_add(id, at, &element))
+        self.keyed()?
+            .at(state, key, |b, id, at| b.list_add(id, at, &element))
     }
 
     fn list_update(&mut self, state: u32, key: u32, elements: Vec<u8>) -> wasmtime::Result<()> {
         let elements = super::layout::split_length_prefixed(&elements)
             .map_err(|e| wasmtime::format_err!("list-update: {e}"))?;
-        self.keyed()?.at(state, key, |b, id, at| b.list_update(id, at, elements))
+        self.keyed()?
+            .at(state, key, |b, id, at| b.list_update(id, at, elements))
     }
 
     fn map_get(
@@ -171,7 +177,8 @@ impl state::Host for GuestContext {
         key: u32,
         map_key: Vec<u8>,
     ) -> wasmtime::Result<Option<Vec<u8>>> {
-        self.keyed()?.at(state, key, |b, id, at| b.map_get(id, at, &map_key))
+        self.keyed()?
+            .at(state, key, |b, id, at| b.map_get(id, at, &map_key))
     }
 
     fn map_put(
@@ -181,15 +188,19 @@ impl state::Host for GuestContext {
         map_key: Vec<u8>,
         value: Vec<u8>,
     ) -> wasmtime::Result<()> {
-        self.keyed()?.at(state, key, |b, id, at| b.map_put(id, at, &map_key, &value))
+        self.keyed()?
+            .at(state, key, |b, id, at| b.map_put(id, at, &map_key, &value))
     }
 
     fn map_remove(&mut self, state: u32, key: u32, map_key: Vec<u8>) -> wasmtime::Result<()> {
-        self.keyed()?.at(state, key, |b, id, at| b.map_remove(id, at, &map_key))
+        self.keyed()?
+            .at(state, key, |b, id, at| b.map_remove(id, at, &map_key))
     }
 
     fn map_entries(&mut self, state: u32, key: u32) -> wasmtime::Result<Vec<u8>> {
-        let entries = self.keyed()?.at(state, key, |b, id, at| b.map_entries(id, at))?;
+        let entries = self
+            .keyed()?
+            .at(state, key, |b, id, at| b.map_entries(id, at))?;
         let mut out = Vec::new();
         for (k, v) in &entries {
             super::layout::put_bytes(&mut out, k);

@@ -126,11 +126,15 @@ impl GuestInstance {
     pub fn describe(&mut self) -> Result<FunctionDescriptor, GuestFailure> {
         let descriptor = self.call(|instance, store| {
             Ok(Ok(match instance {
-                WorldInstance::Transform(i) => i.eddy_dataflow_transform_function().call_describe(store)?,
-                WorldInstance::KeyedProcess(i) => {
-                    i.eddy_dataflow_keyed_process_function().call_describe(store)?
+                WorldInstance::Transform(i) => {
+                    i.eddy_dataflow_transform_function().call_describe(store)?
                 }
-                WorldInstance::Aggregate(i) => i.eddy_dataflow_aggregate_function().call_describe(store)?,
+                WorldInstance::KeyedProcess(i) => i
+                    .eddy_dataflow_keyed_process_function()
+                    .call_describe(store)?,
+                WorldInstance::Aggregate(i) => {
+                    i.eddy_dataflow_aggregate_function().call_describe(store)?
+                }
             }))
         })?;
         Ok(descriptor.into())
@@ -139,25 +143,30 @@ impl GuestInstance {
     /// Hand the operator's configuration to the function.
     pub fn init(&mut self, config: &str) -> Result<(), GuestFailure> {
         self.call(|instance, store| match instance {
-            WorldInstance::Transform(i) => i.eddy_dataflow_transform_function().call_init(store, config),
-            WorldInstance::KeyedProcess(i) => {
-                i.eddy_dataflow_keyed_process_function().call_init(store, config)
-            }
-            WorldInstance::Aggregate(i) => i.eddy_dataflow_aggregate_function().call_init(store, config),
+            WorldInstance::Transform(i) => i
+                .eddy_dataflow_transform_function()
+                .call_init(store, config),
+            WorldInstance::KeyedProcess(i) => i
+                .eddy_dataflow_keyed_process_function()
+                .call_init(store, config),
+            WorldInstance::Aggregate(i) => i
+                .eddy_dataflow_aggregate_function()
+                .call_init(store, config),
         })
     }
 
     /// Process one batch (transform and keyed-process worlds).
     pub fn process_batch(&mut self, batch: &[u8]) -> Result<Vec<u8>, GuestFailure> {
         self.call(|instance, store| match instance {
-            WorldInstance::Transform(i) => {
-                i.eddy_dataflow_transform_function().call_process_batch(store, batch)
-            }
+            WorldInstance::Transform(i) => i
+                .eddy_dataflow_transform_function()
+                .call_process_batch(store, batch),
             WorldInstance::KeyedProcess(i) => i
                 .eddy_dataflow_keyed_process_function()
                 .call_process_batch(store, batch),
             WorldInstance::Aggregate(_) => Ok(Err(
-                "an aggregate function has no process-batch; the host called the wrong export".into(),
+                "an aggregate function has no process-batch; the host called the wrong export"
+                    .into(),
             )),
         })
     }
@@ -186,7 +195,9 @@ impl GuestInstance {
     pub fn add_batch(&mut self, groups: &[u8]) -> Result<Vec<u8>, GuestFailure> {
         self.aggregate()?;
         self.call(|instance, store| match instance {
-            WorldInstance::Aggregate(i) => i.eddy_dataflow_aggregate_function().call_add_batch(store, groups),
+            WorldInstance::Aggregate(i) => i
+                .eddy_dataflow_aggregate_function()
+                .call_add_batch(store, groups),
             _ => unreachable!("checked above"),
         })
     }
@@ -195,7 +206,9 @@ impl GuestInstance {
     pub fn merge(&mut self, a: &[u8], b: &[u8]) -> Result<Vec<u8>, GuestFailure> {
         self.aggregate()?;
         self.call(|instance, store| match instance {
-            WorldInstance::Aggregate(i) => i.eddy_dataflow_aggregate_function().call_merge(store, a, b),
+            WorldInstance::Aggregate(i) => {
+                i.eddy_dataflow_aggregate_function().call_merge(store, a, b)
+            }
             _ => unreachable!("checked above"),
         })
     }

@@ -140,13 +140,37 @@ impl BatchEncoder {
 /// One entry of a guest's output buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputEntry<'a> {
-    Emit { event: u32, value: &'a [u8] },
-    Forward { event: u32 },
-    EmitSide { side_output: u32, event: u32, value: &'a [u8] },
-    SetTimer { key: u32, domain: TimeDomain, timestamp: i64 },
-    DeleteTimer { key: u32, domain: TimeDomain, timestamp: i64 },
-    SetValue { state: u32, key: u32, value: &'a [u8] },
-    ClearValue { state: u32, key: u32 },
+    Emit {
+        event: u32,
+        value: &'a [u8],
+    },
+    Forward {
+        event: u32,
+    },
+    EmitSide {
+        side_output: u32,
+        event: u32,
+        value: &'a [u8],
+    },
+    SetTimer {
+        key: u32,
+        domain: TimeDomain,
+        timestamp: i64,
+    },
+    DeleteTimer {
+        key: u32,
+        domain: TimeDomain,
+        timestamp: i64,
+    },
+    SetValue {
+        state: u32,
+        key: u32,
+        value: &'a [u8],
+    },
+    ClearValue {
+        state: u32,
+        key: u32,
+    },
 }
 
 /// A guest broke the layout; names the byte offset for whoever debugs the SDK.

@@ -16,4 +16,6 @@ mod output;
 pub use context::{GuestContext, GuestTag, KeyedStateAccess};
 pub use engine::GuestEngine;
 pub use instance::{GuestFailure, GuestInstance};
-pub use module::{FunctionDescriptor, GuestModule, ModuleError, World, function_kind_name, function_kind_of};
+pub use module::{
+    FunctionDescriptor, GuestModule, ModuleError, World, function_kind_name, function_kind_of,
+};

@@ -259,15 +259,15 @@ impl GuestModule {
         let linker = world_linker(engine, actual).map_err(link_error)?;
         let instance_pre = linker.instantiate_pre(&component).map_err(link_error)?;
         let pre = match actual {
-            World::Transform => {
-                WorldPre::Transform(bindings::transform::TransformPre::new(instance_pre).map_err(link_error)?)
-            }
+            World::Transform => WorldPre::Transform(
+                bindings::transform::TransformPre::new(instance_pre).map_err(link_error)?,
+            ),
             World::KeyedProcess => WorldPre::KeyedProcess(
                 bindings::keyed::KeyedProcessPre::new(instance_pre).map_err(link_error)?,
             ),
-            World::Aggregate => {
-                WorldPre::Aggregate(bindings::aggregate::AggregatePre::new(instance_pre).map_err(link_error)?)
-            }
+            World::Aggregate => WorldPre::Aggregate(
+                bindings::aggregate::AggregatePre::new(instance_pre).map_err(link_error)?,
+            ),
         };
         let mut module = GuestModule {
             path: path.to_path_buf(),
@@ -344,18 +344,15 @@ fn world_linker(engine: &GuestEngine, world: World) -> wasmtime::Result<Linker<G
     let mut linker = Linker::new(engine.engine());
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     match world {
-        World::Transform => bindings::transform::Transform::add_to_linker::<_, HasSelf<_>>(
-            &mut linker,
-            |c| c,
-        )?,
-        World::KeyedProcess => bindings::keyed::KeyedProcess::add_to_linker::<_, HasSelf<_>>(
-            &mut linker,
-            |c| c,
-        )?,
-        World::Aggregate => bindings::aggregate::Aggregate::add_to_linker::<_, HasSelf<_>>(
-            &mut linker,
-            |c| c,
-        )?,
+        World::Transform => {
+            bindings::transform::Transform::add_to_linker::<_, HasSelf<_>>(&mut linker, |c| c)?
+        }
+        World::KeyedProcess => {
+            bindings::keyed::KeyedProcess::add_to_linker::<_, HasSelf<_>>(&mut linker, |c| c)?
+        }
+        World::Aggregate => {
+            bindings::aggregate::Aggregate::add_to_linker::<_, HasSelf<_>>(&mut linker, |c| c)?
+        }
     }
     Ok(linker)
 }

@@ -94,11 +94,11 @@ impl Drop for GuestOutput {
     fn drop(&mut self) {
         // The last clone flushes a final line without a newline.
         if Arc::strong_count(&self.pending) == 1 {
-            let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+            let pending =
+                std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
             if !pending.is_empty() {
                 self.emit(&pending);
             }
         }
     }
 }
-

@@ -1,0 +1,104 @@
+//! Native-Rust twins of the benchmark guests (`examples-wasm/bench-*`):
+//! the same logic on the same bytes, with state in the same host backend.
+
+use crate::runtime::operator::{Collector, Operator, OperatorError};
+use crate::runtime::record::Record;
+use crate::state::{
+    KeyGroupRange, MemoryStateBackend, StateBackend, StateDescriptor, StateId, StateKey, StateKind,
+    key_group_of,
+};
+
+const AMOUNT: std::ops::Range<usize> = 16..24;
+const PAYLOAD: usize = 24;
+
+fn amount(value: &[u8]) -> u64 {
+    u64::from_le_bytes(value[AMOUNT].try_into().expect("binary event"))
+}
+
+/// amount = amount * 3 + 7, payload to ASCII upper case (as `bench-map`).
+pub struct UppercaseMap;
+
+impl Operator for UppercaseMap {
+    fn process(&mut self, input: Vec<Record>, out: &mut Collector) -> Result<(), OperatorError> {
+        out.main.reserve(input.len());
+        for record in &input {
+            let mut value = record.value.clone();
+            let new_amount = amount(&value).wrapping_mul(3).wrapping_add(7);
+            value[AMOUNT].copy_from_slice(&new_amount.to_le_bytes());
+            value[PAYLOAD..].make_ascii_uppercase();
+            out.main.push(Record::new(value, record.timestamp));
+        }
+        Ok(())
+    }
+}
+
+/// Keep records whose amount is even (as `bench-filter`).
+pub struct EvenAmountFilter;
+
+impl Operator for EvenAmountFilter {
+    fn process(&mut self, input: Vec<Record>, out: &mut Collector) -> Result<(), OperatorError> {
+        out.main.extend(
+            input
+                .into_iter()
+                .filter(|r| amount(&r.value) % 2 == 0)
+                .map(|mut r| {
+                    r.key = None;
+                    r
+                }),
+        );
+        Ok(())
+    }
+}
+
+/// Count per key in a host value state, emit the new count as 8 bytes (as `bench-count`).
+pub struct KeyedCount {
+    backend: MemoryStateBackend,
+    state: StateId,
+    max_parallelism: u32,
+}
+
+impl KeyedCount {
+    /// A factory making one instance per subtask.
+    pub fn factory(max_parallelism: u32) -> impl Fn(u32) -> Box<dyn Operator> + Send + Sync {
+        move |_subtask| {
+            // Benchmarks run the twin at any parallelism; each instance owns all key groups it may see.
+            let mut backend = MemoryStateBackend::new("count", KeyGroupRange::all(max_parallelism));
+            let state = backend
+                .register(&StateDescriptor {
+                    name: "count".into(),
+                    kind: StateKind::Value,
+                    ttl: None,
+                })
+                .expect("fresh backend");
+            Box::new(KeyedCount {
+                backend,
+                state,
+                max_parallelism,
+            })
+        }
+    }
+}
+
+impl Operator for KeyedCount {
+    fn process(&mut self, input: Vec<Record>, out: &mut Collector) -> Result<(), OperatorError> {
+        out.main.reserve(input.len());
+        for record in input {
+            let key = record.key.as_deref().unwrap_or_default();
+            let at = StateKey {
+                key_group: key_group_of(key, self.max_parallelism),
+                key,
+                namespace: b"",
+            };
+            let count = match self.backend.value_get(self.state, at)? {
+                Some(json) => serde_json::from_slice::<u64>(&json)
+                    .map_err(|e| OperatorError::Record(e.to_string()))?,
+                None => 0,
+            } + 1;
+            self.backend
+                .value_set(self.state, at, count.to_string().as_bytes())?;
+            out.main
+                .push(Record::new(count.to_le_bytes().to_vec(), record.timestamp));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,126 @@
+//! Live progress on a terminal and the end-of-run summary.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::runtime::metrics::{JobMetrics, NodeRole};
+
+/// Redraws one block of lines per tick on stderr, when it is a terminal.
+pub struct Progress {
+    live: bool,
+    lines_drawn: usize,
+    last: Vec<u64>,
+    last_elapsed: Duration,
+}
+
+impl Progress {
+    pub fn new(live: bool) -> Self {
+        Progress {
+            live,
+            lines_drawn: 0,
+            last: Vec::new(),
+            last_elapsed: Duration::ZERO,
+        }
+    }
+
+    /// Draw the counters and the rate since the last tick.
+    pub fn tick(&mut self, metrics: &JobMetrics, elapsed: Duration) {
+        if !self.live {
+            return;
+        }
+        let seconds = (elapsed - self.last_elapsed).as_secs_f64().max(1e-3);
+        let mut text = String::new();
+        self.erase(&mut text);
+        text.push_str(&format!("running {:.0?}\n", elapsed));
+        let mut counts = Vec::new();
+        for (i, node) in metrics.nodes.iter().enumerate() {
+            let count = match node.role {
+                NodeRole::Sink => node.records_in(),
+                _ => node.records_out(),
+            };
+            let rate = (count - self.last.get(i).copied().unwrap_or(0)) as f64 / seconds;
+            text.push_str(&format!(
+                "  {:<8} {:<20} in {:>12}  out {:>12}  {:>12}/s\n",
+                role_name(node.role),
+                node.name,
+                node.records_in(),
+                node.records_out(),
+                format_count(rate as u64)
+            ));
+            counts.push(count);
+        }
+        self.lines_drawn = metrics.nodes.len() + 1;
+        self.last = counts;
+        self.last_elapsed = elapsed;
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(text.as_bytes());
+        let _ = stderr.flush();
+    }
+
+    fn erase(&self, text: &mut String) {
+        for _ in 0..self.lines_drawn {
+            text.push_str("\x1b[1A\x1b[2K");
+        }
+    }
+
+    /// Remove the live block before the summary.
+    pub fn clear(&mut self) {
+        if self.live && self.lines_drawn > 0 {
+            let mut text = String::new();
+            self.erase(&mut text);
+            eprint!("{text}");
+            self.lines_drawn = 0;
+        }
+    }
+}
+
+fn role_name(role: NodeRole) -> &'static str {
+    match role {
+        NodeRole::Source => "source",
+        NodeRole::Operator => "operator",
+        NodeRole::Sink => "sink",
+    }
+}
+
+fn format_count(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.2}M", n as f64 / 1e6),
+    }
+}
+
+/// The end-of-run table: records in and out per node, and the overall rate.
+pub fn summary(job: &str, metrics: &JobMetrics, elapsed: Duration) -> String {
+    let mut text = format!("job `{job}` finished in {:.2?}\n", elapsed);
+    for node in &metrics.nodes {
+        let dead = node.dead_letters.load(std::sync::atomic::Ordering::Relaxed);
+        text.push_str(&format!(
+            "  {:<8} {:<20} x{:<3} in {:>12}  out {:>12}{}\n",
+            role_name(node.role),
+            node.name,
+            node.parallelism,
+            node.records_in(),
+            node.records_out(),
+            if dead > 0 {
+                format!("  dead letters {dead}")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if let Some(source_total) = metrics
+        .nodes
+        .iter()
+        .filter(|n| n.role == NodeRole::Source)
+        .map(|n| n.records_out())
+        .reduce(|a, b| a + b)
+        && elapsed > Duration::ZERO
+    {
+        text.push_str(&format!(
+            "  {} records/s from sources\n",
+            format_count((source_total as f64 / elapsed.as_secs_f64()) as u64)
+        ));
+    }
+    text
+}

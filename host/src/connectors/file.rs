@@ -1,0 +1,166 @@
+//! Line sources: a file, or standard input.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+
+use super::{Position, RawRecord, ReadStatus, SourceReader};
+
+/// Splits a byte stream into lines, tracking line numbers and byte offsets;
+/// blank lines are skipped.
+struct LineSplitter<R> {
+    input: R,
+    line: u64,
+    offset: u64,
+}
+
+impl<R: BufRead> LineSplitter<R> {
+    fn new(input: R) -> Self {
+        LineSplitter {
+            input,
+            line: 0,
+            offset: 0,
+        }
+    }
+
+    /// The next non-blank line, or `None` at the end.
+    fn next_line(&mut self) -> std::io::Result<Option<RawRecord>> {
+        loop {
+            let mut value = Vec::new();
+            let read = self.input.read_until(b'\n', &mut value)?;
+            if read == 0 {
+                return Ok(None);
+            }
+            let position = Position::Line {
+                line: self.line + 1,
+                offset: self.offset,
+            };
+            self.line += 1;
+            self.offset += read as u64;
+            while matches!(value.last(), Some(b'\n' | b'\r')) {
+                value.pop();
+            }
+            if value.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            return Ok(Some(RawRecord {
+                value,
+                timestamp: None,
+                key: None,
+                position,
+            }));
+        }
+    }
+}
+
+/// Reads a file of lines from the start to the end.
+pub struct FileReader {
+    path: PathBuf,
+    lines: LineSplitter<BufReader<File>>,
+}
+
+impl FileReader {
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        Ok(FileReader {
+            path: path.to_path_buf(),
+            lines: LineSplitter::new(BufReader::with_capacity(256 * 1024, File::open(path)?)),
+        })
+    }
+}
+
+impl SourceReader for FileReader {
+    fn read(&mut self, max: usize, out: &mut Vec<RawRecord>) -> std::io::Result<ReadStatus> {
+        for _ in 0..max {
+            match self.lines.next_line()? {
+                Some(record) => out.push(record),
+                None => return Ok(ReadStatus::Finished),
+            }
+        }
+        Ok(ReadStatus::More)
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// Reads standard input on a thread of its own, so that a batch closes as
+/// soon as no line is waiting (one record per batch when input is slow).
+pub struct StdinReader {
+    lines: Receiver<std::io::Result<RawRecord>>,
+}
+
+impl StdinReader {
+    pub fn start() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(1024);
+        std::thread::Builder::new()
+            .name("eddy-stdin".into())
+            .spawn(move || {
+                let mut lines = LineSplitter::new(std::io::stdin().lock());
+                loop {
+                    match lines.next_line() {
+                        Ok(Some(record)) => {
+                            if tx.send(Ok(record)).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => return,
+                        Err(error) => {
+                            let _ = tx.send(Err(error));
+                            return;
+                        }
+                    }
+                }
+            })
+            .expect("spawning the stdin reader thread");
+        StdinReader { lines: rx }
+    }
+}
+
+impl SourceReader for StdinReader {
+    fn read(&mut self, max: usize, out: &mut Vec<RawRecord>) -> std::io::Result<ReadStatus> {
+        match self.lines.recv_timeout(Duration::from_millis(50)) {
+            Ok(record) => out.push(record?),
+            Err(RecvTimeoutError::Timeout) => return Ok(ReadStatus::Idle),
+            Err(RecvTimeoutError::Disconnected) => return Ok(ReadStatus::Finished),
+        }
+        while out.len() < max {
+            match self.lines.try_recv() {
+                Ok(record) => out.push(record?),
+                Err(TryRecvError::Empty) => return Ok(ReadStatus::More),
+                Err(TryRecvError::Disconnected) => return Ok(ReadStatus::Finished),
+            }
+        }
+        Ok(ReadStatus::More)
+    }
+
+    fn describe(&self) -> String {
+        "stdin".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_carry_numbers_and_offsets_and_blank_lines_are_skipped() {
+        let mut lines = LineSplitter::new(&b"a\r\n\nbc\nd"[..]);
+        let a = lines.next_line().unwrap().unwrap();
+        assert_eq!(
+            (a.value.as_slice(), a.position),
+            (&b"a"[..], Position::Line { line: 1, offset: 0 })
+        );
+        let bc = lines.next_line().unwrap().unwrap();
+        assert_eq!(
+            (bc.value.as_slice(), bc.position),
+            (&b"bc"[..], Position::Line { line: 3, offset: 4 })
+        );
+        let d = lines.next_line().unwrap().unwrap();
+        assert_eq!(d.position, Position::Line { line: 4, offset: 7 });
+        assert!(lines.next_line().unwrap().is_none());
+    }
+}

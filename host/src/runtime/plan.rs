@@ -1,0 +1,530 @@
+//! From a validated job to runnable tasks: load and check every module,
+//! chain operators, wire exchanges and sinks, instantiate guests per subtask.
+//!
+//! Chaining follows Flink: a stateless operator with the parallelism of its
+//! input runs in its input's task; a keyed operator, or a change of
+//! parallelism, starts a new task group behind an exchange. Sinks run in the
+//! task of their input.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result, bail};
+use crossbeam_channel::{Receiver, Sender};
+
+use super::exchange::{self, Exchange, GuestKeySelector, KeySelector, Message, Partitioning};
+use super::keyed::WasmKeyedProcess;
+use super::metrics::{JobMetrics, NodeMetrics, NodeRole};
+use super::operator::Operator;
+use super::source_task::{RecordDecoder, SourceTask};
+use super::task::{Chain, ChainNode, ChainSink, InboxTask, Stop, Target};
+use super::transform::WasmTransform;
+use crate::connectors::SourceReader;
+use crate::connectors::file::{FileReader, StdinReader};
+use crate::connectors::generator::GeneratorReader;
+use crate::connectors::sink::SinkWriter;
+use crate::job::{
+    Job, KeyBy, OperatorDef, OperatorKind, SinkConnector, SourceConnector, StreamRef,
+};
+use crate::state::{KeyGroupRange, MemoryStateBackend};
+use crate::time::{InputWatermarks, WatermarkGenerator};
+use crate::wasm::bindings::FunctionKind;
+use crate::wasm::{GuestEngine, GuestInstance, GuestModule, GuestTag, function_kind_of};
+
+/// Makes the native-Rust twin of an operator for one subtask (benchmarks).
+pub type NativeOperatorFactory = Arc<dyn Fn(u32) -> Box<dyn Operator> + Send + Sync>;
+
+/// Options of one run.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// Operators (by uid) to run as native Rust instead of their module.
+    pub native_operators: HashMap<String, NativeOperatorFactory>,
+}
+
+/// A task ready to run on a thread of its own.
+pub struct PlannedTask {
+    pub name: String,
+    pub run: Box<dyn FnOnce() -> Result<(), Stop> + Send>,
+}
+
+/// Everything needed to run a job.
+pub struct Plan {
+    pub tasks: Vec<PlannedTask>,
+    pub metrics: JobMetrics,
+    pub cancelled: Arc<AtomicBool>,
+}
+
+/// The modules of a job, loaded and checked.
+pub struct LoadedModules {
+    operators: HashMap<String, GuestModule>,
+    selectors: HashMap<String, GuestModule>,
+}
+
+/// Load and check every module of `job` (what `eddy validate` does), and
+/// check that side outputs read by the job are declared by their operators.
+pub fn load_modules(
+    job: &Job,
+    engine: &GuestEngine,
+    options: &RunOptions,
+) -> Result<LoadedModules> {
+    let mut modules = LoadedModules {
+        operators: HashMap::new(),
+        selectors: HashMap::new(),
+    };
+    for op in &job.operators {
+        if !options.native_operators.contains_key(&op.uid) {
+            let module = GuestModule::load(engine, &op.module, function_kind_of(op.kind))
+                .with_context(|| format!("operator `{}`", op.uid))?;
+            modules.operators.insert(op.uid.clone(), module);
+        }
+        if let Some(KeyBy::Selector(path)) = &op.key_by {
+            let module = GuestModule::load(engine, path, FunctionKind::KeySelector)
+                .with_context(|| format!("operator `{}`: key_by selector", op.uid))?;
+            modules.selectors.insert(op.uid.clone(), module);
+        }
+    }
+    let inputs = job
+        .operators
+        .iter()
+        .map(|o| (format!("operator `{}`", o.uid), Some(&o.input)))
+        .chain(
+            job.sinks
+                .iter()
+                .map(|s| (format!("sink `{}`", s.name), s.input.as_ref())),
+        );
+    for (reader, input) in inputs {
+        let Some(StreamRef {
+            node,
+            side_output: Some(side),
+        }) = input
+        else {
+            continue;
+        };
+        let declared = modules
+            .operators
+            .get(node)
+            .map(|m| m.descriptor.side_outputs.clone())
+            .unwrap_or_default();
+        if !declared.contains(side) {
+            bail!(
+                "{reader} reads side output `{side}` of operator `{node}`, but its module declares {}",
+                if declared.is_empty() {
+                    "no side outputs".to_string()
+                } else {
+                    format!("only: {}", declared.join(", "))
+                }
+            );
+        }
+    }
+    Ok(modules)
+}
+
+/// Where a task group's input comes from.
+#[derive(Clone, Copy)]
+enum Head {
+    Source(usize),
+    Operator(usize),
+}
+
+/// Nodes that run together in one task per subtask.
+struct Group {
+    head: Head,
+    parallelism: u32,
+    /// Operators in chain order (an operator head comes first).
+    operators: Vec<usize>,
+    sinks: Vec<usize>,
+    /// Parallelism of the group feeding this one (operator heads only).
+    input_parallelism: u32,
+    inboxes: Vec<(Sender<Message>, Receiver<Message>)>,
+}
+
+fn is_keyed(kind: OperatorKind) -> bool {
+    matches!(kind, OperatorKind::KeyedProcess | OperatorKind::Aggregate)
+}
+
+/// Build the tasks of `job`.
+pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<Plan> {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut group_of: HashMap<&str, usize> = HashMap::new();
+    for (i, source) in job.sources.iter().enumerate() {
+        group_of.insert(&source.name, groups.len());
+        groups.push(Group {
+            head: Head::Source(i),
+            parallelism: source.parallelism,
+            operators: Vec::new(),
+            sinks: Vec::new(),
+            input_parallelism: 0,
+            inboxes: Vec::new(),
+        });
+    }
+    for (i, op) in job.operators.iter().enumerate() {
+        let input_group = group_of[op.input.node.as_str()];
+        let input_parallelism = groups[input_group].parallelism;
+        if is_keyed(op.kind) || op.parallelism != input_parallelism {
+            group_of.insert(&op.uid, groups.len());
+            groups.push(Group {
+                head: Head::Operator(i),
+                parallelism: op.parallelism,
+                operators: vec![i],
+                sinks: Vec::new(),
+                input_parallelism,
+                inboxes: (0..op.parallelism).map(|_| exchange::channel()).collect(),
+            });
+        } else {
+            groups[input_group].operators.push(i);
+            group_of.insert(&op.uid, input_group);
+        }
+    }
+
+    let mut metrics = JobMetrics::default();
+    let source_metrics: Vec<_> = job
+        .sources
+        .iter()
+        .map(|s| metrics.add(&s.name, NodeRole::Source, s.parallelism))
+        .collect();
+    let operator_metrics: Vec<_> = job
+        .operators
+        .iter()
+        .map(|o| metrics.add(&o.uid, NodeRole::Operator, o.parallelism))
+        .collect();
+    let mut sink_writers = Vec::new();
+    for (i, sink) in job.sinks.iter().enumerate() {
+        let writer = match &sink.connector {
+            SinkConnector::Stdout => SinkWriter::stdout(),
+            SinkConnector::File(path) => SinkWriter::file(path).with_context(|| {
+                format!("sink `{}`: cannot create {}", sink.name, path.display())
+            })?,
+            SinkConnector::Discard => SinkWriter::Discard,
+        };
+        // Sinks run with the task of their input; dead-letter-only sinks with their sources.
+        let parallelism = match &sink.input {
+            Some(input) => {
+                let group = group_of[input.node.as_str()];
+                groups[group].sinks.push(i);
+                groups[group].parallelism
+            }
+            None => 1,
+        };
+        sink_writers.push((writer, metrics.add(&sink.name, NodeRole::Sink, parallelism)));
+    }
+
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let senders: Vec<Vec<Sender<Message>>> = groups
+        .iter()
+        .map(|g| g.inboxes.iter().map(|(tx, _)| tx.clone()).collect())
+        .collect();
+    let wiring = Wiring {
+        job,
+        modules,
+        options,
+        groups: &groups,
+        group_of: &group_of,
+        senders: &senders,
+        sink_writers: &sink_writers,
+        operator_metrics: &operator_metrics,
+    };
+
+    let mut tasks = Vec::new();
+    for (g, group) in groups.iter().enumerate() {
+        for subtask in 0..group.parallelism {
+            let mut chain = wiring.chain(g, subtask)?;
+            match group.head {
+                Head::Source(s) => {
+                    let source = job.sources[s].clone();
+                    let dead_letter = source.dead_letter.as_ref().map(|name| {
+                        let sink = job
+                            .sinks
+                            .iter()
+                            .position(|k| &k.name == name)
+                            .expect("validated");
+                        chain.sinks.push(ChainSink {
+                            name: name.clone(),
+                            writer: sink_writers[sink].0.clone(),
+                            metrics: sink_writers[sink].1.clone(),
+                        });
+                        chain.sinks.len() - 1
+                    });
+                    let reader =
+                        open_reader(&source.connector, source.format, subtask, group.parallelism)
+                            .with_context(|| format!("source `{}`", source.name))?;
+                    let task = SourceTask {
+                        decoder: RecordDecoder {
+                            format: source.format,
+                            timestamp: source.timestamp.clone(),
+                            key_fields: direct_key_fields(job, &source.name),
+                        },
+                        watermarks: WatermarkGenerator::new(source.watermark),
+                        reader,
+                        chain,
+                        dead_letter,
+                        batch: job.batch,
+                        metrics: source_metrics[s].clone(),
+                        cancelled: cancelled.clone(),
+                        source,
+                    };
+                    tasks.push(PlannedTask {
+                        name: format!("{}#{}", job.sources[s].name, subtask + 1),
+                        run: Box::new(move || task.run()),
+                    });
+                }
+                Head::Operator(o) => {
+                    chain.head = vec![Target::Node(0)];
+                    let task = InboxTask {
+                        inbox: group.inboxes[subtask as usize].1.clone(),
+                        watermarks: InputWatermarks::new(group.input_parallelism as usize),
+                        chain,
+                        max_batch: job.batch.max_records,
+                        cancelled: cancelled.clone(),
+                    };
+                    tasks.push(PlannedTask {
+                        name: format!("{}#{}", job.operators[o].uid, subtask + 1),
+                        run: Box::new(move || task.run()),
+                    });
+                }
+            }
+        }
+    }
+    Ok(Plan {
+        tasks,
+        metrics,
+        cancelled,
+    })
+}
+
+/// JSON key fields of keyed operators reading `source` directly.
+fn direct_key_fields(job: &Job, source: &str) -> Vec<Vec<String>> {
+    let mut fields: Vec<Vec<String>> = Vec::new();
+    for op in &job.operators {
+        if op.input.node == source
+            && let Some(KeyBy::Field(path)) = &op.key_by
+            && !fields.contains(path)
+        {
+            fields.push(path.clone());
+        }
+    }
+    fields
+}
+
+fn open_reader(
+    connector: &SourceConnector,
+    format: crate::job::RecordFormat,
+    subtask: u32,
+    parallelism: u32,
+) -> Result<Box<dyn SourceReader>> {
+    Ok(match connector {
+        SourceConnector::Generator(spec) => Box::new(GeneratorReader::new(
+            spec.clone(),
+            format,
+            subtask,
+            parallelism,
+        )),
+        SourceConnector::File(path) => Box::new(
+            FileReader::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        ),
+        SourceConnector::Stdin => Box::new(StdinReader::start()),
+    })
+}
+
+/// What wiring one chain needs to know about the whole plan.
+struct Wiring<'a> {
+    job: &'a Job,
+    modules: &'a LoadedModules,
+    options: &'a RunOptions,
+    groups: &'a [Group],
+    group_of: &'a HashMap<&'a str, usize>,
+    senders: &'a [Vec<Sender<Message>>],
+    sink_writers: &'a [(SinkWriter, Arc<NodeMetrics>)],
+    operator_metrics: &'a [Arc<NodeMetrics>],
+}
+
+impl Wiring<'_> {
+    /// The chain of group `g` for `subtask`.
+    fn chain(&self, g: usize, subtask: u32) -> Result<Chain> {
+        let group = &self.groups[g];
+        let mut chain = Chain {
+            subtask,
+            parallelism: group.parallelism,
+            head: Vec::new(),
+            nodes: Vec::new(),
+            exchanges: Vec::new(),
+            sinks: Vec::new(),
+        };
+        for &sink in &group.sinks {
+            let (writer, metrics) = &self.sink_writers[sink];
+            chain.sinks.push(ChainSink {
+                name: self.job.sinks[sink].name.clone(),
+                writer: writer.clone(),
+                metrics: metrics.clone(),
+            });
+        }
+        let mut node_ops = Vec::new();
+        for &o in &group.operators {
+            node_ops.push(self.instantiate(&self.job.operators[o], subtask)?);
+        }
+        if let Head::Source(s) = group.head {
+            let stream = StreamRef {
+                node: self.job.sources[s].name.clone(),
+                side_output: None,
+            };
+            chain.head = self.targets(g, subtask, &stream, &mut chain)?;
+        }
+        for (local, op) in node_ops.into_iter().enumerate() {
+            let def = &self.job.operators[group.operators[local]];
+            let main = self.targets(
+                g,
+                subtask,
+                &StreamRef {
+                    node: def.uid.clone(),
+                    side_output: None,
+                },
+                &mut chain,
+            )?;
+            let mut side = Vec::new();
+            for name in op.side_outputs().to_vec() {
+                let stream = StreamRef {
+                    node: def.uid.clone(),
+                    side_output: Some(name),
+                };
+                side.push(self.targets(g, subtask, &stream, &mut chain)?);
+            }
+            chain.nodes.push(ChainNode {
+                op,
+                main,
+                side,
+                metrics: self.operator_metrics[group.operators[local]].clone(),
+            });
+        }
+        Ok(chain)
+    }
+
+    /// Targets of `stream` as produced in group `g`: chained operators,
+    /// exchanges to other groups, and sinks.
+    fn targets(
+        &self,
+        g: usize,
+        subtask: u32,
+        stream: &StreamRef,
+        chain: &mut Chain,
+    ) -> Result<Vec<Target>> {
+        let group = &self.groups[g];
+        let mut targets = Vec::new();
+        for (o, op) in self.job.operators.iter().enumerate() {
+            if &op.input != stream {
+                continue;
+            }
+            if let Some(local) = group.operators.iter().position(|&m| m == o)
+                && !matches!(group.head, Head::Operator(h) if h == o)
+            {
+                targets.push(Target::Node(local));
+                continue;
+            }
+            let consumer = self.group_of[op.uid.as_str()];
+            let partitioning = if is_keyed(op.kind) {
+                Partitioning::Keyed {
+                    selector: self.key_selector(op, subtask)?,
+                    max_parallelism: self.job.max_parallelism,
+                }
+            } else {
+                Partitioning::Rebalance {
+                    next: subtask as usize % self.senders[consumer].len().max(1),
+                }
+            };
+            chain.exchanges.push(Exchange::new(
+                partitioning,
+                self.senders[consumer].clone(),
+                subtask as usize,
+                self.job.batch.max_records,
+            ));
+            targets.push(Target::Exchange(chain.exchanges.len() - 1));
+        }
+        for (k, sink) in self.job.sinks.iter().enumerate() {
+            if sink.input.as_ref() == Some(stream) {
+                let local = group
+                    .sinks
+                    .iter()
+                    .position(|&s| s == k)
+                    .expect("sink in its input's group");
+                targets.push(Target::Sink(local));
+            }
+        }
+        Ok(targets)
+    }
+
+    fn key_selector(&self, op: &OperatorDef, subtask: u32) -> Result<KeySelector> {
+        Ok(
+            match op
+                .key_by
+                .as_ref()
+                .expect("validated: keyed operators have key_by")
+            {
+                KeyBy::RecordKey => KeySelector::RecordKey,
+                KeyBy::Field(path) => KeySelector::Field(path.clone()),
+                KeyBy::Selector(_) => {
+                    let module = &self.modules.selectors[&op.uid];
+                    let tag = GuestTag {
+                        operator: format!("{}/key_by", op.uid),
+                        subtask,
+                        parallelism: op.parallelism,
+                    };
+                    let mut guest = GuestInstance::new(module, tag, op.limits)
+                        .with_context(|| format!("operator `{}`: key_by selector", op.uid))?;
+                    guest
+                        .init("")
+                        .with_context(|| format!("operator `{}`: key_by selector init", op.uid))?;
+                    KeySelector::Guest(Box::new(GuestKeySelector::new(guest)))
+                }
+            },
+        )
+    }
+
+    /// The operator of `def` for one subtask: its guest (initialised with the
+    /// operator's config) or its native twin.
+    fn instantiate(&self, def: &OperatorDef, subtask: u32) -> Result<Box<dyn Operator>> {
+        if let Some(factory) = self.options.native_operators.get(&def.uid) {
+            return Ok(factory(subtask));
+        }
+        let module = &self.modules.operators[&def.uid];
+        let tag = GuestTag {
+            operator: def.uid.clone(),
+            subtask,
+            parallelism: def.parallelism,
+        };
+        let context = || {
+            format!(
+                "operator `{}` (subtask {}/{})",
+                def.uid,
+                subtask + 1,
+                def.parallelism
+            )
+        };
+        let mut guest = GuestInstance::new(module, tag, def.limits).with_context(context)?;
+        guest
+            .init(&def.config)
+            .with_context(|| format!("{}: init", context()))?;
+        Ok(match def.kind {
+            OperatorKind::Map | OperatorKind::Filter | OperatorKind::FlatMap => Box::new(
+                WasmTransform::new(guest, module.descriptor.side_outputs.clone()),
+            ),
+            OperatorKind::KeyedProcess => {
+                let range =
+                    KeyGroupRange::for_subtask(subtask, def.parallelism, self.job.max_parallelism);
+                let backend = Box::new(MemoryStateBackend::new(def.uid.clone(), range));
+                Box::new(
+                    WasmKeyedProcess::new(
+                        guest,
+                        &module.descriptor,
+                        backend,
+                        self.job.max_parallelism,
+                        self.job.batch.max_records,
+                    )
+                    .with_context(context)?,
+                )
+            }
+            OperatorKind::Aggregate => bail!(
+                "operator `{}`: `aggregate` operators run inside windows, which this version of eddy does not have yet",
+                def.uid
+            ),
+        })
+    }
+}

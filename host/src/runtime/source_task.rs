@@ -1,0 +1,179 @@
+//! The task of one source reader: adaptive batches, record decoding, event
+//! timestamps, watermarks, and malformed records (fail or dead-letter).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use super::fields::{FieldError, key_field, timestamp_field, validate_json};
+use super::metrics::NodeMetrics;
+use super::operator::OperatorError;
+use super::record::{NO_TIMESTAMP, Record};
+use super::task::{Chain, Stop, TaskError};
+use crate::connectors::{RawRecord, ReadStatus, SourceReader};
+use crate::job::{BatchConfig, RecordFormat, SourceDef, TimestampSource};
+use crate::time::WatermarkGenerator;
+
+/// How a source decodes its values.
+pub struct RecordDecoder {
+    pub format: RecordFormat,
+    pub timestamp: TimestampSource,
+    /// JSON fields that keyed consumers of this source partition by; a record
+    /// without one is malformed here, where its position is known.
+    pub key_fields: Vec<Vec<String>>,
+}
+
+impl RecordDecoder {
+    /// The record, or why it is malformed.
+    pub fn decode(&self, raw: RawRecord) -> Result<Record, (RawRecord, String)> {
+        let timestamp = match (&self.timestamp, self.format) {
+            (TimestampSource::Field(path), RecordFormat::Json) => {
+                match timestamp_field(&raw.value, path) {
+                    Ok(ts) => ts,
+                    Err(error) => {
+                        let reason = field_reason("timestamp", path, &error);
+                        return Err((raw, reason));
+                    }
+                }
+            }
+            (TimestampSource::Source, _) => raw.timestamp.unwrap_or(NO_TIMESTAMP),
+            (_, RecordFormat::Json) => {
+                if let Err(error) = validate_json(&raw.value) {
+                    return Err((raw, error.to_string()));
+                }
+                NO_TIMESTAMP
+            }
+            _ => NO_TIMESTAMP,
+        };
+        for path in &self.key_fields {
+            if let Err(error) = key_field(&raw.value, path) {
+                let reason = field_reason("key", path, &error);
+                return Err((raw, reason));
+            }
+        }
+        Ok(Record {
+            value: raw.value,
+            timestamp,
+            key: raw.key,
+        })
+    }
+}
+
+fn field_reason(what: &str, path: &[String], error: &FieldError) -> String {
+    match error {
+        FieldError::NotJson(e) => format!("not valid JSON: {e}"),
+        FieldError::Missing => format!("{what} field `{}` is missing", path.join(".")),
+        FieldError::WrongType(e) => format!("{what} field `{}`: {e}", path.join(".")),
+    }
+}
+
+/// One subtask of a source.
+pub struct SourceTask {
+    pub source: SourceDef,
+    pub reader: Box<dyn SourceReader>,
+    pub decoder: RecordDecoder,
+    pub watermarks: WatermarkGenerator,
+    pub chain: Chain,
+    /// Index of the dead-letter sink in the chain's sinks.
+    pub dead_letter: Option<usize>,
+    pub batch: BatchConfig,
+    pub metrics: Arc<NodeMetrics>,
+    pub cancelled: Arc<AtomicBool>,
+}
+
+impl SourceTask {
+    /// Read until the input ends, the job is cancelled, or something fails.
+    pub fn run(mut self) -> Result<(), Stop> {
+        let mut raw = Vec::with_capacity(self.batch.max_records);
+        loop {
+            if self.cancelled.load(Ordering::Relaxed) {
+                return Err(Stop::Cancelled);
+            }
+            raw.clear();
+            let status = self.fill(&mut raw)?;
+            let mut records = Vec::with_capacity(raw.len());
+            for item in raw.drain(..) {
+                match self.decoder.decode(item) {
+                    Ok(record) => {
+                        if record.timestamp != NO_TIMESTAMP {
+                            self.watermarks.observe(record.timestamp);
+                        }
+                        records.push(record);
+                    }
+                    Err((item, reason)) => self.malformed(item, reason)?,
+                }
+            }
+            self.metrics.add_out(records.len());
+            if !records.is_empty() {
+                self.chain.records(records)?;
+            }
+            if let Some(watermark) = self.watermarks.advance() {
+                self.chain.watermark(watermark)?;
+            }
+            if status == ReadStatus::Finished {
+                return self.chain.end();
+            }
+        }
+    }
+
+    /// Read one batch: until it is full, input pauses, or the flush interval passes.
+    fn fill(&mut self, raw: &mut Vec<RawRecord>) -> Result<ReadStatus, Stop> {
+        let started = Instant::now();
+        loop {
+            let room = self.batch.max_records - raw.len();
+            let status = self.reader.read(room, raw).map_err(|error| {
+                self.failure(format!("cannot read {}: {error}", self.reader.describe()))
+            })?;
+            let full = raw.len() >= self.batch.max_records;
+            let waited = started.elapsed() >= self.batch.flush_interval;
+            match status {
+                ReadStatus::Finished => return Ok(status),
+                ReadStatus::Idle if !raw.is_empty() || waited => return Ok(status),
+                ReadStatus::Idle => {
+                    if self.cancelled.load(Ordering::Relaxed) {
+                        return Err(Stop::Cancelled);
+                    }
+                }
+                ReadStatus::More if full || waited => return Ok(status),
+                ReadStatus::More => {}
+            }
+        }
+    }
+
+    fn failure(&self, message: String) -> Stop {
+        Stop::Failed(Box::new(TaskError {
+            node: format!("source `{}`", self.source.name),
+            subtask: self.chain.subtask + 1,
+            parallelism: self.chain.parallelism,
+            error: OperatorError::Record(message),
+        }))
+    }
+
+    /// Route a malformed record to the dead-letter sink, or fail the job.
+    fn malformed(&mut self, item: RawRecord, reason: String) -> Result<(), Stop> {
+        let origin = self.reader.describe();
+        let Some(sink) = self.dead_letter else {
+            return Err(self.failure(format!(
+                "malformed record at {origin} {}: {reason} (record: {}); set `dead_letter` on the source to route such records to a sink instead",
+                item.position,
+                super::exchange::preview(&item.value)
+            )));
+        };
+        let letter = serde_json::json!({
+            "source": self.source.name,
+            "origin": origin,
+            "position": item.position.to_string(),
+            "reason": reason,
+            "record": String::from_utf8_lossy(&item.value),
+        });
+        let record = Record::new(letter.to_string().into_bytes(), NO_TIMESTAMP);
+        let sink = &self.chain.sinks[sink];
+        sink.metrics.add_in(1);
+        self.metrics
+            .dead_letters
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        sink.writer
+            .write(std::slice::from_ref(&record))
+            .map_err(|error| self.failure(format!("cannot write to dead-letter sink: {error}")))
+    }
+}

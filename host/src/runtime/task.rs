@@ -1,0 +1,337 @@
+//! Tasks: one thread per subtask, running a chain of operators (no channel
+//! hop between chained operators) fed by a source reader or by an inbox.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use thiserror::Error;
+
+use super::exchange::{Element, Exchange, ExchangeError, Message};
+use super::metrics::NodeMetrics;
+use super::operator::{Collector, Operator, OperatorError};
+use super::record::Record;
+use crate::connectors::sink::SinkWriter;
+use crate::time::watermark::END_OF_TIME;
+use crate::time::{InputWatermarks, processing_time_now};
+
+/// A failure of one subtask, with what failed.
+#[derive(Debug, Error)]
+#[error("{node} (subtask {subtask}/{parallelism}) failed: {error}")]
+pub struct TaskError {
+    /// `operator `x``, `source `y``, `sink `z``.
+    pub node: String,
+    /// 1-based.
+    pub subtask: u32,
+    pub parallelism: u32,
+    pub error: OperatorError,
+}
+
+/// Why a task stopped early.
+#[derive(Debug)]
+pub enum Stop {
+    /// It failed; the job fails with this.
+    Failed(Box<TaskError>),
+    /// Another task failed or the job was cancelled; this one just stops.
+    Cancelled,
+}
+
+impl From<TaskError> for Stop {
+    fn from(error: TaskError) -> Self {
+        Stop::Failed(Box::new(error))
+    }
+}
+
+/// Where a stream of a chained node goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A later node of the same chain.
+    Node(usize),
+    /// An exchange to another task.
+    Exchange(usize),
+    /// A sink writer.
+    Sink(usize),
+}
+
+/// One operator in a chain, with where its outputs go.
+pub struct ChainNode {
+    pub op: Box<dyn Operator>,
+    pub main: Vec<Target>,
+    /// By side-output index.
+    pub side: Vec<Vec<Target>>,
+    pub metrics: Arc<NodeMetrics>,
+}
+
+/// A sink as seen from one chain.
+pub struct ChainSink {
+    pub name: String,
+    pub writer: SinkWriter,
+    pub metrics: Arc<NodeMetrics>,
+}
+
+/// The operators, exchanges and sinks of one subtask, and how they connect.
+pub struct Chain {
+    pub subtask: u32,
+    pub parallelism: u32,
+    /// Where the task's input goes.
+    pub head: Vec<Target>,
+    pub nodes: Vec<ChainNode>,
+    pub exchanges: Vec<Exchange>,
+    pub sinks: Vec<ChainSink>,
+}
+
+impl Chain {
+    fn task_error(&self, node: String, error: OperatorError) -> Stop {
+        Stop::Failed(Box::new(TaskError {
+            node,
+            subtask: self.subtask + 1,
+            parallelism: self.parallelism,
+            error,
+        }))
+    }
+
+    fn exchange_error(&self, error: ExchangeError) -> Stop {
+        match error {
+            ExchangeError::ConsumerGone => Stop::Cancelled,
+            ExchangeError::Key(error) => {
+                self.task_error("key_by of the next keyed operator".into(), error)
+            }
+        }
+    }
+
+    fn sink_error(&self, sink: usize, error: std::io::Error) -> Stop {
+        let name = format!("sink `{}`", self.sinks[sink].name);
+        self.task_error(
+            name,
+            OperatorError::Record(format!("write failed: {error}")),
+        )
+    }
+
+    /// Queue `records` for every target (cloned for all but the last).
+    fn fan_out(targets: &[Target], records: Vec<Record>, work: &mut Vec<(Target, Vec<Record>)>) {
+        if records.is_empty() {
+            return;
+        }
+        if let Some((last, rest)) = targets.split_last() {
+            for target in rest {
+                work.push((*target, records.clone()));
+            }
+            work.push((*last, records));
+        }
+    }
+
+    fn queue_output(&self, node: usize, out: Collector, work: &mut Vec<(Target, Vec<Record>)>) {
+        let metrics = &self.nodes[node].metrics;
+        metrics.add_out(out.main.len() + out.side.iter().map(Vec::len).sum::<usize>());
+        for (side, records) in out.side.into_iter().enumerate().rev() {
+            Self::fan_out(&self.nodes[node].side[side], records, work);
+        }
+        Self::fan_out(&self.nodes[node].main, out.main, work);
+    }
+
+    /// Run queued batches depth-first, so each target sees its batches in order.
+    fn drain(&mut self, work: &mut Vec<(Target, Vec<Record>)>) -> Result<(), Stop> {
+        while let Some((target, records)) = work.pop() {
+            match target {
+                Target::Node(i) => {
+                    let node = &mut self.nodes[i];
+                    node.metrics.add_in(records.len());
+                    let mut out = Collector::with_side_outputs(node.side.len());
+                    if let Err(error) = node.op.process(records, &mut out) {
+                        let name = format!("operator `{}`", node.metrics.name);
+                        return Err(self.task_error(name, error));
+                    }
+                    self.queue_output(i, out, work);
+                }
+                Target::Exchange(e) => {
+                    if let Err(error) = self.exchanges[e].push(records) {
+                        return Err(self.exchange_error(error));
+                    }
+                }
+                Target::Sink(s) => {
+                    let sink = &self.sinks[s];
+                    sink.metrics.add_in(records.len());
+                    if let Err(error) = sink.writer.write(&records) {
+                        return Err(self.sink_error(s, error));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Push the task's input records through the chain.
+    pub fn records(&mut self, records: Vec<Record>) -> Result<(), Stop> {
+        let mut work = Vec::new();
+        let head = std::mem::take(&mut self.head);
+        Self::fan_out(&head, records, &mut work);
+        self.head = head;
+        self.drain(&mut work)?;
+        self.flush_exchanges()
+    }
+
+    /// Send records buffered in exchanges, so batches do not wait for more input.
+    fn flush_exchanges(&mut self) -> Result<(), Stop> {
+        for e in 0..self.exchanges.len() {
+            if let Err(error) = self.exchanges[e].flush() {
+                return Err(self.exchange_error(error));
+            }
+        }
+        Ok(())
+    }
+
+    /// Give a callback's output (timers) to the rest of the chain.
+    fn run_callback(
+        &mut self,
+        node: usize,
+        callback: impl FnOnce(&mut dyn Operator, &mut Collector) -> Result<(), OperatorError>,
+    ) -> Result<(), Stop> {
+        let mut out = Collector::with_side_outputs(self.nodes[node].side.len());
+        if let Err(error) = callback(self.nodes[node].op.as_mut(), &mut out) {
+            let name = format!("operator `{}`", self.nodes[node].metrics.name);
+            return Err(self.task_error(name, error));
+        }
+        let mut work = Vec::new();
+        self.queue_output(node, out, &mut work);
+        self.drain(&mut work)
+    }
+
+    /// The watermark advanced: every node in chain order, then the exchanges.
+    pub fn watermark(&mut self, watermark: i64) -> Result<(), Stop> {
+        for node in 0..self.nodes.len() {
+            self.run_callback(node, |op, out| op.on_watermark(watermark, out))?;
+        }
+        for e in 0..self.exchanges.len() {
+            if let Err(error) = self.exchanges[e].watermark(watermark) {
+                return Err(self.exchange_error(error));
+            }
+        }
+        Ok(())
+    }
+
+    /// Fire due processing-time timers.
+    pub fn processing_time(&mut self, now: i64) -> Result<(), Stop> {
+        for node in 0..self.nodes.len() {
+            if self.nodes[node]
+                .op
+                .next_processing_time()
+                .is_some_and(|t| t <= now)
+            {
+                self.run_callback(node, |op, out| op.on_processing_time(now, out))?;
+            }
+        }
+        self.flush_exchanges()
+    }
+
+    /// The earliest processing-time timer of the chain.
+    pub fn next_processing_time(&self) -> Option<i64> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.op.next_processing_time())
+            .min()
+    }
+
+    /// The input ended: a final watermark fires every event-time timer,
+    /// then consumers are told and sinks flushed.
+    pub fn end(&mut self) -> Result<(), Stop> {
+        self.watermark(END_OF_TIME)?;
+        for e in 0..self.exchanges.len() {
+            if let Err(error) = self.exchanges[e].end() {
+                return Err(self.exchange_error(error));
+            }
+        }
+        for s in 0..self.sinks.len() {
+            if let Err(error) = self.sinks[s].writer.flush() {
+                return Err(self.sink_error(s, error));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs a chain fed by the inbox of a consumer subtask.
+pub struct InboxTask {
+    pub inbox: Receiver<Message>,
+    pub watermarks: InputWatermarks,
+    pub chain: Chain,
+    pub max_batch: usize,
+    pub cancelled: Arc<AtomicBool>,
+}
+
+impl InboxTask {
+    /// Process messages until every input ended.
+    pub fn run(mut self) -> Result<(), Stop> {
+        let mut pending: Option<Message> = None;
+        loop {
+            if self.cancelled.load(Ordering::Relaxed) {
+                return Err(Stop::Cancelled);
+            }
+            let message = match pending.take() {
+                Some(message) => message,
+                None => match self.receive()? {
+                    Some(message) => message,
+                    None => continue,
+                },
+            };
+            match message.element {
+                Element::Records(mut records) => {
+                    // Coalesce what is already waiting into one batch (adaptive batching).
+                    while records.len() < self.max_batch {
+                        match self.inbox.try_recv() {
+                            Ok(Message {
+                                element: Element::Records(more),
+                                ..
+                            }) => records.extend(more),
+                            Ok(other) => {
+                                pending = Some(other);
+                                break;
+                            }
+                            Err(TryRecvError::Empty) => break,
+                            Err(TryRecvError::Disconnected) => break,
+                        }
+                    }
+                    self.chain.records(records)?;
+                }
+                Element::Watermark(watermark) => {
+                    if let Some(advanced) = self.watermarks.update(message.input, watermark) {
+                        self.chain.watermark(advanced)?;
+                    }
+                }
+                Element::End => {
+                    let advanced = self.watermarks.end(message.input);
+                    if self.watermarks.all_ended() {
+                        return self.chain.end();
+                    }
+                    if let Some(advanced) = advanced {
+                        self.chain.watermark(advanced)?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next message, waking for processing-time timers; `None` on a timeout.
+    fn receive(&mut self) -> Result<Option<Message>, Stop> {
+        let now = processing_time_now();
+        if self.chain.next_processing_time().is_some_and(|t| t <= now) {
+            self.chain.processing_time(now)?;
+        }
+        let wait = self
+            .chain
+            .next_processing_time()
+            .map(|t| Duration::from_millis((t - now).clamp(1, 100) as u64))
+            .unwrap_or(Duration::from_millis(100));
+        match self.inbox.recv_timeout(wait) {
+            Ok(message) => Ok(Some(message)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            // Every producer is gone without `End`: they were cancelled.
+            Err(RecvTimeoutError::Disconnected) => Err(Stop::Cancelled),
+        }
+    }
+}
+
+/// A deadline for flushing a partly filled batch.
+pub fn flush_deadline(interval: Duration) -> Instant {
+    Instant::now() + interval
+}
