@@ -1,0 +1,274 @@
+//! The example jobs of `examples-wasm/` give exactly the outputs their
+//! `NOTES.md` and `data/expected-*.jsonl` document, at any parallelism.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use common::*;
+
+/// `examples-wasm/<name>/job.toml`, checking the components it uses are built.
+fn example_job(name: &str, components: &[&str]) -> PathBuf {
+    for c in components {
+        wasm(c);
+    }
+    let job = example(name).join("job.toml");
+    assert!(job.is_file(), "missing example job {}", job.display());
+    job
+}
+
+fn expected(name: &str, file: &str) -> Vec<String> {
+    file_lines(&example(name).join("data").join(file))
+}
+
+/// The example's job file, with absolute paths and `[job] parallelism = p`,
+/// written into `scratch`.
+fn job_variant(scratch: &Scratch, name: &str, parallelism: u32) -> PathBuf {
+    let text = std::fs::read_to_string(example(name).join("job.toml")).unwrap();
+    let text = with_job_parallelism(&with_absolute_paths(&text, &example(name)), parallelism);
+    scratch.write(&format!("{name}-p{parallelism}.toml"), text)
+}
+
+/// Run `job` and assert its stdout lines are exactly `expected`, in order.
+#[track_caller]
+fn assert_exact_output(job: &std::path::Path, expected: &[String]) {
+    let out = run_quiet(job).success();
+    assert_eq!(
+        out.stdout_lines(),
+        expected,
+        "output of {} differs from the expected lines\n{}",
+        job.display(),
+        out.describe()
+    );
+}
+
+#[test]
+fn fraud_detection_alerts_in_input_order_at_parallelism_1() {
+    let job = example_job("fraud-detection", &["fraud_detection"]);
+    let expected = expected("fraud-detection", "expected-alerts.jsonl");
+    assert_eq!(expected.len(), 5, "the sample has 5 alerts");
+    assert_exact_output(&job, &expected);
+}
+
+#[test]
+fn fraud_detection_config_changes_the_window() {
+    // NOTES.md: with `{"window_ms": 60000}` the alerts are dave's and alice's second only.
+    wasm("fraud_detection");
+    let scratch = Scratch::new();
+    let text = std::fs::read_to_string(example("fraud-detection").join("job.toml")).unwrap();
+    let text = with_absolute_paths(&text, &example("fraud-detection"));
+    let config_lines = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("config"))
+        .count();
+    assert_eq!(config_lines, 1, "expected one config line in:\n{text}");
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("config") {
+                "config = { window_ms = 60000 }".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let job = scratch.write("fraud-60s.toml", text);
+    let all = expected("fraud-detection", "expected-alerts.jsonl");
+    let want: Vec<String> = all
+        .into_iter()
+        .filter(|l| {
+            l.contains("\"dave\"") || l.contains("\"first_ts\":1700000600000") // alice's second burst
+        })
+        .collect();
+    assert_eq!(want.len(), 2);
+    assert_exact_output(&job, &want);
+}
+
+#[test]
+fn word_count_counts_at_parallelism_1() {
+    let job = example_job("word-count", &["word_split", "word_count"]);
+    let expected = expected("word-count", "expected-counts.jsonl");
+    assert_eq!(expected.len(), 75);
+    let out = run_quiet(&job).success();
+    let got = out.stdout_lines();
+    // Exactly the file's order at parallelism 1 (input order).
+    assert_eq!(got, expected, "word counts differ\n{}", out.describe());
+    // The documented final counts.
+    let finals = final_counts(&got);
+    assert_eq!(finals.len(), 48, "distinct words");
+    for (word, count) in [("the", 7), ("2", 4), ("a", 4), ("is", 4)] {
+        assert_eq!(finals.get(word), Some(&count), "final count of {word:?}");
+    }
+}
+
+/// word -> last count seen.
+fn final_counts(lines: &[String]) -> BTreeMap<String, u64> {
+    let mut finals = BTreeMap::new();
+    for v in json_lines(lines) {
+        let word = v["word"].as_str().expect("word is a string").to_string();
+        let count = v["count"].as_u64().expect("count is a number");
+        finals.insert(word, count);
+    }
+    finals
+}
+
+/// Per word, the counts come in order 1, 2, 3, ... (the order that holds at
+/// any parallelism).
+#[track_caller]
+fn assert_counts_ascend_per_word(lines: &[String]) {
+    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+    for v in json_lines(lines) {
+        let word = v["word"].as_str().unwrap().to_string();
+        let count = v["count"].as_u64().unwrap();
+        let last = seen.entry(word.clone()).or_insert(0);
+        assert_eq!(count, *last + 1, "count of {word:?} out of order");
+        *last = count;
+    }
+}
+
+#[test]
+fn clicks_per_user_windows_match_expected() {
+    let job = example_job("clicks-per-user", &["clicks_per_user"]);
+    let expected = expected("clicks-per-user", "expected-windows.jsonl");
+    assert_eq!(expected.len(), 22);
+    let out = run_quiet(&job).success();
+    // Timers of different keys with the same timestamp fire in any order: compare sorted.
+    assert_eq!(
+        sorted_json(&out.stdout_lines()),
+        sorted_json(&expected),
+        "windows differ\n{}",
+        out.describe()
+    );
+    // Every window fired, including the last ones (end of input = end of time).
+    let ends: std::collections::BTreeSet<u64> = json_lines(&out.stdout_lines())
+        .iter()
+        .map(|v| v["window_end"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ends.len(), 6);
+    assert_eq!(ends.last(), Some(&1700000400000));
+}
+
+#[test]
+fn enrich_output_exact() {
+    let job = example_job("enrich", &["enrich_map", "enrich_filter"]);
+    let expected = expected("enrich", "expected-output.jsonl");
+    assert_eq!(expected.len(), 11);
+    // Kept records are forwarded byte for byte: compare the lines themselves.
+    assert_exact_output(&job, &expected);
+    let ids: Vec<u64> = json_lines(&expected)
+        .iter()
+        .map(|v| v["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 3, 4, 6, 7, 8, 10, 15, 17, 18, 20]);
+}
+
+/// Run the example at `parallelism` and compare its output with `expected`
+/// as a multiset.
+fn multiset_at(name: &str, parallelism: u32, expected: &[String]) -> Vec<String> {
+    let scratch = Scratch::new();
+    let job = job_variant(&scratch, name, parallelism);
+    let out = run_quiet(&job).success();
+    let got = out.stdout_lines();
+    assert_eq!(
+        sorted_json(&got),
+        sorted_json(expected),
+        "{name} at parallelism {parallelism}: output differs from the expected multiset\n{}",
+        out.describe()
+    );
+    got
+}
+
+#[test]
+fn fraud_detection_same_alerts_at_parallelism_1_2_4() {
+    wasm("fraud_detection");
+    let expected = expected("fraud-detection", "expected-alerts.jsonl");
+    for p in [1, 2, 4] {
+        multiset_at("fraud-detection", p, &expected);
+    }
+}
+
+#[test]
+fn word_count_same_counts_at_parallelism_1_2_4() {
+    wasm("word_split");
+    wasm("word_count");
+    let expected = expected("word-count", "expected-counts.jsonl");
+    for p in [1, 2, 4] {
+        let got = multiset_at("word-count", p, &expected);
+        assert_counts_ascend_per_word(&got);
+    }
+}
+
+#[test]
+fn clicks_per_user_same_windows_at_parallelism_1_2_4() {
+    wasm("clicks_per_user");
+    let expected = expected("clicks-per-user", "expected-windows.jsonl");
+    for p in [1, 2, 4] {
+        multiset_at("clicks-per-user", p, &expected);
+    }
+}
+
+#[test]
+fn enrich_same_records_at_parallelism_2() {
+    wasm("enrich_map");
+    wasm("enrich_filter");
+    let expected = expected("enrich", "expected-output.jsonl");
+    multiset_at("enrich", 2, &expected);
+}
+
+/// The fraud-detection job with its stdout sink turned into a file sink
+/// writing `out/alerts.jsonl` in `scratch`; returns (job, output file).
+fn fraud_to_file(scratch: &Scratch) -> (PathBuf, PathBuf) {
+    let out_file = scratch.path("out/alerts.jsonl");
+    std::fs::create_dir_all(out_file.parent().unwrap()).unwrap();
+    let text = std::fs::read_to_string(example("fraud-detection").join("job.toml")).unwrap();
+    let text = with_absolute_paths(&text, &example("fraud-detection"));
+    assert_eq!(
+        text.matches("type = \"stdout\"").count(),
+        1,
+        "expected one stdout sink in:\n{text}"
+    );
+    let text = text.replace(
+        "type = \"stdout\"",
+        &format!("type = \"file\"\npath = {}", toml_path(&out_file)),
+    );
+    (scratch.write("fraud-file-sink.toml", text), out_file)
+}
+
+#[test]
+fn file_sink_writes_the_alerts() {
+    wasm("fraud_detection");
+    let scratch = Scratch::new();
+    let (job, out_file) = fraud_to_file(&scratch);
+    let expected = expected("fraud-detection", "expected-alerts.jsonl");
+
+    let out = run_quiet(&job).success();
+    assert_eq!(
+        out.stdout,
+        "",
+        "a file sink writes nothing on stdout\n{}",
+        out.describe()
+    );
+    assert_eq!(file_lines(&out_file), expected);
+    let raw = std::fs::read_to_string(&out_file).unwrap();
+    assert!(
+        raw.ends_with('\n'),
+        "every line ends with a newline: {raw:?}"
+    );
+}
+
+#[test]
+#[ignore = "host bug: docs/job-file.md says a file sink appends, but the sink truncates \
+            the file (File::create in host/src/connectors/sink.rs)"]
+fn file_sink_appends_as_documented() {
+    wasm("fraud_detection");
+    let scratch = Scratch::new();
+    let (job, out_file) = fraud_to_file(&scratch);
+    let expected = expected("fraud-detection", "expected-alerts.jsonl");
+    run_quiet(&job).success();
+    run_quiet(&job).success();
+    // "Appends one line per record to the file": a second run adds the same lines.
+    let twice: Vec<String> = expected.iter().chain(expected.iter()).cloned().collect();
+    assert_eq!(file_lines(&out_file), twice);
+}
