@@ -256,8 +256,6 @@ fn operator_memory_limit_overrides_the_default() {
 }
 
 #[test]
-#[ignore = "host bug: the memory-limit message ends with a meaningless wasmtime fragment \
-            `(error while executing at wasm backtrace:)`"]
 fn memory_limit_message_has_no_wasmtime_fragment() {
     let scratch = Scratch::new();
     let job = faulty_job(&scratch, r#"{ mode = "hog" }"#, "");
@@ -543,8 +541,6 @@ fn inspect_rejects_a_core_module() {
 }
 
 #[test]
-#[ignore = "host bug: without --quiet, a failed job's summary says `job `faulty` finished in 0.00ns` \
-            (cli::run passes Duration::ZERO and progress::summary always says `finished`)"]
 fn failed_job_summary_does_not_claim_it_finished() {
     let scratch = Scratch::new();
     let job = faulty_job(&scratch, r#"{ mode = "error" }"#, "");

@@ -40,7 +40,7 @@ impl Operator for EvenAmountFilter {
         out.main.extend(
             input
                 .into_iter()
-                .filter(|r| amount(&r.value) % 2 == 0)
+                .filter(|r| amount(&r.value).is_multiple_of(2))
                 .map(|mut r| {
                     r.key = None;
                     r

@@ -29,7 +29,7 @@ pub enum Command {
     Run {
         /// The job file (TOML).
         job: PathBuf,
-        /// No live progress on stderr, only the summary.
+        /// Print only the job's output and errors: no live progress, no summary.
         #[arg(long)]
         quiet: bool,
     },
@@ -95,6 +95,7 @@ fn run(path: &std::path::Path, quiet: bool) -> Result<()> {
     let job = load_job(path)?;
     let live = !quiet && std::io::stderr().is_terminal();
     let mut display = progress::Progress::new(live);
+    let started = std::time::Instant::now();
     let result = run_job(&job, &RunOptions::default(), |metrics, elapsed| {
         display.tick(metrics, elapsed)
     });
@@ -104,7 +105,12 @@ fn run(path: &std::path::Path, quiet: bool) -> Result<()> {
             if !quiet {
                 eprint!(
                     "{}",
-                    progress::summary(&job.name, &report.metrics, report.elapsed)
+                    progress::summary(
+                        &job.name,
+                        progress::Outcome::Finished,
+                        &report.metrics,
+                        report.elapsed
+                    )
                 );
             }
             Ok(())
@@ -116,7 +122,12 @@ fn run(path: &std::path::Path, quiet: bool) -> Result<()> {
             if !quiet {
                 eprint!(
                     "{}",
-                    progress::summary(&job.name, &metrics, std::time::Duration::ZERO)
+                    progress::summary(
+                        &job.name,
+                        progress::Outcome::Failed,
+                        &metrics,
+                        started.elapsed()
+                    )
                 );
             }
             Err(anyhow::anyhow!("job `{}` failed: {error}", job.name))

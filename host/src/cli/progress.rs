@@ -90,9 +90,20 @@ fn format_count(n: u64) -> String {
     }
 }
 
+/// How a run ended, for the summary's first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Finished,
+    Failed,
+}
+
 /// The end-of-run table: records in and out per node, and the overall rate.
-pub fn summary(job: &str, metrics: &JobMetrics, elapsed: Duration) -> String {
-    let mut text = format!("job `{job}` finished in {:.2?}\n", elapsed);
+pub fn summary(job: &str, outcome: Outcome, metrics: &JobMetrics, elapsed: Duration) -> String {
+    let verb = match outcome {
+        Outcome::Finished => "finished in",
+        Outcome::Failed => "failed after",
+    };
+    let mut text = format!("job `{job}` {verb} {:.2?}\n", elapsed);
     for node in &metrics.nodes {
         let dead = node.dead_letters.load(std::sync::atomic::Ordering::Relaxed);
         text.push_str(&format!(

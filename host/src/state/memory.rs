@@ -14,6 +14,9 @@ enum Entry {
     Map(BTreeMap<Vec<u8>, Vec<u8>>),
 }
 
+/// The entries of one key group of one state, by `entry_key` encoding.
+type GroupTable = HashMap<Vec<u8>, Entry>;
+
 /// Entries of one state, split by key group so that a key-group range can be
 /// snapshotted or handed to another subtask as a unit.
 #[derive(Debug)]
@@ -50,7 +53,7 @@ impl MemoryStateBackend {
         state: StateId,
         at: StateKey<'_>,
         expected: StateKind,
-    ) -> Result<(&mut HashMap<Vec<u8>, Entry>, &mut Vec<u8>), StateError> {
+    ) -> Result<(&mut GroupTable, &mut Vec<u8>), StateError> {
         let MemoryStateBackend {
             operator,
             range,
@@ -241,7 +244,7 @@ impl StateBackend for MemoryStateBackend {
         &mut self,
         state: StateId,
         at: StateKey<'_>,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+    ) -> Result<Vec<super::MapEntry>, StateError> {
         let (table, key) = self.locate(state, at, StateKind::Map)?;
         Ok(match table.get(key.as_slice()) {
             Some(Entry::Map(map)) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),

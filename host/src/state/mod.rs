@@ -77,6 +77,9 @@ pub enum StateError {
     UnknownState(StateId),
 }
 
+/// One entry of a map state: map key and value.
+pub type MapEntry = (Vec<u8>, Vec<u8>);
+
 /// Storage for the keyed state of one operator subtask.
 ///
 /// One implementation per backend (memory now, RocksDB next); operators use
@@ -137,7 +140,7 @@ pub trait StateBackend: Send {
         &mut self,
         state: StateId,
         at: StateKey<'_>,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError>;
+    ) -> Result<Vec<MapEntry>, StateError>;
 
     /// Remove whatever `state` holds for this key and namespace.
     fn clear(&mut self, state: StateId, at: StateKey<'_>) -> Result<(), StateError>;

@@ -108,10 +108,17 @@ impl GuestInstance {
             };
         }
         let detail = format!("{error:#}");
-        if detail.contains("forcing trap when growing memory") {
+        if let Some(growth) = detail
+            .lines()
+            .find(|line| line.contains("forcing trap when growing memory"))
+        {
             return GuestFailure::OutOfMemory {
                 limit: ByteSize::b(self.limits.memory_bytes),
-                detail: first_line(&detail),
+                detail: growth
+                    .trim()
+                    .trim_start_matches("Caused by:")
+                    .trim()
+                    .to_string(),
             };
         }
         if let Some(message) = self.store.data_mut().last_panic.take() {

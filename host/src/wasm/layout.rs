@@ -174,7 +174,7 @@ pub enum OutputEntry<'a> {
 }
 
 /// A guest broke the layout; names the byte offset for whoever debugs the SDK.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[error("malformed buffer from guest at byte {offset}: {problem}")]
 pub struct LayoutError {
     pub offset: usize,
