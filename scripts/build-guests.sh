@@ -15,6 +15,9 @@ out="$repo/examples-wasm/wasm"
 # rustup prints nothing when the target is already installed.
 rustup target add "$target" >/dev/null 2>&1 || rustup target list --installed | grep -qx "$target"
 
+# SIMD makes byte loops in guests ~4x faster (shared/research/wasm-overhead.md);
+# wasmtime enables the proposal by default. Only the wasm target gets the flag.
+export CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS="${CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS:--C target-feature=+simd128}"
 cargo build --release --target "$target" --manifest-path "$manifest"
 
 target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$manifest" |

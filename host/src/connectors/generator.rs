@@ -44,6 +44,21 @@ pub fn event_at(spec: &GeneratorSpec, index: u64) -> GeneratedEvent {
     }
 }
 
+/// `n` in ASCII decimal, the generator's key bytes, without `fmt` machinery.
+fn decimal(mut n: u64) -> Vec<u8> {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits[at..].to_vec()
+}
+
 /// One parallel reader: indices `reader, reader + readers, ...`.
 pub struct GeneratorReader {
     spec: GeneratorSpec,
@@ -53,11 +68,20 @@ pub struct GeneratorReader {
     payloads: Vec<Vec<u8>>,
     started: Instant,
     emitted: u64,
+    attach_keys: bool,
     rate_per_reader: Option<f64>,
 }
 
 impl GeneratorReader {
-    pub fn new(spec: GeneratorSpec, format: RecordFormat, reader: u32, readers: u32) -> Self {
+    /// Reader `reader` of `readers`; `attach_keys` when a consumer keys by
+    /// `record-key` (otherwise no per-record key is made).
+    pub fn new(
+        spec: GeneratorSpec,
+        format: RecordFormat,
+        reader: u32,
+        readers: u32,
+        attach_keys: bool,
+    ) -> Self {
         // A pool of payloads, as the Flink peer uses, so generating is cheap.
         let payloads = (0..1024u64)
             .map(|i| {
@@ -81,6 +105,7 @@ impl GeneratorReader {
             payloads,
             started: Instant::now(),
             emitted: 0,
+            attach_keys,
         }
     }
 
@@ -128,7 +153,7 @@ impl SourceReader for GeneratorReader {
             out.push(RawRecord {
                 value: self.encode(index, &event),
                 timestamp: Some(event.timestamp),
-                key: Some(event.key.to_string().into_bytes()),
+                key: self.attach_keys.then(|| decimal(event.key)),
                 position: Position::Sequence(index),
             });
             self.next += self.stride;
@@ -152,13 +177,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn keys_are_ascii_decimal() {
+        for n in [0u64, 7, 10, 12345, u64::MAX] {
+            assert_eq!(decimal(n), n.to_string().into_bytes());
+        }
+    }
+
+    #[test]
     fn readers_split_the_index_space_deterministically() {
         let spec = GeneratorSpec {
             count: Some(10),
             ..GeneratorSpec::default()
         };
         let read_all = |reader, readers| {
-            let mut r = GeneratorReader::new(spec.clone(), RecordFormat::Json, reader, readers);
+            let mut r =
+                GeneratorReader::new(spec.clone(), RecordFormat::Json, reader, readers, true);
             let mut out = Vec::new();
             while r.read(3, &mut out).unwrap() != ReadStatus::Finished {}
             out

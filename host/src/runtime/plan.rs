@@ -245,9 +245,18 @@ pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<
                         });
                         chain.sinks.len() - 1
                     });
-                    let reader =
-                        open_reader(&source.connector, source.format, subtask, group.parallelism)
-                            .with_context(|| format!("source `{}`", source.name))?;
+                    let attach_keys = job
+                        .operators
+                        .iter()
+                        .any(|o| o.key_by == Some(KeyBy::RecordKey));
+                    let reader = open_reader(
+                        &source.connector,
+                        source.format,
+                        subtask,
+                        group.parallelism,
+                        attach_keys,
+                    )
+                    .with_context(|| format!("source `{}`", source.name))?;
                     let task = SourceTask {
                         decoder: RecordDecoder {
                             format: source.format,
@@ -311,6 +320,7 @@ fn open_reader(
     format: crate::job::RecordFormat,
     subtask: u32,
     parallelism: u32,
+    attach_keys: bool,
 ) -> Result<Box<dyn SourceReader>> {
     Ok(match connector {
         SourceConnector::Generator(spec) => Box::new(GeneratorReader::new(
@@ -318,6 +328,7 @@ fn open_reader(
             format,
             subtask,
             parallelism,
+            attach_keys,
         )),
         SourceConnector::File(path) => Box::new(
             FileReader::open(path).with_context(|| format!("cannot open {}", path.display()))?,

@@ -38,8 +38,13 @@ impl Operator for WasmTransform {
         for entry in output_entries(&output) {
             match entry.map_err(crate::wasm::GuestFailure::from)? {
                 OutputEntry::Emit { event, value } => {
-                    let source = event_record(&input, event)?;
-                    out.main.push(Record::new(value.to_vec(), source.timestamp));
+                    // Reuse the input's buffer: a map emits once per event,
+                    // so most emits cost no allocation.
+                    let source = event_record_mut(&mut input, event)?;
+                    let mut buffer = std::mem::take(&mut source.value);
+                    buffer.clear();
+                    buffer.extend_from_slice(value);
+                    out.main.push(Record::new(buffer, source.timestamp));
                 }
                 OutputEntry::Forward { event } => {
                     let source = event_record_mut(&mut input, event)?;
