@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use thiserror::Error;
@@ -329,9 +329,4 @@ impl InboxTask {
             Err(RecvTimeoutError::Disconnected) => Err(Stop::Cancelled),
         }
     }
-}
-
-/// A deadline for flushing a partly filled batch.
-pub fn flush_deadline(interval: Duration) -> Instant {
-    Instant::now() + interval
 }
