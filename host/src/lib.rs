@@ -14,5 +14,6 @@ pub mod runtime;
 pub mod state;
 pub mod time;
 pub mod wasm;
+pub mod window;
 
 pub use runtime::record::{NO_TIMESTAMP, Record};
