@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # README's Tests: set up and run every test (host, end-to-end, guest SDK and
-# example guests). Honours CARGO_TARGET_DIR, so a cache outside the checkout
-# can be used.
+# example guests), then print the total. Honours CARGO_TARGET_DIR, so a cache
+# outside the checkout can be used.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 
 bash scripts/build-guests.sh
 cargo build --release --locked --bins
-cargo test --release --locked --workspace
-cargo test --release --locked --manifest-path guest-sdk/Cargo.toml
-host=$(rustc -vV | sed -n 's/^host: //p')
-(cd examples-wasm && cargo test --release --locked --target "$host")
+{
+    cargo test --release --locked --workspace
+    cargo test --release --locked --manifest-path guest-sdk/Cargo.toml
+    host=$(rustc -vV | sed -n 's/^host: //p')
+    (cd examples-wasm && cargo test --release --locked --target "$host")
+} 2>&1 | tee "$log"
+
+# One closing line for the whole run: the sum of every `test result:` line.
+awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+     END { printf "eddy: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
