@@ -182,6 +182,26 @@ fn keyed_process_component_used_as_map_names_both_worlds() {
     rejected_by_run_and_validate(&job, &["operator `op`", &expected]);
 }
 
+#[test]
+fn aggregate_operator_outside_a_window_is_refused_before_running() {
+    let scratch = Scratch::new();
+    let module = wasm("count_aggregate");
+    let job = one_operator_job(
+        &scratch,
+        "agg",
+        "{\"k\":\"a\"}\n",
+        "aggregate",
+        &module,
+        "key_by = { field = \"k\" }\n",
+    );
+    let out = run_quiet(&job).failure();
+    out.stderr_has(&[
+        "error: job `agg` could not start",
+        "operator `op`: `aggregate` operators run inside windows, which this version of eddy does not have yet",
+    ]);
+    assert_eq!(out.stdout, "", "nothing ran");
+}
+
 // ---------------------------------------------------------------- guests
 
 const FAULTY_INPUT: &str = "{\"a\":\"ok\"}\n{\"a\":\"boom\"}\n{\"a\":\"after\"}\n";
