@@ -10,25 +10,11 @@
 
 use std::fmt;
 
-/// Version byte at the start of every input batch this SDK understands.
-pub const LAYOUT_VERSION: u8 = 1;
-/// Key ref of events without a key (stateless operators).
-pub const NO_KEY: u32 = u32::MAX;
-/// Length that marks an empty value-state slot in the key table.
-pub const ABSENT: u32 = u32::MAX;
-/// Timestamp meaning "none" (a record without event time, no watermark yet).
-pub const NO_TIMESTAMP: i64 = i64::MIN;
-
-const EVENT_RECORD: u8 = 0;
-const EVENT_TIMER: u8 = 1;
-
-const OUT_EMIT: u8 = 0;
-const OUT_FORWARD: u8 = 1;
-const OUT_EMIT_SIDE: u8 = 2;
-const OUT_SET_TIMER: u8 = 3;
-const OUT_DELETE_TIMER: u8 = 4;
-const OUT_SET_VALUE: u8 = 5;
-const OUT_CLEAR_VALUE: u8 = 6;
+pub use eddy_layout::{ABSENT, LAYOUT_VERSION, NO_KEY, NO_TIMESTAMP};
+use eddy_layout::{
+    DOMAIN_EVENT_TIME, DOMAIN_PROCESSING_TIME, EVENT_RECORD, EVENT_TIMER, OUT_CLEAR_VALUE,
+    OUT_DELETE_TIMER, OUT_EMIT, OUT_EMIT_SIDE, OUT_FORWARD, OUT_SET_TIMER, OUT_SET_VALUE,
+};
 
 /// Which clock a timer follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,16 +28,16 @@ pub enum TimeDomain {
 impl TimeDomain {
     fn from_byte(byte: u8) -> Result<Self, LayoutError> {
         match byte {
-            0 => Ok(TimeDomain::EventTime),
-            1 => Ok(TimeDomain::ProcessingTime),
+            DOMAIN_EVENT_TIME => Ok(TimeDomain::EventTime),
+            DOMAIN_PROCESSING_TIME => Ok(TimeDomain::ProcessingTime),
             other => Err(LayoutError(format!("unknown time domain {other}"))),
         }
     }
 
     fn to_byte(self) -> u8 {
         match self {
-            TimeDomain::EventTime => 0,
-            TimeDomain::ProcessingTime => 1,
+            TimeDomain::EventTime => DOMAIN_EVENT_TIME,
+            TimeDomain::ProcessingTime => DOMAIN_PROCESSING_TIME,
         }
     }
 }

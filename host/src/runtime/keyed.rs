@@ -219,20 +219,9 @@ impl WasmKeyedProcess {
             StateKey<'_>,
         ) -> Result<(), crate::state::StateError>,
     ) -> Result<(), OperatorError> {
-        let access = self.access();
-        let id = *access.state_ids.get(state as usize).ok_or_else(|| {
-            OperatorError::Record(format!("guest set unknown state index {state}"))
-        })?;
-        let (key_group, key_bytes) = access.keys.get(key as usize).ok_or_else(|| {
-            OperatorError::Record(format!("guest set state of unknown key {key}"))
-        })?;
-        let at = StateKey {
-            key_group: *key_group,
-            key: key_bytes,
-            namespace: b"",
-        };
-        op(access.backend.as_mut(), id, at)?;
-        Ok(())
+        self.access()
+            .at(state, key, op)
+            .map_err(|error| OperatorError::Record(error.to_string()))
     }
 
     /// Fire every timer of `domain` due at `time`, in timestamp order, in

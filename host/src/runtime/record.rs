@@ -1,7 +1,7 @@
 //! The unit of data flowing between operators.
 
 /// Timestamp of a record that has none (processing-time jobs).
-pub const NO_TIMESTAMP: i64 = i64::MIN;
+pub use eddy_layout::NO_TIMESTAMP;
 
 /// One record: opaque value bytes, its event time, and the key it was
 /// partitioned by (set by a keyed exchange or by the connector).

@@ -40,33 +40,47 @@ pub struct KeyedStateAccess {
     pub keys: Vec<(u16, Vec<u8>)>,
 }
 
+/// Why a guest's state reference could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum StateAccessError {
+    #[error("guest used state index {state}, but it declared {declared} states")]
+    UnknownState { state: u32, declared: usize },
+    #[error("guest used key ref {key}, but the batch has {keys} keys")]
+    UnknownKey { key: u32, keys: usize },
+    #[error("state backend: {0}")]
+    Backend(#[from] StateError),
+}
+
 impl KeyedStateAccess {
-    /// Run `op` on the backend at the location of (`state`, `key`) of the batch in flight.
-    fn at<R>(
+    /// Run `op` on the backend at the location of (`state`, `key`) of the
+    /// batch in flight; the one place guest state references are resolved,
+    /// for imports during a call and for updates in its output.
+    pub fn at<R>(
         &mut self,
         state: u32,
         key: u32,
         op: impl FnOnce(&mut dyn StateBackend, StateId, StateKey<'_>) -> Result<R, StateError>,
-    ) -> wasmtime::Result<R> {
-        let id = *self.state_ids.get(state as usize).ok_or_else(|| {
-            wasmtime::format_err!(
-                "guest used state index {state}, but it declared {} states",
-                self.state_ids.len()
-            )
-        })?;
-        let (key_group, key_bytes) = self.keys.get(key as usize).ok_or_else(|| {
-            wasmtime::format_err!(
-                "guest used key ref {key}, but the batch has {} keys",
-                self.keys.len()
-            )
-        })?;
+    ) -> Result<R, StateAccessError> {
+        let id = *self
+            .state_ids
+            .get(state as usize)
+            .ok_or(StateAccessError::UnknownState {
+                state,
+                declared: self.state_ids.len(),
+            })?;
+        let (key_group, key_bytes) =
+            self.keys
+                .get(key as usize)
+                .ok_or(StateAccessError::UnknownKey {
+                    key,
+                    keys: self.keys.len(),
+                })?;
         let at = StateKey {
             key_group: *key_group,
             key: key_bytes,
             namespace: b"",
         };
-        op(self.backend.as_mut(), id, at)
-            .map_err(|error| wasmtime::format_err!("state backend: {error}"))
+        Ok(op(self.backend.as_mut(), id, at)?)
     }
 }
 
@@ -103,10 +117,20 @@ impl GuestContext {
         }
     }
 
-    fn keyed(&mut self) -> wasmtime::Result<&mut KeyedStateAccess> {
-        self.keyed
+    /// [`KeyedStateAccess::at`] for a state import, with errors as traps.
+    fn keyed_at<R>(
+        &mut self,
+        state: u32,
+        key: u32,
+        op: impl FnOnce(&mut dyn StateBackend, StateId, StateKey<'_>) -> Result<R, StateError>,
+    ) -> wasmtime::Result<R> {
+        let access = self
+            .keyed
             .as_mut()
-            .ok_or_else(|| wasmtime::format_err!("state is only available to keyed operators"))
+            .ok_or_else(|| wasmtime::format_err!("state is only available to keyed operators"))?;
+        access
+            .at(state, key, op)
+            .map_err(|error| wasmtime::format_err!("{error}"))
     }
 }
 
@@ -143,32 +167,26 @@ impl log::Host for GuestContext {
 
 impl state::Host for GuestContext {
     fn value_get(&mut self, state: u32, key: u32) -> wasmtime::Result<Option<Vec<u8>>> {
-        self.keyed()?
-            .at(state, key, |b, id, at| b.value_get(id, at))
+        self.keyed_at(state, key, |b, id, at| b.value_get(id, at))
     }
 
     fn value_set(&mut self, state: u32, key: u32, value: Vec<u8>) -> wasmtime::Result<()> {
-        self.keyed()?
-            .at(state, key, |b, id, at| b.value_set(id, at, &value))
+        self.keyed_at(state, key, |b, id, at| b.value_set(id, at, &value))
     }
 
     fn list_get(&mut self, state: u32, key: u32) -> wasmtime::Result<Vec<u8>> {
-        let elements = self
-            .keyed()?
-            .at(state, key, |b, id, at| b.list_get(id, at))?;
+        let elements = self.keyed_at(state, key, |b, id, at| b.list_get(id, at))?;
         Ok(super::layout::join_length_prefixed(&elements))
     }
 
     fn list_add(&mut self, state: u32, key: u32, element: Vec<u8>) -> wasmtime::Result<()> {
-        self.keyed()?
-            .at(state, key, |b, id, at| b.list_add(id, at, &element))
+        self.keyed_at(state, key, |b, id, at| b.list_add(id, at, &element))
     }
 
     fn list_update(&mut self, state: u32, key: u32, elements: Vec<u8>) -> wasmtime::Result<()> {
         let elements = super::layout::split_length_prefixed(&elements)
             .map_err(|e| wasmtime::format_err!("list-update: {e}"))?;
-        self.keyed()?
-            .at(state, key, |b, id, at| b.list_update(id, at, elements))
+        self.keyed_at(state, key, |b, id, at| b.list_update(id, at, elements))
     }
 
     fn map_get(
@@ -177,8 +195,7 @@ impl state::Host for GuestContext {
         key: u32,
         map_key: Vec<u8>,
     ) -> wasmtime::Result<Option<Vec<u8>>> {
-        self.keyed()?
-            .at(state, key, |b, id, at| b.map_get(id, at, &map_key))
+        self.keyed_at(state, key, |b, id, at| b.map_get(id, at, &map_key))
     }
 
     fn map_put(
@@ -188,19 +205,15 @@ impl state::Host for GuestContext {
         map_key: Vec<u8>,
         value: Vec<u8>,
     ) -> wasmtime::Result<()> {
-        self.keyed()?
-            .at(state, key, |b, id, at| b.map_put(id, at, &map_key, &value))
+        self.keyed_at(state, key, |b, id, at| b.map_put(id, at, &map_key, &value))
     }
 
     fn map_remove(&mut self, state: u32, key: u32, map_key: Vec<u8>) -> wasmtime::Result<()> {
-        self.keyed()?
-            .at(state, key, |b, id, at| b.map_remove(id, at, &map_key))
+        self.keyed_at(state, key, |b, id, at| b.map_remove(id, at, &map_key))
     }
 
     fn map_entries(&mut self, state: u32, key: u32) -> wasmtime::Result<Vec<u8>> {
-        let entries = self
-            .keyed()?
-            .at(state, key, |b, id, at| b.map_entries(id, at))?;
+        let entries = self.keyed_at(state, key, |b, id, at| b.map_entries(id, at))?;
         let mut out = Vec::new();
         for (k, v) in &entries {
             super::layout::put_bytes(&mut out, k);
@@ -210,6 +223,6 @@ impl state::Host for GuestContext {
     }
 
     fn clear(&mut self, state: u32, key: u32) -> wasmtime::Result<()> {
-        self.keyed()?.at(state, key, |b, id, at| b.clear(id, at))
+        self.keyed_at(state, key, |b, id, at| b.clear(id, at))
     }
 }

@@ -5,23 +5,11 @@ use thiserror::Error;
 
 use crate::time::TimeDomain;
 
-/// Current version of the input batch layout.
-pub const LAYOUT_VERSION: u8 = 1;
-/// Key ref of events without a key.
-pub const NO_KEY: u32 = u32::MAX;
-/// Length that marks an absent value-state slot.
-pub const ABSENT: u32 = u32::MAX;
-
-const EVENT_RECORD: u8 = 0;
-const EVENT_TIMER: u8 = 1;
-
-const OUT_EMIT: u8 = 0;
-const OUT_FORWARD: u8 = 1;
-const OUT_EMIT_SIDE: u8 = 2;
-const OUT_SET_TIMER: u8 = 3;
-const OUT_DELETE_TIMER: u8 = 4;
-const OUT_SET_VALUE: u8 = 5;
-const OUT_CLEAR_VALUE: u8 = 6;
+pub use eddy_layout::{ABSENT, LAYOUT_VERSION, NO_KEY};
+use eddy_layout::{
+    DOMAIN_EVENT_TIME, DOMAIN_PROCESSING_TIME, EVENT_RECORD, EVENT_TIMER, OUT_CLEAR_VALUE,
+    OUT_DELETE_TIMER, OUT_EMIT, OUT_EMIT_SIDE, OUT_FORWARD, OUT_SET_TIMER, OUT_SET_VALUE,
+};
 
 /// Append a `u32`-length-prefixed byte string.
 #[inline]
@@ -51,8 +39,8 @@ pub fn split_length_prefixed(buf: &[u8]) -> Result<Vec<Vec<u8>>, LayoutError> {
 
 fn domain_byte(domain: TimeDomain) -> u8 {
     match domain {
-        TimeDomain::EventTime => 0,
-        TimeDomain::ProcessingTime => 1,
+        TimeDomain::EventTime => DOMAIN_EVENT_TIME,
+        TimeDomain::ProcessingTime => DOMAIN_PROCESSING_TIME,
     }
 }
 
@@ -235,8 +223,8 @@ impl<'a> Reader<'a> {
 
     fn domain(&mut self) -> Result<TimeDomain, LayoutError> {
         match self.u8()? {
-            0 => Ok(TimeDomain::EventTime),
-            1 => Ok(TimeDomain::ProcessingTime),
+            DOMAIN_EVENT_TIME => Ok(TimeDomain::EventTime),
+            DOMAIN_PROCESSING_TIME => Ok(TimeDomain::ProcessingTime),
             other => Err(self.error(format!("unknown time domain {other}"))),
         }
     }
