@@ -97,9 +97,14 @@ impl<T> fmt::Debug for SideOutput<T> {
     }
 }
 
-/// The event being processed by a [`KeyedProcess`](crate::KeyedProcess)
-/// function: its key and time, output, and timers (Flink's `Context` and
-/// `TimerService` in one).
+/// Key bytes as text, with the error message every key accessor shares.
+pub(crate) fn key_text(key: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(key).map_err(|error| format!("the current key is not UTF-8 text: {error}"))
+}
+
+/// The event being processed by a [`KeyedProcess`](crate::KeyedProcess) or
+/// [`CoProcess`](crate::CoProcess) function: its key and time, output, and
+/// timers (Flink's `Context` and `TimerService` in one).
 pub struct Context<'a, Out> {
     emitter: Emitter<'a>,
     key_ref: u32,
@@ -137,14 +142,13 @@ impl<'a, Out: Encode> Context<'a, Out> {
     }
 
     /// The current key's bytes.
-    pub fn key(&self) -> &[u8] {
+    pub fn key(&self) -> &'a [u8] {
         self.key
     }
 
     /// The current key as text; an error if it is not UTF-8.
-    pub fn key_str(&self) -> Result<&str, String> {
-        std::str::from_utf8(self.key)
-            .map_err(|error| format!("the current key is not UTF-8 text: {error}"))
+    pub fn key_str(&self) -> Result<&'a str, String> {
+        key_text(self.key)
     }
 
     /// Event time of the current record, or the firing time of the current timer.
@@ -199,5 +203,58 @@ impl<'a, Out: Encode> Context<'a, Out> {
         self.emitter
             .output
             .delete_timer(self.key_ref, TimeDomain::ProcessingTime, timestamp);
+    }
+}
+
+/// What a [`ProcessWindow`](crate::ProcessWindow) function sees while it
+/// processes a fired window (Flink's `ProcessWindowFunction.Context`): the
+/// key, the time, and the main and side outputs. Unlike [`Context`] it has no
+/// timers, because window functions are called only when a window fires.
+///
+/// Everything emitted takes the window's last millisecond (`end - 1`) as its
+/// timestamp (for count windows, the timestamp of the record that completed
+/// the window). Keyed state registered in `open` is scoped to the window's key
+/// and shared by all windows of that key (Flink's `globalState`).
+pub struct WindowContext<'a, Out> {
+    context: Context<'a, Out>,
+}
+
+impl<'a, Out: Encode> WindowContext<'a, Out> {
+    pub(crate) fn new(context: Context<'a, Out>) -> Self {
+        WindowContext { context }
+    }
+
+    pub(crate) fn finish(self) -> Result<(), String> {
+        self.context.finish()
+    }
+
+    /// The window's key bytes.
+    pub fn key(&self) -> &'a [u8] {
+        self.context.key()
+    }
+
+    /// The window's key as text; an error if it is not UTF-8.
+    pub fn key_str(&self) -> Result<&'a str, String> {
+        self.context.key_str()
+    }
+
+    /// The operator's watermark; `i64::MIN` before the first one.
+    pub fn current_watermark(&self) -> i64 {
+        self.context.current_watermark()
+    }
+
+    /// The host's processing time when the batch was built, in epoch milliseconds.
+    pub fn current_processing_time(&self) -> i64 {
+        self.context.current_processing_time()
+    }
+
+    /// Send one record to the main output.
+    pub fn emit(&mut self, value: Out) {
+        self.context.emit(value);
+    }
+
+    /// Send one record to a side output.
+    pub fn emit_to<T: Encode>(&mut self, side_output: &SideOutput<T>, value: T) {
+        self.context.emit_to(side_output, value);
     }
 }

@@ -13,9 +13,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec::{Decode, Encode};
-use crate::context::{Collector, Context};
+use crate::context::{Collector, Context, WindowContext};
 use crate::layout::TimeDomain;
 use crate::open::OpenContext;
+use crate::window::Window;
 
 /// One record in, one record out (Flink's `MapFunction`). Export with [`export_map!`](crate::export_map).
 pub trait Map: Sized {
@@ -110,11 +111,17 @@ pub trait KeyedProcess: Sized {
     }
 }
 
-/// Incremental aggregation (Flink's `AggregateFunction`).
+/// Incremental aggregation of the windows of a key (Flink's
+/// `AggregateFunction`, with the window passed to `get_result` as Flink's
+/// `aggregate(aggregateFunction, windowFunction)` would).
 /// Export with [`export_aggregate!`](crate::export_aggregate).
 ///
-/// The accumulator is stored by the host as JSON, so it survives savepoints
-/// and new versions of the function as long as it deserializes.
+/// The host assigns records to windows (the operator's `window` in the job
+/// file) and keeps one accumulator per key and window; when a window fires,
+/// its result is emitted with timestamp `end - 1` (for count windows, the
+/// timestamp of the record that completed the window). The accumulator is stored
+/// by the host as JSON, so it survives savepoints and new versions of the
+/// function as long as it deserializes.
 pub trait Aggregate: Sized {
     /// Input record type.
     type In: Decode;
@@ -135,6 +142,82 @@ pub trait Aggregate: Sized {
     /// Combine two accumulators (merging session windows).
     fn merge(&self, a: Self::Acc, b: Self::Acc) -> Self::Acc;
 
-    /// The result for an accumulator.
-    fn get_result(&self, acc: &Self::Acc) -> Self::Out;
+    /// The result of a fired window from its accumulator; `window` names the
+    /// key and bounds so the result can carry them.
+    fn get_result(&self, acc: &Self::Acc, window: &Window<'_>) -> Self::Out;
+}
+
+/// A full-window function (Flink's `ProcessWindowFunction`): gets every
+/// element of a fired window at once, with the window's key and bounds.
+/// Export with [`export_process_window!`](crate::export_process_window);
+/// the operator kind is `window-process`.
+///
+/// The host assigns records to windows and buffers them; use an
+/// [`Aggregate`] instead when the result can be computed incrementally.
+/// `open` may register keyed states (shared by all windows of a key, Flink's
+/// `globalState`) and side outputs, as for [`KeyedProcess`].
+pub trait ProcessWindow: Sized {
+    /// Input record type.
+    type In: Decode;
+    /// Output record type.
+    type Out: Encode;
+
+    /// Build the function from the operator's config and register its states
+    /// and side outputs.
+    fn open(ctx: &mut OpenContext) -> Result<Self, String>;
+
+    /// A window fired: `elements` are its `(timestamp, record)` pairs in
+    /// arrival order. Emitted records take the timestamp `window.end - 1`
+    /// (for count windows, that of the record that completed the window).
+    fn process(
+        &mut self,
+        window: &Window<'_>,
+        elements: Vec<(i64, Self::In)>,
+        ctx: &mut WindowContext<'_, Self::Out>,
+    ) -> Result<(), String>;
+}
+
+/// Two keyed inputs processed together (Flink's `KeyedCoProcessFunction`),
+/// e.g. a join or enrichment from a second stream.
+/// Export with [`export_co_process!`](crate::export_co_process); the operator
+/// kind is `co-process`, its second input is the job file's `connect`.
+///
+/// Both inputs are keyed the same way and share the keyed states, timers and
+/// side outputs registered in `open`; the [`Context`] is the one of
+/// [`KeyedProcess`]. The watermark is the smaller of the two inputs'.
+pub trait CoProcess: Sized {
+    /// Record type of the first input (`input` in the job file).
+    type In1: Decode;
+    /// Record type of the second input (`connect`).
+    type In2: Decode;
+    /// Output record type.
+    type Out: Encode;
+
+    /// Build the function from the operator's config and register its states.
+    fn open(ctx: &mut OpenContext) -> Result<Self, String>;
+
+    /// Process one record of the first input, for the current key.
+    fn process_element1(
+        &mut self,
+        input: Self::In1,
+        ctx: &mut Context<'_, Self::Out>,
+    ) -> Result<(), String>;
+
+    /// Process one record of the second input, for the current key.
+    fn process_element2(
+        &mut self,
+        input: Self::In2,
+        ctx: &mut Context<'_, Self::Out>,
+    ) -> Result<(), String>;
+
+    /// A timer of the current key fired at `timestamp`.
+    fn on_timer(
+        &mut self,
+        timestamp: i64,
+        domain: TimeDomain,
+        ctx: &mut Context<'_, Self::Out>,
+    ) -> Result<(), String> {
+        let _ = (timestamp, domain, ctx);
+        Ok(())
+    }
 }

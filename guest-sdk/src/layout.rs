@@ -12,8 +12,9 @@ use std::fmt;
 
 pub use eddy_layout::{ABSENT, LAYOUT_VERSION, NO_KEY, NO_TIMESTAMP};
 use eddy_layout::{
-    DOMAIN_EVENT_TIME, DOMAIN_PROCESSING_TIME, EVENT_RECORD, EVENT_TIMER, OUT_CLEAR_VALUE,
-    OUT_DELETE_TIMER, OUT_EMIT, OUT_EMIT_SIDE, OUT_FORWARD, OUT_SET_TIMER, OUT_SET_VALUE,
+    DOMAIN_EVENT_TIME, DOMAIN_PROCESSING_TIME, EVENT_RECORD, EVENT_RECORD_SECOND, EVENT_TIMER,
+    EVENT_WINDOW, OUT_CLEAR_VALUE, OUT_DELETE_TIMER, OUT_EMIT, OUT_EMIT_SIDE, OUT_FORWARD,
+    OUT_SET_TIMER, OUT_SET_VALUE,
 };
 
 /// Which clock a timer follows.
@@ -95,6 +96,11 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
+    /// The bytes read since the reader was at `start` (a position it had before).
+    fn read_since(&self, start: usize) -> &'a [u8] {
+        &self.buf[start..self.pos]
+    }
+
     fn array<const N: usize>(&mut self) -> Result<[u8; N], LayoutError> {
         Ok(self.take(N)?.try_into().expect("take returned N bytes"))
     }
@@ -172,17 +178,95 @@ pub fn length_prefixed_pairs(
     std::iter::from_fn(move || (!reader.at_end()).then(|| Ok((reader.bytes()?, reader.bytes()?))))
 }
 
-/// The elements of a `u32 count, count × bytes` buffer (`get-results` input).
-pub fn counted_list(buf: &[u8]) -> Result<Vec<&[u8]>, LayoutError> {
+/// `(i64 timestamp, bytes value)` pairs preceded by their `u32` count: the
+/// inputs of an `add-batch` group and the elements of a fired window. Read
+/// (and bounds-checked) once, then iterated without further checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampedValues<'a> {
+    /// The pairs, without the count.
+    bytes: &'a [u8],
+    count: u32,
+}
+
+impl<'a> TimestampedValues<'a> {
+    /// Read the count and the pairs at the reader's position.
+    fn read(reader: &mut Reader<'a>) -> Result<Self, LayoutError> {
+        let count = reader.u32()?;
+        let start = reader.pos;
+        for _ in 0..count {
+            reader.i64()?;
+            reader.bytes()?;
+        }
+        Ok(TimestampedValues {
+            bytes: reader.read_since(start),
+            count,
+        })
+    }
+
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether there are no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The `(timestamp, value)` pairs, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, &'a [u8])> + use<'a> {
+        let mut reader = Reader::new(self.bytes);
+        (0..self.count).map(move |_| {
+            let timestamp = reader.i64().expect("validated when the pairs were read");
+            (
+                timestamp,
+                reader.bytes().expect("validated when the pairs were read"),
+            )
+        })
+    }
+}
+
+/// Read `u32 count` and then `count` items with `item`, requiring the buffer
+/// to end after the last one (the counted buffers of the aggregate world).
+fn counted<'a, T>(
+    buf: &'a [u8],
+    mut item: impl FnMut(&mut Reader<'a>) -> Result<T, LayoutError>,
+) -> Result<Vec<T>, LayoutError> {
     let mut reader = Reader::new(buf);
     let count = reader.u32()?;
-    let elements = (0..count)
-        .map(|_| reader.bytes())
+    let items = (0..count)
+        .map(|_| item(&mut reader))
         .collect::<Result<Vec<_>, _>>()?;
     if !reader.at_end() {
         return Err(LayoutError("trailing bytes after the last element".into()));
     }
-    Ok(elements)
+    Ok(items)
+}
+
+/// One fired window of a `get-results` buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FiredWindow<'a> {
+    /// The key the window belongs to.
+    pub key: &'a [u8],
+    /// First millisecond of the window (`i64::MIN` for count windows).
+    pub start: i64,
+    /// First millisecond after the window (`i64::MAX` for count windows).
+    pub end: i64,
+    /// The window's accumulator.
+    pub accumulator: &'a [u8],
+}
+
+/// The windows of a `get-results` buffer:
+/// `u32 count, count × (bytes key, i64 start, i64 end, bytes accumulator)`.
+pub fn fired_windows(buf: &[u8]) -> Result<Vec<FiredWindow<'_>>, LayoutError> {
+    counted(buf, |reader| {
+        Ok(FiredWindow {
+            key: reader.bytes()?,
+            start: reader.i64()?,
+            end: reader.i64()?,
+            accumulator: reader.bytes()?,
+        })
+    })
 }
 
 /// Streams the groups of an `add-batch` buffer:
@@ -198,21 +282,13 @@ pub struct GroupReader<'a> {
 pub struct Group<'a> {
     /// The accumulator before the inputs.
     pub accumulator: &'a [u8],
-    values: Reader<'a>,
-    value_count: u32,
+    values: TimestampedValues<'a>,
 }
 
 impl<'a> Group<'a> {
     /// The `(timestamp, value)` inputs of this group, in order.
     pub fn values(&self) -> impl Iterator<Item = (i64, &'a [u8])> + use<'a> {
-        let mut reader = self.values.clone();
-        (0..self.value_count).map(move |_| {
-            let timestamp = reader.i64().expect("validated when the group was read");
-            (
-                timestamp,
-                reader.bytes().expect("validated when the group was read"),
-            )
-        })
+        self.values.iter()
     }
 }
 
@@ -243,16 +319,10 @@ impl<'a> GroupReader<'a> {
         }
         self.groups_left -= 1;
         let accumulator = self.reader.bytes()?;
-        let value_count = self.reader.u32()?;
-        let values = self.reader.clone();
-        for _ in 0..value_count {
-            self.reader.i64()?;
-            self.reader.bytes()?;
-        }
+        let values = TimestampedValues::read(&mut self.reader)?;
         Ok(Some(Group {
             accumulator,
             values,
-            value_count,
         }))
     }
 }
@@ -292,7 +362,7 @@ impl<'a> KeyEntry<'a> {
 /// One event of an input batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event<'a> {
-    /// A record to process.
+    /// A record to process (of the first input, for co-process functions).
     Record {
         /// Index into the key table, or [`NO_KEY`].
         key_ref: u32,
@@ -310,6 +380,59 @@ pub enum Event<'a> {
         /// The clock it followed.
         domain: TimeDomain,
     },
+    /// A record of a co-process function's second input.
+    SecondRecord {
+        /// Index into the key table.
+        key_ref: u32,
+        /// Event time, or [`NO_TIMESTAMP`].
+        timestamp: i64,
+        /// The record value.
+        value: &'a [u8],
+    },
+    /// A fired window of a window-process function, `[start, end)`.
+    Window {
+        /// Index into the key table.
+        key_ref: u32,
+        /// First millisecond of the window (`i64::MIN` for count windows).
+        start: i64,
+        /// First millisecond after the window (`i64::MAX` for count windows).
+        end: i64,
+        /// Every element of the window with its timestamp, in arrival order.
+        elements: TimestampedValues<'a>,
+    },
+}
+
+impl Event<'_> {
+    /// The key table index of the event.
+    pub fn key_ref(&self) -> u32 {
+        match *self {
+            Event::Record { key_ref, .. }
+            | Event::Timer { key_ref, .. }
+            | Event::SecondRecord { key_ref, .. }
+            | Event::Window { key_ref, .. } => key_ref,
+        }
+    }
+
+    /// The time the event happens at, which output it emits takes: a record's
+    /// own, a timer's firing time, or a window's last millisecond (`end - 1`).
+    pub fn timestamp(&self) -> i64 {
+        match *self {
+            Event::Record { timestamp, .. }
+            | Event::Timer { timestamp, .. }
+            | Event::SecondRecord { timestamp, .. } => timestamp,
+            Event::Window { end, .. } => end.saturating_sub(1),
+        }
+    }
+
+    /// What the event is, for error messages.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Event::Record { .. } => "a record",
+            Event::Timer { .. } => "a timer",
+            Event::SecondRecord { .. } => "a record of a second input",
+            Event::Window { .. } => "a fired window",
+        }
+    }
 }
 
 /// Streams an input batch in order: header, key table, then events.
@@ -391,20 +514,32 @@ impl<'a> BatchReader<'a> {
         self.events_left = Some(left - 1);
         let tag = self.reader.u8()?;
         let key_ref = self.reader.u32()?;
-        let timestamp = self.reader.i64()?;
-        match tag {
-            EVENT_RECORD => Ok(Some(Event::Record {
+        let reader = &mut self.reader;
+        let event = match tag {
+            EVENT_RECORD => Event::Record {
                 key_ref,
-                timestamp,
-                value: self.reader.bytes()?,
-            })),
-            EVENT_TIMER => Ok(Some(Event::Timer {
+                timestamp: reader.i64()?,
+                value: reader.bytes()?,
+            },
+            EVENT_TIMER => Event::Timer {
                 key_ref,
-                timestamp,
-                domain: TimeDomain::from_byte(self.reader.u8()?)?,
-            })),
-            other => Err(LayoutError(format!("unknown event tag {other}"))),
-        }
+                timestamp: reader.i64()?,
+                domain: TimeDomain::from_byte(reader.u8()?)?,
+            },
+            EVENT_RECORD_SECOND => Event::SecondRecord {
+                key_ref,
+                timestamp: reader.i64()?,
+                value: reader.bytes()?,
+            },
+            EVENT_WINDOW => Event::Window {
+                key_ref,
+                start: reader.i64()?,
+                end: reader.i64()?,
+                elements: TimestampedValues::read(reader)?,
+            },
+            other => return Err(LayoutError(format!("unknown event tag {other}"))),
+        };
+        Ok(Some(event))
     }
 }
 
@@ -517,7 +652,7 @@ impl OutputWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::host::{BatchBuilder, OutputEntry, decode_output};
+    use crate::testing::host::{BatchBuilder, OutputEntry, decode_output, get_results_input};
 
     #[test]
     fn reads_a_keyed_batch() {
@@ -739,11 +874,101 @@ mod tests {
         assert_eq!(second.values().count(), 0);
         assert!(reader.next_group().unwrap().is_none());
 
-        let mut accumulators = 2u32.to_le_bytes().to_vec();
-        put_bytes(&mut accumulators, b"1");
-        put_bytes(&mut accumulators, b"22");
-        assert_eq!(counted_list(&accumulators).unwrap(), [&b"1"[..], b"22"]);
-        accumulators.push(0);
-        assert!(counted_list(&accumulators).is_err());
+        let mut windows = get_results_input(&[
+            (&b"alice"[..], 0, 60_000, &b"1"[..]),
+            (b"", i64::MIN, i64::MAX, b"22"),
+        ]);
+        assert_eq!(
+            fired_windows(&windows).unwrap(),
+            [
+                FiredWindow {
+                    key: b"alice",
+                    start: 0,
+                    end: 60_000,
+                    accumulator: b"1"
+                },
+                FiredWindow {
+                    key: b"",
+                    start: i64::MIN,
+                    end: i64::MAX,
+                    accumulator: b"22"
+                },
+            ]
+        );
+        windows.push(0);
+        assert!(fired_windows(&windows).is_err());
+        assert!(fired_windows(&windows[..windows.len() - 3]).is_err());
+        assert_eq!(fired_windows(&0u32.to_le_bytes()).unwrap(), []);
+    }
+
+    #[test]
+    fn reads_second_input_records_and_windows() {
+        let elements: [(i64, &[u8]); 3] = [(5, b"a"), (3, b""), (9, b"ccc")];
+        let batch = BatchBuilder::new(7, 8)
+            .key(b"k", &[None])
+            .second_record(0, 42, b"payment")
+            .window(0, 0, 60_000, &elements)
+            .record(0, 43, b"order")
+            .window(0, i64::MIN, i64::MAX, &[] as &[(i64, &[u8])])
+            .build();
+        let (_, mut reader) = BatchReader::new(&batch).unwrap();
+        reader.skip_keys(1).unwrap();
+
+        let second = reader.next_event().unwrap().unwrap();
+        assert_eq!(
+            second,
+            Event::SecondRecord {
+                key_ref: 0,
+                timestamp: 42,
+                value: b"payment"
+            }
+        );
+        assert_eq!((second.key_ref(), second.timestamp()), (0, 42));
+
+        let window = reader.next_event().unwrap().unwrap();
+        let Event::Window {
+            key_ref,
+            start,
+            end,
+            elements: values,
+        } = window
+        else {
+            panic!("not a window: {window:?}");
+        };
+        assert_eq!((key_ref, start, end), (0, 0, 60_000));
+        assert_eq!(values.len(), 3);
+        assert_eq!(values.iter().collect::<Vec<_>>(), elements);
+        assert_eq!(
+            window.timestamp(),
+            59_999,
+            "a window's events happen at end - 1"
+        );
+
+        assert!(matches!(
+            reader.next_event().unwrap(),
+            Some(Event::Record {
+                value: b"order",
+                ..
+            })
+        ));
+        let count_window = reader.next_event().unwrap().unwrap();
+        assert!(matches!(
+            count_window,
+            Event::Window { elements, .. } if elements.is_empty()
+        ));
+        assert_eq!(count_window.timestamp(), i64::MAX - 1);
+        assert!(reader.next_event().unwrap().is_none());
+    }
+
+    #[test]
+    fn rejects_truncated_windows() {
+        let batch = BatchBuilder::new(0, 0)
+            .key(b"k", &[])
+            .window(0, 0, 10, &[(1, b"abc")])
+            .build();
+        let (_, mut reader) = BatchReader::new(&batch[..batch.len() - 1]).unwrap();
+        reader.skip_keys(0).unwrap();
+        let error = reader.next_event().unwrap_err();
+        assert!(error.to_string().contains("needs 3 bytes"), "{error}");
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! A user function is a struct implementing one trait per operator kind
 //! ([`Map`], [`Filter`], [`FlatMap`], [`KeySelector`], [`KeyedProcess`],
-//! [`Aggregate`]) and one `export_*!` line that turns the crate into a
+//! [`CoProcess`], [`Aggregate`], [`ProcessWindow`]) and one `export_*!` line that turns the crate into a
 //! WebAssembly component. This keyed process function counts clicks per user:
 //!
 //! ```
@@ -47,7 +47,14 @@
 //! | [`FlatMap`] | [`export_flat_map!`] | `transform` | `flat-map` |
 //! | [`KeySelector`] | [`export_key_selector!`] | `transform` | `key-selector` |
 //! | [`KeyedProcess`] | [`export_keyed_process!`] | `keyed-process` | `keyed-process` |
+//! | [`CoProcess`] | [`export_co_process!`] | `keyed-process` | `co-process` |
 //! | [`Aggregate`] | [`export_aggregate!`] | `aggregate` | `aggregate` |
+//! | [`ProcessWindow`] | [`export_process_window!`] | `keyed-process` | `window-process` |
+//!
+//! The host does the windowing (the operator's `window` in the job file): an
+//! [`Aggregate`] keeps one accumulator per key and window and its
+//! `get_result` sees the fired [`Window`]; a [`ProcessWindow`] gets all
+//! elements of a fired window at once.
 //!
 //! Record values are decoded into the function's `In` type and encoded from
 //! its `Out` type by [`Decode`] and [`Encode`]: raw bytes (`Vec<u8>`), text
@@ -72,8 +79,11 @@
 //!
 //! Natively (not on wasm), the `testing` module runs functions through the
 //! same batch runtime with an in-memory host: `testing::run_map` and friends
-//! for stateless functions, `testing::KeyedHarness` for keyed process
-//! functions with state, timers and watermarks.
+//! for stateless functions, `testing::KeyedHarness` and
+//! `testing::CoProcessHarness` for keyed and co-process functions with state,
+//! timers and watermarks, and `testing::AggregateHarness` and
+//! `testing::WindowHarness` for window functions, with the host's windowing
+//! (`testing::Windows`) emulated in memory.
 
 pub mod codec;
 pub mod context;
@@ -84,6 +94,7 @@ pub mod open;
 pub mod state;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+pub mod window;
 
 #[doc(hidden)]
 pub mod bindings;
@@ -92,11 +103,14 @@ pub mod export;
 mod panic;
 
 pub use codec::{Decode, Encode, Json};
-pub use context::{Collector, Context, SideOutput};
-pub use function::{Aggregate, Filter, FlatMap, KeySelector, KeyedProcess, Map};
+pub use context::{Collector, Context, SideOutput, WindowContext};
+pub use function::{
+    Aggregate, CoProcess, Filter, FlatMap, KeySelector, KeyedProcess, Map, ProcessWindow,
+};
 pub use layout::TimeDomain;
 pub use open::{OpenContext, Ttl, TtlUpdate};
 pub use state::{ListState, MapState, ValueState};
+pub use window::Window;
 
 /// Used by the export macros; not part of the API.
 #[doc(hidden)]

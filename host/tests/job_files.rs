@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use eddy::job::{
-    BatchConfig, GeneratorSpec, GuestLimits, Job, JobError, KeyBy, OperatorKind, RecordFormat,
-    SinkConnector, SourceConnector, StreamRef, TimestampSource, WatermarkStrategy, load_job,
-    parse_job,
+    BatchConfig, GeneratorSpec, GuestLimits, InputSide, Job, JobError, KeyBy, OperatorKind,
+    RecordFormat, SinkConnector, SourceConnector, StreamRef, TimestampSource, WatermarkStrategy,
+    WindowAssigner, WindowDef, WindowKind, WindowTime, load_job, parse_job,
 };
 
 fn fixtures() -> PathBuf {
@@ -169,7 +169,20 @@ fn full_job_file_sets_every_option() {
     let score = operator(&job, "score");
     assert_eq!(score.kind, OperatorKind::Aggregate);
     assert_eq!(score.module, dir.join("modules/score.wasm"));
-    assert_eq!(score.input, stream("enrich", None));
+    assert_eq!(score.inputs, vec![stream("enrich", None)]);
+    assert_eq!(
+        score.window,
+        Some(WindowDef {
+            kind: WindowKind::Time(WindowAssigner::Sliding {
+                size: 300_000,
+                slide: 60_000,
+                offset: 0
+            }),
+            time: WindowTime::Event,
+            allowed_lateness: 30_000,
+            late_output: "too-late".into(),
+        })
+    );
     assert_eq!(
         score.key_by,
         Some(KeyBy::Selector(dir.join("modules/key.wasm")))
@@ -190,7 +203,7 @@ fn full_job_file_sets_every_option() {
 
     let parse = operator(&job, "parse");
     assert_eq!(parse.kind, OperatorKind::Map);
-    assert_eq!(parse.input, stream("console", None));
+    assert_eq!(parse.inputs, vec![stream("console", None)]);
     assert_eq!(parse.key_by, None);
     assert_eq!(parse.config, "verbose", "a string is passed as is");
     assert_eq!(parse.limits, job_limits);
@@ -213,13 +226,17 @@ fn full_job_file_sets_every_option() {
 
     let late = operator(&job, "late-alerts");
     assert_eq!(late.kind, OperatorKind::Filter);
-    assert_eq!(late.input, stream("detect", Some("late")));
-    assert_eq!(late.input.to_string(), "detect/late");
+    assert_eq!(late.inputs, vec![stream("detect", Some("late"))]);
+    assert_eq!(late.inputs[0].to_string(), "detect/late");
 
     let by_user = operator(&job, "by-user");
     assert_eq!(
         by_user.key_by,
         Some(KeyBy::Field(vec!["user".into(), "id".into()]))
+    );
+    assert_eq!(
+        by_user.window.as_ref().map(|w| w.kind),
+        Some(WindowKind::Count(10))
     );
 
     let sinks: Vec<(&str, Option<String>)> = job
@@ -363,7 +380,7 @@ paralelism = 2
     ))
     .expect_err("misspelt field");
     let expected = format!(
-        "error: unknown field `paralelism`, expected one of `uid`, `kind`, `module`, `input`, `key_by`, `parallelism`, `config`, `limits`
+        "error: unknown field `paralelism`, expected one of `uid`, `kind`, `module`, `input`, `key_by`, `connect`, `window`, `parallelism`, `config`, `limits`
   --> {}:15:1
    |
 15 | paralelism = 2
@@ -1461,5 +1478,248 @@ config = { threshold = nan }
         ),
         "operator `m`: `config` has no JSON form",
         (15, 10),
+    );
+}
+
+// ------------------------------------------------- windows and two-input operators
+
+/// `STDIN_TO_STDOUT` plus an operator (starting on line 10) of `kind` with `extra` lines.
+fn with_operator(kind: &str, extra: &str) -> String {
+    with_base(&format!(
+        "[[operator]]\nuid = \"w\"\nkind = \"{kind}\"\nmodule = \"modules/score.wasm\"\ninput = \"in\"\nkey_by = {{ field = \"user\" }}\n{extra}"
+    ))
+}
+
+#[test]
+fn every_window_type_with_its_options() {
+    let cases = [
+        (
+            r#"window = { type = "tumbling", size = "1m", offset = "15s" }"#,
+            WindowKind::Time(WindowAssigner::Tumbling {
+                size: 60_000,
+                offset: 15_000,
+            }),
+        ),
+        (
+            r#"window = { type = "sliding", size = "5m", slide = "1m" }"#,
+            WindowKind::Time(WindowAssigner::Sliding {
+                size: 300_000,
+                slide: 60_000,
+                offset: 0,
+            }),
+        ),
+        (
+            r#"window = { type = "session", gap = "30m" }"#,
+            WindowKind::Time(WindowAssigner::Session { gap: 1_800_000 }),
+        ),
+        (
+            r#"window = { type = "count", size = 100 }"#,
+            WindowKind::Count(100),
+        ),
+    ];
+    for (line, kind) in cases {
+        let job = parse(&with_operator("aggregate", &format!("{line}\n"))).unwrap();
+        let window = operator(&job, "w").window.clone().unwrap();
+        assert_eq!(window.kind, kind, "{line}");
+        assert_eq!(window.time, WindowTime::Event);
+        assert_eq!(window.allowed_lateness, 0);
+        assert_eq!(window.late_output, "late");
+    }
+    let job = parse(&with_operator(
+        "window-process",
+        "window = { type = \"tumbling\", size = \"10s\", time = \"processing\" }\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        operator(&job, "w").window.as_ref().unwrap().time,
+        WindowTime::Processing
+    );
+}
+
+#[test]
+fn windowed_kinds_need_a_window() {
+    assert_rejected(
+        &with_operator("aggregate", ""),
+        "operator `w`: `aggregate` operators work on windows; add one, e.g. `window = { type = \"tumbling\", size = \"1m\" }`",
+        (12, 8),
+    );
+}
+
+#[test]
+fn a_window_on_a_process_function_is_refused() {
+    assert_rejected(
+        &with_operator(
+            "keyed-process",
+            "window = { type = \"tumbling\", size = \"1m\" }\n",
+        ),
+        "operator `w`: `keyed-process` operators do not take a `window`",
+        (16, 10),
+    );
+}
+
+#[test]
+fn window_options_must_fit_the_window_type() {
+    assert_rejected(
+        &with_operator(
+            "aggregate",
+            "window = { type = \"tumbling\", size = \"1m\", gap = \"5m\" }\n",
+        ),
+        "operator `w`: `gap` is not an option of `tumbling` windows (they take `size`, `offset`)",
+        (16, 50),
+    );
+    assert_rejected(
+        &with_operator(
+            "aggregate",
+            "window = { type = \"sliding\", size = \"1m\" }\n",
+        ),
+        "operator `w`: `sliding` windows need `slide`, e.g. `slide = \"1m\"`",
+        (16, 19),
+    );
+    assert_rejected(
+        &with_operator(
+            "aggregate",
+            "window = { type = \"sliding\", size = \"1m\", slide = \"2m\" }\n",
+        ),
+        "`slide` must not be longer than `size`",
+        (16, 51),
+    );
+    assert_rejected(
+        &with_operator(
+            "aggregate",
+            "window = { type = \"count\", size = \"1m\" }\n",
+        ),
+        "the `size` of `count` windows is a number of elements, e.g. `size = 100`",
+        (16, 35),
+    );
+    assert_rejected(
+        &with_operator(
+            "aggregate",
+            "window = { type = \"tumbling\", size = 100 }\n",
+        ),
+        "the `size` of `tumbling` windows is a duration, e.g. \"1m\"",
+        (16, 38),
+    );
+    assert_rejected(
+        &with_operator(
+            "aggregate",
+            "window = { type = \"tumbling\", size = \"1m\", time = \"processing\", allowed_lateness = \"5s\" }\n",
+        ),
+        "`allowed_lateness` applies to event-time windows only",
+        (16, 84),
+    );
+    assert_rejected(
+        &with_operator(
+            "aggregate",
+            "window = { type = \"tumbling\", size = \"1fortnight\" }\n",
+        ),
+        "invalid duration \"1fortnight\"",
+        (16, 38),
+    );
+}
+
+#[test]
+fn co_process_connects_a_second_input_with_its_own_key() {
+    let text = with_base(
+        r#"[[source]]
+name = "payments"
+type = "file"
+path = "data/rules.jsonl"
+[[operator]]
+uid = "join"
+kind = "co-process"
+module = "modules/detect.wasm"
+input = "in"
+key_by = { field = "id" }
+connect = { input = "payments", key_by = { field = "order.id" } }
+"#,
+    );
+    let job = parse(&text).unwrap();
+    let join = operator(&job, "join");
+    let connect = join.connect.as_ref().unwrap();
+    assert_eq!(connect.inputs, vec![stream("payments", None)]);
+    assert_eq!(
+        connect.key_by,
+        KeyBy::Field(vec!["order".into(), "id".into()])
+    );
+    assert_eq!(
+        join.input_streams().collect::<Vec<_>>(),
+        vec![
+            (InputSide::First, &stream("in", None)),
+            (InputSide::Second, &stream("payments", None))
+        ]
+    );
+}
+
+#[test]
+fn co_process_needs_connect_and_only_it_takes_one() {
+    assert_rejected(
+        &with_operator("co-process", ""),
+        "operator `w`: `co-process` operators have two inputs; add the second with `connect = ",
+        (12, 8),
+    );
+    assert_rejected(
+        &with_operator("keyed-process", "connect = { input = \"in\" }\n"),
+        "operator `w`: only `co-process` operators take a second input",
+        (16, 11),
+    );
+}
+
+#[test]
+fn a_list_of_inputs_is_a_union() {
+    let text = with_base(
+        r#"[[source]]
+name = "more"
+type = "file"
+path = "data/rules.jsonl"
+idle_timeout = "2s"
+[[operator]]
+uid = "both"
+kind = "map"
+module = "modules/parse.wasm"
+input = ["in", "more"]
+"#,
+    );
+    let job = parse(&text).unwrap();
+    assert_eq!(
+        operator(&job, "both").inputs,
+        vec![stream("in", None), stream("more", None)]
+    );
+    assert_eq!(job.sources[1].idle_timeout, Some(Duration::from_secs(2)));
+    assert_rejected(
+        &with_base(
+            "[[operator]]\nuid = \"m\"\nkind = \"map\"\nmodule = \"modules/parse.wasm\"\ninput = [\"in\", \"nowhere\"]\n",
+        ),
+        "operator `m`: input `nowhere` names no source or operator",
+        (14, 16),
+    );
+    assert_rejected(
+        &with_base(
+            "[[operator]]\nuid = \"m\"\nkind = \"map\"\nmodule = \"modules/parse.wasm\"\ninput = [\"in\", \"in\"]\n",
+        ),
+        "operator `m`: input `in` is listed twice",
+        (14, 16),
+    );
+}
+
+#[test]
+fn a_cycle_through_a_second_input_is_named() {
+    assert_rejected(
+        &with_base(
+            r#"[[operator]]
+uid = "a"
+kind = "co-process"
+module = "modules/detect.wasm"
+input = "in"
+key_by = "record-key"
+connect = { input = "b" }
+[[operator]]
+uid = "b"
+kind = "map"
+module = "modules/parse.wasm"
+input = "a"
+"#,
+        ),
+        "operator `a`: input `b` makes a cycle: a -> b -> a",
+        (16, 21),
     );
 }

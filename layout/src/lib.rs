@@ -18,6 +18,10 @@ pub const NO_TIMESTAMP: i64 = i64::MIN;
 pub const EVENT_RECORD: u8 = 0;
 /// Input event tag: a timer firing.
 pub const EVENT_TIMER: u8 = 1;
+/// Input event tag: a record of a co-process function's second input.
+pub const EVENT_RECORD_SECOND: u8 = 2;
+/// Input event tag: a fired window of a full-window function, with its elements.
+pub const EVENT_WINDOW: u8 = 3;
 
 /// Output entry tag: emit a new record to the main output.
 pub const OUT_EMIT: u8 = 0;

@@ -1,11 +1,16 @@
-//! Aggregate that counts its inputs, whatever they are; the result is `{"count": n}`.
+//! Test guest: a window aggregate that counts its inputs, whatever they are;
+//! the result is `{"key", "start", "end", "count"}` with the key as text
+//! (lossy UTF-8) and the window's bounds.
 
-use eddy_sdk::{Aggregate, Json, OpenContext};
+use eddy_sdk::{Aggregate, Json, OpenContext, Window};
 use serde::Serialize;
 
-/// The result of one group.
+/// The result of one window.
 #[derive(Serialize)]
 struct Count {
+    key: String,
+    start: i64,
+    end: i64,
     count: u64,
 }
 
@@ -32,8 +37,13 @@ impl Aggregate for CountAggregate {
         a + b
     }
 
-    fn get_result(&self, count: &u64) -> Json<Count> {
-        Json(Count { count: *count })
+    fn get_result(&self, count: &u64, window: &Window<'_>) -> Json<Count> {
+        Json(Count {
+            key: String::from_utf8_lossy(window.key).into_owned(),
+            start: window.start,
+            end: window.end,
+            count: *count,
+        })
     }
 }
 

@@ -11,9 +11,10 @@ use serde::de::DeserializeOwned;
 use crate::bindings::types::{Descriptor, FunctionKind};
 use crate::codec::{Decode, Encode};
 use crate::function::Aggregate;
-use crate::layout::{GroupReader, counted_list, put_bytes_with};
+use crate::layout::{GroupReader, fired_windows, put_bytes_with};
 use crate::open::{OpenContext, Registrations};
 use crate::panic::install_hook;
+use crate::window::Window;
 
 use super::Instance;
 
@@ -93,17 +94,22 @@ pub fn merge<A: Aggregate>(
     })
 }
 
-/// `get-results`: the result of each accumulator, in order.
+/// `get-results`: the result of each fired window, in order.
 pub fn get_results<A: Aggregate>(
     instance: &Instance<A>,
-    accumulators: Vec<u8>,
+    windows: Vec<u8>,
 ) -> Result<Vec<u8>, String> {
     instance.with(|function| {
         let mut out = Vec::new();
-        for accumulator in counted_list(&accumulators)? {
-            let accumulator: A::Acc = decode_accumulator(accumulator)?;
+        for fired in fired_windows(&windows)? {
+            let accumulator: A::Acc = decode_accumulator(fired.accumulator)?;
+            let window = Window {
+                key: fired.key,
+                start: fired.start,
+                end: fired.end,
+            };
             put_bytes_with(&mut out, |buf| {
-                function.get_result(&accumulator).encode(buf)
+                function.get_result(&accumulator, &window).encode(buf)
             })?;
         }
         Ok(out)

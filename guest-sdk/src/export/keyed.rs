@@ -1,29 +1,146 @@
-//! Runtime of the `keyed-process` world.
+//! Runtime of the `keyed-process` world, shared by keyed process,
+//! window-process and co-process functions.
 //!
-//! A batch holds records and timers of many keys. The key table is loaded
-//! into the value-state slots (see `state::scope`), each event runs with its
-//! key as the current key, and changed value states are written back once at
-//! the end of the batch.
+//! A batch holds events of many keys. The key table is loaded into the
+//! value-state slots (see `state::scope`), each event runs with its key as
+//! the current key, and changed value states are written back once at the
+//! end of the batch. The three function kinds differ only in which events
+//! they take and how they hand them to the user's function, which
+//! [`KeyedFunction`] captures.
 
 use crate::bindings::types::{Descriptor, FunctionKind};
-use crate::codec::Decode;
-use crate::context::{Context, Emitter, EventPosition};
-use crate::function::KeyedProcess;
+use crate::codec::{Decode, Encode};
+use crate::context::{Context, Emitter, EventPosition, WindowContext};
+use crate::function::{CoProcess, KeyedProcess, ProcessWindow};
 use crate::layout::{BatchReader, Event, OutputWriter};
 use crate::log::{self, Level};
 use crate::open::{OpenContext, Registrations};
 use crate::panic::install_hook;
 use crate::state::scope;
+use crate::window::Window;
 
 use super::Instance;
+
+/// What one event of a keyed batch turns into, per function kind.
+pub trait KeyedFunction: Sized {
+    /// The kind reported by `describe`.
+    const KIND: FunctionKind;
+    /// Output record type.
+    type Out: Encode;
+
+    /// Build the user's function, registering its states and side outputs.
+    fn open(ctx: &mut OpenContext) -> Result<Self, String>;
+
+    /// Handle one event with its key as the current key; `ctx` is finished
+    /// (its first encoding error returned) by the implementation.
+    fn on_event(&mut self, event: Event<'_>, ctx: Context<'_, Self::Out>) -> Result<(), String>;
+}
+
+/// The error for an event the function kind never gets (a host bug).
+fn unexpected(kind: FunctionKind, event: &Event<'_>) -> String {
+    format!(
+        "a {} function got {}, which the host sends to other function kinds only",
+        super::kind_name(kind),
+        event.describe()
+    )
+}
+
+/// A [`KeyedProcess`]: records of one input and timers.
+pub struct KeyedProcessFunction<P>(P);
+
+impl<P: KeyedProcess> KeyedFunction for KeyedProcessFunction<P> {
+    const KIND: FunctionKind = FunctionKind::KeyedProcess;
+    type Out = P::Out;
+
+    fn open(ctx: &mut OpenContext) -> Result<Self, String> {
+        P::open(ctx).map(KeyedProcessFunction)
+    }
+
+    #[inline]
+    fn on_event(&mut self, event: Event<'_>, mut ctx: Context<'_, P::Out>) -> Result<(), String> {
+        match event {
+            Event::Record { value, .. } => self.0.process(P::In::decode(value)?, &mut ctx)?,
+            Event::Timer {
+                timestamp, domain, ..
+            } => self.0.on_timer(timestamp, domain, &mut ctx)?,
+            other => return Err(unexpected(Self::KIND, &other)),
+        }
+        ctx.finish()
+    }
+}
+
+/// A [`CoProcess`]: records of two inputs and timers.
+pub struct CoProcessFunction<C>(C);
+
+impl<C: CoProcess> KeyedFunction for CoProcessFunction<C> {
+    const KIND: FunctionKind = FunctionKind::CoProcess;
+    type Out = C::Out;
+
+    fn open(ctx: &mut OpenContext) -> Result<Self, String> {
+        C::open(ctx).map(CoProcessFunction)
+    }
+
+    #[inline]
+    fn on_event(&mut self, event: Event<'_>, mut ctx: Context<'_, C::Out>) -> Result<(), String> {
+        match event {
+            Event::Record { value, .. } => {
+                self.0.process_element1(C::In1::decode(value)?, &mut ctx)?
+            }
+            Event::SecondRecord { value, .. } => {
+                self.0.process_element2(C::In2::decode(value)?, &mut ctx)?
+            }
+            Event::Timer {
+                timestamp, domain, ..
+            } => self.0.on_timer(timestamp, domain, &mut ctx)?,
+            other => return Err(unexpected(Self::KIND, &other)),
+        }
+        ctx.finish()
+    }
+}
+
+/// A [`ProcessWindow`]: fired windows with their elements.
+pub struct ProcessWindowFunction<W>(W);
+
+impl<W: ProcessWindow> KeyedFunction for ProcessWindowFunction<W> {
+    const KIND: FunctionKind = FunctionKind::WindowProcess;
+    type Out = W::Out;
+
+    fn open(ctx: &mut OpenContext) -> Result<Self, String> {
+        W::open(ctx).map(ProcessWindowFunction)
+    }
+
+    fn on_event(&mut self, event: Event<'_>, ctx: Context<'_, W::Out>) -> Result<(), String> {
+        let Event::Window {
+            start,
+            end,
+            elements,
+            ..
+        } = event
+        else {
+            return Err(unexpected(Self::KIND, &event));
+        };
+        let window = Window {
+            key: ctx.key(),
+            start,
+            end,
+        };
+        let elements = elements
+            .iter()
+            .map(|(timestamp, value)| Ok((timestamp, W::In::decode(value)?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        let mut ctx = WindowContext::new(ctx);
+        self.0.process(&window, elements, &mut ctx)?;
+        ctx.finish()
+    }
+}
 
 /// `describe`: run `open` with an empty config to learn the registered states
 /// and side outputs. If `open` fails on the empty config, what was registered
 /// before the failure is reported.
-pub fn describe<P: KeyedProcess>() -> Descriptor {
+pub fn describe<F: KeyedFunction>() -> Descriptor {
     install_hook();
     let mut ctx = OpenContext::new(String::new());
-    if let Err(error) = P::open(&mut ctx) {
+    if let Err(error) = F::open(&mut ctx) {
         log::write(
             Level::Debug,
             format_args!(
@@ -31,22 +148,22 @@ pub fn describe<P: KeyedProcess>() -> Descriptor {
             ),
         );
     }
-    ctx.registrations().descriptor(FunctionKind::KeyedProcess)
+    ctx.registrations().descriptor(F::KIND)
 }
 
 /// `init`: build the function and prepare the value-state slots.
-pub fn init<P: KeyedProcess>(instance: &Instance<P>, config: String) -> Result<(), String> {
+pub fn init<F: KeyedFunction>(instance: &Instance<F>, config: String) -> Result<(), String> {
     install_hook();
     open(instance, config).map(drop)
 }
 
 /// Open the function into `instance`; what it registered.
-pub(crate) fn open<P: KeyedProcess>(
-    instance: &Instance<P>,
+pub(crate) fn open<F: KeyedFunction>(
+    instance: &Instance<F>,
     config: String,
 ) -> Result<Registrations, String> {
     let mut ctx = OpenContext::new(config);
-    let function = P::open(&mut ctx)?;
+    let function = F::open(&mut ctx)?;
     let registrations = ctx.finish()?;
     scope::configure(
         registrations
@@ -60,9 +177,9 @@ pub(crate) fn open<P: KeyedProcess>(
     Ok(registrations)
 }
 
-/// `process-batch`: records and timers of many keys, in order.
-pub fn process_batch<P: KeyedProcess>(
-    instance: &Instance<P>,
+/// `process-batch`: the events of many keys, in order.
+pub fn process_batch<F: KeyedFunction>(
+    instance: &Instance<F>,
     batch: Vec<u8>,
 ) -> Result<Vec<u8>, String> {
     instance.with(|function| {
@@ -78,12 +195,7 @@ pub fn process_batch<P: KeyedProcess>(
         let mut output = OutputWriter::with_capacity(instance.output_capacity());
         let mut event = 0;
         while let Some(next) = reader.next_event()? {
-            let (Event::Record {
-                key_ref, timestamp, ..
-            }
-            | Event::Timer {
-                key_ref, timestamp, ..
-            }) = next;
+            let key_ref = next.key_ref();
             let key = keys.get(key_ref as usize).copied().ok_or_else(|| {
                 format!(
                     "event {event} refers to key {key_ref}, but the key table has {} keys",
@@ -94,16 +206,14 @@ pub fn process_batch<P: KeyedProcess>(
             let position = EventPosition {
                 key_ref,
                 key,
-                timestamp,
+                timestamp: next.timestamp(),
                 watermark: header.watermark,
                 processing_time: header.processing_time,
             };
-            let mut ctx = Context::new(Emitter::new(&mut output, event), position);
-            match next {
-                Event::Record { value, .. } => function.process(P::In::decode(value)?, &mut ctx)?,
-                Event::Timer { domain, .. } => function.on_timer(timestamp, domain, &mut ctx)?,
-            }
-            ctx.finish()?;
+            function.on_event(
+                next,
+                Context::new(Emitter::new(&mut output, event), position),
+            )?;
             event += 1;
         }
         scope::flush(&mut output);

@@ -13,6 +13,22 @@ pub mod transform;
 
 use std::cell::{Cell, RefCell};
 
+use crate::bindings::types::FunctionKind;
+
+/// The operator `kind` of the job file that a function kind goes with.
+pub(crate) fn kind_name(kind: FunctionKind) -> &'static str {
+    match kind {
+        FunctionKind::Map => "map",
+        FunctionKind::Filter => "filter",
+        FunctionKind::FlatMap => "flat-map",
+        FunctionKind::KeySelector => "key-selector",
+        FunctionKind::KeyedProcess => "keyed-process",
+        FunctionKind::Aggregate => "aggregate",
+        FunctionKind::WindowProcess => "window-process",
+        FunctionKind::CoProcess => "co-process",
+    }
+}
+
 /// The user's function of one instance, created by `init`.
 pub struct Instance<F> {
     function: RefCell<Option<F>>,
@@ -166,12 +182,40 @@ macro_rules! export_key_selector {
 #[macro_export]
 macro_rules! export_keyed_process {
     ($function:ty) => {
+        $crate::__export_keyed_world!($crate::__private::keyed::KeyedProcessFunction<$function>);
+    };
+}
+
+/// Exports a [`ProcessWindow`](crate::ProcessWindow) as a component of the
+/// `keyed-process` world with kind `window-process`:
+/// `export_process_window!(MyWindowFunction);`
+#[macro_export]
+macro_rules! export_process_window {
+    ($function:ty) => {
+        $crate::__export_keyed_world!($crate::__private::keyed::ProcessWindowFunction<$function>);
+    };
+}
+
+/// Exports a [`CoProcess`](crate::CoProcess) as a component of the
+/// `keyed-process` world with kind `co-process`: `export_co_process!(MyJoin);`
+#[macro_export]
+macro_rules! export_co_process {
+    ($function:ty) => {
+        $crate::__export_keyed_world!($crate::__private::keyed::CoProcessFunction<$function>);
+    };
+}
+
+/// Exports a keyed-world adapter (`export::keyed::KeyedFunction`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_keyed_world {
+    ($adapter:ty) => {
         $crate::__export_batch_world!(
             keyed_process,
             keyed_process_function,
             export_keyed_process_world,
             keyed,
-            $function
+            $adapter
         );
     };
 }
@@ -214,8 +258,8 @@ macro_rules! export_aggregate {
                     INSTANCE.with(|instance| runtime::merge(instance, a, b))
                 }
 
-                fn get_results(accumulators: Vec<u8>) -> Result<Vec<u8>, String> {
-                    INSTANCE.with(|instance| runtime::get_results(instance, accumulators))
+                fn get_results(windows: Vec<u8>) -> Result<Vec<u8>, String> {
+                    INSTANCE.with(|instance| runtime::get_results(instance, windows))
                 }
             }
 

@@ -5,10 +5,15 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::types::{FunctionKind, StateKind};
-use crate::testing::{KeyedHarness, Output, run_filter, run_flat_map, run_key_selector, run_map};
+use crate::export::keyed::{CoProcessFunction, KeyedProcessFunction, ProcessWindowFunction};
+use crate::testing::{
+    AggregateHarness, CoProcessHarness, Input, KeyedHarness, Output, WindowHarness, Windows,
+    run_filter, run_flat_map, run_key_selector, run_map,
+};
 use crate::{
-    Collector, Context, Filter, FlatMap, Json, KeySelector, KeyedProcess, ListState, Map, MapState,
-    OpenContext, SideOutput, TimeDomain, ValueState,
+    CoProcess, Collector, Context, Filter, FlatMap, Json, KeySelector, KeyedProcess, ListState,
+    Map, MapState, OpenContext, ProcessWindow, SideOutput, TimeDomain, ValueState, Window,
+    WindowContext,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -248,7 +253,7 @@ fn keyed_process_with_state_timers_and_side_outputs() {
 
 #[test]
 fn describe_lists_states_and_side_outputs_in_registration_order() {
-    let descriptor = super::keyed::describe::<Everything>();
+    let descriptor = super::keyed::describe::<KeyedProcessFunction<Everything>>();
     assert_eq!(descriptor.kind, FunctionKind::KeyedProcess);
     let states: Vec<_> = descriptor
         .states
@@ -292,7 +297,7 @@ impl KeyedProcess for Configured {
 
 #[test]
 fn describe_survives_an_open_that_needs_config() {
-    let descriptor = super::keyed::describe::<Configured>();
+    let descriptor = super::keyed::describe::<KeyedProcessFunction<Configured>>();
     assert_eq!(descriptor.states.len(), 1);
     let error = KeyedHarness::<Configured>::open("").err().unwrap();
     assert!(error.contains("needs a JSON config"), "{error}");
@@ -322,13 +327,13 @@ fn an_emit_that_cannot_encode_fails_the_event() {
     assert!(error.contains("cannot encode"), "{error}");
 }
 
-/// Sums numbers given as text.
+/// Sums numbers given as text; the result names the window.
 struct Sum;
 
 impl crate::Aggregate for Sum {
     type In = String;
     type Acc = i64;
-    type Out = Json<i64>;
+    type Out = String;
 
     fn open(_: &OpenContext) -> Result<Self, String> {
         Ok(Sum)
@@ -346,15 +351,17 @@ impl crate::Aggregate for Sum {
         a + b
     }
 
-    fn get_result(&self, acc: &i64) -> Json<i64> {
-        Json(*acc)
+    fn get_result(&self, acc: &i64, window: &Window<'_>) -> String {
+        let key = String::from_utf8_lossy(window.key);
+        format!("{key}[{},{})={acc}", window.start, window.end)
     }
 }
 
 #[test]
 fn aggregate_adds_merges_and_gets_results() {
     use super::aggregate;
-    use crate::layout::{counted_list, length_prefixed, put_bytes};
+    use crate::layout::{length_prefixed, put_bytes};
+    use crate::testing::host::get_results_input;
 
     let instance = super::Instance::<Sum>::new();
     aggregate::init(&instance, String::new()).unwrap();
@@ -382,11 +389,358 @@ fn aggregate_adds_merges_and_gets_results() {
             .contains("accumulator is not JSON of type `i64`")
     );
 
-    let mut request = 2u32.to_le_bytes().to_vec();
-    put_bytes(&mut request, b"112");
-    put_bytes(&mut request, b"-3");
-    assert_eq!(counted_list(&request).unwrap().len(), 2);
+    let request = get_results_input(&[
+        (&b"a"[..], 0, 10, &b"112"[..]),
+        (b"b", i64::MIN, i64::MAX, b"-3"),
+    ]);
     let results = aggregate::get_results(&instance, request).unwrap();
     let results: Vec<_> = length_prefixed(&results).map(Result::unwrap).collect();
-    assert_eq!(results, [&b"112"[..], b"-3"]);
+    assert_eq!(
+        results,
+        [
+            &b"a[0,10)=112"[..],
+            format!("b[{},{})=-3", i64::MIN, i64::MAX).as_bytes()
+        ]
+    );
+
+    // The old layout (accumulators only) is refused, not misread.
+    let mut old = 1u32.to_le_bytes().to_vec();
+    put_bytes(&mut old, b"112");
+    assert!(aggregate::get_results(&instance, old).is_err());
+    assert_eq!(
+        super::aggregate::describe::<Sum>().kind,
+        FunctionKind::Aggregate
+    );
+}
+
+fn record(
+    key: &'static str,
+    timestamp: i64,
+    value: &'static str,
+) -> (&'static [u8], i64, &'static [u8]) {
+    (key.as_bytes(), timestamp, value.as_bytes())
+}
+
+#[test]
+fn windowed_aggregates_fire_at_the_watermark_and_merge_sessions() {
+    let mut harness = AggregateHarness::<Sum>::open("", Windows::Tumbling { size: 10 }).unwrap();
+    let output = harness
+        .process(&[
+            record("a", 1, "1"),
+            record("b", 12, "5"),
+            record("a", 9, "2"),
+        ])
+        .unwrap();
+    assert!(output.is_empty());
+    let output = harness.advance_watermark(9).unwrap();
+    assert_eq!(values(&output), ["a[0,10)=3"]);
+    assert_eq!(output[0].timestamp, 9, "results take the window's end - 1");
+    // Every window of the record already fired: late.
+    let output = harness.process(&[record("a", 9, "7")]).unwrap();
+    assert_eq!(values(&output), ["late>7"]);
+    assert_eq!(output[0].timestamp, 9);
+    let output = harness.advance_watermark(i64::MAX).unwrap();
+    assert_eq!(values(&output), ["b[10,20)=5"]);
+
+    // Sessions: 0 and 20 stay apart (gap 10) until 10 bridges them; a window
+    // touching another ([20, 30) and [30, 40)) merges too.
+    let mut harness = AggregateHarness::<Sum>::open("", Windows::Session { gap: 10 }).unwrap();
+    let records = [
+        record("a", 0, "1"),
+        record("a", 20, "2"),
+        record("b", 0, "100"),
+        record("a", 30, "4"),
+        record("a", 10, "8"),
+        record("a", 100, "16"),
+    ];
+    let output = harness.run_with_watermarks(&records, 2, 50).unwrap();
+    assert_eq!(
+        values(&output),
+        ["b[0,10)=100", "a[0,40)=15", "a[100,110)=16"]
+    );
+}
+
+/// Collects each window's values, counting firings per key in value state;
+/// windows with more than two elements also go to a side output.
+struct CollectWindow {
+    firings: ValueState<u64>,
+    big: SideOutput<String>,
+}
+
+impl ProcessWindow for CollectWindow {
+    type In = String;
+    type Out = String;
+
+    fn open(ctx: &mut OpenContext) -> Result<Self, String> {
+        Ok(CollectWindow {
+            firings: ctx.value_state("firings"),
+            big: ctx.side_output("big"),
+        })
+    }
+
+    fn process(
+        &mut self,
+        window: &Window<'_>,
+        elements: Vec<(i64, String)>,
+        ctx: &mut WindowContext<'_, String>,
+    ) -> Result<(), String> {
+        assert_eq!(ctx.key(), window.key);
+        let firings = self.firings.value()?.unwrap_or(0) + 1;
+        self.firings.update(&firings)?;
+        let values: Vec<String> = elements
+            .iter()
+            .map(|(timestamp, value)| format!("{value}@{timestamp}"))
+            .collect();
+        let bounds = if window.is_count_window() {
+            "count".to_owned()
+        } else {
+            format!("[{},{})", window.start, window.end)
+        };
+        let line = format!(
+            "{}{bounds}#{firings}:{}",
+            window.key_str()?,
+            values.join(" ")
+        );
+        if elements.len() > 2 {
+            ctx.emit_to(&self.big, line.clone());
+        }
+        ctx.emit(line);
+        Ok(())
+    }
+}
+
+#[test]
+fn process_window_gets_every_element_with_the_window() {
+    let descriptor = super::keyed::describe::<ProcessWindowFunction<CollectWindow>>();
+    assert_eq!(descriptor.kind, FunctionKind::WindowProcess);
+    assert_eq!(descriptor.states.len(), 1);
+    assert_eq!(descriptor.side_outputs, ["big"]);
+
+    let mut harness =
+        WindowHarness::<CollectWindow>::open("", Windows::Tumbling { size: 10 }).unwrap();
+    let records = [
+        record("a", 3, "x"),
+        record("b", 4, "y"),
+        record("a", 1, "z"),
+        record("a", 8, "w"),
+        record("a", 15, "v"),
+    ];
+    let output = harness.run_with_watermarks(&records, 10, 0).unwrap();
+    assert_eq!(
+        values(&output),
+        [
+            "big>a[0,10)#1:x@3 z@1 w@8",
+            "a[0,10)#1:x@3 z@1 w@8",
+            "b[0,10)#1:y@4",
+            "a[10,20)#2:v@15"
+        ]
+    );
+    assert_eq!(output[0].timestamp, 9);
+    assert_eq!(output[3].timestamp, 19);
+
+    // Merged sessions keep arrival order.
+    let mut harness =
+        WindowHarness::<CollectWindow>::open("", Windows::Session { gap: 5 }).unwrap();
+    let records = [
+        record("a", 10, "1"),
+        record("a", 0, "2"),
+        record("a", 5, "3"),
+    ];
+    let output = harness.run_with_watermarks(&records, 1, 20).unwrap();
+    assert_eq!(
+        values(&output),
+        ["big>a[0,15)#1:1@10 2@0 3@5", "a[0,15)#1:1@10 2@0 3@5"]
+    );
+
+    // Count windows fire at every second record; the rest never fires.
+    let mut harness = WindowHarness::<CollectWindow>::open("", Windows::Count { size: 2 }).unwrap();
+    let records = [
+        record("a", 1, "1"),
+        record("b", 2, "2"),
+        record("a", 3, "3"),
+        record("a", 4, "4"),
+    ];
+    let output = harness.run_with_watermarks(&records, 1, 0).unwrap();
+    assert_eq!(values(&output), ["acount#1:1@1 3@3"]);
+    assert_eq!(output[0].timestamp, 3, "the completing record's timestamp");
+}
+
+/// Joins the two inputs' texts per key; an unmatched left side is emitted
+/// alone by an event-time timer 10 after it.
+struct CoJoin {
+    left: ValueState<(i64, String)>,
+    right: ValueState<u64>,
+    unmatched: SideOutput<String>,
+}
+
+impl CoProcess for CoJoin {
+    type In1 = String;
+    type In2 = Json<u64>;
+    type Out = String;
+
+    fn open(ctx: &mut OpenContext) -> Result<Self, String> {
+        Ok(CoJoin {
+            left: ctx.value_state("left"),
+            right: ctx.value_state("right"),
+            unmatched: ctx.side_output("unmatched"),
+        })
+    }
+
+    fn process_element1(&mut self, input: String, ctx: &mut Context<String>) -> Result<(), String> {
+        let timestamp = ctx.timestamp().unwrap_or_default();
+        match self.right.value()? {
+            Some(right) => {
+                self.right.clear()?;
+                ctx.emit(format!("{}:{input}+{right}", ctx.key_str()?));
+            }
+            None => {
+                self.left.update(&(timestamp, input))?;
+                ctx.register_event_time_timer(timestamp + 10);
+            }
+        }
+        Ok(())
+    }
+
+    fn process_element2(
+        &mut self,
+        Json(input): Json<u64>,
+        ctx: &mut Context<String>,
+    ) -> Result<(), String> {
+        match self.left.value()? {
+            Some((timestamp, left)) => {
+                self.left.clear()?;
+                ctx.delete_event_time_timer(timestamp + 10);
+                ctx.emit(format!("{}:{left}+{input}", ctx.key_str()?));
+            }
+            None => self.right.update(&input)?,
+        }
+        Ok(())
+    }
+
+    fn on_timer(&mut self, _: i64, _: TimeDomain, ctx: &mut Context<String>) -> Result<(), String> {
+        if let Some((_, left)) = self.left.value()? {
+            self.left.clear()?;
+            ctx.emit_to(&self.unmatched, format!("{}:{left}", ctx.key_str()?));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn co_process_routes_each_input_and_shares_state_and_timers() {
+    let descriptor = super::keyed::describe::<CoProcessFunction<CoJoin>>();
+    assert_eq!(descriptor.kind, FunctionKind::CoProcess);
+    assert_eq!(descriptor.states.len(), 2);
+
+    let mut harness = CoProcessHarness::<CoJoin>::open("").unwrap();
+    let output = harness
+        .process(&[
+            (Input::First, b"a", 1, b"l1"),
+            (Input::Second, b"b", 2, b"7"),
+            (Input::Second, b"a", 3, b"8"),
+            (Input::First, b"b", 4, b"l2"),
+            (Input::First, b"c", 5, b"l3"),
+        ])
+        .unwrap();
+    assert_eq!(values(&output), ["a:l1+8", "b:l2+7"]);
+    // `a`'s timer was deleted by the join, `c`'s fires.
+    let output = harness.advance_watermark(100).unwrap();
+    assert_eq!(values(&output), ["unmatched>c:l3"]);
+    assert_eq!(output[0].timestamp, 15);
+
+    // The watermark of two inputs is the smaller one: input 2 holds it back.
+    let mut harness = CoProcessHarness::<CoJoin>::open("").unwrap();
+    let records = [
+        (Input::First, &b"a"[..], 0, &b"l1"[..]),
+        (Input::First, b"x", 100, b"l2"),
+        (Input::Second, b"a", 50, b"1"),
+    ];
+    let output = harness.run_with_watermarks(&records, 1, 0).unwrap();
+    assert_eq!(values(&output), ["a:l1+1", "unmatched>x:l2"]);
+}
+
+#[test]
+fn each_function_kind_refuses_events_of_other_kinds() {
+    use crate::testing::KeyedOperator;
+    use crate::testing::keyed::PendingEvent;
+
+    let second = [(&b"k"[..], PendingEvent::Record(Input::Second, 1, b"1"))];
+    let mut keyed = KeyedHarness::<Everything>::open("").unwrap();
+    let error = keyed.run_batch(&second).unwrap_err();
+    assert!(
+        error.contains("a keyed-process function got a record of a second input"),
+        "{error}"
+    );
+
+    let window = [(
+        &b"k"[..],
+        PendingEvent::Window {
+            start: 0,
+            end: 10,
+            elements: &[],
+        },
+    )];
+    let mut co = CoProcessHarness::<CoJoin>::open("").unwrap();
+    let error = co.run_batch(&window).unwrap_err();
+    assert!(
+        error.contains("a co-process function got a fired window"),
+        "{error}"
+    );
+
+    let mut windowed = KeyedOperator::<ProcessWindowFunction<CollectWindow>>::open("").unwrap();
+    let error = windowed.run_batch(&second).unwrap_err();
+    assert!(
+        error.contains("a window-process function got a record"),
+        "{error}"
+    );
+    let output = windowed.run_batch(&window).unwrap();
+    assert_eq!(values(&output), ["k[0,10)#1:"]);
+}
+
+#[test]
+fn keyed_jsonl_keys_and_times_like_a_job_file() {
+    use crate::testing::{KeyedJsonl, interleavings, sorted_lines};
+
+    let text = "{\"user\":\"u1\",\"ts\":5}\n\n{\"user\":7,\"ts\":-1}\n";
+    let parsed = KeyedJsonl::parse(text, "user", "ts");
+    let records = parsed.records();
+    assert_eq!(records[0], (&b"u1"[..], 5, &br#"{"user":"u1","ts":5}"#[..]));
+    assert_eq!((records[1].0, records[1].1), (&b"7"[..], -1));
+    let second = parsed.input(Input::Second);
+    assert_eq!(second[1].0, Input::Second);
+
+    let first = parsed.input(Input::First);
+    let orders: Vec<Vec<i64>> = interleavings(&first, &second)
+        .into_iter()
+        .map(|(_, records)| records.iter().map(|record| record.2).collect())
+        .collect();
+    assert_eq!(
+        orders,
+        [
+            [5, -1, 5, -1],
+            [5, -1, 5, -1],
+            [5, 5, -1, -1],
+            [-1, -1, 5, 5]
+        ]
+    );
+
+    let outputs = [
+        Output {
+            side_output: None,
+            timestamp: 0,
+            value: b"b".to_vec(),
+        },
+        Output {
+            side_output: Some("late".into()),
+            timestamp: 0,
+            value: b"x".to_vec(),
+        },
+        Output {
+            side_output: None,
+            timestamp: 0,
+            value: b"a".to_vec(),
+        },
+    ];
+    assert_eq!(sorted_lines(&outputs, None), ["a", "b"]);
+    assert_eq!(sorted_lines(&outputs, Some("late")), ["x"]);
 }

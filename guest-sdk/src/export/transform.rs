@@ -153,9 +153,10 @@ pub fn process_batch<F: RecordFunction>(
         while let Some(next) = reader.next_event()? {
             match next {
                 Event::Record { value, .. } => function.on_record(event, value, &mut output)?,
-                Event::Timer { .. } => {
+                other => {
                     return Err(format!(
-                        "event {event} is a timer, but stateless functions have no timers"
+                        "event {event} is {}, but stateless functions take records only",
+                        other.describe()
                     ));
                 }
             }

@@ -4,6 +4,13 @@
 
 use crate::layout::{ABSENT, LAYOUT_VERSION, Reader, TimeDomain, put_bytes};
 
+/// Input event tags, spelled out here rather than taken from `eddy-layout`
+/// so that a wrong constant there shows up as a failing test.
+const RECORD: u8 = 0;
+const TIMER: u8 = 1;
+const SECOND_RECORD: u8 = 2;
+const WINDOW: u8 = 3;
+
 /// Builds one input batch: keys first, then events.
 #[derive(Debug)]
 pub(crate) struct BatchBuilder {
@@ -41,21 +48,43 @@ impl BatchBuilder {
         self
     }
 
-    fn event_head(&mut self, tag: u8, key_ref: u32, timestamp: i64) {
+    /// Tag, key ref and the first `i64` (a timestamp or a window's start).
+    fn event_head(&mut self, tag: u8, key_ref: u32, time: i64) {
         self.events.push(tag);
         self.events.extend_from_slice(&key_ref.to_le_bytes());
-        self.events.extend_from_slice(&timestamp.to_le_bytes());
+        self.events.extend_from_slice(&time.to_le_bytes());
         self.event_count += 1;
     }
 
     pub fn record(mut self, key_ref: u32, timestamp: i64, value: &[u8]) -> Self {
-        self.event_head(0, key_ref, timestamp);
+        self.event_head(RECORD, key_ref, timestamp);
         put_bytes(&mut self.events, value);
         self
     }
 
+    /// A record of a co-process function's second input.
+    pub fn second_record(mut self, key_ref: u32, timestamp: i64, value: &[u8]) -> Self {
+        self.event_head(SECOND_RECORD, key_ref, timestamp);
+        put_bytes(&mut self.events, value);
+        self
+    }
+
+    /// A fired window `[start, end)` with its `(timestamp, value)` elements.
+    pub fn window<V: AsRef<[u8]>>(
+        mut self,
+        key_ref: u32,
+        start: i64,
+        end: i64,
+        elements: &[(i64, V)],
+    ) -> Self {
+        self.event_head(WINDOW, key_ref, start);
+        self.events.extend_from_slice(&end.to_le_bytes());
+        put_timestamped(&mut self.events, elements);
+        self
+    }
+
     pub fn timer(mut self, key_ref: u32, timestamp: i64, domain: TimeDomain) -> Self {
-        self.event_head(1, key_ref, timestamp);
+        self.event_head(TIMER, key_ref, timestamp);
         self.events.push(match domain {
             TimeDomain::EventTime => 0,
             TimeDomain::ProcessingTime => 1,
@@ -165,4 +194,42 @@ pub(crate) fn decode_output(buf: &[u8]) -> Vec<OutputEntry> {
         entries.push(entry);
     }
     entries
+}
+
+/// A `get-results` input: `u32 count, count × (bytes key, i64 start, i64 end, bytes accumulator)`.
+pub(crate) fn get_results_input<K: AsRef<[u8]>, A: AsRef<[u8]>>(
+    windows: &[(K, i64, i64, A)],
+) -> Vec<u8> {
+    let count = u32::try_from(windows.len()).expect("fewer than 2^32 windows");
+    let mut out = count.to_le_bytes().to_vec();
+    for (key, start, end, accumulator) in windows {
+        put_bytes(&mut out, key.as_ref());
+        out.extend_from_slice(&start.to_le_bytes());
+        out.extend_from_slice(&end.to_le_bytes());
+        put_bytes(&mut out, accumulator.as_ref());
+    }
+    out
+}
+
+/// An `add-batch` input: `u32 G, G × (bytes accumulator, u32 M, M × (i64 timestamp, bytes value))`.
+pub(crate) fn add_batch_input<A: AsRef<[u8]>, V: AsRef<[u8]>>(
+    groups: &[(A, &[(i64, V)])],
+) -> Vec<u8> {
+    let count = u32::try_from(groups.len()).expect("fewer than 2^32 groups");
+    let mut out = count.to_le_bytes().to_vec();
+    for (accumulator, values) in groups {
+        put_bytes(&mut out, accumulator.as_ref());
+        put_timestamped(&mut out, values);
+    }
+    out
+}
+
+/// `u32 M, M × (i64 timestamp, bytes value)`: window elements and group inputs.
+fn put_timestamped<V: AsRef<[u8]>>(out: &mut Vec<u8>, values: &[(i64, V)]) {
+    let count = u32::try_from(values.len()).expect("fewer than 2^32 values");
+    out.extend_from_slice(&count.to_le_bytes());
+    for (timestamp, value) in values {
+        out.extend_from_slice(&timestamp.to_le_bytes());
+        put_bytes(out, value.as_ref());
+    }
 }

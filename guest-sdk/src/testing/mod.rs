@@ -26,19 +26,61 @@
 //! let counts: Vec<_> = output.iter().map(|out| out.value.as_slice()).collect();
 //! assert_eq!(counts, [b"1", b"1", b"2"]);
 //! ```
+//!
+//! [`CoProcessHarness`] takes records of two inputs. [`AggregateHarness`] and
+//! [`WindowHarness`] run window functions through the host's windowing,
+//! emulated in memory ([`Windows`]: tumbling, sliding, session and count
+//! windows in event time); results take the window's `end - 1` as timestamp.
+//! [`KeyedJsonl`] keys and times JSON-lines sample data like a job file, and
+//! [`sorted_lines`] puts outputs in a comparable order:
+//!
+//! ```
+//! use eddy_sdk::testing::{AggregateHarness, KeyedJsonl, Windows, sorted_lines};
+//! # use eddy_sdk::{Aggregate, OpenContext, Window};
+//! # struct Count;
+//! # impl Aggregate for Count {
+//! #     type In = Vec<u8>;
+//! #     type Acc = u64;
+//! #     type Out = String;
+//! #     fn open(_: &OpenContext) -> Result<Self, String> { Ok(Count) }
+//! #     fn create_accumulator(&self) -> u64 { 0 }
+//! #     fn add(&self, n: &mut u64, _: Vec<u8>) { *n += 1 }
+//! #     fn merge(&self, a: u64, b: u64) -> u64 { a + b }
+//! #     fn get_result(&self, n: &u64, window: &Window) -> String {
+//! #         format!("{}@{}:{n}", String::from_utf8_lossy(window.key), window.start)
+//! #     }
+//! # }
+//! let clicks = KeyedJsonl::parse(
+//!     "{\"user\":\"a\",\"ts\":5}\n{\"user\":\"a\",\"ts\":61000}\n{\"user\":\"b\",\"ts\":7}",
+//!     "user",
+//!     "ts",
+//! );
+//! let windows = Windows::Tumbling { size: 60_000 };
+//! let mut harness = AggregateHarness::<Count>::open("", windows).unwrap();
+//! let output = harness.run_with_watermarks(&clicks.records(), 10, 5_000).unwrap();
+//! assert_eq!(sorted_lines(&output, None), ["a@0:1", "a@60000:1", "b@0:1"]);
+//! ```
 
 pub(crate) mod host;
+pub(crate) mod keyed;
 pub(crate) mod memory_state;
-
-use std::collections::{BTreeMap, BTreeSet};
+mod windows;
 
 use crate::export::transform::{
     FilterFunction, FlatMapFunction, KeySelectorFunction, MapFunction, RecordFunction,
 };
-use crate::export::{Instance, keyed, transform};
-use crate::function::{Filter, FlatMap, KeySelector, KeyedProcess, Map};
-use crate::layout::{NO_KEY, NO_TIMESTAMP, TimeDomain};
+use crate::export::{Instance, transform};
+use crate::function::{Filter, FlatMap, KeySelector, Map};
+use crate::layout::{NO_KEY, NO_TIMESTAMP};
 use host::{BatchBuilder, OutputEntry, decode_output};
+
+pub use keyed::{
+    CoProcessHarness, CoRecord, Input, KeyedHarness, KeyedOperator, Record, interleavings,
+};
+pub use windows::{
+    AggregateBackend, AggregateHarness, FiredWindow, ProcessWindowBackend, WindowBackend,
+    WindowHarness, WindowOperator, Windows,
+};
 
 /// Run a transform adapter over one batch of `inputs`; the output values in order.
 fn run_transform<F: RecordFunction>(
@@ -113,225 +155,131 @@ pub fn assert_jsonl_eq<V: AsRef<[u8]>>(actual: &[V], expected: &str) {
     assert_eq!(actual.len(), expected.len(), "different number of records");
 }
 
-/// A record emitted by a keyed process function under test.
+/// Records of a JSON-lines text, keyed and timed the way a job file's source
+/// and operator would: `key_by = { field }` (a string field's text as the key
+/// bytes, `u1` not `"u1"`; other values as their JSON text) and
+/// `timestamp = { field }` (epoch milliseconds). Made for sample data, so
+/// malformed lines panic.
+#[derive(Debug, Clone)]
+pub struct KeyedJsonl<'a> {
+    records: Vec<(Vec<u8>, i64, &'a [u8])>,
+}
+
+impl<'a> KeyedJsonl<'a> {
+    /// Parse the non-empty lines of `text`, taking the key from `key_field`
+    /// and the timestamp from `time_field`.
+    #[track_caller]
+    pub fn parse(text: &'a str, key_field: &str, time_field: &str) -> Self {
+        let records = jsonl(text)
+            .into_iter()
+            .map(|line| {
+                let value: serde_json::Value =
+                    serde_json::from_slice(line).unwrap_or_else(|error| {
+                        panic!("not JSON ({error}): {}", String::from_utf8_lossy(line))
+                    });
+                let key = match &value[key_field] {
+                    serde_json::Value::String(text) => text.as_bytes().to_vec(),
+                    serde_json::Value::Null => panic!("no field `{key_field}` in {value}"),
+                    other => other.to_string().into_bytes(),
+                };
+                let timestamp = value[time_field]
+                    .as_i64()
+                    .unwrap_or_else(|| panic!("no integer field `{time_field}` in {value}"));
+                (key, timestamp, line)
+            })
+            .collect();
+        KeyedJsonl { records }
+    }
+
+    /// `(key, timestamp, value)` of every line, for the harnesses.
+    pub fn records(&self) -> Vec<Record<'_>> {
+        self.records
+            .iter()
+            .map(|(key, timestamp, value)| (key.as_slice(), *timestamp, *value))
+            .collect()
+    }
+
+    /// Every line as a record of one input of a [`CoProcessHarness`].
+    pub fn input(&self, input: Input) -> Vec<CoRecord<'_>> {
+        self.records()
+            .into_iter()
+            .map(|(key, timestamp, value)| (input, key, timestamp, value))
+            .collect()
+    }
+}
+
+/// The values of the `outputs` that went to `side_output` (`None`: the main
+/// output) as text, sorted: the order to compare in when windows or timers
+/// of different keys fire together.
+#[track_caller]
+pub fn sorted_lines(outputs: &[Output], side_output: Option<&str>) -> Vec<String> {
+    let mut lines: Vec<String> = outputs
+        .iter()
+        .filter(|output| output.side_output.as_deref() == side_output)
+        .map(|output| {
+            String::from_utf8(output.value.clone())
+                .unwrap_or_else(|error| panic!("an output is not UTF-8 text: {error}"))
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// A record emitted by a function under test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
     /// `None` for the main output, else the side output's name.
     pub side_output: Option<String>,
-    /// The event's timestamp (record time or timer time).
+    /// The record's timestamp: the input record's, the timer's, or a fired
+    /// window's `end - 1`.
     pub timestamp: i64,
     /// The encoded record.
     pub value: Vec<u8>,
 }
 
-/// Runs a [`KeyedProcess`] function like the host does: batches of many keys,
-/// value state in the batch, timers fired when the watermark passes them.
-pub struct KeyedHarness<P> {
-    instance: Instance<P>,
-    side_outputs: Vec<String>,
-    /// Descriptor index of each value state, in slot order.
-    value_state_indices: Vec<u32>,
-    value_states: BTreeMap<(u32, Vec<u8>), Vec<u8>>,
-    /// `(timestamp, key, domain)` of every pending timer.
-    timers: BTreeSet<(i64, Vec<u8>, TimeDomain)>,
-    watermark: i64,
-    processing_time: i64,
+/// An operator under test that takes batches of records and watermarks, so
+/// that every harness runs bounded input the same way.
+trait RecordOperator<R> {
+    /// The input (0-based) a record belongs to, and its timestamp.
+    fn input_and_timestamp(record: &R) -> (usize, i64);
+
+    /// Run records as one batch.
+    fn run_records(&mut self, records: &[R]) -> Result<Vec<Output>, String>;
+
+    /// Move the watermark, firing what is due.
+    fn advance_watermark(&mut self, watermark: i64) -> Result<Vec<Output>, String>;
 }
 
-/// One event of a batch, before encoding.
-enum PendingEvent<'a> {
-    Record(i64, &'a [u8]),
-    Timer(i64, TimeDomain),
-}
-
-impl<P: KeyedProcess> KeyedHarness<P> {
-    /// Describe and open the function with `config`, with empty state.
-    pub fn open(config: &str) -> Result<Self, String> {
-        memory_state::reset();
-        let instance = Instance::new();
-        let registrations = keyed::open(&instance, config.to_owned())?;
-        Ok(KeyedHarness {
-            instance,
-            side_outputs: registrations.side_outputs.clone(),
-            value_state_indices: registrations.value_state_indices(),
-            value_states: BTreeMap::new(),
-            timers: BTreeSet::new(),
-            watermark: NO_TIMESTAMP,
-            processing_time: 0,
-        })
-    }
-
-    /// The current watermark.
-    pub fn watermark(&self) -> i64 {
-        self.watermark
-    }
-
-    /// Set the processing time that following batches report.
-    pub fn set_processing_time(&mut self, processing_time: i64) {
-        self.processing_time = processing_time;
-    }
-
-    /// Process `(key, timestamp, value)` records as one batch.
-    pub fn process(&mut self, records: &[(&[u8], i64, &[u8])]) -> Result<Vec<Output>, String> {
-        let events: Vec<_> = records
+/// Run `records` of `inputs` bounded sources with bounded-out-of-orderness
+/// watermarks: in batches of `batch_size`; after each batch each input's
+/// watermark is its `max timestamp - out_of_orderness - 1` and the
+/// operator's the smallest of them (`i64::MIN` until every input had a
+/// record), as for Flink's multi-input operators; at the end `i64::MAX`.
+fn run_bounded<R, O: RecordOperator<R>>(
+    operator: &mut O,
+    inputs: usize,
+    records: &[R],
+    batch_size: usize,
+    out_of_orderness: i64,
+) -> Result<Vec<Output>, String> {
+    let mut outputs = Vec::new();
+    let mut max_timestamps = vec![NO_TIMESTAMP; inputs];
+    for batch in records.chunks(batch_size.max(1)) {
+        outputs.extend(operator.run_records(batch)?);
+        for record in batch {
+            let (input, timestamp) = O::input_and_timestamp(record);
+            let max = max_timestamps
+                .get_mut(input)
+                .ok_or_else(|| format!("a record of input {input}, but there are {inputs}"))?;
+            *max = (*max).max(timestamp);
+        }
+        let watermark = max_timestamps
             .iter()
-            .map(|&(key, timestamp, value)| (key, PendingEvent::Record(timestamp, value)))
-            .collect();
-        self.run_batch(&events)
+            .map(|max| max.saturating_sub(out_of_orderness + 1))
+            .min()
+            .unwrap_or(NO_TIMESTAMP);
+        outputs.extend(operator.advance_watermark(watermark)?);
     }
-
-    /// Process `(key, timestamp, value)` records like a bounded source with a
-    /// bounded-out-of-orderness watermark: in batches of `batch_size`, the
-    /// watermark after each batch at `max timestamp - out_of_orderness - 1`,
-    /// and at the end of input at `i64::MAX`, firing every event-time timer.
-    pub fn run_with_watermarks(
-        &mut self,
-        records: &[(&[u8], i64, &[u8])],
-        batch_size: usize,
-        out_of_orderness: i64,
-    ) -> Result<Vec<Output>, String> {
-        let mut outputs = Vec::new();
-        let mut max_timestamp = NO_TIMESTAMP;
-        for batch in records.chunks(batch_size.max(1)) {
-            outputs.extend(self.process(batch)?);
-            max_timestamp = batch
-                .iter()
-                .map(|record| record.1)
-                .fold(max_timestamp, i64::max);
-            outputs.extend(
-                self.advance_watermark(max_timestamp.saturating_sub(out_of_orderness + 1))?,
-            );
-        }
-        outputs.extend(self.advance_watermark(i64::MAX)?);
-        Ok(outputs)
-    }
-
-    /// Advance the watermark and fire every event-time timer at or before it,
-    /// in timestamp order (timers set while firing fire too if due).
-    pub fn advance_watermark(&mut self, watermark: i64) -> Result<Vec<Output>, String> {
-        self.watermark = self.watermark.max(watermark);
-        let mut outputs = Vec::new();
-        loop {
-            let due: Vec<_> = self
-                .timers
-                .iter()
-                .filter(|(timestamp, _, domain)| {
-                    *domain == TimeDomain::EventTime && *timestamp <= self.watermark
-                })
-                .cloned()
-                .collect();
-            if due.is_empty() {
-                return Ok(outputs);
-            }
-            for timer in &due {
-                self.timers.remove(timer);
-            }
-            let events: Vec<_> = due
-                .iter()
-                .map(|(timestamp, key, domain)| {
-                    (key.as_slice(), PendingEvent::Timer(*timestamp, *domain))
-                })
-                .collect();
-            outputs.extend(self.run_batch(&events)?);
-        }
-    }
-
-    /// Build one batch, run it, and apply its state and timer changes.
-    fn run_batch(&mut self, events: &[(&[u8], PendingEvent<'_>)]) -> Result<Vec<Output>, String> {
-        let mut keys: Vec<Vec<u8>> = Vec::new();
-        let mut key_refs = Vec::with_capacity(events.len());
-        for (key, _) in events {
-            let key_ref = match keys.iter().position(|known| known == key) {
-                Some(index) => index,
-                None => {
-                    keys.push(key.to_vec());
-                    keys.len() - 1
-                }
-            };
-            key_refs.push(key_ref as u32);
-        }
-
-        let mut batch = BatchBuilder::new(self.watermark, self.processing_time);
-        for key in &keys {
-            let slots: Vec<Option<&[u8]>> = self
-                .value_state_indices
-                .iter()
-                .map(|&state| {
-                    self.value_states
-                        .get(&(state, key.clone()))
-                        .map(Vec::as_slice)
-                })
-                .collect();
-            batch = batch.key(key, &slots);
-        }
-        let mut timestamps = Vec::with_capacity(events.len());
-        for ((_, event), &key_ref) in events.iter().zip(&key_refs) {
-            batch = match *event {
-                PendingEvent::Record(timestamp, value) => {
-                    timestamps.push(timestamp);
-                    batch.record(key_ref, timestamp, value)
-                }
-                PendingEvent::Timer(timestamp, domain) => {
-                    timestamps.push(timestamp);
-                    batch.timer(key_ref, timestamp, domain)
-                }
-            };
-        }
-
-        memory_state::set_key_table(keys.clone());
-        let output = keyed::process_batch(&self.instance, batch.build())?;
-        let mut outputs = Vec::new();
-        for entry in decode_output(&output) {
-            match entry {
-                OutputEntry::Emit { event, value } => outputs.push(Output {
-                    side_output: None,
-                    timestamp: timestamps[event as usize],
-                    value,
-                }),
-                OutputEntry::EmitSide {
-                    side_output,
-                    event,
-                    value,
-                } => outputs.push(Output {
-                    side_output: Some(self.side_outputs[side_output as usize].clone()),
-                    timestamp: timestamps[event as usize],
-                    value,
-                }),
-                OutputEntry::Forward { event } => {
-                    return Err(format!(
-                        "keyed process functions cannot forward (event {event})"
-                    ));
-                }
-                OutputEntry::SetTimer {
-                    key_ref,
-                    domain,
-                    timestamp,
-                } => {
-                    self.timers
-                        .insert((timestamp, keys[key_ref as usize].clone(), domain));
-                }
-                OutputEntry::DeleteTimer {
-                    key_ref,
-                    domain,
-                    timestamp,
-                } => {
-                    self.timers
-                        .remove(&(timestamp, keys[key_ref as usize].clone(), domain));
-                }
-                OutputEntry::SetValue {
-                    state,
-                    key_ref,
-                    value,
-                } => {
-                    self.value_states
-                        .insert((state, keys[key_ref as usize].clone()), value);
-                }
-                OutputEntry::ClearValue { state, key_ref } => {
-                    self.value_states
-                        .remove(&(state, keys[key_ref as usize].clone()));
-                }
-            }
-        }
-        Ok(outputs)
-    }
+    outputs.extend(operator.advance_watermark(i64::MAX)?);
+    Ok(outputs)
 }

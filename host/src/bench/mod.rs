@@ -12,9 +12,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::job::{
-    BatchConfig, GeneratorSpec, GuestLimits, Job, KeyBy, OperatorDef, OperatorKind, RecordFormat,
-    SinkConnector, SinkDef, SourceConnector, SourceDef, StreamRef, TimestampSource,
-    WatermarkStrategy,
+    BatchConfig, DEFAULT_LATE_OUTPUT, GeneratorSpec, GuestLimits, Job, KeyBy, OperatorDef,
+    OperatorKind, RecordFormat, SinkConnector, SinkDef, SourceConnector, SourceDef, StreamRef,
+    TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef, WindowKind, WindowTime,
 };
 use crate::runtime::{NativeOperatorFactory, RunOptions, run_job};
 
@@ -33,7 +33,7 @@ pub struct BenchArgs {
     /// Parallelism of every operator.
     #[arg(long, default_value_t = 1)]
     pub parallelism: u32,
-    /// Which pipelines: `stateless`, `keyed`, or `all`.
+    /// Which pipelines: `stateless`, `keyed`, `window`, or `all`.
     #[arg(long, default_value = "all")]
     pub pipeline: String,
     /// Folder holding the benchmark components (bench_map.wasm, ...).
@@ -48,6 +48,8 @@ enum Pipeline {
     Stateless,
     /// generator → key-by → keyed count → discard.
     KeyedCount,
+    /// generator → key-by → 1-minute tumbling event-time window count → discard (Flink job B).
+    WindowCount,
 }
 
 impl Pipeline {
@@ -57,6 +59,9 @@ impl Pipeline {
             Pipeline::KeyedCount => {
                 "keyed: generator -> key-by -> keyed count (value state) -> discard"
             }
+            Pipeline::WindowCount => {
+                "window: generator -> key-by -> 1-minute tumbling event-time window, count aggregate -> discard"
+            }
         }
     }
 }
@@ -64,10 +69,15 @@ impl Pipeline {
 /// Run the selected pipelines and print records/s and the WASM/native ratio.
 pub fn run(args: &BenchArgs) -> Result<()> {
     let pipelines = match args.pipeline.as_str() {
-        "all" => vec![Pipeline::Stateless, Pipeline::KeyedCount],
+        "all" => vec![
+            Pipeline::Stateless,
+            Pipeline::KeyedCount,
+            Pipeline::WindowCount,
+        ],
         "stateless" => vec![Pipeline::Stateless],
         "keyed" => vec![Pipeline::KeyedCount],
-        other => bail!("unknown pipeline `{other}`: expected stateless, keyed or all"),
+        "window" => vec![Pipeline::WindowCount],
+        other => bail!("unknown pipeline `{other}`: expected stateless, keyed, window or all"),
     };
     println!(
         "eddy bench: {} records, {} keys, parallelism {}, {} rounds, {} cores",
@@ -81,7 +91,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     );
     for pipeline in pipelines {
         let job = bench_job(pipeline, args)?;
-        let native = native_twins(pipeline);
+        let native = native_twins(pipeline, &job);
         let mut wasm_rates = Vec::new();
         let mut native_rates = Vec::new();
         for _ in 0..args.rounds.max(1) {
@@ -141,11 +151,13 @@ fn operator(
         uid: uid.into(),
         kind,
         module,
-        input: StreamRef {
+        inputs: vec![StreamRef {
             node: input.into(),
             side_output: None,
-        },
-        key_by: (kind == OperatorKind::KeyedProcess).then_some(KeyBy::RecordKey),
+        }],
+        key_by: kind.is_keyed().then_some(KeyBy::RecordKey),
+        connect: None,
+        window: None,
         parallelism: args.parallelism,
         config: String::new(),
         limits: GuestLimits::default(),
@@ -167,6 +179,7 @@ fn bench_job(pipeline: Pipeline, args: &BenchArgs) -> Result<Job> {
         watermark: WatermarkStrategy::BoundedOutOfOrderness(Duration::from_secs(5)),
         dead_letter: None,
         parallelism: args.parallelism,
+        idle_timeout: None,
     };
     let dir = &args.wasm_dir;
     let operators = match pipeline {
@@ -193,6 +206,22 @@ fn bench_job(pipeline: Pipeline, args: &BenchArgs) -> Result<Job> {
             "events",
             args,
         )],
+        Pipeline::WindowCount => {
+            let mut window = operator(
+                "window",
+                OperatorKind::Aggregate,
+                module(dir, "bench_window_count")?,
+                "events",
+                args,
+            );
+            window.window = Some(WindowDef {
+                kind: WindowKind::Time(WindowAssigner::tumbling(Duration::from_secs(60))),
+                time: WindowTime::Event,
+                allowed_lateness: 0,
+                late_output: DEFAULT_LATE_OUTPUT.into(),
+            });
+            vec![window]
+        }
     };
     let last = operators.last().expect("at least one operator").uid.clone();
     Ok(Job {
@@ -213,7 +242,7 @@ fn bench_job(pipeline: Pipeline, args: &BenchArgs) -> Result<Job> {
     })
 }
 
-fn native_twins(pipeline: Pipeline) -> RunOptions {
+fn native_twins(pipeline: Pipeline, job: &Job) -> RunOptions {
     let mut native: HashMap<String, NativeOperatorFactory> = HashMap::new();
     match pipeline {
         Pipeline::Stateless => {
@@ -225,6 +254,18 @@ fn native_twins(pipeline: Pipeline) -> RunOptions {
         }
         Pipeline::KeyedCount => {
             native.insert("count".into(), Arc::new(native::KeyedCount::factory(128)));
+        }
+        Pipeline::WindowCount => {
+            let window = job
+                .operators
+                .iter()
+                .find(|o| o.uid == "window")
+                .and_then(|o| o.window.clone())
+                .expect("the window pipeline has a window");
+            native.insert(
+                "window".into(),
+                Arc::new(native::WindowCount::factory(window, job.batch.max_records)),
+            );
         }
     }
     RunOptions {

@@ -1,12 +1,16 @@
 //! Native-Rust twins of the benchmark guests (`examples-wasm/bench-*`):
 //! the same logic on the same bytes, with state in the same host backend.
 
+use crate::job::WindowDef;
 use crate::runtime::operator::{Collector, Operator, OperatorError};
 use crate::runtime::record::Record;
 use crate::state::{
     KeyGroupRange, MemoryStateBackend, StateBackend, StateDescriptor, StateId, StateKey, StateKind,
     key_group_of,
 };
+use crate::wasm::GuestFailure;
+use crate::wasm::layout::{LayoutError, Reader, put_bytes};
+use crate::window::{AggregateCalls, AggregateGuest, WindowFunction, WindowOperator};
 
 const AMOUNT: std::ops::Range<usize> = 16..24;
 const PAYLOAD: usize = 24;
@@ -100,5 +104,85 @@ impl Operator for KeyedCount {
                 .push(Record::new(count.to_le_bytes().to_vec(), record.timestamp));
         }
         Ok(())
+    }
+}
+
+/// Twin of `bench_window_count`: the same window operator and state, with
+/// the count aggregate in native Rust over the same byte layouts (a JSON
+/// number as accumulator, the count as 8 bytes LE as result).
+pub struct WindowCount;
+
+impl WindowCount {
+    /// A factory making one window operator per subtask.
+    pub fn factory(
+        window: WindowDef,
+        max_batch: usize,
+    ) -> impl Fn(u32) -> Box<dyn Operator> + Send + Sync {
+        move |_subtask| {
+            let backend = MemoryStateBackend::new("window", KeyGroupRange::all(128));
+            let function = AggregateGuest::new(Box::new(WindowCount), Box::new(backend))
+                .expect("the native count never fails");
+            Box::new(
+                WindowOperator::new(
+                    WindowFunction::Aggregate(function),
+                    window.clone(),
+                    128,
+                    max_batch,
+                )
+                .expect("fresh backend"),
+            )
+        }
+    }
+}
+
+fn layout_failure(error: LayoutError) -> GuestFailure {
+    GuestFailure::from(error)
+}
+
+fn parse_count(accumulator: &[u8]) -> u64 {
+    std::str::from_utf8(accumulator)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(0)
+}
+
+impl AggregateCalls for WindowCount {
+    fn create_accumulator(&mut self) -> Result<Vec<u8>, GuestFailure> {
+        Ok(b"0".to_vec())
+    }
+
+    fn add_batch(&mut self, groups: &[u8]) -> Result<Vec<u8>, GuestFailure> {
+        let mut reader = Reader::new(groups);
+        let count = reader.u32().map_err(layout_failure)?;
+        let mut out = Vec::new();
+        for _ in 0..count {
+            let mut total = parse_count(reader.bytes().map_err(layout_failure)?);
+            let inputs = reader.u32().map_err(layout_failure)?;
+            for _ in 0..inputs {
+                reader.i64().map_err(layout_failure)?;
+                reader.bytes().map_err(layout_failure)?;
+                total += 1;
+            }
+            put_bytes(&mut out, total.to_string().as_bytes());
+        }
+        Ok(out)
+    }
+
+    fn merge(&mut self, a: &[u8], b: &[u8]) -> Result<Vec<u8>, GuestFailure> {
+        Ok((parse_count(a) + parse_count(b)).to_string().into_bytes())
+    }
+
+    fn get_results(&mut self, windows: &[u8]) -> Result<Vec<u8>, GuestFailure> {
+        let mut reader = Reader::new(windows);
+        let count = reader.u32().map_err(layout_failure)?;
+        let mut out = Vec::new();
+        for _ in 0..count {
+            reader.bytes().map_err(layout_failure)?;
+            reader.i64().map_err(layout_failure)?;
+            reader.i64().map_err(layout_failure)?;
+            let total = parse_count(reader.bytes().map_err(layout_failure)?);
+            put_bytes(&mut out, &total.to_le_bytes());
+        }
+        Ok(out)
     }
 }

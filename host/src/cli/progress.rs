@@ -106,18 +106,23 @@ pub fn summary(job: &str, outcome: Outcome, metrics: &JobMetrics, elapsed: Durat
     let mut text = format!("job `{job}` {verb} {:.2?}\n", elapsed);
     for node in &metrics.nodes {
         let dead = node.dead_letters.load(std::sync::atomic::Ordering::Relaxed);
+        let unread = node
+            .unread_side_output
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mut notes = String::new();
+        if dead > 0 {
+            notes.push_str(&format!("  dead letters {dead}"));
+        }
+        if unread > 0 {
+            notes.push_str(&format!("  unread side output {unread}"));
+        }
         text.push_str(&format!(
-            "  {:<8} {:<20} x{:<3} in {:>12}  out {:>12}{}\n",
+            "  {:<8} {:<20} x{:<3} in {:>12}  out {:>12}{notes}\n",
             role_name(node.role),
             node.name,
             node.parallelism,
             node.records_in(),
             node.records_out(),
-            if dead > 0 {
-                format!("  dead letters {dead}")
-            } else {
-                String::new()
-            }
         ));
     }
     if let Some(source_total) = metrics

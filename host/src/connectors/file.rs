@@ -63,11 +63,21 @@ pub struct FileReader {
 }
 
 impl FileReader {
-    pub fn open(path: &Path) -> std::io::Result<Self> {
-        Ok(FileReader {
-            path: path.to_path_buf(),
-            lines: LineSplitter::new(BufReader::with_capacity(256 * 1024, File::open(path)?)),
-        })
+    /// A reader of the regular file at `path`; other files (named pipes,
+    /// devices) can pause without ending, so they get a [`ThreadedLineReader`].
+    pub fn open(path: &Path) -> std::io::Result<Box<dyn SourceReader>> {
+        let file = File::open(path)?;
+        if file.metadata()?.is_file() {
+            Ok(Box::new(FileReader {
+                path: path.to_path_buf(),
+                lines: LineSplitter::new(BufReader::with_capacity(256 * 1024, file)),
+            }))
+        } else {
+            Ok(Box::new(ThreadedLineReader::start(
+                path.display().to_string(),
+                BufReader::new(file),
+            )))
+        }
     }
 }
 
@@ -87,19 +97,27 @@ impl SourceReader for FileReader {
     }
 }
 
-/// Reads standard input on a thread of its own, so that a batch closes as
-/// soon as no line is waiting (one record per batch when input is slow).
-pub struct StdinReader {
+/// Reads lines on a thread of its own, so that a batch closes as soon as no
+/// line is waiting (one record per batch when input is slow) and a quiet
+/// input shows as idle: standard input, named pipes.
+pub struct ThreadedLineReader {
+    name: String,
     lines: Receiver<std::io::Result<RawRecord>>,
 }
 
-impl StdinReader {
-    pub fn start() -> Self {
+impl ThreadedLineReader {
+    /// Lines of standard input.
+    pub fn stdin() -> Self {
+        Self::start("stdin".into(), BufReader::new(std::io::stdin()))
+    }
+
+    /// Lines of `input`, named `name` in messages.
+    pub fn start(name: String, input: impl BufRead + Send + 'static) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(1024);
         std::thread::Builder::new()
-            .name("eddy-stdin".into())
+            .name(format!("eddy-read {name}"))
             .spawn(move || {
-                let mut lines = LineSplitter::new(std::io::stdin().lock());
+                let mut lines = LineSplitter::new(input);
                 loop {
                     match lines.next_line() {
                         Ok(Some(record)) => {
@@ -115,12 +133,12 @@ impl StdinReader {
                     }
                 }
             })
-            .expect("spawning the stdin reader thread");
-        StdinReader { lines: rx }
+            .expect("spawning a reader thread");
+        ThreadedLineReader { name, lines: rx }
     }
 }
 
-impl SourceReader for StdinReader {
+impl SourceReader for ThreadedLineReader {
     fn read(&mut self, max: usize, out: &mut Vec<RawRecord>) -> std::io::Result<ReadStatus> {
         match self.lines.recv_timeout(Duration::from_millis(50)) {
             Ok(record) => out.push(record?),
@@ -138,7 +156,7 @@ impl SourceReader for StdinReader {
     }
 
     fn describe(&self) -> String {
-        "stdin".into()
+        self.name.clone()
     }
 }
 

@@ -10,20 +10,36 @@ use std::fmt;
 use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use thiserror::Error;
 use toml::Spanned;
 
 use super::model::{
-    BatchConfig, DEFAULT_BATCH_RECORDS, DEFAULT_CALL_TIMEOUT, DEFAULT_FLUSH_INTERVAL,
-    DEFAULT_GUEST_MEMORY, GuestLimits, Job, KeyBy, OperatorDef, SinkConnector, SinkDef,
-    SourceConnector, SourceDef, StreamRef, TimestampSource, WatermarkStrategy,
+    BatchConfig, ConnectedInput, DEFAULT_BATCH_RECORDS, DEFAULT_CALL_TIMEOUT,
+    DEFAULT_FLUSH_INTERVAL, DEFAULT_GUEST_MEMORY, DEFAULT_LATE_OUTPUT, GuestLimits, Job, KeyBy,
+    OperatorDef, SinkConnector, SinkDef, SourceConnector, SourceDef, StreamRef, TimestampSource,
+    WatermarkStrategy, WindowAssigner, WindowDef, WindowKind, WindowTime,
 };
 use super::spec::{
-    BatchSpec, DEFAULT_MAX_PARALLELISM, DEFAULT_PARALLELISM, GeneratorSpec, GuestLimitsSpec,
-    JobSection, JobSpec, KeyBySpec, MAX_MAX_PARALLELISM, OperatorSpec, RecordFormat, SinkSpec,
-    SinkType, SourceSpec, SourceType, TimestampSpec, WatermarkKind, WatermarkSpec,
+    BatchSpec, ConnectSpec, DEFAULT_MAX_PARALLELISM, DEFAULT_PARALLELISM, GeneratorSpec,
+    GuestLimitsSpec, HumanDuration, InputsSpec, JobSection, JobSpec, KeyBySpec,
+    MAX_MAX_PARALLELISM, OperatorKind, OperatorSpec, RecordFormat, SinkSpec, SinkType, SourceSpec,
+    SourceType, TimestampSpec, WatermarkKind, WatermarkSpec, WindowSize, WindowSpec, WindowType,
 };
+
+/// What a file source reads, in messages; it may also be a named pipe.
+const INPUT_FILE: &str = "input file";
+
+#[cfg(unix)]
+fn is_fifo(metadata: &std::fs::Metadata) -> bool {
+    std::os::unix::fs::FileTypeExt::is_fifo(&metadata.file_type())
+}
+
+#[cfg(not(unix))]
+fn is_fifo(_: &std::fs::Metadata) -> bool {
+    false
+}
 
 /// Smallest guest memory limit: one WebAssembly page.
 const MIN_GUEST_MEMORY: u64 = 64 * 1024;
@@ -445,7 +461,7 @@ impl Loader<'_> {
                         format!("{owner}: missing field `path`, the file a `file` source reads"),
                     )
                 })?;
-                SourceConnector::File(self.existing_file(&owner, path, "input file")?)
+                SourceConnector::File(self.existing_file(&owner, path, INPUT_FILE)?)
             }
             SourceType::Stdin => SourceConnector::Stdin,
         };
@@ -464,7 +480,22 @@ impl Loader<'_> {
                 .map(|sink| self.dead_letter_sink(&owner, sink, defaults.names))
                 .transpose()?,
             parallelism: self.source_parallelism(&owner, spec, defaults)?,
+            idle_timeout: self.idle_timeout(&owner, spec.idle_timeout.as_ref())?,
         })
+    }
+
+    fn idle_timeout(
+        &self,
+        owner: &Owner,
+        timeout: Option<&Spanned<HumanDuration>>,
+    ) -> Result<Option<Duration>, JobError> {
+        match timeout {
+            Some(zero) if zero.get_ref().0.is_zero() => Err(self.source.error_at(
+                zero,
+                format!("{owner}: `idle_timeout` must be longer than zero"),
+            )),
+            other => Ok(other.map(|t| t.get_ref().0)),
+        }
     }
 
     fn record_format(&self, owner: &Owner, spec: &SourceSpec) -> Result<RecordFormat, JobError> {
@@ -713,7 +744,7 @@ impl Loader<'_> {
         let owner = Owner::node(NodeKind::Operator, spec.uid.get_ref());
         let kind = *spec.kind.get_ref();
         let module = self.existing_file(&owner, &spec.module, "module file")?;
-        let input = self.stream_ref(&owner, &spec.input, defaults.names)?;
+        let inputs = self.stream_refs(&owner, &spec.input, defaults.names)?;
         let key_by = match &spec.key_by {
             None if kind.is_keyed() => {
                 return Err(self.source.error_at(
@@ -729,31 +760,272 @@ impl Loader<'_> {
                 return Err(self.source.error_at(
                     key_by,
                     format!(
-                        "{owner}: `{}` operators are not keyed; remove `key_by` (only `keyed-process` and `aggregate` operators take one)",
+                        "{owner}: `{}` operators are not keyed; remove `key_by` (only `keyed-process`, `co-process`, `aggregate` and `window-process` operators take one)",
                         kind.as_str()
                     ),
                 ));
             }
             Some(key_by) => Some(self.key_by(&owner, key_by.get_ref())?),
         };
+        let connect = match (&spec.connect, kind) {
+            (None, OperatorKind::CoProcess) => {
+                return Err(self.source.error_at(
+                    &spec.kind,
+                    format!(
+                        "{owner}: `co-process` operators have two inputs; add the second with `connect = {{ input = \"payments\", key_by = {{ field = \"order_id\" }} }}`"
+                    ),
+                ));
+            }
+            (None, _) => None,
+            (Some(connect), OperatorKind::CoProcess) => {
+                let ConnectSpec {
+                    input,
+                    key_by: second_key,
+                } = connect.get_ref();
+                let key_by = match second_key {
+                    Some(second_key) => self.key_by(&owner, second_key.get_ref())?,
+                    None => key_by.clone().expect("checked above: co-process is keyed"),
+                };
+                Some(ConnectedInput {
+                    inputs: self.stream_refs(&owner, input, defaults.names)?,
+                    key_by,
+                })
+            }
+            (Some(connect), _) => {
+                return Err(self.source.error_at(
+                    connect,
+                    format!(
+                        "{owner}: only `co-process` operators take a second input; remove `connect` or use kind `co-process`",
+                    ),
+                ));
+            }
+        };
+        let window = match (&spec.window, kind.is_windowed()) {
+            (None, true) => {
+                return Err(self.source.error_at(
+                    &spec.kind,
+                    format!(
+                        "{owner}: `{}` operators work on windows; add one, e.g. `window = {{ type = \"tumbling\", size = \"1m\" }}`",
+                        kind.as_str()
+                    ),
+                ));
+            }
+            (None, false) => None,
+            (Some(window), true) => Some(self.window(&owner, window)?),
+            (Some(window), false) => {
+                return Err(self.source.error_at(
+                    window,
+                    format!(
+                        "{owner}: `{}` operators do not take a `window`; windows are for `aggregate` and `window-process` operators",
+                        kind.as_str()
+                    ),
+                ));
+            }
+        };
         let parallelism = match &spec.parallelism {
             Some(parallelism) => self.parallelism(&owner, parallelism, defaults.max_parallelism)?,
             None => defaults.parallelism,
         };
         self.check_limits(&owner, &spec.limits)?;
+        let mut input_spans: Vec<Range<usize>> = spec
+            .input
+            .get_ref()
+            .each(spec.input.span())
+            .iter()
+            .map(Spanned::span)
+            .collect();
+        if let Some(connect) = &spec.connect {
+            let input = &connect.get_ref().input;
+            input_spans.extend(input.get_ref().each(input.span()).iter().map(Spanned::span));
+        }
         let operator = OperatorDef {
             uid: spec.uid.get_ref().clone(),
             kind,
             module,
-            input,
+            inputs,
             key_by,
+            connect,
+            window,
             parallelism,
             config: self.config(&owner, spec.config.as_ref())?,
             limits: merge_limits(&spec.limits, defaults.limits),
         };
         Ok(OperatorWithInputSpan {
             operator,
-            input_span: spec.input.span(),
+            input_spans,
+        })
+    }
+
+    /// Checks a `window` table against its `type`.
+    fn window(&self, owner: &Owner, spec: &Spanned<WindowSpec>) -> Result<WindowDef, JobError> {
+        let WindowSpec {
+            kind,
+            size,
+            slide,
+            offset,
+            gap,
+            time,
+            allowed_lateness,
+            late_output,
+        } = spec.get_ref();
+        let window_type = *kind.get_ref();
+        let allowed: &[&str] = match window_type {
+            WindowType::Tumbling => &["size", "offset"],
+            WindowType::Sliding => &["size", "slide", "offset"],
+            WindowType::Session => &["gap"],
+            WindowType::Count => &["size"],
+        };
+        let fields = [
+            ("size", span_of(size)),
+            ("slide", span_of(slide)),
+            ("offset", span_of(offset)),
+            ("gap", span_of(gap)),
+        ];
+        let misplaced: Vec<_> = fields
+            .into_iter()
+            .filter(|(field, _)| !allowed.contains(field))
+            .collect();
+        self.reject_set_fields(&misplaced, |field| {
+            format!(
+                "{owner}: `{field}` is not an option of `{}` windows (they take {})",
+                window_type.as_str(),
+                allowed
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        let needed = |field: &str, example: &str| {
+            self.source.error_at(
+                kind,
+                format!(
+                    "{owner}: `{}` windows need `{field}`, e.g. `{field} = {example}`",
+                    window_type.as_str()
+                ),
+            )
+        };
+        let positive = |value: &Spanned<HumanDuration>, field: &str| -> Result<i64, JobError> {
+            let millis = value.get_ref().0.as_millis();
+            if millis == 0 || millis > i64::MAX as u128 / 4 {
+                return Err(self.source.error_at(
+                    value,
+                    format!("{owner}: window `{field}` must be at least 1ms"),
+                ));
+            }
+            Ok(millis as i64)
+        };
+        let duration_size = || -> Result<i64, JobError> {
+            let size = size.as_ref().ok_or_else(|| needed("size", "\"1m\""))?;
+            match *size.get_ref() {
+                WindowSize::Duration(duration) => {
+                    positive(&Spanned::new(size.span(), duration), "size")
+                }
+                WindowSize::Count(_) => Err(self.source.error_at(
+                    size,
+                    format!(
+                        "{owner}: the `size` of `{}` windows is a duration, e.g. \"1m\" (a number of elements is for `count` windows)",
+                        window_type.as_str()
+                    ),
+                )),
+            }
+        };
+        let offset = offset
+            .as_ref()
+            .map(|o| o.get_ref().0.as_millis() as i64)
+            .unwrap_or(0);
+        let window_kind = match window_type {
+            WindowType::Tumbling => WindowKind::Time(WindowAssigner::Tumbling {
+                size: duration_size()?,
+                offset,
+            }),
+            WindowType::Sliding => {
+                let size = duration_size()?;
+                let slide = slide.as_ref().ok_or_else(|| needed("slide", "\"1m\""))?;
+                let slide_ms = positive(slide, "slide")?;
+                if slide_ms > size {
+                    return Err(self.source.error_at(
+                        slide,
+                        format!(
+                            "{owner}: `slide` must not be longer than `size`, or records between windows would belong to none"
+                        ),
+                    ));
+                }
+                WindowKind::Time(WindowAssigner::Sliding {
+                    size,
+                    slide: slide_ms,
+                    offset,
+                })
+            }
+            WindowType::Session => {
+                let gap = gap.as_ref().ok_or_else(|| needed("gap", "\"30m\""))?;
+                WindowKind::Time(WindowAssigner::Session {
+                    gap: positive(gap, "gap")?,
+                })
+            }
+            WindowType::Count => {
+                let size = size.as_ref().ok_or_else(|| needed("size", "100"))?;
+                match *size.get_ref() {
+                    WindowSize::Count(n) if n > 0 => WindowKind::Count(n),
+                    WindowSize::Count(_) => {
+                        return Err(self.source.error_at(
+                            size,
+                            format!("{owner}: `count` windows need a `size` of at least 1"),
+                        ));
+                    }
+                    WindowSize::Duration(_) => {
+                        return Err(self.source.error_at(
+                            size,
+                            format!(
+                                "{owner}: the `size` of `count` windows is a number of elements, e.g. `size = 100`"
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
+        let window_time = time
+            .as_ref()
+            .map(|t| *t.get_ref())
+            .unwrap_or(WindowTime::Event);
+        if window_type == WindowType::Count
+            && let Some(time) = time
+        {
+            return Err(self.source.error_at(
+                time,
+                format!("{owner}: `count` windows fire by element count; remove `time`"),
+            ));
+        }
+        let lateness = match allowed_lateness {
+            Some(lateness)
+                if window_type == WindowType::Count || window_time == WindowTime::Processing =>
+            {
+                return Err(self.source.error_at(
+                    lateness,
+                    format!("{owner}: `allowed_lateness` applies to event-time windows only"),
+                ));
+            }
+            Some(lateness) => lateness.get_ref().0.as_millis().min(i64::MAX as u128 / 4) as i64,
+            None => 0,
+        };
+        let late_output = match late_output {
+            Some(name) if !is_valid_name(name.get_ref()) => {
+                return Err(self.source.error_at(
+                    name,
+                    format!(
+                        "{owner}: invalid side output name `{}`; use only letters, digits, `_` and `-`",
+                        name.get_ref()
+                    ),
+                ));
+            }
+            Some(name) => name.get_ref().clone(),
+            None => DEFAULT_LATE_OUTPUT.to_owned(),
+        };
+        Ok(WindowDef {
+            kind: window_kind,
+            time: window_time,
+            allowed_lateness: lateness,
+            late_output,
         })
     }
 
@@ -780,6 +1052,28 @@ impl Loader<'_> {
             ));
         }
         Ok(path)
+    }
+
+    /// Resolves every stream of an `input` (one, or a list to union).
+    fn stream_refs(
+        &self,
+        owner: &Owner,
+        input: &Spanned<InputsSpec>,
+        names: &Names,
+    ) -> Result<Vec<StreamRef>, JobError> {
+        let each = input.get_ref().each(input.span());
+        let mut streams: Vec<StreamRef> = Vec::with_capacity(each.len());
+        for stream in &each {
+            let resolved = self.stream_ref(owner, stream, names)?;
+            if streams.contains(&resolved) {
+                return Err(self.source.error_at(
+                    stream,
+                    format!("{owner}: input `{resolved}` is listed twice"),
+                ));
+            }
+            streams.push(resolved);
+        }
+        Ok(streams)
     }
 
     /// Resolves an `input`: a source or operator, or `operator/side-output`.
@@ -828,7 +1122,7 @@ impl Loader<'_> {
         })
     }
 
-    /// Orders operators so that each comes after its input, keeping file
+    /// Orders operators so that each comes after its inputs, keeping file
     /// order otherwise; fails on a cycle, naming it.
     fn topological_order(
         &self,
@@ -845,32 +1139,46 @@ impl Loader<'_> {
             .enumerate()
             .map(|(i, op)| (op.operator.uid.as_str(), i))
             .collect();
+        let upstream: Vec<Vec<usize>> = operators
+            .iter()
+            .map(|op| {
+                op.operator
+                    .input_streams()
+                    .filter_map(|(_, stream)| index.get(stream.node.as_str()).copied())
+                    .collect()
+            })
+            .collect();
         let mut marks = vec![Mark::Unvisited; operators.len()];
         let mut order = Vec::with_capacity(operators.len());
         for start in 0..operators.len() {
-            // Each operator has one input: walk up the inputs until a source
-            // or an operator already placed, then place the walk in reverse.
-            let mut path = Vec::new();
-            let mut next = Some(start);
-            while let Some(current) = next {
-                match marks[current] {
-                    Mark::Placed => break,
-                    Mark::OnPath => {
-                        let cycle = &path[path.iter().position(|&i| i == current).unwrap_or(0)..];
-                        return Err(self.cycle_error(&operators, cycle));
-                    }
-                    Mark::Unvisited => {
-                        marks[current] = Mark::OnPath;
-                        path.push(current);
-                        next = index
-                            .get(operators[current].operator.input.node.as_str())
-                            .copied();
-                    }
-                }
+            if marks[start] != Mark::Unvisited {
+                continue;
             }
-            for &placed in path.iter().rev() {
-                marks[placed] = Mark::Placed;
-                order.push(placed);
+            // Depth-first over inputs with an explicit stack of (operator,
+            // next input to visit); `path` is the chain being walked.
+            let mut stack = vec![(start, 0usize)];
+            marks[start] = Mark::OnPath;
+            while let Some((current, next)) = stack.last_mut() {
+                let current = *current;
+                if let Some(&input) = upstream[current].get(*next) {
+                    *next += 1;
+                    match marks[input] {
+                        Mark::Placed => {}
+                        Mark::OnPath => {
+                            let path: Vec<usize> = stack.iter().map(|(i, _)| *i).collect();
+                            let from = path.iter().position(|&i| i == input).unwrap_or(0);
+                            return Err(self.cycle_error(&operators, &path[from..]));
+                        }
+                        Mark::Unvisited => {
+                            marks[input] = Mark::OnPath;
+                            stack.push((input, 0));
+                        }
+                    }
+                } else {
+                    marks[current] = Mark::Placed;
+                    order.push(current);
+                    stack.pop();
+                }
             }
         }
         let mut operators: Vec<Option<OperatorDef>> =
@@ -881,25 +1189,35 @@ impl Loader<'_> {
             .collect())
     }
 
-    /// `cycle` lists operator indices, each one the input of the one before.
+    /// `cycle` lists operator indices, each one the input of the one after.
     fn cycle_error(&self, operators: &[OperatorWithInputSpan], cycle: &[usize]) -> JobError {
         // Show it in the direction records flow, from the first in the file.
         let mut flow: Vec<usize> = cycle.iter().rev().copied().collect();
         let first = (0..flow.len()).min_by_key(|&i| flow[i]).unwrap_or(0);
         flow.rotate_left(first);
-        let first = &operators[flow[0]];
-        let mut names: Vec<&str> = flow
+        let names: Vec<&str> = flow
             .iter()
             .map(|&i| operators[i].operator.uid.as_str())
             .collect();
-        names.push(names[0]);
+        // The input of the first operator that closes the cycle.
+        let first = &operators[flow[0]];
+        let feeding = names[names.len() - 1];
+        let (position, stream) = first
+            .operator
+            .input_streams()
+            .enumerate()
+            .find(|(_, (_, stream))| stream.node == feeding)
+            .map(|(i, (_, stream))| (i, stream.clone()))
+            .expect("a cycle goes through an input");
+        let mut shown = names.clone();
+        shown.push(names[0]);
         self.source.error(
-            Some(first.input_span.clone()),
+            first.input_spans.get(position).cloned(),
             format!(
                 "{}: input `{}` makes a cycle: {}",
                 Owner::node(NodeKind::Operator, &first.operator.uid),
-                first.operator.input,
-                names.join(" -> ")
+                stream,
+                shown.join(" -> ")
             ),
         )
     }
@@ -1035,6 +1353,8 @@ impl Loader<'_> {
         let path = self.resolve(relative.get_ref());
         let problem = match std::fs::metadata(&path) {
             Ok(metadata) if metadata.is_file() => return Ok(path),
+            // A named pipe streams lines until its writers close it.
+            Ok(metadata) if what == INPUT_FILE && is_fifo(&metadata) => return Ok(path),
             Ok(_) => format!("{what} is not a file: {}", path.display()),
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 format!("{what} not found: {}", path.display())
@@ -1047,10 +1367,11 @@ impl Loader<'_> {
     }
 }
 
-/// An operator with the place of its `input`, for pointing at a cycle.
+/// An operator with the places of its inputs (in `input_streams` order),
+/// for pointing at a cycle.
 struct OperatorWithInputSpan {
     operator: OperatorDef,
-    input_span: Range<usize>,
+    input_spans: Vec<Range<usize>>,
 }
 
 /// An operator's limits, each falling back to `[limits]`, then to the default.

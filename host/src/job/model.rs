@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use super::spec::{GeneratorSpec, OperatorKind, RecordFormat};
+pub use super::spec::{GeneratorSpec, OperatorKind, RecordFormat, WindowTime};
+pub use crate::window::WindowAssigner;
 
 /// Default linear memory per guest instance.
 pub const DEFAULT_GUEST_MEMORY: u64 = 64 * 1024 * 1024;
@@ -74,6 +75,8 @@ pub struct SourceDef {
     /// Sink name for malformed records; `None` fails the job on one.
     pub dead_letter: Option<String>,
     pub parallelism: u32,
+    /// How long a reader may go without records before it is marked idle.
+    pub idle_timeout: Option<Duration>,
 }
 
 /// Where a source reads from.
@@ -110,14 +113,75 @@ pub struct OperatorDef {
     pub kind: OperatorKind,
     /// Absolute path of the component.
     pub module: PathBuf,
-    pub input: StreamRef,
+    /// The streams of the first (or only) input, unioned.
+    pub inputs: Vec<StreamRef>,
     /// Required for keyed kinds, absent for stateless ones.
     pub key_by: Option<KeyBy>,
+    /// `co-process` only: the second input.
+    pub connect: Option<ConnectedInput>,
+    /// `aggregate` and `window-process` only.
+    pub window: Option<WindowDef>,
     pub parallelism: u32,
     /// Passed to the guest's `init`.
     pub config: String,
     pub limits: GuestLimits,
 }
+
+impl OperatorDef {
+    /// Every input stream with the side it feeds, first input first.
+    pub fn input_streams(&self) -> impl Iterator<Item = (InputSide, &StreamRef)> {
+        let first = self.inputs.iter().map(|s| (InputSide::First, s));
+        let second = self
+            .connect
+            .iter()
+            .flat_map(|c| c.inputs.iter().map(|s| (InputSide::Second, s)));
+        first.chain(second)
+    }
+
+    /// The key of records arriving on `side`.
+    pub fn key_by_of(&self, side: InputSide) -> Option<&KeyBy> {
+        match side {
+            InputSide::First => self.key_by.as_ref(),
+            InputSide::Second => self.connect.as_ref().map(|c| &c.key_by),
+        }
+    }
+}
+
+/// Which input of a two-input operator a stream feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InputSide {
+    First,
+    Second,
+}
+
+/// The second input of a `co-process` operator.
+#[derive(Debug, Clone)]
+pub struct ConnectedInput {
+    pub inputs: Vec<StreamRef>,
+    pub key_by: KeyBy,
+}
+
+/// How a windowed operator groups records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowDef {
+    pub kind: WindowKind,
+    pub time: WindowTime,
+    /// How long after a window fired late records still update it (ms).
+    pub allowed_lateness: i64,
+    /// Name of the side output that receives records too late for every window.
+    pub late_output: String,
+}
+
+/// Time windows, or count windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowKind {
+    Time(WindowAssigner),
+    /// A global window per key, fired and purged every `n` elements.
+    Count(u64),
+}
+
+/// Default name of a window operator's side output for late records.
+pub const DEFAULT_LATE_OUTPUT: &str = "late";
 
 /// How a keyed operator's input is partitioned.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -156,6 +156,9 @@ pub struct SourceSpec {
     pub dead_letter: Option<Spanned<String>>,
     /// Parallel readers (generator only; a file or stdin has one reader).
     pub parallelism: Option<Spanned<u32>>,
+    /// After this long without records a reader is idle and stops holding
+    /// back the watermark of downstream operators (Flink's `withIdleness`).
+    pub idle_timeout: Option<Spanned<HumanDuration>>,
 
     /// `file`: the file to read, relative to the job file.
     pub path: Option<Spanned<String>>,
@@ -297,10 +300,15 @@ pub struct OperatorSpec {
     pub kind: Spanned<OperatorKind>,
     /// Path of the `.wasm` component, relative to the job file.
     pub module: Spanned<String>,
-    /// Upstream: a source name or operator uid, optionally `uid/side-output`.
-    pub input: Spanned<String>,
+    /// Upstream: a source name or operator uid, optionally `uid/side-output`;
+    /// a list of them is their union.
+    pub input: Spanned<InputsSpec>,
     /// How a keyed operator partitions its input.
     pub key_by: Option<Spanned<KeyBySpec>>,
+    /// `co-process`: the second input, connected to the first.
+    pub connect: Option<Spanned<ConnectSpec>>,
+    /// `aggregate` and `window-process`: the windows records are grouped in.
+    pub window: Option<Spanned<WindowSpec>>,
     pub parallelism: Option<Spanned<u32>>,
     /// Handed to the guest's `init` as a string (tables are passed as JSON).
     pub config: Option<Spanned<toml::Value>>,
@@ -316,7 +324,12 @@ pub enum OperatorKind {
     Filter,
     FlatMap,
     KeyedProcess,
+    /// Incremental aggregation of each window.
     Aggregate,
+    /// A function over all elements of each window.
+    WindowProcess,
+    /// Two connected keyed inputs with shared state and timers.
+    CoProcess,
 }
 
 impl OperatorKind {
@@ -328,12 +341,168 @@ impl OperatorKind {
             OperatorKind::FlatMap => "flat-map",
             OperatorKind::KeyedProcess => "keyed-process",
             OperatorKind::Aggregate => "aggregate",
+            OperatorKind::WindowProcess => "window-process",
+            OperatorKind::CoProcess => "co-process",
         }
     }
 
     /// Whether the operator runs per key, and so needs `key_by`.
     pub fn is_keyed(self) -> bool {
-        matches!(self, OperatorKind::KeyedProcess | OperatorKind::Aggregate)
+        !matches!(
+            self,
+            OperatorKind::Map | OperatorKind::Filter | OperatorKind::FlatMap
+        )
+    }
+
+    /// Whether the operator works on windows, and so needs `window`.
+    pub fn is_windowed(self) -> bool {
+        matches!(self, OperatorKind::Aggregate | OperatorKind::WindowProcess)
+    }
+}
+
+/// `input = "clicks"` or `input = ["clicks", "views"]` (a union).
+#[derive(Debug, Clone)]
+pub enum InputsSpec {
+    One(String),
+    Many(Vec<Spanned<String>>),
+}
+
+impl InputsSpec {
+    /// Each input with its place in the file; a lone input takes `span`,
+    /// the place of the whole value.
+    pub fn each(&self, span: std::ops::Range<usize>) -> Vec<Spanned<String>> {
+        match self {
+            InputsSpec::One(input) => vec![Spanned::new(span, input.clone())],
+            InputsSpec::Many(inputs) => inputs.clone(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for InputsSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct InputsVisitor;
+        impl<'de> Visitor<'de> for InputsVisitor {
+            type Value = InputsSpec;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a stream name like \"clicks\" or a list of them")
+            }
+
+            fn visit_str<E: de::Error>(self, input: &str) -> Result<InputsSpec, E> {
+                Ok(InputsSpec::One(input.to_owned()))
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<InputsSpec, A::Error> {
+                let mut inputs = Vec::new();
+                while let Some(input) = seq.next_element::<Spanned<String>>()? {
+                    inputs.push(input);
+                }
+                if inputs.is_empty() {
+                    return Err(de::Error::custom("expected at least one input"));
+                }
+                Ok(InputsSpec::Many(inputs))
+            }
+        }
+        deserializer.deserialize_any(InputsVisitor)
+    }
+}
+
+/// `connect = { input = "payments", key_by = { field = "order_id" } }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectSpec {
+    /// The second input (or a list of streams, unioned).
+    pub input: Spanned<InputsSpec>,
+    /// Its key; the first input's `key_by` when absent.
+    pub key_by: Option<Spanned<KeyBySpec>>,
+}
+
+/// `window = { type = "sliding", size = "5m", slide = "1m" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    #[serde(rename = "type")]
+    pub kind: Spanned<WindowType>,
+    /// Length of tumbling and sliding windows; elements per `count` window.
+    pub size: Option<Spanned<WindowSize>>,
+    /// `sliding`: how often a window starts.
+    pub slide: Option<Spanned<HumanDuration>>,
+    /// `tumbling` and `sliding`: shift of window starts from the epoch.
+    pub offset: Option<Spanned<HumanDuration>>,
+    /// `session`: inactivity that closes a session.
+    pub gap: Option<Spanned<HumanDuration>>,
+    /// `event` (default) or `processing` time.
+    pub time: Option<Spanned<WindowTime>>,
+    /// How long after a window fired late records still update it.
+    pub allowed_lateness: Option<Spanned<HumanDuration>>,
+    /// Side output for records too late for every window (default `late`).
+    pub late_output: Option<Spanned<String>>,
+}
+
+/// The window assigners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WindowType {
+    Tumbling,
+    Sliding,
+    Session,
+    /// A global window per key that fires (and is purged) every `size` elements.
+    Count,
+}
+
+impl WindowType {
+    /// The name written in the job file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WindowType::Tumbling => "tumbling",
+            WindowType::Sliding => "sliding",
+            WindowType::Session => "session",
+            WindowType::Count => "count",
+        }
+    }
+}
+
+/// Which clock assigns and fires windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WindowTime {
+    Event,
+    Processing,
+}
+
+/// `size = "1m"` (time windows) or `size = 100` (count windows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowSize {
+    Duration(HumanDuration),
+    Count(u64),
+}
+
+impl<'de> Deserialize<'de> for WindowSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SizeVisitor;
+        impl<'de> Visitor<'de> for SizeVisitor {
+            type Value = WindowSize;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration like \"1m\" or a number of elements")
+            }
+
+            fn visit_i64<E: de::Error>(self, count: i64) -> Result<WindowSize, E> {
+                u64::try_from(count)
+                    .map(WindowSize::Count)
+                    .map_err(|_| E::invalid_value(Unexpected::Signed(count), &self))
+            }
+
+            fn visit_u64<E: de::Error>(self, count: u64) -> Result<WindowSize, E> {
+                Ok(WindowSize::Count(count))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<WindowSize, E> {
+                HumanDuration::deserialize(de::value::StrDeserializer::<E>::new(text))
+                    .map(WindowSize::Duration)
+            }
+        }
+        deserializer.deserialize_any(SizeVisitor)
     }
 }
 

@@ -16,6 +16,9 @@ use crate::wasm::layout::{BatchEncoder, NO_KEY, OutputEntry, output_entries};
 pub enum Element {
     Records(Vec<Record>),
     Watermark(i64),
+    /// The producer has no input for now and holds no watermark back until
+    /// it sends something again (Flink's idle watermark status).
+    Idle,
     /// The producer finished; nothing follows.
     End,
 }
@@ -229,6 +232,12 @@ impl Exchange {
     pub fn watermark(&mut self, watermark: i64) -> Result<(), ExchangeError> {
         self.flush()?;
         (0..self.outboxes.len()).try_for_each(|t| self.send(t, Element::Watermark(watermark)))
+    }
+
+    /// Flush, then tell every consumer subtask this producer is idle.
+    pub fn idle(&mut self) -> Result<(), ExchangeError> {
+        self.flush()?;
+        (0..self.outboxes.len()).try_for_each(|t| self.send(t, Element::Idle))
     }
 
     /// Flush, then tell every consumer subtask this producer ended.

@@ -22,6 +22,9 @@ pub struct NodeMetrics {
     pub records_out: AtomicU64,
     /// Malformed records sent to a dead-letter sink.
     pub dead_letters: AtomicU64,
+    /// Records emitted to side outputs that nothing reads (late records of
+    /// a window nobody routed, for one), counted so they are never lost unseen.
+    pub unread_side_output: AtomicU64,
 }
 
 impl NodeMetrics {
@@ -55,6 +58,7 @@ impl JobMetrics {
             records_in: AtomicU64::new(0),
             records_out: AtomicU64::new(0),
             dead_letters: AtomicU64::new(0),
+            unread_side_output: AtomicU64::new(0),
         });
         self.nodes.push(metrics.clone());
         metrics

@@ -5,6 +5,7 @@ pub mod exchange;
 pub mod executor;
 pub mod fields;
 pub mod keyed;
+pub mod keyed_guest;
 pub mod metrics;
 pub mod operator;
 pub mod plan;

@@ -45,6 +45,17 @@ pub trait Operator: Send {
     /// Process a batch of input records in order.
     fn process(&mut self, input: Vec<Record>, out: &mut Collector) -> Result<(), OperatorError>;
 
+    /// Process a batch of records of the second input (two-input operators).
+    fn process_second(
+        &mut self,
+        _input: Vec<Record>,
+        _out: &mut Collector,
+    ) -> Result<(), OperatorError> {
+        Err(OperatorError::Record(
+            "this operator has one input, but received records on a second".into(),
+        ))
+    }
+
     /// The input watermark advanced to `watermark`; fire due event-time timers.
     fn on_watermark(&mut self, _watermark: i64, _out: &mut Collector) -> Result<(), OperatorError> {
         Ok(())
@@ -52,6 +63,11 @@ pub trait Operator: Send {
 
     /// Processing time is now `now`; fire due processing-time timers.
     fn on_processing_time(&mut self, _now: i64, _out: &mut Collector) -> Result<(), OperatorError> {
+        Ok(())
+    }
+
+    /// Every input ended (after the final watermark).
+    fn on_end_of_input(&mut self, _out: &mut Collector) -> Result<(), OperatorError> {
         Ok(())
     }
 

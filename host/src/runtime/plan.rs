@@ -15,22 +15,24 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::exchange::{self, Exchange, GuestKeySelector, KeySelector, Message, Partitioning};
 use super::keyed::WasmKeyedProcess;
+use super::keyed_guest::KeyedGuest;
 use super::metrics::{JobMetrics, NodeMetrics, NodeRole};
 use super::operator::Operator;
-use super::source_task::{RecordDecoder, SourceTask};
+use super::source_task::{IdleDetector, RecordDecoder, SourceTask};
 use super::task::{Chain, ChainNode, ChainSink, InboxTask, Stop, Target};
 use super::transform::WasmTransform;
 use crate::connectors::SourceReader;
-use crate::connectors::file::{FileReader, StdinReader};
+use crate::connectors::file::{FileReader, ThreadedLineReader};
 use crate::connectors::generator::GeneratorReader;
 use crate::connectors::sink::SinkWriter;
 use crate::job::{
-    Job, KeyBy, OperatorDef, OperatorKind, SinkConnector, SourceConnector, StreamRef,
+    InputSide, Job, KeyBy, OperatorDef, OperatorKind, SinkConnector, SourceConnector, StreamRef,
 };
 use crate::state::{KeyGroupRange, MemoryStateBackend};
 use crate::time::{InputWatermarks, WatermarkGenerator};
 use crate::wasm::bindings::FunctionKind;
 use crate::wasm::{GuestEngine, GuestInstance, GuestModule, GuestTag, function_kind_of};
+use crate::window::{AggregateGuest, WindowFunction, WindowOperator};
 
 /// Makes the native-Rust twin of an operator for one subtask (benchmarks).
 pub type NativeOperatorFactory = Arc<dyn Fn(u32) -> Box<dyn Operator> + Send + Sync>;
@@ -58,7 +60,8 @@ pub struct Plan {
 /// The modules of a job, loaded and checked.
 pub struct LoadedModules {
     operators: HashMap<String, GuestModule>,
-    selectors: HashMap<String, GuestModule>,
+    /// Key selectors by operator uid and the input they key.
+    selectors: HashMap<(String, InputSide), GuestModule>,
 }
 
 /// Load and check every module of `job` (what `eddy validate` does), and
@@ -78,16 +81,21 @@ pub fn load_modules(
                 .with_context(|| format!("operator `{}`", op.uid))?;
             modules.operators.insert(op.uid.clone(), module);
         }
-        if let Some(KeyBy::Selector(path)) = &op.key_by {
-            let module = GuestModule::load(engine, path, FunctionKind::KeySelector)
-                .with_context(|| format!("operator `{}`: key_by selector", op.uid))?;
-            modules.selectors.insert(op.uid.clone(), module);
+        for side in [InputSide::First, InputSide::Second] {
+            if let Some(KeyBy::Selector(path)) = op.key_by_of(side) {
+                let module = GuestModule::load(engine, path, FunctionKind::KeySelector)
+                    .with_context(|| format!("operator `{}`: key_by selector", op.uid))?;
+                modules.selectors.insert((op.uid.clone(), side), module);
+            }
         }
     }
     let inputs = job
         .operators
         .iter()
-        .map(|o| (format!("operator `{}`", o.uid), Some(&o.input)))
+        .flat_map(|o| {
+            o.input_streams()
+                .map(move |(_, stream)| (format!("operator `{}`", o.uid), Some(stream)))
+        })
         .chain(
             job.sinks
                 .iter()
@@ -101,11 +109,7 @@ pub fn load_modules(
         else {
             continue;
         };
-        let declared = modules
-            .operators
-            .get(node)
-            .map(|m| m.descriptor.side_outputs.clone())
-            .unwrap_or_default();
+        let declared = declared_side_outputs(job, &modules, node);
         if !declared.contains(side) {
             bail!(
                 "{reader} reads side output `{side}` of operator `{node}`, but its module declares {}",
@@ -118,6 +122,27 @@ pub fn load_modules(
         }
     }
     Ok(modules)
+}
+
+/// Side outputs of operator `uid`: a window's late-data output, then what
+/// its module declares.
+fn declared_side_outputs(job: &Job, modules: &LoadedModules, uid: &str) -> Vec<String> {
+    let window_late = job
+        .operators
+        .iter()
+        .find(|o| o.uid == uid)
+        .and_then(|o| o.window.as_ref())
+        .map(|w| w.late_output.clone());
+    window_late
+        .into_iter()
+        .chain(
+            modules
+                .operators
+                .get(uid)
+                .map(|m| m.descriptor.side_outputs.clone())
+                .unwrap_or_default(),
+        )
+        .collect()
 }
 
 /// Where a task group's input comes from.
@@ -134,13 +159,12 @@ struct Group {
     /// Operators in chain order (an operator head comes first).
     operators: Vec<usize>,
     sinks: Vec<usize>,
-    /// Parallelism of the group feeding this one (operator heads only).
-    input_parallelism: u32,
+    /// Operator heads: the side each inbox channel feeds, by channel index.
+    /// Every subtask of every producer of every input has a channel.
+    channel_sides: Vec<InputSide>,
+    /// Operator heads: first channel index of each input stream.
+    channel_offsets: HashMap<(InputSide, StreamRef), usize>,
     inboxes: Vec<(Sender<Message>, Receiver<Message>)>,
-}
-
-fn is_keyed(kind: OperatorKind) -> bool {
-    matches!(kind, OperatorKind::KeyedProcess | OperatorKind::Aggregate)
 }
 
 /// Build the tasks of `job`.
@@ -154,21 +178,31 @@ pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<
             parallelism: source.parallelism,
             operators: Vec::new(),
             sinks: Vec::new(),
-            input_parallelism: 0,
+            channel_sides: Vec::new(),
+            channel_offsets: HashMap::new(),
             inboxes: Vec::new(),
         });
     }
     for (i, op) in job.operators.iter().enumerate() {
-        let input_group = group_of[op.input.node.as_str()];
+        let streams: Vec<(InputSide, &StreamRef)> = op.input_streams().collect();
+        let input_group = group_of[streams[0].1.node.as_str()];
         let input_parallelism = groups[input_group].parallelism;
-        if is_keyed(op.kind) || op.parallelism != input_parallelism {
+        if op.kind.is_keyed() || streams.len() > 1 || op.parallelism != input_parallelism {
+            let mut channel_sides = Vec::new();
+            let mut channel_offsets = HashMap::new();
+            for (side, stream) in streams {
+                let producers = groups[group_of[stream.node.as_str()]].parallelism;
+                channel_offsets.insert((side, stream.clone()), channel_sides.len());
+                channel_sides.extend((0..producers).map(|_| side));
+            }
             group_of.insert(&op.uid, groups.len());
             groups.push(Group {
                 head: Head::Operator(i),
                 parallelism: op.parallelism,
                 operators: vec![i],
                 sinks: Vec::new(),
-                input_parallelism,
+                channel_sides,
+                channel_offsets,
                 inboxes: (0..op.parallelism).map(|_| exchange::channel()).collect(),
             });
         } else {
@@ -245,10 +279,11 @@ pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<
                         });
                         chain.sinks.len() - 1
                     });
-                    let attach_keys = job
-                        .operators
-                        .iter()
-                        .any(|o| o.key_by == Some(KeyBy::RecordKey));
+                    let attach_keys = job.operators.iter().any(|o| {
+                        [InputSide::First, InputSide::Second]
+                            .iter()
+                            .any(|side| o.key_by_of(*side) == Some(&KeyBy::RecordKey))
+                    });
                     let reader = open_reader(
                         &source.connector,
                         source.format,
@@ -270,6 +305,7 @@ pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<
                         batch: job.batch,
                         metrics: source_metrics[s].clone(),
                         cancelled: cancelled.clone(),
+                        idleness: IdleDetector::new(source.idle_timeout),
                         source,
                     };
                     tasks.push(PlannedTask {
@@ -281,7 +317,8 @@ pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<
                     chain.head = vec![Target::Node(0)];
                     let task = InboxTask {
                         inbox: group.inboxes[subtask as usize].1.clone(),
-                        watermarks: InputWatermarks::new(group.input_parallelism as usize),
+                        watermarks: InputWatermarks::new(group.channel_sides.len()),
+                        channel_sides: group.channel_sides.clone(),
                         chain,
                         max_batch: job.batch.max_records,
                         cancelled: cancelled.clone(),
@@ -305,11 +342,13 @@ pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<
 fn direct_key_fields(job: &Job, source: &str) -> Vec<Vec<String>> {
     let mut fields: Vec<Vec<String>> = Vec::new();
     for op in &job.operators {
-        if op.input.node == source
-            && let Some(KeyBy::Field(path)) = &op.key_by
-            && !fields.contains(path)
-        {
-            fields.push(path.clone());
+        for (side, stream) in op.input_streams() {
+            if stream.node == source
+                && let Some(KeyBy::Field(path)) = op.key_by_of(side)
+                && !fields.contains(path)
+            {
+                fields.push(path.clone());
+            }
         }
     }
     fields
@@ -330,10 +369,10 @@ fn open_reader(
             parallelism,
             attach_keys,
         )),
-        SourceConnector::File(path) => Box::new(
-            FileReader::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-        ),
-        SourceConnector::Stdin => Box::new(StdinReader::start()),
+        SourceConnector::File(path) => {
+            FileReader::open(path).with_context(|| format!("cannot open {}", path.display()))?
+        }
+        SourceConnector::Stdin => Box::new(ThreadedLineReader::stdin()),
     })
 }
 
@@ -421,33 +460,35 @@ impl Wiring<'_> {
         let group = &self.groups[g];
         let mut targets = Vec::new();
         for (o, op) in self.job.operators.iter().enumerate() {
-            if &op.input != stream {
-                continue;
-            }
-            if let Some(local) = group.operators.iter().position(|&m| m == o)
-                && !matches!(group.head, Head::Operator(h) if h == o)
-            {
-                targets.push(Target::Node(local));
-                continue;
-            }
-            let consumer = self.group_of[op.uid.as_str()];
-            let partitioning = if is_keyed(op.kind) {
-                Partitioning::Keyed {
-                    selector: self.key_selector(op, subtask)?,
-                    max_parallelism: self.job.max_parallelism,
+            for (side, input) in op.input_streams() {
+                if input != stream {
+                    continue;
                 }
-            } else {
-                Partitioning::Rebalance {
-                    next: subtask as usize % self.senders[consumer].len().max(1),
+                if let Some(local) = group.operators.iter().position(|&m| m == o)
+                    && !matches!(group.head, Head::Operator(h) if h == o)
+                {
+                    targets.push(Target::Node(local));
+                    continue;
                 }
-            };
-            chain.exchanges.push(Exchange::new(
-                partitioning,
-                self.senders[consumer].clone(),
-                subtask as usize,
-                self.job.batch.max_records,
-            ));
-            targets.push(Target::Exchange(chain.exchanges.len() - 1));
+                let consumer = self.group_of[op.uid.as_str()];
+                let partitioning = match op.key_by_of(side) {
+                    Some(key_by) => Partitioning::Keyed {
+                        selector: self.key_selector(op, key_by, side, subtask)?,
+                        max_parallelism: self.job.max_parallelism,
+                    },
+                    None => Partitioning::Rebalance {
+                        next: subtask as usize % self.senders[consumer].len().max(1),
+                    },
+                };
+                let offset = self.groups[consumer].channel_offsets[&(side, stream.clone())];
+                chain.exchanges.push(Exchange::new(
+                    partitioning,
+                    self.senders[consumer].clone(),
+                    offset + subtask as usize,
+                    self.job.batch.max_records,
+                ));
+                targets.push(Target::Exchange(chain.exchanges.len() - 1));
+            }
         }
         for (k, sink) in self.job.sinks.iter().enumerate() {
             if sink.input.as_ref() == Some(stream) {
@@ -462,31 +503,31 @@ impl Wiring<'_> {
         Ok(targets)
     }
 
-    fn key_selector(&self, op: &OperatorDef, subtask: u32) -> Result<KeySelector> {
-        Ok(
-            match op
-                .key_by
-                .as_ref()
-                .expect("validated: keyed operators have key_by")
-            {
-                KeyBy::RecordKey => KeySelector::RecordKey,
-                KeyBy::Field(path) => KeySelector::Field(path.clone()),
-                KeyBy::Selector(_) => {
-                    let module = &self.modules.selectors[&op.uid];
-                    let tag = GuestTag {
-                        operator: format!("{}/key_by", op.uid),
-                        subtask,
-                        parallelism: op.parallelism,
-                    };
-                    let mut guest = GuestInstance::new(module, tag, op.limits)
-                        .with_context(|| format!("operator `{}`: key_by selector", op.uid))?;
-                    guest
-                        .init("")
-                        .with_context(|| format!("operator `{}`: key_by selector init", op.uid))?;
-                    KeySelector::Guest(Box::new(GuestKeySelector::new(guest)))
-                }
-            },
-        )
+    fn key_selector(
+        &self,
+        op: &OperatorDef,
+        key_by: &KeyBy,
+        side: InputSide,
+        subtask: u32,
+    ) -> Result<KeySelector> {
+        Ok(match key_by {
+            KeyBy::RecordKey => KeySelector::RecordKey,
+            KeyBy::Field(path) => KeySelector::Field(path.clone()),
+            KeyBy::Selector(_) => {
+                let module = &self.modules.selectors[&(op.uid.clone(), side)];
+                let tag = GuestTag {
+                    operator: format!("{}/key_by", op.uid),
+                    subtask,
+                    parallelism: op.parallelism,
+                };
+                let mut guest = GuestInstance::new(module, tag, op.limits)
+                    .with_context(|| format!("operator `{}`: key_by selector", op.uid))?;
+                guest
+                    .init("")
+                    .with_context(|| format!("operator `{}`: key_by selector init", op.uid))?;
+                KeySelector::Guest(Box::new(GuestKeySelector::new(guest)))
+            }
+        })
     }
 
     /// The operator of `def` for one subtask: its guest (initialised with the
@@ -513,29 +554,51 @@ impl Wiring<'_> {
         guest
             .init(&def.config)
             .with_context(|| format!("{}: init", context()))?;
+        let backend = || {
+            let range =
+                KeyGroupRange::for_subtask(subtask, def.parallelism, self.job.max_parallelism);
+            Box::new(MemoryStateBackend::new(def.uid.clone(), range))
+        };
+        let max_parallelism = self.job.max_parallelism;
+        let max_batch = self.job.batch.max_records;
+        let window = || {
+            def.window
+                .clone()
+                .expect("validated: windowed kinds have a window")
+        };
         Ok(match def.kind {
             OperatorKind::Map | OperatorKind::Filter | OperatorKind::FlatMap => Box::new(
                 WasmTransform::new(guest, module.descriptor.side_outputs.clone()),
             ),
-            OperatorKind::KeyedProcess => {
-                let range =
-                    KeyGroupRange::for_subtask(subtask, def.parallelism, self.job.max_parallelism);
-                let backend = Box::new(MemoryStateBackend::new(def.uid.clone(), range));
+            OperatorKind::KeyedProcess | OperatorKind::CoProcess => Box::new(
+                WasmKeyedProcess::new(
+                    guest,
+                    &module.descriptor,
+                    backend(),
+                    max_parallelism,
+                    max_batch,
+                )
+                .with_context(context)?,
+            ),
+            OperatorKind::Aggregate => {
+                let function = WindowFunction::Aggregate(
+                    AggregateGuest::new(Box::new(guest), backend()).with_context(context)?,
+                );
                 Box::new(
-                    WasmKeyedProcess::new(
-                        guest,
-                        &module.descriptor,
-                        backend,
-                        self.job.max_parallelism,
-                        self.job.batch.max_records,
-                    )
-                    .with_context(context)?,
+                    WindowOperator::new(function, window(), max_parallelism, max_batch)
+                        .with_context(context)?,
                 )
             }
-            OperatorKind::Aggregate => bail!(
-                "operator `{}`: `aggregate` operators run inside windows, which this version of eddy does not have yet",
-                def.uid
-            ),
+            OperatorKind::WindowProcess => {
+                let function = WindowFunction::Process(
+                    KeyedGuest::new(guest, &module.descriptor, backend(), max_parallelism)
+                        .with_context(context)?,
+                );
+                Box::new(
+                    WindowOperator::new(function, window(), max_parallelism, max_batch)
+                        .with_context(context)?,
+                )
+            }
         })
     }
 }

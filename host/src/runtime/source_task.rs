@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::fields::{FieldError, key_field, timestamp_field, validate_json};
 use super::metrics::NodeMetrics;
@@ -67,6 +67,40 @@ fn field_reason(what: &str, path: &[String], error: &FieldError) -> String {
     }
 }
 
+/// Notices when a reader has produced nothing for its idle timeout
+/// (Flink's `WatermarkStrategy::withIdleness`).
+pub struct IdleDetector {
+    timeout: Option<Duration>,
+    last_record: Instant,
+    idle: bool,
+}
+
+impl IdleDetector {
+    pub fn new(timeout: Option<Duration>) -> Self {
+        IdleDetector {
+            timeout,
+            last_record: Instant::now(),
+            idle: false,
+        }
+    }
+
+    /// Note a read; true when the reader just became idle.
+    fn after_read(&mut self, records: usize) -> bool {
+        if records > 0 {
+            self.last_record = Instant::now();
+            self.idle = false;
+            return false;
+        }
+        match self.timeout {
+            Some(timeout) if !self.idle && self.last_record.elapsed() >= timeout => {
+                self.idle = true;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 /// One subtask of a source.
 pub struct SourceTask {
     pub source: SourceDef,
@@ -79,6 +113,7 @@ pub struct SourceTask {
     pub batch: BatchConfig,
     pub metrics: Arc<NodeMetrics>,
     pub cancelled: Arc<AtomicBool>,
+    pub idleness: IdleDetector,
 }
 
 impl SourceTask {
@@ -104,6 +139,9 @@ impl SourceTask {
                 }
             }
             self.metrics.add_out(records.len());
+            if self.idleness.after_read(records.len()) {
+                self.chain.idle()?;
+            }
             if !records.is_empty() {
                 self.chain.records(records)?;
             }

@@ -13,6 +13,7 @@ use super::metrics::NodeMetrics;
 use super::operator::{Collector, Operator, OperatorError};
 use super::record::Record;
 use crate::connectors::sink::SinkWriter;
+use crate::job::InputSide;
 use crate::time::watermark::END_OF_TIME;
 use crate::time::{InputWatermarks, processing_time_now};
 
@@ -125,7 +126,13 @@ impl Chain {
         let metrics = &self.nodes[node].metrics;
         metrics.add_out(out.main.len() + out.side.iter().map(Vec::len).sum::<usize>());
         for (side, records) in out.side.into_iter().enumerate().rev() {
-            Self::fan_out(&self.nodes[node].side[side], records, work);
+            let targets = &self.nodes[node].side[side];
+            if targets.is_empty() {
+                metrics
+                    .unread_side_output
+                    .fetch_add(records.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            Self::fan_out(targets, records, work);
         }
         Self::fan_out(&self.nodes[node].main, out.main, work);
     }
@@ -159,6 +166,13 @@ impl Chain {
             }
         }
         Ok(())
+    }
+
+    /// Push records of the head operator's second input through the chain.
+    pub fn second_records(&mut self, records: Vec<Record>) -> Result<(), Stop> {
+        self.nodes[0].metrics.add_in(records.len());
+        self.run_callback(0, |op, out| op.process_second(records, out))?;
+        self.flush_exchanges()
     }
 
     /// Push the task's input records through the chain.
@@ -232,10 +246,24 @@ impl Chain {
             .min()
     }
 
+    /// Every input of the task is idle: tell consumers, so they stop
+    /// waiting for this task's watermark.
+    pub fn idle(&mut self) -> Result<(), Stop> {
+        for e in 0..self.exchanges.len() {
+            if let Err(error) = self.exchanges[e].idle() {
+                return Err(self.exchange_error(error));
+            }
+        }
+        Ok(())
+    }
+
     /// The input ended: a final watermark fires every event-time timer,
-    /// then consumers are told and sinks flushed.
+    /// operators finish in chain order, then consumers are told and sinks flushed.
     pub fn end(&mut self) -> Result<(), Stop> {
         self.watermark(END_OF_TIME)?;
+        for node in 0..self.nodes.len() {
+            self.run_callback(node, |op, out| op.on_end_of_input(out))?;
+        }
         for e in 0..self.exchanges.len() {
             if let Err(error) = self.exchanges[e].end() {
                 return Err(self.exchange_error(error));
@@ -253,7 +281,10 @@ impl Chain {
 /// Runs a chain fed by the inbox of a consumer subtask.
 pub struct InboxTask {
     pub inbox: Receiver<Message>,
+    /// Per input channel.
     pub watermarks: InputWatermarks,
+    /// The input side each channel feeds.
+    pub channel_sides: Vec<InputSide>,
     pub chain: Chain,
     pub max_batch: usize,
     pub cancelled: Arc<AtomicBool>,
@@ -274,15 +305,21 @@ impl InboxTask {
                     None => continue,
                 },
             };
+            let side = self.channel_sides[message.input];
             match message.element {
                 Element::Records(mut records) => {
-                    // Coalesce what is already waiting into one batch (adaptive batching).
+                    self.watermarks.activate(message.input);
+                    // Coalesce what is already waiting for the same input
+                    // into one batch (adaptive batching).
                     while records.len() < self.max_batch {
                         match self.inbox.try_recv() {
                             Ok(Message {
                                 element: Element::Records(more),
-                                ..
-                            }) => records.extend(more),
+                                input,
+                            }) if self.channel_sides[input] == side => {
+                                self.watermarks.activate(input);
+                                records.extend(more)
+                            }
                             Ok(other) => {
                                 pending = Some(other);
                                 break;
@@ -291,11 +328,22 @@ impl InboxTask {
                             Err(TryRecvError::Disconnected) => break,
                         }
                     }
-                    self.chain.records(records)?;
+                    match side {
+                        InputSide::First => self.chain.records(records)?,
+                        InputSide::Second => self.chain.second_records(records)?,
+                    }
                 }
                 Element::Watermark(watermark) => {
                     if let Some(advanced) = self.watermarks.update(message.input, watermark) {
                         self.chain.watermark(advanced)?;
+                    }
+                }
+                Element::Idle => {
+                    if let Some(advanced) = self.watermarks.idle(message.input) {
+                        self.chain.watermark(advanced)?;
+                    }
+                    if self.watermarks.all_idle() {
+                        self.chain.idle()?;
                     }
                 }
                 Element::End => {

@@ -16,6 +16,21 @@ pub struct Timer {
     pub timestamp: i64,
     pub key_group: u16,
     pub key: Vec<u8>,
+    /// What the timer is for within its key: a window's namespace for
+    /// window timers, empty for timers of process functions.
+    pub namespace: Vec<u8>,
+}
+
+impl Timer {
+    /// A timer of a process function (no namespace).
+    pub fn keyed(timestamp: i64, key_group: u16, key: Vec<u8>) -> Self {
+        Timer {
+            timestamp,
+            key_group,
+            key,
+            namespace: Vec::new(),
+        }
+    }
 }
 
 /// The timers of one keyed operator subtask.
@@ -57,6 +72,14 @@ impl TimerService {
         due
     }
 
+    /// Whether `timer` is registered.
+    pub fn contains(&self, domain: TimeDomain, timer: &Timer) -> bool {
+        match domain {
+            TimeDomain::EventTime => self.event_time.contains(timer),
+            TimeDomain::ProcessingTime => self.processing_time.contains(timer),
+        }
+    }
+
     /// Earliest processing-time timer, to know when to wake up.
     pub fn next_processing_time(&self) -> Option<i64> {
         self.processing_time.first().map(|t| t.timestamp)
@@ -76,11 +99,7 @@ mod tests {
     use super::*;
 
     fn timer(ts: i64, key: &str) -> Timer {
-        Timer {
-            timestamp: ts,
-            key_group: 0,
-            key: key.as_bytes().to_vec(),
-        }
+        Timer::keyed(ts, 0, key.as_bytes().to_vec())
     }
 
     #[test]

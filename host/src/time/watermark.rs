@@ -51,40 +51,75 @@ impl WatermarkGenerator {
 }
 
 /// The watermark of an operator with several input channels: the minimum
-/// over the channels that have not ended.
+/// over the channels that are active (neither idle nor ended).
+///
+/// As Flink's status valve: an idle channel is left out until it sends
+/// again; a channel that comes back behind the combined watermark cannot
+/// pull it back, and holds it only once it has caught up.
 #[derive(Debug, Clone)]
 pub struct InputWatermarks {
     per_input: Vec<i64>,
-    ended: Vec<bool>,
+    status: Vec<ChannelStatus>,
     current: i64,
+}
+
+/// Whether a channel's watermark counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChannelStatus {
+    Active,
+    Idle,
+    Ended,
 }
 
 impl InputWatermarks {
     pub fn new(inputs: usize) -> Self {
         InputWatermarks {
             per_input: vec![NO_WATERMARK; inputs],
-            ended: vec![false; inputs],
+            status: vec![ChannelStatus::Active; inputs],
             current: NO_WATERMARK,
         }
     }
 
     /// Record a watermark from `input`; returns the combined watermark if it advanced.
     pub fn update(&mut self, input: usize, watermark: i64) -> Option<i64> {
+        self.activate(input);
         let slot = &mut self.per_input[input];
         *slot = (*slot).max(watermark);
         self.recompute()
     }
 
+    /// `input` sent records: it counts again if it was idle.
+    pub fn activate(&mut self, input: usize) {
+        if self.status[input] == ChannelStatus::Idle {
+            self.status[input] = ChannelStatus::Active;
+            // It cannot pull the combined watermark back.
+            self.per_input[input] = self.per_input[input].max(self.current);
+        }
+    }
+
+    /// `input` is idle: it no longer holds the watermark back.
+    pub fn idle(&mut self, input: usize) -> Option<i64> {
+        if self.status[input] == ChannelStatus::Active {
+            self.status[input] = ChannelStatus::Idle;
+        }
+        self.recompute()
+    }
+
     /// An input ended: it no longer holds the watermark back.
     pub fn end(&mut self, input: usize) -> Option<i64> {
-        self.ended[input] = true;
+        self.status[input] = ChannelStatus::Ended;
         self.per_input[input] = END_OF_TIME;
         self.recompute()
     }
 
     /// Whether every input ended.
     pub fn all_ended(&self) -> bool {
-        self.ended.iter().all(|e| *e)
+        self.status.iter().all(|s| *s == ChannelStatus::Ended)
+    }
+
+    /// Whether no input is active while some have not ended.
+    pub fn all_idle(&self) -> bool {
+        !self.all_ended() && !self.status.contains(&ChannelStatus::Active)
     }
 
     pub fn current(&self) -> i64 {
@@ -92,10 +127,23 @@ impl InputWatermarks {
     }
 
     fn recompute(&mut self) -> Option<i64> {
-        let min = self.per_input.iter().copied().min().unwrap_or(END_OF_TIME);
-        (min > self.current).then(|| {
-            self.current = min;
-            min
+        let channels = self.per_input.iter().zip(&self.status);
+        let candidate = if self.all_idle() {
+            // As Flink's valve: with every live channel idle, the one
+            // furthest ahead leads (nothing else will move it).
+            channels
+                .filter(|(_, status)| **status == ChannelStatus::Idle)
+                .map(|(watermark, _)| *watermark)
+                .max()?
+        } else {
+            channels
+                .filter(|(_, status)| **status != ChannelStatus::Idle)
+                .map(|(watermark, _)| *watermark)
+                .min()?
+        };
+        (candidate > self.current).then(|| {
+            self.current = candidate;
+            candidate
         })
     }
 }
@@ -128,5 +176,27 @@ mod tests {
         assert!(!inputs.all_ended());
         assert_eq!(inputs.end(1), Some(END_OF_TIME));
         assert!(inputs.all_ended());
+    }
+
+    #[test]
+    fn an_idle_input_does_not_hold_the_watermark_back() {
+        let mut inputs = InputWatermarks::new(2);
+        assert_eq!(inputs.update(0, 100), None, "input 1 has said nothing yet");
+        assert_eq!(inputs.idle(1), Some(100), "input 1 went quiet");
+        assert_eq!(inputs.update(0, 200), Some(200));
+        // Input 1 comes back behind: it cannot pull the watermark back,
+        // and holds it only once it catches up.
+        inputs.activate(1);
+        assert_eq!(inputs.update(1, 150), None);
+        assert_eq!(inputs.update(0, 300), None, "input 1 is at 200 now");
+        assert_eq!(inputs.update(1, 250), Some(250));
+        assert!(!inputs.all_idle());
+        assert_eq!(inputs.idle(0), None, "input 1 (250) is still active");
+        assert_eq!(
+            inputs.idle(1),
+            Some(300),
+            "all idle: the input furthest ahead leads"
+        );
+        assert!(inputs.all_idle());
     }
 }

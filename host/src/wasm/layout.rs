@@ -7,8 +7,9 @@ use crate::time::TimeDomain;
 
 pub use eddy_layout::{ABSENT, LAYOUT_VERSION, NO_KEY};
 use eddy_layout::{
-    DOMAIN_EVENT_TIME, DOMAIN_PROCESSING_TIME, EVENT_RECORD, EVENT_TIMER, OUT_CLEAR_VALUE,
-    OUT_DELETE_TIMER, OUT_EMIT, OUT_EMIT_SIDE, OUT_FORWARD, OUT_SET_TIMER, OUT_SET_VALUE,
+    DOMAIN_EVENT_TIME, DOMAIN_PROCESSING_TIME, EVENT_RECORD, EVENT_RECORD_SECOND, EVENT_TIMER,
+    EVENT_WINDOW, OUT_CLEAR_VALUE, OUT_DELETE_TIMER, OUT_EMIT, OUT_EMIT_SIDE, OUT_FORWARD,
+    OUT_SET_TIMER, OUT_SET_VALUE,
 };
 
 /// Append a `u32`-length-prefixed byte string.
@@ -91,9 +92,41 @@ impl BatchEncoder {
     /// Add a record event.
     #[inline]
     pub fn record(&mut self, key_ref: u32, timestamp: i64, value: &[u8]) {
+        self.tagged_record(EVENT_RECORD, key_ref, timestamp, value);
+    }
+
+    /// Add a record of a co-process function's second input.
+    pub fn second_record(&mut self, key_ref: u32, timestamp: i64, value: &[u8]) {
+        self.tagged_record(EVENT_RECORD_SECOND, key_ref, timestamp, value);
+    }
+
+    /// Add a fired window `[start, end)` with its elements (timestamp, value).
+    pub fn window<'a>(
+        &mut self,
+        key_ref: u32,
+        start: i64,
+        end: i64,
+        elements: impl ExactSizeIterator<Item = (i64, &'a [u8])>,
+    ) {
+        self.start_events();
+        self.buf.push(EVENT_WINDOW);
+        self.buf.extend_from_slice(&key_ref.to_le_bytes());
+        self.buf.extend_from_slice(&start.to_le_bytes());
+        self.buf.extend_from_slice(&end.to_le_bytes());
+        self.buf
+            .extend_from_slice(&(elements.len() as u32).to_le_bytes());
+        for (timestamp, value) in elements {
+            self.buf.extend_from_slice(&timestamp.to_le_bytes());
+            put_bytes(&mut self.buf, value);
+        }
+        self.event_count += 1;
+    }
+
+    #[inline]
+    fn tagged_record(&mut self, tag: u8, key_ref: u32, timestamp: i64, value: &[u8]) {
         self.start_events();
         self.buf.reserve(17 + value.len());
-        self.buf.push(EVENT_RECORD);
+        self.buf.push(tag);
         self.buf.extend_from_slice(&key_ref.to_le_bytes());
         self.buf.extend_from_slice(&timestamp.to_le_bytes());
         put_bytes(&mut self.buf, value);
@@ -170,17 +203,17 @@ pub struct LayoutError {
 }
 
 /// Reads little-endian fields from a buffer with bounds checks.
-struct Reader<'a> {
+pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
+    pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
 
-    fn at_end(&self) -> bool {
+    pub fn at_end(&self) -> bool {
         self.pos >= self.buf.len()
     }
 
@@ -208,15 +241,15 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
 
-    fn u32(&mut self) -> Result<u32, LayoutError> {
+    pub fn u32(&mut self) -> Result<u32, LayoutError> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
     }
 
-    fn i64(&mut self) -> Result<i64, LayoutError> {
+    pub fn i64(&mut self) -> Result<i64, LayoutError> {
         Ok(i64::from_le_bytes(self.take(8)?.try_into().unwrap()))
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], LayoutError> {
+    pub fn bytes(&mut self) -> Result<&'a [u8], LayoutError> {
         let len = self.u32()? as usize;
         self.take(len)
     }
@@ -348,14 +381,42 @@ impl AggregateBatchEncoder {
     }
 }
 
-/// `u32 count, count × bytes` for `get-results`.
-pub fn encode_counted(items: &[&[u8]]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + items.iter().map(|i| i.len() + 4).sum::<usize>());
-    out.extend_from_slice(&(items.len() as u32).to_le_bytes());
-    for item in items {
-        put_bytes(&mut out, item);
+/// Encodes the fired windows of one `get-results` call.
+#[derive(Debug, Default)]
+pub struct WindowResultsEncoder {
+    buf: Vec<u8>,
+    count: u32,
+}
+
+impl WindowResultsEncoder {
+    pub fn begin(&mut self) {
+        self.buf.clear();
+        self.buf.extend_from_slice(&0u32.to_le_bytes());
+        self.count = 0;
     }
-    out
+
+    /// Add a window `[start, end)` of `key` with its accumulator.
+    pub fn window(&mut self, key: &[u8], start: i64, end: i64, accumulator: &[u8]) {
+        put_bytes(&mut self.buf, key);
+        self.buf.extend_from_slice(&start.to_le_bytes());
+        self.buf.extend_from_slice(&end.to_le_bytes());
+        put_bytes(&mut self.buf, accumulator);
+        self.count += 1;
+    }
+
+    /// Number of windows added since `begin`.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn finish(&mut self) -> &[u8] {
+        self.buf[0..4].copy_from_slice(&self.count.to_le_bytes());
+        &self.buf
+    }
 }
 
 #[cfg(test)]

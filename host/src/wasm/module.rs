@@ -50,7 +50,9 @@ impl World {
             | FunctionKind::Filter
             | FunctionKind::FlatMap
             | FunctionKind::KeySelector => World::Transform,
-            FunctionKind::KeyedProcess => World::KeyedProcess,
+            FunctionKind::KeyedProcess | FunctionKind::WindowProcess | FunctionKind::CoProcess => {
+                World::KeyedProcess
+            }
             FunctionKind::Aggregate => World::Aggregate,
         }
     }
@@ -64,6 +66,8 @@ pub fn function_kind_of(kind: OperatorKind) -> FunctionKind {
         OperatorKind::FlatMap => FunctionKind::FlatMap,
         OperatorKind::KeyedProcess => FunctionKind::KeyedProcess,
         OperatorKind::Aggregate => FunctionKind::Aggregate,
+        OperatorKind::WindowProcess => FunctionKind::WindowProcess,
+        OperatorKind::CoProcess => FunctionKind::CoProcess,
     }
 }
 
@@ -76,6 +80,8 @@ pub fn function_kind_name(kind: FunctionKind) -> &'static str {
         FunctionKind::KeySelector => "key-selector",
         FunctionKind::KeyedProcess => "keyed-process",
         FunctionKind::Aggregate => "aggregate",
+        FunctionKind::WindowProcess => "window-process",
+        FunctionKind::CoProcess => "co-process",
     }
 }
 

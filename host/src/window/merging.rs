@@ -80,6 +80,30 @@ impl MergingWindowSet {
     pub fn is_empty(&self) -> bool {
         self.windows.is_empty()
     }
+
+    /// The set as stored in keyed state: (window, state window) namespaces.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.windows.len() * 32);
+        for (window, state_window) in &self.windows {
+            out.extend_from_slice(&window.namespace());
+            out.extend_from_slice(&state_window.namespace());
+        }
+        out
+    }
+
+    /// A set written by [`MergingWindowSet::encode`]; `None` if malformed.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        if !bytes.len().is_multiple_of(32) {
+            return None;
+        }
+        let mut windows = BTreeMap::new();
+        for entry in bytes.chunks_exact(32) {
+            let window = TimeWindow::from_namespace(&entry[..16])?;
+            let state_window = TimeWindow::from_namespace(&entry[16..])?;
+            windows.insert(window, state_window);
+        }
+        Some(MergingWindowSet { windows })
+    }
 }
 
 #[cfg(test)]
@@ -129,5 +153,15 @@ mod tests {
         assert!(merge.replaced_windows.is_empty());
         assert_eq!(set.remove(&w(0, 10)), Some(w(0, 10)));
         assert!(set.is_empty());
+    }
+
+    #[test]
+    fn the_set_round_trips_through_its_encoding() {
+        let mut set = MergingWindowSet::default();
+        set.add(w(-5, 10));
+        set.add(w(20, 30));
+        set.add(w(10, 20));
+        assert_eq!(MergingWindowSet::decode(&set.encode()), Some(set));
+        assert_eq!(MergingWindowSet::decode(&[1, 2, 3]), None);
     }
 }

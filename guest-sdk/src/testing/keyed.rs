@@ -1,0 +1,364 @@
+//! The keyed operator of the native harness: batches of many keys through the
+//! `keyed-process` runtime, with value state, timers and watermarks kept the
+//! way the host keeps them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::host::{BatchBuilder, OutputEntry, decode_output};
+use super::memory_state;
+use super::windows::FiredWindow;
+use super::{Output, RecordOperator, run_bounded};
+use crate::export::Instance;
+use crate::export::keyed::{
+    self, CoProcessFunction, KeyedFunction, KeyedProcessFunction, ProcessWindowFunction,
+};
+use crate::function::{CoProcess, KeyedProcess, ProcessWindow};
+use crate::layout::{NO_TIMESTAMP, TimeDomain};
+
+/// Which input of a [`CoProcessHarness`] a record comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Input {
+    /// The first input (`process_element1`, the operator's `input`).
+    First,
+    /// The second input (`process_element2`, the operator's `connect`).
+    Second,
+}
+
+/// A record for a harness: `(key, timestamp, value)`.
+pub type Record<'a> = (&'a [u8], i64, &'a [u8]);
+
+/// A record of one input of a co-process function: `(input, key, timestamp, value)`.
+pub type CoRecord<'a> = (Input, &'a [u8], i64, &'a [u8]);
+
+/// Runs a function of the `keyed-process` world like the host does: batches
+/// of many keys, value state in the batch, event-time timers fired when the
+/// watermark passes them. Used as [`KeyedHarness`] and [`CoProcessHarness`].
+pub struct KeyedOperator<F> {
+    instance: Instance<F>,
+    side_outputs: Vec<String>,
+    /// Descriptor index of each value state, in slot order.
+    value_state_indices: Vec<u32>,
+    value_states: BTreeMap<(u32, Vec<u8>), Vec<u8>>,
+    /// `(timestamp, key, domain)` of every pending timer.
+    timers: BTreeSet<(i64, Vec<u8>, TimeDomain)>,
+    watermark: i64,
+    processing_time: i64,
+}
+
+/// Runs a [`KeyedProcess`] function: `KeyedHarness::<MyFunction>::open(config)`.
+pub type KeyedHarness<P> = KeyedOperator<KeyedProcessFunction<P>>;
+
+/// Runs a [`CoProcess`] function: `CoProcessHarness::<MyJoin>::open(config)`.
+pub type CoProcessHarness<C> = KeyedOperator<CoProcessFunction<C>>;
+
+/// The `(timestamp, value)` elements of a fired window.
+pub(crate) type Elements = Vec<(i64, Vec<u8>)>;
+
+/// One event of a batch, before encoding.
+pub(crate) enum PendingEvent<'a> {
+    Record(Input, i64, &'a [u8]),
+    Timer(i64, TimeDomain),
+    Window {
+        start: i64,
+        end: i64,
+        elements: &'a [(i64, Vec<u8>)],
+    },
+}
+
+impl<F: KeyedFunction> KeyedOperator<F> {
+    /// Describe and open the function with `config`, with empty state.
+    pub fn open(config: &str) -> Result<Self, String> {
+        memory_state::reset();
+        let instance = Instance::new();
+        let registrations = keyed::open(&instance, config.to_owned())?;
+        Ok(KeyedOperator {
+            instance,
+            side_outputs: registrations.side_outputs.clone(),
+            value_state_indices: registrations.value_state_indices(),
+            value_states: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            watermark: NO_TIMESTAMP,
+            processing_time: 0,
+        })
+    }
+
+    /// The current watermark.
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    /// Set the processing time that following batches report.
+    pub fn set_processing_time(&mut self, processing_time: i64) {
+        self.processing_time = processing_time;
+    }
+
+    /// Advance the watermark and fire every event-time timer at or before it,
+    /// in timestamp order (timers set while firing fire too if due).
+    pub fn advance_watermark(&mut self, watermark: i64) -> Result<Vec<Output>, String> {
+        self.watermark = self.watermark.max(watermark);
+        let mut outputs = Vec::new();
+        loop {
+            let due: Vec<_> = self
+                .timers
+                .iter()
+                .filter(|(timestamp, _, domain)| {
+                    *domain == TimeDomain::EventTime && *timestamp <= self.watermark
+                })
+                .cloned()
+                .collect();
+            if due.is_empty() {
+                return Ok(outputs);
+            }
+            for timer in &due {
+                self.timers.remove(timer);
+            }
+            let events: Vec<_> = due
+                .iter()
+                .map(|(timestamp, key, domain)| {
+                    (key.as_slice(), PendingEvent::Timer(*timestamp, *domain))
+                })
+                .collect();
+            outputs.extend(self.run_batch(&events)?);
+        }
+    }
+
+    /// Run records of either input as one batch.
+    fn run_records(&mut self, records: &[CoRecord<'_>]) -> Result<Vec<Output>, String> {
+        let events: Vec<_> = records
+            .iter()
+            .map(|&(input, key, timestamp, value)| {
+                (key, PendingEvent::Record(input, timestamp, value))
+            })
+            .collect();
+        self.run_batch(&events)
+    }
+
+    /// Build one batch, run it, and apply its state and timer changes.
+    pub(crate) fn run_batch(
+        &mut self,
+        events: &[(&[u8], PendingEvent<'_>)],
+    ) -> Result<Vec<Output>, String> {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut key_refs = Vec::with_capacity(events.len());
+        for (key, _) in events {
+            let key_ref = match keys.iter().position(|known| known == key) {
+                Some(index) => index,
+                None => {
+                    keys.push(key.to_vec());
+                    keys.len() - 1
+                }
+            };
+            key_refs.push(key_ref as u32);
+        }
+
+        let mut batch = BatchBuilder::new(self.watermark, self.processing_time);
+        for key in &keys {
+            let slots: Vec<Option<&[u8]>> = self
+                .value_state_indices
+                .iter()
+                .map(|&state| {
+                    self.value_states
+                        .get(&(state, key.clone()))
+                        .map(Vec::as_slice)
+                })
+                .collect();
+            batch = batch.key(key, &slots);
+        }
+        let mut timestamps = Vec::with_capacity(events.len());
+        for ((_, event), &key_ref) in events.iter().zip(&key_refs) {
+            batch = match *event {
+                PendingEvent::Record(Input::First, timestamp, value) => {
+                    timestamps.push(timestamp);
+                    batch.record(key_ref, timestamp, value)
+                }
+                PendingEvent::Record(Input::Second, timestamp, value) => {
+                    timestamps.push(timestamp);
+                    batch.second_record(key_ref, timestamp, value)
+                }
+                PendingEvent::Timer(timestamp, domain) => {
+                    timestamps.push(timestamp);
+                    batch.timer(key_ref, timestamp, domain)
+                }
+                PendingEvent::Window {
+                    start,
+                    end,
+                    elements,
+                } => {
+                    timestamps.push(end.saturating_sub(1));
+                    batch.window(key_ref, start, end, elements)
+                }
+            };
+        }
+
+        memory_state::set_key_table(keys.clone());
+        let output = keyed::process_batch(&self.instance, batch.build())?;
+        let mut outputs = Vec::new();
+        for entry in decode_output(&output) {
+            match entry {
+                OutputEntry::Emit { event, value } => outputs.push(Output {
+                    side_output: None,
+                    timestamp: timestamps[event as usize],
+                    value,
+                }),
+                OutputEntry::EmitSide {
+                    side_output,
+                    event,
+                    value,
+                } => outputs.push(Output {
+                    side_output: Some(self.side_outputs[side_output as usize].clone()),
+                    timestamp: timestamps[event as usize],
+                    value,
+                }),
+                OutputEntry::Forward { event } => {
+                    return Err(format!(
+                        "keyed process functions cannot forward (event {event})"
+                    ));
+                }
+                OutputEntry::SetTimer {
+                    key_ref,
+                    domain,
+                    timestamp,
+                } => {
+                    self.timers
+                        .insert((timestamp, keys[key_ref as usize].clone(), domain));
+                }
+                OutputEntry::DeleteTimer {
+                    key_ref,
+                    domain,
+                    timestamp,
+                } => {
+                    self.timers
+                        .remove(&(timestamp, keys[key_ref as usize].clone(), domain));
+                }
+                OutputEntry::SetValue {
+                    state,
+                    key_ref,
+                    value,
+                } => {
+                    self.value_states
+                        .insert((state, keys[key_ref as usize].clone()), value);
+                }
+                OutputEntry::ClearValue { state, key_ref } => {
+                    self.value_states
+                        .remove(&(state, keys[key_ref as usize].clone()));
+                }
+            }
+        }
+        Ok(outputs)
+    }
+}
+
+impl<'r, F: KeyedFunction> RecordOperator<CoRecord<'r>> for KeyedOperator<F> {
+    fn input_and_timestamp(record: &CoRecord<'r>) -> (usize, i64) {
+        let input = match record.0 {
+            Input::First => 0,
+            Input::Second => 1,
+        };
+        (input, record.2)
+    }
+
+    fn run_records(&mut self, records: &[CoRecord<'r>]) -> Result<Vec<Output>, String> {
+        KeyedOperator::run_records(self, records)
+    }
+
+    fn advance_watermark(&mut self, watermark: i64) -> Result<Vec<Output>, String> {
+        KeyedOperator::advance_watermark(self, watermark)
+    }
+}
+
+/// Ways two inputs' records can arrive at a co-process function, each input
+/// in its own order: all of `first` then all of `second`, the reverse, one
+/// of each in turn, and merged by timestamp (stable). A function with
+/// event-time semantics gives the same results for each, which is what the
+/// host's interleaving of two sources can vary.
+pub fn interleavings<'a>(
+    first: &[CoRecord<'a>],
+    second: &[CoRecord<'a>],
+) -> Vec<(&'static str, Vec<CoRecord<'a>>)> {
+    let mut alternating = Vec::with_capacity(first.len() + second.len());
+    for index in 0..first.len().max(second.len()) {
+        alternating.extend(first.get(index));
+        alternating.extend(second.get(index));
+    }
+    let mut by_timestamp = [first, second].concat();
+    by_timestamp.sort_by_key(|record| record.2);
+    vec![
+        ("first input first", [first, second].concat()),
+        ("second input first", [second, first].concat()),
+        ("alternating", alternating),
+        ("by timestamp", by_timestamp),
+    ]
+}
+
+/// Records of the (only) first input.
+fn first_input<'a>(records: &[Record<'a>]) -> Vec<CoRecord<'a>> {
+    records
+        .iter()
+        .map(|&(key, timestamp, value)| (Input::First, key, timestamp, value))
+        .collect()
+}
+
+impl<P: KeyedProcess> KeyedOperator<KeyedProcessFunction<P>> {
+    /// Process `(key, timestamp, value)` records as one batch.
+    pub fn process(&mut self, records: &[Record<'_>]) -> Result<Vec<Output>, String> {
+        self.run_records(&first_input(records))
+    }
+
+    /// Process `(key, timestamp, value)` records like a bounded source with a
+    /// bounded-out-of-orderness watermark: in batches of `batch_size`, the
+    /// watermark after each batch at `max timestamp - out_of_orderness - 1`,
+    /// and at the end of input at `i64::MAX`, firing every event-time timer.
+    pub fn run_with_watermarks(
+        &mut self,
+        records: &[Record<'_>],
+        batch_size: usize,
+        out_of_orderness: i64,
+    ) -> Result<Vec<Output>, String> {
+        run_bounded(self, 1, &first_input(records), batch_size, out_of_orderness)
+    }
+}
+
+impl<C: CoProcess> KeyedOperator<CoProcessFunction<C>> {
+    /// Process records of both inputs, in the given order, as one batch.
+    pub fn process(&mut self, records: &[CoRecord<'_>]) -> Result<Vec<Output>, String> {
+        self.run_records(records)
+    }
+
+    /// Process records of both inputs, interleaved as given, like two bounded
+    /// sources with bounded-out-of-orderness watermarks: in batches of
+    /// `batch_size`; after each batch each input's watermark is its `max
+    /// timestamp - out_of_orderness - 1` and the operator's the smaller of
+    /// the two (`i64::MIN` until both inputs had a record); at the end of
+    /// input `i64::MAX`, firing every event-time timer.
+    pub fn run_with_watermarks(
+        &mut self,
+        records: &[CoRecord<'_>],
+        batch_size: usize,
+        out_of_orderness: i64,
+    ) -> Result<Vec<Output>, String> {
+        run_bounded(self, 2, records, batch_size, out_of_orderness)
+    }
+}
+
+impl<W: ProcessWindow> KeyedOperator<ProcessWindowFunction<W>> {
+    /// Run fired windows `(key, start, end, elements)` as one batch.
+    pub(crate) fn fire_windows(
+        &mut self,
+        windows: &[FiredWindow<Elements>],
+    ) -> Result<Vec<Output>, String> {
+        let events: Vec<_> = windows
+            .iter()
+            .map(|(key, start, end, elements)| {
+                (
+                    key.as_slice(),
+                    PendingEvent::Window {
+                        start: *start,
+                        end: *end,
+                        elements,
+                    },
+                )
+            })
+            .collect();
+        self.run_batch(&events)
+    }
+}

@@ -1,0 +1,282 @@
+//! The host side of one call into a `keyed-process` world guest: the key
+//! table with its value-state slots, the events, and the output entries
+//! applied to state, timers and collectors. Process, co-process and
+//! full-window operators all talk to their guests through this.
+
+use std::collections::HashMap;
+
+use super::operator::{Collector, OperatorError};
+use super::record::Record;
+use crate::state::{StateBackend, StateError, StateId, StateKey, StateKind, key_group_of};
+use crate::time::{Timer, TimerService, processing_time_now};
+use crate::wasm::layout::{BatchEncoder, OutputEntry, output_entries};
+use crate::wasm::{FunctionDescriptor, GuestFailure, GuestInstance, KeyedStateAccess};
+
+/// A keyed-process world guest with its state and the batch in flight.
+pub struct KeyedGuest {
+    guest: GuestInstance,
+    encoder: BatchEncoder,
+    /// Descriptor indices of the value states, in slot order.
+    value_states: Vec<usize>,
+    side_outputs: Vec<String>,
+    /// Timestamp of each event of the batch in flight, for emitted records.
+    event_timestamps: Vec<i64>,
+    max_parallelism: u32,
+}
+
+/// What the guest may do with timers in this call.
+pub enum TimerAccess<'a> {
+    /// Process functions own per-key timers.
+    Allowed(&'a mut TimerService),
+    /// Window functions fire from the window's timers and set none.
+    Refused,
+}
+
+impl KeyedGuest {
+    /// Wrap `guest`, registering the states it declared with `backend`.
+    pub fn new(
+        mut guest: GuestInstance,
+        descriptor: &FunctionDescriptor,
+        mut backend: Box<dyn StateBackend>,
+        max_parallelism: u32,
+    ) -> Result<Self, OperatorError> {
+        let state_ids = descriptor
+            .states
+            .iter()
+            .map(|d| backend.register(d))
+            .collect::<Result<Vec<StateId>, _>>()?;
+        guest.context_mut().keyed = Some(KeyedStateAccess {
+            backend,
+            state_ids,
+            keys: Vec::new(),
+        });
+        Ok(KeyedGuest {
+            guest,
+            encoder: BatchEncoder::default(),
+            value_states: descriptor
+                .states
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.kind == StateKind::Value)
+                .map(|(i, _)| i)
+                .collect(),
+            side_outputs: descriptor.side_outputs.clone(),
+            event_timestamps: Vec::new(),
+            max_parallelism,
+        })
+    }
+
+    fn access(&mut self) -> &mut KeyedStateAccess {
+        self.guest
+            .context_mut()
+            .keyed
+            .as_mut()
+            .expect("keyed access is set in new()")
+    }
+
+    /// The state backend, shared by the guest's states and the operator's own.
+    pub fn backend(&mut self) -> &mut dyn StateBackend {
+        self.access().backend.as_mut()
+    }
+
+    /// Side outputs the guest declared, in index order.
+    pub fn side_outputs(&self) -> &[String] {
+        &self.side_outputs
+    }
+
+    /// Make the key table of the next batch from the keys of `records`
+    /// (moved out of them) and return each record's key ref.
+    pub fn key_records(&mut self, records: &mut [Record]) -> Result<Vec<u32>, OperatorError> {
+        let mut refs = Vec::with_capacity(records.len());
+        let mut first_seen = Vec::new();
+        {
+            let mut index: HashMap<&[u8], u32> = HashMap::with_capacity(records.len());
+            for (i, record) in records.iter().enumerate() {
+                let key = record.key.as_deref().ok_or_else(|| {
+                    OperatorError::Record("a keyed operator received a record without key".into())
+                })?;
+                let next = first_seen.len() as u32;
+                let key_ref = *index.entry(key).or_insert_with(|| {
+                    first_seen.push(i);
+                    next
+                });
+                refs.push(key_ref);
+            }
+        }
+        let max_parallelism = self.max_parallelism;
+        let keys = &mut self.access().keys;
+        keys.clear();
+        for &i in &first_seen {
+            let key = records[i].key.take().expect("checked above");
+            keys.push((key_group_of(&key, max_parallelism), key));
+        }
+        Ok(refs)
+    }
+
+    /// Make the key table of the next batch from `(key group, key)` pairs,
+    /// returning each one's key ref.
+    pub fn key_entries<'k>(&mut self, entries: impl Iterator<Item = (u16, &'k [u8])>) -> Vec<u32> {
+        let keys = &mut self.access().keys;
+        keys.clear();
+        let mut index: HashMap<&[u8], u32> = HashMap::new();
+        let mut refs = Vec::new();
+        for (key_group, key) in entries {
+            let next = keys.len() as u32;
+            let key_ref = *index.entry(key).or_insert_with(|| {
+                keys.push((key_group, key.to_vec()));
+                next
+            });
+            refs.push(key_ref);
+        }
+        refs
+    }
+
+    /// Start the batch: header and key table with the value-state slots.
+    pub fn begin(&mut self, watermark: i64) -> Result<&mut BatchEncoder, OperatorError> {
+        self.encoder.begin(watermark, processing_time_now());
+        self.event_timestamps.clear();
+        let access = self
+            .guest
+            .context_mut()
+            .keyed
+            .as_mut()
+            .expect("keyed access is set in new()");
+        let mut slots = Vec::with_capacity(self.value_states.len());
+        for (key_group, key) in &access.keys {
+            slots.clear();
+            for &state in &self.value_states {
+                let at = StateKey {
+                    key_group: *key_group,
+                    key,
+                    namespace: b"",
+                };
+                slots.push(access.backend.value_get(access.state_ids[state], at)?);
+            }
+            self.encoder.key(key, &slots);
+        }
+        Ok(&mut self.encoder)
+    }
+
+    /// Note the timestamp of the event just encoded, for what it emits.
+    pub fn event(&mut self, timestamp: i64) {
+        self.event_timestamps.push(timestamp);
+    }
+
+    /// Call the guest with the encoded batch and apply what it returns.
+    /// `input` holds the records of the batch's record events, by event index.
+    pub fn call(
+        &mut self,
+        mut input: Option<&mut [Record]>,
+        mut timers: TimerAccess<'_>,
+        out: &mut Collector,
+    ) -> Result<(), OperatorError> {
+        let output = self.guest.process_batch(self.encoder.finish())?;
+        for entry in output_entries(&output) {
+            match entry.map_err(GuestFailure::from)? {
+                OutputEntry::Emit { event, value } => {
+                    let timestamp = self.event_timestamp(event)?;
+                    out.main.push(Record::new(value.to_vec(), timestamp));
+                }
+                OutputEntry::Forward { event } => {
+                    let timestamp = self.event_timestamp(event)?;
+                    let record = input
+                        .as_deref_mut()
+                        .and_then(|records| records.get_mut(event as usize))
+                        .ok_or_else(|| {
+                            OperatorError::Record(format!(
+                                "guest forwarded event {event}, which is not a record"
+                            ))
+                        })?;
+                    out.main
+                        .push(Record::new(std::mem::take(&mut record.value), timestamp));
+                }
+                OutputEntry::EmitSide {
+                    side_output,
+                    event,
+                    value,
+                } => {
+                    let timestamp = self.event_timestamp(event)?;
+                    let declared = self.side_outputs.len();
+                    let side = out.side.get_mut(side_output as usize).ok_or_else(|| {
+                        OperatorError::Record(format!(
+                            "guest emitted to side output {side_output}, but declared {declared}"
+                        ))
+                    })?;
+                    side.push(Record::new(value.to_vec(), timestamp));
+                }
+                OutputEntry::SetTimer {
+                    key,
+                    domain,
+                    timestamp,
+                } => {
+                    let timer = self.timer_for(key, timestamp)?;
+                    timers.service()?.register(domain, timer);
+                }
+                OutputEntry::DeleteTimer {
+                    key,
+                    domain,
+                    timestamp,
+                } => {
+                    let timer = self.timer_for(key, timestamp)?;
+                    timers.service()?.delete(domain, &timer);
+                }
+                OutputEntry::SetValue { state, key, value } => {
+                    self.with_state(state, key, |backend, id, at| {
+                        backend.value_set(id, at, value)
+                    })?;
+                }
+                OutputEntry::ClearValue { state, key } => {
+                    self.with_state(state, key, |backend, id, at| backend.clear(id, at))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn event_timestamp(&self, event: u32) -> Result<i64, OperatorError> {
+        self.event_timestamps
+            .get(event as usize)
+            .copied()
+            .ok_or_else(|| {
+                OperatorError::Record(format!(
+                    "guest referred to event {event}, but the batch has {} events",
+                    self.event_timestamps.len()
+                ))
+            })
+    }
+
+    fn timer_for(&mut self, key: u32, timestamp: i64) -> Result<Timer, OperatorError> {
+        let keys = &self.access().keys;
+        let count = keys.len();
+        keys.get(key as usize)
+            .map(|(key_group, key)| Timer::keyed(timestamp, *key_group, key.clone()))
+            .ok_or_else(|| {
+                OperatorError::Record(format!(
+                    "guest referred to key {key}, but the batch has {count} keys"
+                ))
+            })
+    }
+
+    fn with_state(
+        &mut self,
+        state: u32,
+        key: u32,
+        op: impl FnOnce(&mut dyn StateBackend, StateId, StateKey<'_>) -> Result<(), StateError>,
+    ) -> Result<(), OperatorError> {
+        self.access()
+            .at(state, key, op)
+            .map_err(|error| OperatorError::Record(error.to_string()))
+    }
+}
+
+impl TimerAccess<'_> {
+    fn service(&mut self) -> Result<&mut TimerService, OperatorError> {
+        match self {
+            TimerAccess::Allowed(service) => Ok(service),
+            TimerAccess::Refused => Err(OperatorError::Record(
+                "a window function cannot set or delete timers; windows fire by their own triggers"
+                    .into(),
+            )),
+        }
+    }
+}

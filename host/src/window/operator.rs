@@ -1,0 +1,795 @@
+//! The window operator, with Flink's `WindowOperator` semantics: records are
+//! assigned to windows per key, window contents live in keyed state under
+//! the window's namespace, timers at `end - 1` fire windows, records within
+//! the allowed lateness fire their window again, and anything later goes to
+//! the late side output. The per-window work is the guest's: incremental
+//! (`aggregate` world) or over all elements (`window-process`).
+
+use std::collections::HashMap;
+
+use crate::job::{WindowDef, WindowKind, WindowTime};
+use crate::runtime::keyed_guest::{KeyedGuest, TimerAccess};
+use crate::runtime::operator::{Collector, Operator, OperatorError};
+use crate::runtime::record::{NO_TIMESTAMP, Record};
+use crate::state::{StateBackend, StateDescriptor, StateId, StateKey, StateKind, key_group_of};
+use crate::time::watermark::NO_WATERMARK;
+use crate::time::{TimeDomain, Timer, TimerService, processing_time_now};
+use crate::wasm::layout::{AggregateBatchEncoder, WindowResultsEncoder, split_length_prefixed};
+use crate::wasm::{GuestFailure, GuestInstance};
+
+use super::{MergingWindowSet, TimeWindow, WindowAssigner};
+
+/// The one window of every key of a count-window operator.
+const GLOBAL_WINDOW: TimeWindow = TimeWindow {
+    start: i64::MIN,
+    end: i64::MAX,
+};
+
+/// Where the per-window work happens.
+pub enum WindowFunction {
+    /// An `aggregate` world guest: one accumulator per window.
+    Aggregate(AggregateGuest),
+    /// A `window-process` guest: every element, when the window fires.
+    Process(KeyedGuest),
+}
+
+/// The calls of the `aggregate` world over its byte layouts
+/// (`wit/README.md`): a guest, or a native twin in benchmarks.
+pub trait AggregateCalls: Send {
+    fn create_accumulator(&mut self) -> Result<Vec<u8>, GuestFailure>;
+    fn add_batch(&mut self, groups: &[u8]) -> Result<Vec<u8>, GuestFailure>;
+    fn merge(&mut self, a: &[u8], b: &[u8]) -> Result<Vec<u8>, GuestFailure>;
+    fn get_results(&mut self, windows: &[u8]) -> Result<Vec<u8>, GuestFailure>;
+}
+
+impl AggregateCalls for GuestInstance {
+    fn create_accumulator(&mut self) -> Result<Vec<u8>, GuestFailure> {
+        GuestInstance::create_accumulator(self)
+    }
+
+    fn add_batch(&mut self, groups: &[u8]) -> Result<Vec<u8>, GuestFailure> {
+        GuestInstance::add_batch(self, groups)
+    }
+
+    fn merge(&mut self, a: &[u8], b: &[u8]) -> Result<Vec<u8>, GuestFailure> {
+        GuestInstance::merge(self, a, b)
+    }
+
+    fn get_results(&mut self, windows: &[u8]) -> Result<Vec<u8>, GuestFailure> {
+        GuestInstance::get_results(self, windows)
+    }
+}
+
+/// An aggregate function with the state backend of its operator (the
+/// function itself never touches state).
+pub struct AggregateGuest {
+    guest: Box<dyn AggregateCalls>,
+    backend: Box<dyn StateBackend>,
+    /// `create-accumulator`, asked once.
+    empty: Vec<u8>,
+    adds: AggregateBatchEncoder,
+    results: WindowResultsEncoder,
+}
+
+impl AggregateGuest {
+    pub fn new(
+        mut guest: Box<dyn AggregateCalls>,
+        backend: Box<dyn StateBackend>,
+    ) -> Result<Self, OperatorError> {
+        let empty = guest.create_accumulator()?;
+        Ok(AggregateGuest {
+            guest,
+            backend,
+            empty,
+            adds: AggregateBatchEncoder::default(),
+            results: WindowResultsEncoder::default(),
+        })
+    }
+}
+
+impl WindowFunction {
+    fn backend(&mut self) -> &mut dyn StateBackend {
+        match self {
+            WindowFunction::Aggregate(a) => a.backend.as_mut(),
+            WindowFunction::Process(p) => p.backend(),
+        }
+    }
+
+    fn contents_kind(&self) -> StateKind {
+        match self {
+            WindowFunction::Aggregate(_) => StateKind::Value,
+            WindowFunction::Process(_) => StateKind::List,
+        }
+    }
+}
+
+/// A window of one key that must fire, and where its contents are.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Firing {
+    key_group: u16,
+    key: Vec<u8>,
+    window: TimeWindow,
+    state_window: TimeWindow,
+    /// Timestamp of what the firing emits.
+    timestamp: i64,
+}
+
+/// Inputs waiting for one `add-batch` call, grouped by key and state window.
+#[derive(Default)]
+struct PendingAdds {
+    groups: Vec<PendingGroup>,
+    index: HashMap<(Vec<u8>, TimeWindow), usize>,
+}
+
+/// The inputs of one accumulator: (timestamp, value) in arrival order.
+struct PendingGroup {
+    key_group: u16,
+    key: Vec<u8>,
+    state_window: TimeWindow,
+    inputs: Vec<(i64, Vec<u8>)>,
+}
+
+/// Counters of one window operator (for tests and metrics).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WindowStats {
+    pub fired: u64,
+    pub late_records: u64,
+    pub cleaned: u64,
+}
+
+/// A keyed window operator for one subtask.
+pub struct WindowOperator {
+    function: WindowFunction,
+    def: WindowDef,
+    contents: StateId,
+    /// Session windows of each key (merging assigners only).
+    sessions: Option<StateId>,
+    /// Elements in the count window of each key (count windows only).
+    counts: Option<StateId>,
+    timers: TimerService,
+    watermark: i64,
+    max_parallelism: u32,
+    max_batch: usize,
+    /// The late-data side output first, then the guest's own.
+    side_outputs: Vec<String>,
+    pending: PendingAdds,
+    /// Windows that fire at once in this batch (late firings).
+    late_firings: Vec<Firing>,
+    /// Scratch list of the windows of one record.
+    assigned: Vec<TimeWindow>,
+    stats: WindowStats,
+}
+
+impl WindowOperator {
+    pub fn new(
+        mut function: WindowFunction,
+        def: WindowDef,
+        max_parallelism: u32,
+        max_batch: usize,
+    ) -> Result<Self, OperatorError> {
+        let kind = function.contents_kind();
+        let backend = function.backend();
+        let mut register = |name: &str, kind| {
+            backend.register(&StateDescriptor {
+                name: name.into(),
+                kind,
+                ttl: None,
+            })
+        };
+        let contents = register("eddy.window-contents", kind)?;
+        let sessions = match def.kind {
+            WindowKind::Time(assigner) if assigner.is_merging() => {
+                Some(register("eddy.window-sessions", StateKind::Value)?)
+            }
+            _ => None,
+        };
+        let counts = match def.kind {
+            WindowKind::Count(_) => Some(register("eddy.window-count", StateKind::Value)?),
+            WindowKind::Time(_) => None,
+        };
+        let mut side_outputs = vec![def.late_output.clone()];
+        if let WindowFunction::Process(guest) = &function {
+            side_outputs.extend(guest.side_outputs().iter().cloned());
+        }
+        Ok(WindowOperator {
+            function,
+            def,
+            contents,
+            sessions,
+            counts,
+            timers: TimerService::default(),
+            watermark: NO_WATERMARK,
+            max_parallelism,
+            max_batch: max_batch.max(1),
+            side_outputs,
+            pending: PendingAdds::default(),
+            late_firings: Vec::new(),
+            assigned: Vec::new(),
+            stats: WindowStats::default(),
+        })
+    }
+
+    /// What the operator did so far.
+    pub fn stats(&self) -> WindowStats {
+        self.stats
+    }
+
+    fn domain(&self) -> TimeDomain {
+        match self.def.time {
+            WindowTime::Event => TimeDomain::EventTime,
+            WindowTime::Processing => TimeDomain::ProcessingTime,
+        }
+    }
+
+    /// Flink's `isWindowLate`: its state is gone, or will be at this watermark.
+    fn is_late(&self, window: &TimeWindow) -> bool {
+        self.def.time == WindowTime::Event
+            && window
+                .max_timestamp()
+                .saturating_add(self.def.allowed_lateness)
+                <= self.watermark
+    }
+
+    fn cleanup_time(&self, window: &TimeWindow) -> i64 {
+        window
+            .max_timestamp()
+            .saturating_add(self.def.allowed_lateness)
+    }
+
+    /// Register the firing and cleanup timers of `window`, or note that it
+    /// fires at once (its end already passed: a late firing).
+    fn schedule(
+        &mut self,
+        key_group: u16,
+        key: &[u8],
+        window: TimeWindow,
+        state_window: TimeWindow,
+    ) {
+        let domain = self.domain();
+        let timer = |timestamp| Timer {
+            timestamp,
+            key_group,
+            key: key.to_vec(),
+            namespace: window.namespace().to_vec(),
+        };
+        if domain == TimeDomain::EventTime && window.max_timestamp() <= self.watermark {
+            let firing = Firing {
+                key_group,
+                key: key.to_vec(),
+                window,
+                state_window,
+                timestamp: window.max_timestamp(),
+            };
+            if !self.late_firings.contains(&firing) {
+                self.late_firings.push(firing);
+            }
+        } else {
+            self.timers.register(domain, timer(window.max_timestamp()));
+        }
+        if self.def.allowed_lateness > 0 {
+            self.timers
+                .register(domain, timer(self.cleanup_time(&window)));
+        }
+    }
+
+    fn unschedule(&mut self, key_group: u16, key: &[u8], window: TimeWindow) {
+        let domain = self.domain();
+        for timestamp in [window.max_timestamp(), self.cleanup_time(&window)] {
+            self.timers.delete(
+                domain,
+                &Timer {
+                    timestamp,
+                    key_group,
+                    key: key.to_vec(),
+                    namespace: window.namespace().to_vec(),
+                },
+            );
+        }
+    }
+
+    /// Add one element to the contents of `state_window`.
+    fn add(
+        &mut self,
+        key_group: u16,
+        key: &[u8],
+        state_window: TimeWindow,
+        timestamp: i64,
+        value: Vec<u8>,
+    ) -> Result<(), OperatorError> {
+        match &mut self.function {
+            WindowFunction::Aggregate(_) => {
+                let pending = &mut self.pending;
+                let group = *pending
+                    .index
+                    .entry((key.to_vec(), state_window))
+                    .or_insert_with(|| {
+                        pending.groups.push(PendingGroup {
+                            key_group,
+                            key: key.to_vec(),
+                            state_window,
+                            inputs: Vec::new(),
+                        });
+                        pending.groups.len() - 1
+                    });
+                pending.groups[group].inputs.push((timestamp, value));
+            }
+            WindowFunction::Process(guest) => {
+                let mut element = Vec::with_capacity(8 + value.len());
+                element.extend_from_slice(&timestamp.to_le_bytes());
+                element.extend_from_slice(&value);
+                let namespace = state_window.namespace();
+                let at = StateKey {
+                    key_group,
+                    key,
+                    namespace: &namespace,
+                };
+                guest.backend().list_add(self.contents, at, &element)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Run the waiting inputs through one `add-batch` call.
+    fn flush_adds(&mut self) -> Result<(), OperatorError> {
+        let WindowFunction::Aggregate(aggregate) = &mut self.function else {
+            return Ok(());
+        };
+        if self.pending.groups.is_empty() {
+            return Ok(());
+        }
+        let groups = std::mem::take(&mut self.pending.groups);
+        self.pending.index.clear();
+        aggregate.adds.begin();
+        for group in &groups {
+            let namespace = group.state_window.namespace();
+            let at = StateKey {
+                key_group: group.key_group,
+                key: &group.key,
+                namespace: &namespace,
+            };
+            let accumulator = aggregate.backend.value_get(self.contents, at)?;
+            aggregate
+                .adds
+                .group(accumulator.as_deref().unwrap_or(&aggregate.empty));
+            for (timestamp, value) in &group.inputs {
+                aggregate.adds.input(*timestamp, value);
+            }
+        }
+        let output = aggregate.guest.add_batch(aggregate.adds.finish())?;
+        let accumulators = split_length_prefixed(&output).map_err(GuestFailure::from)?;
+        if accumulators.len() != groups.len() {
+            return Err(OperatorError::Record(format!(
+                "aggregate returned {} accumulators for {} groups",
+                accumulators.len(),
+                groups.len()
+            )));
+        }
+        for (group, accumulator) in groups.iter().zip(accumulators) {
+            let namespace = group.state_window.namespace();
+            let at = StateKey {
+                key_group: group.key_group,
+                key: &group.key,
+                namespace: &namespace,
+            };
+            aggregate
+                .backend
+                .value_set(self.contents, at, &accumulator)?;
+        }
+        Ok(())
+    }
+
+    /// Fold the contents of `from` into `into` and clear `from` (sessions merging).
+    fn merge_contents(
+        &mut self,
+        key_group: u16,
+        key: &[u8],
+        into: TimeWindow,
+        from: &[TimeWindow],
+    ) -> Result<(), OperatorError> {
+        self.flush_adds()?;
+        let contents = self.contents;
+        let into_ns = into.namespace();
+        let into_at = StateKey {
+            key_group,
+            key,
+            namespace: &into_ns,
+        };
+        for window in from {
+            let namespace = window.namespace();
+            let at = StateKey {
+                key_group,
+                key,
+                namespace: &namespace,
+            };
+            match &mut self.function {
+                WindowFunction::Aggregate(aggregate) => {
+                    let Some(theirs) = aggregate.backend.value_get(contents, at)? else {
+                        continue;
+                    };
+                    let ours = aggregate.backend.value_get(contents, into_at)?;
+                    let merged = match ours {
+                        Some(ours) => aggregate.guest.merge(&ours, &theirs)?,
+                        None => theirs,
+                    };
+                    aggregate.backend.value_set(contents, into_at, &merged)?;
+                }
+                WindowFunction::Process(guest) => {
+                    let backend = guest.backend();
+                    for element in backend.list_get(contents, at)? {
+                        backend.list_add(contents, into_at, &element)?;
+                    }
+                }
+            }
+            self.function.backend().clear(contents, at)?;
+        }
+        Ok(())
+    }
+
+    fn load_sessions(
+        &mut self,
+        key_group: u16,
+        key: &[u8],
+    ) -> Result<MergingWindowSet, OperatorError> {
+        let state = self.sessions.expect("merging assigners have session state");
+        let at = StateKey {
+            key_group,
+            key,
+            namespace: b"",
+        };
+        match self.function.backend().value_get(state, at)? {
+            None => Ok(MergingWindowSet::default()),
+            Some(bytes) => MergingWindowSet::decode(&bytes).ok_or_else(|| {
+                OperatorError::Record("the stored session windows of a key are corrupt".into())
+            }),
+        }
+    }
+
+    fn store_sessions(
+        &mut self,
+        key_group: u16,
+        key: &[u8],
+        set: &MergingWindowSet,
+    ) -> Result<(), OperatorError> {
+        let state = self.sessions.expect("merging assigners have session state");
+        let at = StateKey {
+            key_group,
+            key,
+            namespace: b"",
+        };
+        let backend = self.function.backend();
+        if set.is_empty() {
+            backend.clear(state, at)?;
+        } else {
+            backend.value_set(state, at, &set.encode())?;
+        }
+        Ok(())
+    }
+
+    /// Assign one record of a time-window operator; returns whether any
+    /// window took it (otherwise it is late).
+    fn assign_to_time_windows(
+        &mut self,
+        assigner: WindowAssigner,
+        key_group: u16,
+        key: &[u8],
+        timestamp: i64,
+        value: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, OperatorError> {
+        let mut windows = std::mem::take(&mut self.assigned);
+        windows.clear();
+        assigner.assign(timestamp, &mut windows);
+        let mut targets: Vec<(TimeWindow, TimeWindow)> = Vec::with_capacity(windows.len());
+        if assigner.is_merging() {
+            let mut set = self.load_sessions(key_group, key)?;
+            let merge = set.add(windows[0]);
+            if self.is_late(&merge.window) {
+                // Only a fresh window can be late: live ones are cleaned up
+                // (and removed) before the watermark passes their lateness.
+                set.remove(&merge.window);
+            } else {
+                for replaced in &merge.replaced_windows {
+                    self.unschedule(key_group, key, *replaced);
+                }
+                if !merge.merged_state_windows.is_empty() {
+                    self.merge_contents(
+                        key_group,
+                        key,
+                        merge.state_window,
+                        &merge.merged_state_windows,
+                    )?;
+                }
+                targets.push((merge.window, merge.state_window));
+            }
+            self.store_sessions(key_group, key, &set)?;
+        } else {
+            targets.extend(windows.iter().map(|w| (*w, *w)));
+        }
+        self.assigned = windows;
+        let targets: Vec<_> = targets
+            .into_iter()
+            .filter(|(window, _)| !self.is_late(window))
+            .collect();
+        let Some(((last_window, last_state), rest)) = targets.split_last() else {
+            return Ok(Some(value));
+        };
+        for (window, state_window) in rest {
+            self.add(key_group, key, *state_window, timestamp, value.clone())?;
+            self.schedule(key_group, key, *window, *state_window);
+        }
+        self.add(key_group, key, *last_state, timestamp, value)?;
+        self.schedule(key_group, key, *last_window, *last_state);
+        Ok(None)
+    }
+
+    /// Count one record into its key's count window; fires and purges it when full.
+    fn count_into_global_window(
+        &mut self,
+        size: u64,
+        key_group: u16,
+        key: &[u8],
+        timestamp: i64,
+        value: Vec<u8>,
+        out: &mut Collector,
+    ) -> Result<(), OperatorError> {
+        let state = self.counts.expect("count windows have count state");
+        self.add(key_group, key, GLOBAL_WINDOW, timestamp, value)?;
+        let at = StateKey {
+            key_group,
+            key,
+            namespace: b"",
+        };
+        let backend = self.function.backend();
+        let count = backend
+            .value_get(state, at)?
+            .and_then(|b| b.try_into().ok().map(u64::from_le_bytes))
+            .unwrap_or(0)
+            + 1;
+        if count < size {
+            backend.value_set(state, at, &count.to_le_bytes())?;
+            return Ok(());
+        }
+        backend.clear(state, at)?;
+        self.flush_adds()?;
+        let firing = Firing {
+            key_group,
+            key: key.to_vec(),
+            window: GLOBAL_WINDOW,
+            state_window: GLOBAL_WINDOW,
+            timestamp,
+        };
+        self.fire(std::slice::from_ref(&firing), out)?;
+        self.clean(std::slice::from_ref(&firing))
+    }
+
+    /// Emit the results of `firings` (one guest call for all of them).
+    fn fire(&mut self, firings: &[Firing], out: &mut Collector) -> Result<(), OperatorError> {
+        let contents = self.contents;
+        let watermark = self.watermark;
+        match &mut self.function {
+            WindowFunction::Aggregate(aggregate) => {
+                aggregate.results.begin();
+                let mut timestamps = Vec::with_capacity(firings.len());
+                for firing in firings {
+                    let namespace = firing.state_window.namespace();
+                    let at = StateKey {
+                        key_group: firing.key_group,
+                        key: &firing.key,
+                        namespace: &namespace,
+                    };
+                    if let Some(accumulator) = aggregate.backend.value_get(contents, at)? {
+                        aggregate.results.window(
+                            &firing.key,
+                            firing.window.start,
+                            firing.window.end,
+                            &accumulator,
+                        );
+                        timestamps.push(firing.timestamp);
+                    }
+                }
+                if aggregate.results.is_empty() {
+                    return Ok(());
+                }
+                let output = aggregate.guest.get_results(aggregate.results.finish())?;
+                let results = split_length_prefixed(&output).map_err(GuestFailure::from)?;
+                if results.len() != timestamps.len() {
+                    return Err(OperatorError::Record(format!(
+                        "aggregate returned {} results for {} windows",
+                        results.len(),
+                        timestamps.len()
+                    )));
+                }
+                self.stats.fired += results.len() as u64;
+                out.main.extend(
+                    results
+                        .into_iter()
+                        .zip(timestamps)
+                        .map(|(value, timestamp)| Record::new(value, timestamp)),
+                );
+            }
+            WindowFunction::Process(guest) => {
+                let mut elements = Vec::with_capacity(firings.len());
+                for firing in firings {
+                    let namespace = firing.state_window.namespace();
+                    let at = StateKey {
+                        key_group: firing.key_group,
+                        key: &firing.key,
+                        namespace: &namespace,
+                    };
+                    elements.push(guest.backend().list_get(contents, at)?);
+                }
+                let fired: Vec<(&Firing, Vec<Vec<u8>>)> = firings
+                    .iter()
+                    .zip(elements)
+                    .filter(|(_, elements)| !elements.is_empty())
+                    .collect();
+                if fired.is_empty() {
+                    return Ok(());
+                }
+                let refs =
+                    guest.key_entries(fired.iter().map(|(f, _)| (f.key_group, f.key.as_slice())));
+                let encoder = guest.begin(watermark)?;
+                for ((firing, elements), key_ref) in fired.iter().zip(&refs) {
+                    let decoded = elements.iter().map(|element| {
+                        let (timestamp, value) = element.split_at(8);
+                        let timestamp = i64::from_le_bytes(timestamp.try_into().expect("8 bytes"));
+                        (timestamp, value)
+                    });
+                    encoder.window(*key_ref, firing.window.start, firing.window.end, decoded);
+                }
+                for (firing, _) in &fired {
+                    guest.event(firing.timestamp);
+                }
+                self.stats.fired += fired.len() as u64;
+                // The guest's side outputs come after the late-data output.
+                let mut guest_out = Collector::with_side_outputs(out.side.len() - 1);
+                guest.call(None, TimerAccess::Refused, &mut guest_out)?;
+                out.main.append(&mut guest_out.main);
+                for (side, records) in guest_out.side.into_iter().enumerate() {
+                    out.side[side + 1].extend(records);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drop the contents of windows whose lateness passed.
+    fn clean(&mut self, windows: &[Firing]) -> Result<(), OperatorError> {
+        let contents = self.contents;
+        for firing in windows {
+            let namespace = firing.state_window.namespace();
+            let at = StateKey {
+                key_group: firing.key_group,
+                key: &firing.key,
+                namespace: &namespace,
+            };
+            self.function.backend().clear(contents, at)?;
+            if self.sessions.is_some() {
+                let mut set = self.load_sessions(firing.key_group, &firing.key)?;
+                set.remove(&firing.window);
+                self.store_sessions(firing.key_group, &firing.key, &set)?;
+            }
+            self.stats.cleaned += 1;
+        }
+        Ok(())
+    }
+
+    /// Fire and clean up every window whose timers are due at `time`.
+    fn on_time(
+        &mut self,
+        domain: TimeDomain,
+        time: i64,
+        out: &mut Collector,
+    ) -> Result<(), OperatorError> {
+        loop {
+            let due = self.timers.pop_due(domain, time, self.max_batch);
+            if due.is_empty() {
+                return Ok(());
+            }
+            let mut firings = Vec::new();
+            let mut cleanups = Vec::new();
+            for timer in due {
+                let window = TimeWindow::from_namespace(&timer.namespace).ok_or_else(|| {
+                    OperatorError::Record("a window timer has a corrupt namespace".into())
+                })?;
+                let state_window = if self.sessions.is_some() {
+                    match self
+                        .load_sessions(timer.key_group, &timer.key)?
+                        .state_window(&window)
+                    {
+                        Some(state_window) => state_window,
+                        // Merged into another session since the timer was set.
+                        None => continue,
+                    }
+                } else {
+                    window
+                };
+                let firing = Firing {
+                    key_group: timer.key_group,
+                    key: timer.key,
+                    window,
+                    state_window,
+                    timestamp: window.max_timestamp(),
+                };
+                if timer.timestamp == self.cleanup_time(&window) {
+                    cleanups.push(firing.clone());
+                }
+                if timer.timestamp == window.max_timestamp() {
+                    firings.push(firing);
+                }
+            }
+            self.fire(&firings, out)?;
+            self.clean(&cleanups)?;
+        }
+    }
+}
+
+impl Operator for WindowOperator {
+    fn process(&mut self, input: Vec<Record>, out: &mut Collector) -> Result<(), OperatorError> {
+        let now = processing_time_now();
+        for record in input {
+            let Record {
+                value,
+                timestamp,
+                key,
+            } = record;
+            let key = key.ok_or_else(|| {
+                OperatorError::Record("a window operator received a record without key".into())
+            })?;
+            let key_group = key_group_of(&key, self.max_parallelism);
+            match self.def.kind {
+                WindowKind::Count(size) => {
+                    self.count_into_global_window(size, key_group, &key, timestamp, value, out)?;
+                }
+                WindowKind::Time(assigner) => {
+                    let time = match self.def.time {
+                        WindowTime::Processing => now,
+                        WindowTime::Event if timestamp == NO_TIMESTAMP => {
+                            return Err(OperatorError::Record(
+                                "an event-time window received a record without timestamp; set `timestamp` on the source, or use `time = \"processing\"` in the window".into(),
+                            ));
+                        }
+                        WindowTime::Event => timestamp,
+                    };
+                    if let Some(value) =
+                        self.assign_to_time_windows(assigner, key_group, &key, time, value)?
+                    {
+                        self.stats.late_records += 1;
+                        out.side[0].push(Record::new(value, timestamp));
+                    }
+                }
+            }
+        }
+        self.flush_adds()?;
+        if !self.late_firings.is_empty() {
+            let late_firings = std::mem::take(&mut self.late_firings);
+            self.fire(&late_firings, out)?;
+        }
+        Ok(())
+    }
+
+    fn on_end_of_input(&mut self, out: &mut Collector) -> Result<(), OperatorError> {
+        // A bounded input is complete: processing-time windows fire now
+        // rather than never (event-time ones fired with the final watermark).
+        self.on_time(TimeDomain::ProcessingTime, i64::MAX, out)
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Collector) -> Result<(), OperatorError> {
+        self.watermark = watermark;
+        if self.def.time == WindowTime::Event {
+            self.on_time(TimeDomain::EventTime, watermark, out)?;
+        }
+        Ok(())
+    }
+
+    fn on_processing_time(&mut self, now: i64, out: &mut Collector) -> Result<(), OperatorError> {
+        self.on_time(TimeDomain::ProcessingTime, now, out)
+    }
+
+    fn next_processing_time(&self) -> Option<i64> {
+        self.timers.next_processing_time()
+    }
+
+    fn side_outputs(&self) -> &[String] {
+        &self.side_outputs
+    }
+}
