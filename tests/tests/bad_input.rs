@@ -183,7 +183,7 @@ fn keyed_process_component_used_as_map_names_both_worlds() {
 }
 
 #[test]
-fn aggregate_operator_outside_a_window_is_refused_before_running() {
+fn aggregate_operator_without_a_window_is_refused_before_running() {
     let scratch = Scratch::new();
     let module = wasm("count_aggregate");
     let job = one_operator_job(
@@ -196,10 +196,41 @@ fn aggregate_operator_outside_a_window_is_refused_before_running() {
     );
     let out = run_quiet(&job).failure();
     out.stderr_has(&[
-        "error: job `agg` could not start",
-        "operator `op`: `aggregate` operators run inside windows, which this version of eddy does not have yet",
+        "error: operator `op`: `aggregate` operators work on windows; add one, e.g. `window = { type = \"tumbling\", size = \"1m\" }`",
+        "kind = \"aggregate\"",
     ]);
     assert_eq!(out.stdout, "", "nothing ran");
+}
+
+#[test]
+fn late_records_nobody_reads_are_counted_in_the_summary() {
+    let scratch = Scratch::new();
+    let module = wasm("count_aggregate");
+    // Monotonous watermark: after ts 20000, the record at 1000 is late.
+    let job = one_operator_job(
+        &scratch,
+        "agg",
+        "{\"k\":\"a\",\"ts\":20000}\n{\"k\":\"a\",\"ts\":1000}\n",
+        "aggregate",
+        &module,
+        "key_by = { field = \"k\" }\nwindow = { type = \"tumbling\", size = \"10s\" }\n",
+    );
+    let text = std::fs::read_to_string(&job)
+        .unwrap()
+        .replace("[job]", "[batch]\nmax_records = 1\n\n[job]")
+        .replace(
+            "type = \"file\"",
+            "type = \"file\"\ntimestamp = { field = \"ts\" }",
+        );
+    std::fs::write(&job, text).unwrap();
+    let out = run(&job).success();
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.contains("op") && l.contains("unread side output 1")),
+        "the summary counts the late record\n{}",
+        out.describe()
+    );
 }
 
 // ---------------------------------------------------------------- guests

@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
 use super::{
     KeyGroupRange, StateBackend, StateDescriptor, StateError, StateId, StateKey, StateKind,
 };
@@ -15,7 +17,8 @@ enum Entry {
 }
 
 /// The entries of one key group of one state, by `entry_key` encoding.
-type GroupTable = HashMap<Vec<u8>, Entry>;
+/// xxh3 rather than SipHash: lookups are the hot path of keyed operators.
+type GroupTable = HashMap<Vec<u8>, Entry, Xxh3DefaultBuilder>;
 
 /// Entries of one state, split by key group so that a key-group range can be
 /// snapshotted or handed to another subtask as a unit.
@@ -23,7 +26,7 @@ type GroupTable = HashMap<Vec<u8>, Entry>;
 struct StateTable {
     descriptor: StateDescriptor,
     /// Indexed by `key_group - range.start`; keys are `entry_key` encodings.
-    groups: Vec<HashMap<Vec<u8>, Entry>>,
+    groups: Vec<GroupTable>,
 }
 
 /// Keyed state of one operator subtask, in memory.
@@ -133,7 +136,9 @@ impl StateBackend for MemoryStateBackend {
         }
         self.states.push(StateTable {
             descriptor: descriptor.clone(),
-            groups: (0..self.range.len()).map(|_| HashMap::new()).collect(),
+            groups: (0..self.range.len())
+                .map(|_| GroupTable::default())
+                .collect(),
         });
         Ok(StateId(self.states.len() as u32 - 1))
     }

@@ -118,7 +118,9 @@ struct Firing {
 #[derive(Default)]
 struct PendingAdds {
     groups: Vec<PendingGroup>,
-    index: HashMap<(Vec<u8>, TimeWindow), usize>,
+    /// Key → (state window, index into `groups`); looked up without
+    /// allocating, since most records hit a key already in the batch or not.
+    index: HashMap<Vec<u8>, Vec<(TimeWindow, usize)>>,
 }
 
 /// The inputs of one accumulator: (timestamp, value) in arrival order.
@@ -236,8 +238,8 @@ impl WindowOperator {
             .saturating_add(self.def.allowed_lateness)
     }
 
-    /// Register the firing and cleanup timers of `window`, or note that it
-    /// fires at once (its end already passed: a late firing).
+    /// Register the firing and cleanup timers of `window`, and note that it
+    /// fires at once if its end already passed (a late firing).
     fn schedule(
         &mut self,
         key_group: u16,
@@ -245,14 +247,19 @@ impl WindowOperator {
         window: TimeWindow,
         state_window: TimeWindow,
     ) {
-        let domain = self.domain();
-        let timer = |timestamp| Timer {
-            timestamp,
-            key_group,
-            key: key.to_vec(),
-            namespace: window.namespace().to_vec(),
-        };
-        if domain == TimeDomain::EventTime && window.max_timestamp() <= self.watermark {
+        self.fire_if_late(key_group, key, window, state_window);
+        self.register_timers(key_group, key, window);
+    }
+
+    /// A window whose end the watermark already passed fires after this batch.
+    fn fire_if_late(
+        &mut self,
+        key_group: u16,
+        key: &[u8],
+        window: TimeWindow,
+        state_window: TimeWindow,
+    ) {
+        if self.domain() == TimeDomain::EventTime && window.max_timestamp() <= self.watermark {
             let firing = Firing {
                 key_group,
                 key: key.to_vec(),
@@ -263,13 +270,33 @@ impl WindowOperator {
             if !self.late_firings.contains(&firing) {
                 self.late_firings.push(firing);
             }
-        } else {
+        }
+    }
+
+    /// The timers of `window`: firing at `end - 1` unless that already
+    /// passed, cleanup at `end - 1 + allowed_lateness` when that differs.
+    fn register_timers(&mut self, key_group: u16, key: &[u8], window: TimeWindow) {
+        let domain = self.domain();
+        let timer = |timestamp| Timer {
+            timestamp,
+            key_group,
+            key: key.to_vec(),
+            namespace: window.namespace().to_vec(),
+        };
+        if domain == TimeDomain::ProcessingTime || window.max_timestamp() > self.watermark {
             self.timers.register(domain, timer(window.max_timestamp()));
         }
         if self.def.allowed_lateness > 0 {
             self.timers
                 .register(domain, timer(self.cleanup_time(&window)));
         }
+    }
+
+    /// Whether a window's timers are registered when its accumulator is
+    /// created (in `flush_adds`) rather than for every record: aggregates of
+    /// windows that never merge, the common and hot case.
+    fn timers_on_create(&self) -> bool {
+        matches!(self.function, WindowFunction::Aggregate(_)) && self.sessions.is_none()
     }
 
     fn unschedule(&mut self, key_group: u16, key: &[u8], window: TimeWindow) {
@@ -299,18 +326,33 @@ impl WindowOperator {
         match &mut self.function {
             WindowFunction::Aggregate(_) => {
                 let pending = &mut self.pending;
-                let group = *pending
-                    .index
-                    .entry((key.to_vec(), state_window))
-                    .or_insert_with(|| {
+                let found = pending.index.get(key).and_then(|windows| {
+                    windows
+                        .iter()
+                        .find(|(window, _)| *window == state_window)
+                        .map(|(_, group)| *group)
+                });
+                let group = match found {
+                    Some(group) => group,
+                    None => {
                         pending.groups.push(PendingGroup {
                             key_group,
                             key: key.to_vec(),
                             state_window,
                             inputs: Vec::new(),
                         });
-                        pending.groups.len() - 1
-                    });
+                        let group = pending.groups.len() - 1;
+                        match pending.index.get_mut(key) {
+                            Some(windows) => windows.push((state_window, group)),
+                            None => {
+                                pending
+                                    .index
+                                    .insert(key.to_vec(), vec![(state_window, group)]);
+                            }
+                        }
+                        group
+                    }
+                };
                 pending.groups[group].inputs.push((timestamp, value));
             }
             WindowFunction::Process(guest) => {
@@ -340,6 +382,7 @@ impl WindowOperator {
         let groups = std::mem::take(&mut self.pending.groups);
         self.pending.index.clear();
         aggregate.adds.begin();
+        let mut created = Vec::with_capacity(groups.len());
         for group in &groups {
             let namespace = group.state_window.namespace();
             let at = StateKey {
@@ -348,6 +391,7 @@ impl WindowOperator {
                 namespace: &namespace,
             };
             let accumulator = aggregate.backend.value_get(self.contents, at)?;
+            created.push(accumulator.is_none());
             aggregate
                 .adds
                 .group(accumulator.as_deref().unwrap_or(&aggregate.empty));
@@ -364,7 +408,16 @@ impl WindowOperator {
                 groups.len()
             )));
         }
-        for (group, accumulator) in groups.iter().zip(accumulators) {
+        let timers_on_create = self.timers_on_create();
+        for (group, (accumulator, created)) in
+            groups.iter().zip(accumulators.into_iter().zip(created))
+        {
+            if timers_on_create && created {
+                self.register_timers(group.key_group, &group.key, group.state_window);
+            }
+            let WindowFunction::Aggregate(aggregate) = &mut self.function else {
+                unreachable!("checked at the start");
+            };
             let namespace = group.state_window.namespace();
             let at = StateKey {
                 key_group: group.key_group,
@@ -512,12 +565,21 @@ impl WindowOperator {
         let Some(((last_window, last_state), rest)) = targets.split_last() else {
             return Ok(Some(value));
         };
+        let timers_on_create = self.timers_on_create();
         for (window, state_window) in rest {
             self.add(key_group, key, *state_window, timestamp, value.clone())?;
-            self.schedule(key_group, key, *window, *state_window);
+            if timers_on_create {
+                self.fire_if_late(key_group, key, *window, *state_window);
+            } else {
+                self.schedule(key_group, key, *window, *state_window);
+            }
         }
         self.add(key_group, key, *last_state, timestamp, value)?;
-        self.schedule(key_group, key, *last_window, *last_state);
+        if timers_on_create {
+            self.fire_if_late(key_group, key, *last_window, *last_state);
+        } else {
+            self.schedule(key_group, key, *last_window, *last_state);
+        }
         Ok(None)
     }
 
