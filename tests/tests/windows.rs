@@ -78,6 +78,16 @@ fn count(key: &str, start: i64, end: i64, count: u64) -> String {
     format!(r#"{{"key":"{key}","start":{start},"end":{end},"count":{count}}}"#)
 }
 
+/// The `n` of every element of a `window_collect` result, in order.
+fn element_ns(result: &serde_json::Value) -> Vec<i64> {
+    result["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .map(|v| v["n"].as_i64().expect("n"))
+        .collect()
+}
+
 /// Run `job`, returning its stdout lines in emission order and the late file.
 fn run_windows(job: &std::path::Path, scratch: &Scratch) -> (Vec<String>, Vec<String>) {
     let out = run_quiet(job).success();
@@ -255,12 +265,7 @@ fn session_windows_merge_when_a_late_record_bridges_them() {
         .find(|r| r["key"] == "a" && r["start"] == 1_000)
         .expect("the merged session of a");
     assert_eq!(merged["end"], 16_000);
-    let mut ns: Vec<i64> = merged["values"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["n"].as_i64().unwrap())
-        .collect();
+    let mut ns = element_ns(&merged);
     ns.sort();
     assert_eq!(ns, vec![1, 2, 4, 6]);
 }
@@ -293,12 +298,7 @@ fn count_windows_fire_and_purge_every_n_elements() {
         .map(|r| {
             (
                 r["key"].as_str().unwrap().to_owned(),
-                r["values"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v["n"].as_i64().unwrap())
-                    .collect(),
+                element_ns(&r),
                 r["start"].as_i64().unwrap(),
                 r["end"].as_i64().unwrap(),
             )
@@ -333,14 +333,7 @@ fn a_full_window_function_sees_late_records_in_its_late_firing() {
     let firings: Vec<Vec<i64>> = json_lines(&results)
         .into_iter()
         .filter(|r| r["start"] == 0)
-        .map(|r| {
-            r["values"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v["n"].as_i64().unwrap())
-                .collect()
-        })
+        .map(|r| element_ns(&r))
         .collect();
     assert_eq!(firings, vec![vec![1], vec![1, 3]]);
     assert!(late.is_empty());

@@ -56,6 +56,16 @@ pub struct StateKey<'a> {
     pub namespace: &'a [u8],
 }
 
+impl<'a> StateKey<'a> {
+    pub fn new(key_group: u16, key: &'a [u8], namespace: &'a [u8]) -> Self {
+        StateKey {
+            key_group,
+            key,
+            namespace,
+        }
+    }
+}
+
 /// Errors of a state backend.
 #[derive(Debug, Error)]
 pub enum StateError {

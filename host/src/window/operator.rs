@@ -103,6 +103,23 @@ impl WindowFunction {
     }
 }
 
+/// The entries of an aggregate's answer, which must be one per item asked.
+fn one_per_item(
+    output: &[u8],
+    expected: usize,
+    what: &str,
+    per: &str,
+) -> Result<Vec<Vec<u8>>, OperatorError> {
+    let entries = split_length_prefixed(output).map_err(GuestFailure::from)?;
+    if entries.len() != expected {
+        return Err(OperatorError::Record(format!(
+            "aggregate returned {} {what} for {expected} {per}",
+            entries.len()
+        )));
+    }
+    Ok(entries)
+}
+
 /// A window of one key that must fire, and where its contents are.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Firing {
@@ -360,11 +377,7 @@ impl WindowOperator {
                 element.extend_from_slice(&timestamp.to_le_bytes());
                 element.extend_from_slice(&value);
                 let namespace = state_window.namespace();
-                let at = StateKey {
-                    key_group,
-                    key,
-                    namespace: &namespace,
-                };
+                let at = StateKey::new(key_group, key, &namespace);
                 guest.backend().list_add(self.contents, at, &element)?;
             }
         }
@@ -385,11 +398,7 @@ impl WindowOperator {
         let mut created = Vec::with_capacity(groups.len());
         for group in &groups {
             let namespace = group.state_window.namespace();
-            let at = StateKey {
-                key_group: group.key_group,
-                key: &group.key,
-                namespace: &namespace,
-            };
+            let at = StateKey::new(group.key_group, &group.key, &namespace);
             let accumulator = aggregate.backend.value_get(self.contents, at)?;
             created.push(accumulator.is_none());
             aggregate
@@ -400,14 +409,7 @@ impl WindowOperator {
             }
         }
         let output = aggregate.guest.add_batch(aggregate.adds.finish())?;
-        let accumulators = split_length_prefixed(&output).map_err(GuestFailure::from)?;
-        if accumulators.len() != groups.len() {
-            return Err(OperatorError::Record(format!(
-                "aggregate returned {} accumulators for {} groups",
-                accumulators.len(),
-                groups.len()
-            )));
-        }
+        let accumulators = one_per_item(&output, groups.len(), "accumulators", "groups")?;
         let timers_on_create = self.timers_on_create();
         for (group, (accumulator, created)) in
             groups.iter().zip(accumulators.into_iter().zip(created))
@@ -419,11 +421,7 @@ impl WindowOperator {
                 unreachable!("checked at the start");
             };
             let namespace = group.state_window.namespace();
-            let at = StateKey {
-                key_group: group.key_group,
-                key: &group.key,
-                namespace: &namespace,
-            };
+            let at = StateKey::new(group.key_group, &group.key, &namespace);
             aggregate
                 .backend
                 .value_set(self.contents, at, &accumulator)?;
@@ -442,18 +440,10 @@ impl WindowOperator {
         self.flush_adds()?;
         let contents = self.contents;
         let into_ns = into.namespace();
-        let into_at = StateKey {
-            key_group,
-            key,
-            namespace: &into_ns,
-        };
+        let into_at = StateKey::new(key_group, key, &into_ns);
         for window in from {
             let namespace = window.namespace();
-            let at = StateKey {
-                key_group,
-                key,
-                namespace: &namespace,
-            };
+            let at = StateKey::new(key_group, key, &namespace);
             match &mut self.function {
                 WindowFunction::Aggregate(aggregate) => {
                     let Some(theirs) = aggregate.backend.value_get(contents, at)? else {
@@ -484,11 +474,7 @@ impl WindowOperator {
         key: &[u8],
     ) -> Result<MergingWindowSet, OperatorError> {
         let state = self.sessions.expect("merging assigners have session state");
-        let at = StateKey {
-            key_group,
-            key,
-            namespace: b"",
-        };
+        let at = StateKey::new(key_group, key, b"");
         match self.function.backend().value_get(state, at)? {
             None => Ok(MergingWindowSet::default()),
             Some(bytes) => MergingWindowSet::decode(&bytes).ok_or_else(|| {
@@ -504,11 +490,7 @@ impl WindowOperator {
         set: &MergingWindowSet,
     ) -> Result<(), OperatorError> {
         let state = self.sessions.expect("merging assigners have session state");
-        let at = StateKey {
-            key_group,
-            key,
-            namespace: b"",
-        };
+        let at = StateKey::new(key_group, key, b"");
         let backend = self.function.backend();
         if set.is_empty() {
             backend.clear(state, at)?;
@@ -595,11 +577,7 @@ impl WindowOperator {
     ) -> Result<(), OperatorError> {
         let state = self.counts.expect("count windows have count state");
         self.add(key_group, key, GLOBAL_WINDOW, timestamp, value)?;
-        let at = StateKey {
-            key_group,
-            key,
-            namespace: b"",
-        };
+        let at = StateKey::new(key_group, key, b"");
         let backend = self.function.backend();
         let count = backend
             .value_get(state, at)?
@@ -633,11 +611,7 @@ impl WindowOperator {
                 let mut timestamps = Vec::with_capacity(firings.len());
                 for firing in firings {
                     let namespace = firing.state_window.namespace();
-                    let at = StateKey {
-                        key_group: firing.key_group,
-                        key: &firing.key,
-                        namespace: &namespace,
-                    };
+                    let at = StateKey::new(firing.key_group, &firing.key, &namespace);
                     if let Some(accumulator) = aggregate.backend.value_get(contents, at)? {
                         aggregate.results.window(
                             &firing.key,
@@ -652,14 +626,7 @@ impl WindowOperator {
                     return Ok(());
                 }
                 let output = aggregate.guest.get_results(aggregate.results.finish())?;
-                let results = split_length_prefixed(&output).map_err(GuestFailure::from)?;
-                if results.len() != timestamps.len() {
-                    return Err(OperatorError::Record(format!(
-                        "aggregate returned {} results for {} windows",
-                        results.len(),
-                        timestamps.len()
-                    )));
-                }
+                let results = one_per_item(&output, timestamps.len(), "results", "windows")?;
                 self.stats.fired += results.len() as u64;
                 out.main.extend(
                     results
@@ -672,11 +639,7 @@ impl WindowOperator {
                 let mut elements = Vec::with_capacity(firings.len());
                 for firing in firings {
                     let namespace = firing.state_window.namespace();
-                    let at = StateKey {
-                        key_group: firing.key_group,
-                        key: &firing.key,
-                        namespace: &namespace,
-                    };
+                    let at = StateKey::new(firing.key_group, &firing.key, &namespace);
                     elements.push(guest.backend().list_get(contents, at)?);
                 }
                 let fired: Vec<(&Firing, Vec<Vec<u8>>)> = firings
@@ -719,11 +682,7 @@ impl WindowOperator {
         let contents = self.contents;
         for firing in windows {
             let namespace = firing.state_window.namespace();
-            let at = StateKey {
-                key_group: firing.key_group,
-                key: &firing.key,
-                namespace: &namespace,
-            };
+            let at = StateKey::new(firing.key_group, &firing.key, &namespace);
             self.function.backend().clear(contents, at)?;
             if self.sessions.is_some() {
                 let mut set = self.load_sessions(firing.key_group, &firing.key)?;
