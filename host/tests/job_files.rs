@@ -1723,3 +1723,25 @@ input = "a"
         (16, 21),
     );
 }
+
+#[test]
+fn zero_sizes_of_windows_and_idle_timeouts_are_refused() {
+    assert_rejected(
+        &with_operator(
+            "aggregate",
+            "window = { type = \"tumbling\", size = \"0s\" }\n",
+        ),
+        "operator `w`: window `size` must be at least 1ms",
+        (16, 38),
+    );
+    assert_rejected(
+        &with_operator("aggregate", "window = { type = \"count\", size = 0 }\n"),
+        "operator `w`: `count` windows need a `size` of at least 1",
+        (16, 35),
+    );
+    assert_rejected(
+        &with_base("[[source]]\nname = \"more\"\ntype = \"stdin\"\nidle_timeout = \"0s\"\n"),
+        "source `more`: `idle_timeout` must be longer than zero",
+        (13, 16),
+    );
+}

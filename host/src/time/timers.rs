@@ -72,14 +72,6 @@ impl TimerService {
         due
     }
 
-    /// Whether `timer` is registered.
-    pub fn contains(&self, domain: TimeDomain, timer: &Timer) -> bool {
-        match domain {
-            TimeDomain::EventTime => self.event_time.contains(timer),
-            TimeDomain::ProcessingTime => self.processing_time.contains(timer),
-        }
-    }
-
     /// Earliest processing-time timer, to know when to wake up.
     pub fn next_processing_time(&self) -> Option<i64> {
         self.processing_time.first().map(|t| t.timestamp)

@@ -404,11 +404,7 @@ impl WindowResultsEncoder {
         self.count += 1;
     }
 
-    /// Number of windows added since `begin`.
-    pub fn len(&self) -> usize {
-        self.count as usize
-    }
-
+    /// Whether no window was added since `begin`.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }

@@ -9,4 +9,4 @@ pub mod operator;
 
 pub use assigner::{TimeWindow, WindowAssigner, window_start};
 pub use merging::{MergingWindowSet, WindowMerge};
-pub use operator::{AggregateCalls, AggregateGuest, WindowFunction, WindowOperator, WindowStats};
+pub use operator::{AggregateCalls, AggregateGuest, WindowFunction, WindowOperator};

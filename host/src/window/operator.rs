@@ -148,14 +148,6 @@ struct PendingGroup {
     inputs: Vec<(i64, Vec<u8>)>,
 }
 
-/// Counters of one window operator (for tests and metrics).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct WindowStats {
-    pub fired: u64,
-    pub late_records: u64,
-    pub cleaned: u64,
-}
-
 /// A keyed window operator for one subtask.
 pub struct WindowOperator {
     function: WindowFunction,
@@ -176,7 +168,8 @@ pub struct WindowOperator {
     late_firings: Vec<Firing>,
     /// Scratch list of the windows of one record.
     assigned: Vec<TimeWindow>,
-    stats: WindowStats,
+    /// Scratch list of (window, state window) a record goes to.
+    targets: Vec<(TimeWindow, TimeWindow)>,
 }
 
 impl WindowOperator {
@@ -224,13 +217,8 @@ impl WindowOperator {
             pending: PendingAdds::default(),
             late_firings: Vec::new(),
             assigned: Vec::new(),
-            stats: WindowStats::default(),
+            targets: Vec::new(),
         })
-    }
-
-    /// What the operator did so far.
-    pub fn stats(&self) -> WindowStats {
-        self.stats
     }
 
     fn domain(&self) -> TimeDomain {
@@ -510,59 +498,87 @@ impl WindowOperator {
         timestamp: i64,
         value: Vec<u8>,
     ) -> Result<Option<Vec<u8>>, OperatorError> {
+        // Scratch lists kept between records: nothing is allocated per record.
         let mut windows = std::mem::take(&mut self.assigned);
+        let mut targets = std::mem::take(&mut self.targets);
         windows.clear();
+        targets.clear();
         assigner.assign(timestamp, &mut windows);
-        let mut targets: Vec<(TimeWindow, TimeWindow)> = Vec::with_capacity(windows.len());
-        if assigner.is_merging() {
-            let mut set = self.load_sessions(key_group, key)?;
-            let merge = set.add(windows[0]);
-            if self.is_late(&merge.window) {
-                // Only a fresh window can be late: live ones are cleaned up
-                // (and removed) before the watermark passes their lateness.
-                set.remove(&merge.window);
-            } else {
-                for replaced in &merge.replaced_windows {
-                    self.unschedule(key_group, key, *replaced);
-                }
-                if !merge.merged_state_windows.is_empty() {
-                    self.merge_contents(
-                        key_group,
-                        key,
-                        merge.state_window,
-                        &merge.merged_state_windows,
-                    )?;
-                }
-                targets.push((merge.window, merge.state_window));
-            }
-            self.store_sessions(key_group, key, &set)?;
-        } else {
-            targets.extend(windows.iter().map(|w| (*w, *w)));
-        }
+        let result = self
+            .target_windows(assigner, key_group, key, &windows, &mut targets)
+            .and_then(|()| {
+                targets.retain(|(window, _)| !self.is_late(window));
+                self.add_to_windows(key_group, key, &targets, timestamp, value)
+            });
         self.assigned = windows;
-        let targets: Vec<_> = targets
-            .into_iter()
-            .filter(|(window, _)| !self.is_late(window))
-            .collect();
-        let Some(((last_window, last_state), rest)) = targets.split_last() else {
-            return Ok(Some(value));
-        };
+        self.targets = targets;
+        result
+    }
+
+    /// The (window, state window) pairs a record assigned to `windows` goes
+    /// to; for sessions, after merging with the key's live sessions.
+    fn target_windows(
+        &mut self,
+        assigner: WindowAssigner,
+        key_group: u16,
+        key: &[u8],
+        windows: &[TimeWindow],
+        targets: &mut Vec<(TimeWindow, TimeWindow)>,
+    ) -> Result<(), OperatorError> {
+        if !assigner.is_merging() {
+            targets.extend(windows.iter().map(|w| (*w, *w)));
+            return Ok(());
+        }
+        let mut set = self.load_sessions(key_group, key)?;
+        let merge = set.add(windows[0]);
+        if self.is_late(&merge.window) {
+            // Only a fresh window can be late: live ones are cleaned up
+            // (and removed) before the watermark passes their lateness.
+            set.remove(&merge.window);
+        } else {
+            for replaced in &merge.replaced_windows {
+                self.unschedule(key_group, key, *replaced);
+            }
+            if !merge.merged_state_windows.is_empty() {
+                self.merge_contents(
+                    key_group,
+                    key,
+                    merge.state_window,
+                    &merge.merged_state_windows,
+                )?;
+            }
+            targets.push((merge.window, merge.state_window));
+        }
+        self.store_sessions(key_group, key, &set)
+    }
+
+    /// Add the record to each of `targets` and schedule them; gives the
+    /// value back when there is none (the record is late).
+    fn add_to_windows(
+        &mut self,
+        key_group: u16,
+        key: &[u8],
+        targets: &[(TimeWindow, TimeWindow)],
+        timestamp: i64,
+        value: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, OperatorError> {
         let timers_on_create = self.timers_on_create();
-        for (window, state_window) in rest {
-            self.add(key_group, key, *state_window, timestamp, value.clone())?;
+        let mut value = Some(value);
+        for (i, (window, state_window)) in targets.iter().enumerate() {
+            let element = if i + 1 == targets.len() {
+                value.take()
+            } else {
+                value.clone()
+            };
+            let element = element.expect("the value is taken by the last window only");
+            self.add(key_group, key, *state_window, timestamp, element)?;
             if timers_on_create {
                 self.fire_if_late(key_group, key, *window, *state_window);
             } else {
                 self.schedule(key_group, key, *window, *state_window);
             }
         }
-        self.add(key_group, key, *last_state, timestamp, value)?;
-        if timers_on_create {
-            self.fire_if_late(key_group, key, *last_window, *last_state);
-        } else {
-            self.schedule(key_group, key, *last_window, *last_state);
-        }
-        Ok(None)
+        Ok(value)
     }
 
     /// Count one record into its key's count window; fires and purges it when full.
@@ -627,7 +643,6 @@ impl WindowOperator {
                 }
                 let output = aggregate.guest.get_results(aggregate.results.finish())?;
                 let results = one_per_item(&output, timestamps.len(), "results", "windows")?;
-                self.stats.fired += results.len() as u64;
                 out.main.extend(
                     results
                         .into_iter()
@@ -664,7 +679,6 @@ impl WindowOperator {
                 for (firing, _) in &fired {
                     guest.event(firing.timestamp);
                 }
-                self.stats.fired += fired.len() as u64;
                 // The guest's side outputs come after the late-data output.
                 let mut guest_out = Collector::with_side_outputs(out.side.len() - 1);
                 guest.call(None, TimerAccess::Refused, &mut guest_out)?;
@@ -689,7 +703,6 @@ impl WindowOperator {
                 set.remove(&firing.window);
                 self.store_sessions(firing.key_group, &firing.key, &set)?;
             }
-            self.stats.cleaned += 1;
         }
         Ok(())
     }
@@ -774,7 +787,6 @@ impl Operator for WindowOperator {
                     if let Some(value) =
                         self.assign_to_time_windows(assigner, key_group, &key, time, value)?
                     {
-                        self.stats.late_records += 1;
                         out.side[0].push(Record::new(value, timestamp));
                     }
                 }
