@@ -103,8 +103,9 @@ pub(crate) fn key_text(key: &[u8]) -> Result<&str, String> {
 }
 
 /// The event being processed by a [`KeyedProcess`](crate::KeyedProcess) or
-/// [`CoProcess`](crate::CoProcess) function: its key and time, output, and
-/// timers (Flink's `Context` and `TimerService` in one).
+/// [`CoProcess`](crate::CoProcess) function, or a keyed record or timer of a
+/// [`KeyedBroadcastProcess`](crate::KeyedBroadcastProcess): its key and
+/// time, output, and timers (Flink's `Context` and `TimerService` in one).
 pub struct Context<'a, Out> {
     emitter: Emitter<'a>,
     key_ref: u32,
@@ -206,6 +207,36 @@ impl<'a, Out: Encode> Context<'a, Out> {
     }
 }
 
+/// The methods of the contexts that wrap a [`Context`] to offer less of it
+/// ([`WindowContext`], [`BroadcastContext`]): time and output, no timers.
+macro_rules! time_and_output_methods {
+    () => {
+        pub(crate) fn finish(self) -> Result<(), String> {
+            self.context.finish()
+        }
+
+        /// The operator's watermark; `i64::MIN` before the first one.
+        pub fn current_watermark(&self) -> i64 {
+            self.context.current_watermark()
+        }
+
+        /// The host's processing time when the batch was built, in epoch milliseconds.
+        pub fn current_processing_time(&self) -> i64 {
+            self.context.current_processing_time()
+        }
+
+        /// Send one record to the main output.
+        pub fn emit(&mut self, value: Out) {
+            self.context.emit(value);
+        }
+
+        /// Send one record to a side output.
+        pub fn emit_to<T: Encode>(&mut self, side_output: &SideOutput<T>, value: T) {
+            self.context.emit_to(side_output, value);
+        }
+    };
+}
+
 /// What a [`ProcessWindow`](crate::ProcessWindow) function sees while it
 /// processes a fired window (Flink's `ProcessWindowFunction.Context`): the
 /// key, the time, and the main and side outputs. Unlike [`Context`] it has no
@@ -224,10 +255,6 @@ impl<'a, Out: Encode> WindowContext<'a, Out> {
         WindowContext { context }
     }
 
-    pub(crate) fn finish(self) -> Result<(), String> {
-        self.context.finish()
-    }
-
     /// The window's key bytes.
     pub fn key(&self) -> &'a [u8] {
         self.context.key()
@@ -238,23 +265,31 @@ impl<'a, Out: Encode> WindowContext<'a, Out> {
         self.context.key_str()
     }
 
-    /// The operator's watermark; `i64::MIN` before the first one.
-    pub fn current_watermark(&self) -> i64 {
-        self.context.current_watermark()
+    time_and_output_methods!();
+}
+
+/// What a [`KeyedBroadcastProcess`](crate::KeyedBroadcastProcess) function
+/// sees while it processes a broadcast record (Flink's
+/// `KeyedBroadcastProcessFunction.Context`): the time and the main and side
+/// outputs, and nothing keyed.
+///
+/// A broadcast record reaches every parallel instance of the operator and
+/// belongs to no key, so there is no current key, no keyed state and no
+/// timers here; this is where broadcast state may be changed. Whatever is
+/// emitted is emitted by every instance, once each.
+pub struct BroadcastContext<'a, Out> {
+    context: Context<'a, Out>,
+}
+
+impl<'a, Out: Encode> BroadcastContext<'a, Out> {
+    pub(crate) fn new(context: Context<'a, Out>) -> Self {
+        BroadcastContext { context }
     }
 
-    /// The host's processing time when the batch was built, in epoch milliseconds.
-    pub fn current_processing_time(&self) -> i64 {
-        self.context.current_processing_time()
+    /// Event time of the broadcast record.
+    pub fn timestamp(&self) -> Option<i64> {
+        self.context.timestamp()
     }
 
-    /// Send one record to the main output.
-    pub fn emit(&mut self, value: Out) {
-        self.context.emit(value);
-    }
-
-    /// Send one record to a side output.
-    pub fn emit_to<T: Encode>(&mut self, side_output: &SideOutput<T>, value: T) {
-        self.context.emit_to(side_output, value);
-    }
+    time_and_output_methods!();
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec::{Decode, Encode};
-use crate::context::{Collector, Context, WindowContext};
+use crate::context::{BroadcastContext, Collector, Context, WindowContext};
 use crate::layout::TimeDomain;
 use crate::open::OpenContext;
 use crate::window::Window;
@@ -211,6 +211,68 @@ pub trait CoProcess: Sized {
     ) -> Result<(), String>;
 
     /// A timer of the current key fired at `timestamp`.
+    fn on_timer(
+        &mut self,
+        timestamp: i64,
+        domain: TimeDomain,
+        ctx: &mut Context<'_, Self::Out>,
+    ) -> Result<(), String> {
+        let _ = (timestamp, domain, ctx);
+        Ok(())
+    }
+}
+
+/// A keyed input processed together with a broadcast input that reaches
+/// every parallel instance (Flink's `KeyedBroadcastProcessFunction`, the
+/// broadcast state pattern): rules, thresholds or a model that every key
+/// needs, delivered as a stream rather than as config.
+/// Export with [`export_broadcast_process!`](crate::export_broadcast_process);
+/// the operator kind is `broadcast-process`, its broadcast input is the job
+/// file's `broadcast`.
+///
+/// Broadcast records go to [`process_broadcast_element`](Self::process_broadcast_element),
+/// which keeps what they carry in
+/// [`BroadcastMapState`](crate::BroadcastMapState) (registered in `open`);
+/// keyed records go to [`process_element`](Self::process_element) with the
+/// usual keyed [`Context`], keyed states and timers, and may only read the
+/// broadcast state. That asymmetry is what keeps the instances consistent:
+/// each changes its copy of the broadcast state with the same records.
+///
+/// The two inputs are not ordered relative to each other, so a result that
+/// must not depend on whether a broadcast record came before a keyed one
+/// waits for the watermark (the smaller of the two inputs'), e.g. by
+/// buffering keyed records until an event-time timer at their timestamp.
+pub trait KeyedBroadcastProcess: Sized {
+    /// Record type of the keyed input (`input` in the job file).
+    type In: Decode;
+    /// Record type of the broadcast input (`broadcast`).
+    type Broadcast: Decode;
+    /// Output record type.
+    type Out: Encode;
+
+    /// Build the function from the operator's config and register its keyed
+    /// and broadcast states and side outputs.
+    fn open(ctx: &mut OpenContext) -> Result<Self, String>;
+
+    /// Process one record of the keyed input, for the current key; broadcast
+    /// state is read-only here.
+    fn process_element(
+        &mut self,
+        input: Self::In,
+        ctx: &mut Context<'_, Self::Out>,
+    ) -> Result<(), String>;
+
+    /// Process one broadcast record; every parallel instance gets it. There
+    /// is no current key, so keyed state and timers are out of reach;
+    /// broadcast state is writable.
+    fn process_broadcast_element(
+        &mut self,
+        input: Self::Broadcast,
+        ctx: &mut BroadcastContext<'_, Self::Out>,
+    ) -> Result<(), String>;
+
+    /// A timer of the current key fired at `timestamp`; broadcast state is
+    /// read-only here.
     fn on_timer(
         &mut self,
         timestamp: i64,

@@ -12,9 +12,9 @@ use std::fmt;
 
 pub use eddy_layout::{ABSENT, LAYOUT_VERSION, NO_KEY, NO_TIMESTAMP};
 use eddy_layout::{
-    DOMAIN_EVENT_TIME, DOMAIN_PROCESSING_TIME, EVENT_RECORD, EVENT_RECORD_SECOND, EVENT_TIMER,
-    EVENT_WINDOW, OUT_CLEAR_VALUE, OUT_DELETE_TIMER, OUT_EMIT, OUT_EMIT_SIDE, OUT_FORWARD,
-    OUT_SET_TIMER, OUT_SET_VALUE,
+    DOMAIN_EVENT_TIME, DOMAIN_PROCESSING_TIME, EVENT_RECORD, EVENT_RECORD_BROADCAST,
+    EVENT_RECORD_SECOND, EVENT_TIMER, EVENT_WINDOW, OUT_CLEAR_VALUE, OUT_DELETE_TIMER, OUT_EMIT,
+    OUT_EMIT_SIDE, OUT_FORWARD, OUT_SET_TIMER, OUT_SET_VALUE,
 };
 
 /// Which clock a timer follows.
@@ -400,6 +400,16 @@ pub enum Event<'a> {
         /// Every element of the window with its timestamp, in arrival order.
         elements: TimestampedValues<'a>,
     },
+    /// A record of a broadcast-process function's broadcast input; it comes
+    /// in a batch of its own, without a key.
+    BroadcastRecord {
+        /// Always [`NO_KEY`].
+        key_ref: u32,
+        /// Event time, or [`NO_TIMESTAMP`].
+        timestamp: i64,
+        /// The record value.
+        value: &'a [u8],
+    },
 }
 
 impl Event<'_> {
@@ -409,7 +419,8 @@ impl Event<'_> {
             Event::Record { key_ref, .. }
             | Event::Timer { key_ref, .. }
             | Event::SecondRecord { key_ref, .. }
-            | Event::Window { key_ref, .. } => key_ref,
+            | Event::Window { key_ref, .. }
+            | Event::BroadcastRecord { key_ref, .. } => key_ref,
         }
     }
 
@@ -419,7 +430,8 @@ impl Event<'_> {
         match *self {
             Event::Record { timestamp, .. }
             | Event::Timer { timestamp, .. }
-            | Event::SecondRecord { timestamp, .. } => timestamp,
+            | Event::SecondRecord { timestamp, .. }
+            | Event::BroadcastRecord { timestamp, .. } => timestamp,
             Event::Window { end, .. } => end.saturating_sub(1),
         }
     }
@@ -431,6 +443,7 @@ impl Event<'_> {
             Event::Timer { .. } => "a timer",
             Event::SecondRecord { .. } => "a record of a second input",
             Event::Window { .. } => "a fired window",
+            Event::BroadcastRecord { .. } => "a broadcast record",
         }
     }
 }
@@ -516,20 +529,30 @@ impl<'a> BatchReader<'a> {
         let key_ref = self.reader.u32()?;
         let reader = &mut self.reader;
         let event = match tag {
-            EVENT_RECORD => Event::Record {
-                key_ref,
-                timestamp: reader.i64()?,
-                value: reader.bytes()?,
-            },
+            EVENT_RECORD | EVENT_RECORD_SECOND | EVENT_RECORD_BROADCAST => {
+                let (timestamp, value) = (reader.i64()?, reader.bytes()?);
+                match tag {
+                    EVENT_RECORD => Event::Record {
+                        key_ref,
+                        timestamp,
+                        value,
+                    },
+                    EVENT_RECORD_SECOND => Event::SecondRecord {
+                        key_ref,
+                        timestamp,
+                        value,
+                    },
+                    _ => Event::BroadcastRecord {
+                        key_ref,
+                        timestamp,
+                        value,
+                    },
+                }
+            }
             EVENT_TIMER => Event::Timer {
                 key_ref,
                 timestamp: reader.i64()?,
                 domain: TimeDomain::from_byte(reader.u8()?)?,
-            },
-            EVENT_RECORD_SECOND => Event::SecondRecord {
-                key_ref,
-                timestamp: reader.i64()?,
-                value: reader.bytes()?,
             },
             EVENT_WINDOW => Event::Window {
                 key_ref,
@@ -537,7 +560,12 @@ impl<'a> BatchReader<'a> {
                 end: reader.i64()?,
                 elements: TimestampedValues::read(reader)?,
             },
-            other => return Err(LayoutError(format!("unknown event tag {other}"))),
+            other => {
+                return Err(LayoutError(format!(
+                    "unknown event tag {other} (this SDK reads tags {EVENT_RECORD} to \
+                     {EVENT_RECORD_BROADCAST}; is the host newer than the SDK?)"
+                )));
+            }
         };
         Ok(Some(event))
     }
@@ -958,6 +986,39 @@ mod tests {
         ));
         assert_eq!(count_window.timestamp(), i64::MAX - 1);
         assert!(reader.next_event().unwrap().is_none());
+    }
+
+    #[test]
+    fn reads_broadcast_records_without_a_key() {
+        let batch = BatchBuilder::new(3, 4)
+            .broadcast_record(42, b"rule")
+            .build();
+        let (header, mut reader) = BatchReader::new(&batch).unwrap();
+        assert_eq!(header.key_count, 0, "broadcast batches have no key table");
+        reader.skip_keys(0).unwrap();
+        let event = reader.next_event().unwrap().unwrap();
+        assert_eq!(
+            event,
+            Event::BroadcastRecord {
+                key_ref: NO_KEY,
+                timestamp: 42,
+                value: b"rule"
+            }
+        );
+        assert_eq!(
+            (event.timestamp(), event.describe()),
+            (42, "a broadcast record")
+        );
+        assert!(reader.next_event().unwrap().is_none());
+
+        let mut unknown = batch;
+        unknown[25] = 9;
+        let (_, mut reader) = BatchReader::new(&unknown).unwrap();
+        let error = reader.next_event().unwrap_err().to_string();
+        assert!(
+            error.contains("unknown event tag 9 (this SDK reads tags 0 to 4"),
+            "{error}"
+        );
     }
 
     #[test]

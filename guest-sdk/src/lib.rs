@@ -2,8 +2,8 @@
 //!
 //! A user function is a struct implementing one trait per operator kind
 //! ([`Map`], [`Filter`], [`FlatMap`], [`KeySelector`], [`KeyedProcess`],
-//! [`CoProcess`], [`Aggregate`], [`ProcessWindow`]) and one `export_*!` line that turns the crate into a
-//! WebAssembly component. This keyed process function counts clicks per user:
+//! [`CoProcess`], [`KeyedBroadcastProcess`], [`Aggregate`], [`ProcessWindow`])
+//! and one `export_*!` line that turns the crate into a WebAssembly component. This keyed process function counts clicks per user:
 //!
 //! ```
 //! use eddy_sdk::{Context, Json, KeyedProcess, OpenContext, ValueState};
@@ -48,6 +48,7 @@
 //! | [`KeySelector`] | [`export_key_selector!`] | `transform` | `key-selector` |
 //! | [`KeyedProcess`] | [`export_keyed_process!`] | `keyed-process` | `keyed-process` |
 //! | [`CoProcess`] | [`export_co_process!`] | `keyed-process` | `co-process` |
+//! | [`KeyedBroadcastProcess`] | [`export_broadcast_process!`] | `keyed-process` | `broadcast-process` |
 //! | [`Aggregate`] | [`export_aggregate!`] | `aggregate` | `aggregate` |
 //! | [`ProcessWindow`] | [`export_process_window!`] | `keyed-process` | `window-process` |
 //!
@@ -55,6 +56,11 @@
 //! [`Aggregate`] keeps one accumulator per key and window and its
 //! `get_result` sees the fired [`Window`]; a [`ProcessWindow`] gets all
 //! elements of a fired window at once.
+//!
+//! A [`KeyedBroadcastProcess`] gets a second, broadcast input that reaches
+//! every parallel instance (rules, thresholds): it keeps what that input
+//! carries in [`BroadcastMapState`], which keyed records read and only
+//! broadcast records change, so every instance holds the same copy.
 //!
 //! Record values are decoded into the function's `In` type and encoded from
 //! its `Out` type by [`Decode`] and [`Encode`]: raw bytes (`Vec<u8>`), text
@@ -67,7 +73,7 @@
 //! buffer (see [`layout`] and `wit/README.md`); the SDK decodes each record,
 //! calls the function, and writes what it emits into one output buffer.
 //! State lives in the host: value state travels with the batch (no host call
-//! per record), list and map state call the host's `state` interface. Panics
+//! per record), list, map and broadcast state call the host's `state` interface. Panics
 //! are reported to the host (`log.record-panic`) before they trap; [`log`]
 //! writes to the host's log.
 //!
@@ -79,9 +85,10 @@
 //!
 //! Natively (not on wasm), the `testing` module runs functions through the
 //! same batch runtime with an in-memory host: `testing::run_map` and friends
-//! for stateless functions, `testing::KeyedHarness` and
-//! `testing::CoProcessHarness` for keyed and co-process functions with state,
-//! timers and watermarks, and `testing::AggregateHarness` and
+//! for stateless functions, `testing::KeyedHarness`,
+//! `testing::CoProcessHarness` and `testing::BroadcastProcessHarness` for
+//! keyed, co-process and broadcast-process functions with state, timers and
+//! watermarks, and `testing::AggregateHarness` and
 //! `testing::WindowHarness` for window functions, with the host's windowing
 //! (`testing::Windows`) emulated in memory.
 
@@ -103,13 +110,14 @@ pub mod export;
 mod panic;
 
 pub use codec::{Decode, Encode, Json};
-pub use context::{Collector, Context, SideOutput, WindowContext};
+pub use context::{BroadcastContext, Collector, Context, SideOutput, WindowContext};
 pub use function::{
-    Aggregate, CoProcess, Filter, FlatMap, KeySelector, KeyedProcess, Map, ProcessWindow,
+    Aggregate, CoProcess, Filter, FlatMap, KeySelector, KeyedBroadcastProcess, KeyedProcess, Map,
+    ProcessWindow,
 };
 pub use layout::TimeDomain;
 pub use open::{OpenContext, Ttl, TtlUpdate};
-pub use state::{ListState, MapState, ValueState};
+pub use state::{BroadcastMapState, ListState, MapState, ValueState};
 pub use window::Window;
 
 /// Used by the export macros; not part of the API.

@@ -1,5 +1,6 @@
 //! What a function gets when it is opened: its config, and for keyed process
-//! functions the registration of states and side outputs.
+//! functions the registration of states (keyed, or broadcast for
+//! broadcast-process functions) and side outputs.
 //!
 //! Registration order is the contract with the host: the descriptor lists
 //! states and side outputs in the order they were registered, and both sides
@@ -14,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::bindings::types;
 use crate::codec::Encode;
 use crate::context::SideOutput;
-use crate::state::{ListState, MapState, ValueState};
+use crate::state::{BroadcastMapState, ListState, MapState, ValueState};
 
 /// When a state entry's time-to-live restarts (as Flink's `StateTtlConfig.UpdateType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,6 +79,27 @@ impl Registrations {
             .filter(|(_, spec)| spec.kind == types::StateKind::Value)
             .map(|(index, _)| index)
             .collect()
+    }
+
+    /// An error if a state needs another function kind than `kind`:
+    /// broadcast state belongs to broadcast-process functions only, since
+    /// other kinds have no broadcast input that could fill it.
+    pub fn check_kind(&self, kind: types::FunctionKind) -> Result<(), String> {
+        if kind == types::FunctionKind::BroadcastProcess {
+            return Ok(());
+        }
+        match self
+            .states
+            .iter()
+            .find(|spec| spec.kind == types::StateKind::BroadcastMap)
+        {
+            Some(spec) => Err(format!(
+                "broadcast state `{}` needs a broadcast-process function \
+                 (`KeyedBroadcastProcess`), which gets the broadcast records that fill it",
+                spec.name
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The function's self-description for the host.
@@ -235,6 +257,17 @@ impl OpenContext {
         MapState::new(self.register(name, types::StateKind::Map, Some(ttl)))
     }
 
+    /// A map shared by every key, changed only by broadcast records (Flink's
+    /// broadcast state); for [`KeyedBroadcastProcess`](crate::KeyedBroadcastProcess)
+    /// functions only, other kinds fail to open with it.
+    pub fn broadcast_map_state<K, V>(&mut self, name: &str) -> BroadcastMapState<K, V>
+    where
+        K: Serialize + DeserializeOwned,
+        V: Serialize + DeserializeOwned,
+    {
+        BroadcastMapState::new(self.register(name, types::StateKind::BroadcastMap, None))
+    }
+
     /// A named extra output (Flink's `OutputTag`), e.g. for late records.
     pub fn side_output<T: Encode>(&mut self, name: &str) -> SideOutput<T> {
         let side_outputs = &mut self.registrations.side_outputs;
@@ -278,6 +311,29 @@ mod tests {
         assert_eq!(ttl.millis, 2000);
         assert_eq!(ttl.update, types::TtlUpdate::OnReadAndWrite);
         assert_eq!(descriptor.side_outputs, ["late"]);
+    }
+
+    #[test]
+    fn broadcast_state_is_declared_for_broadcast_process_only() {
+        let mut ctx = OpenContext::new(String::new());
+        let seen = ctx.value_state::<u64>("seen");
+        let rules = ctx.broadcast_map_state::<String, u64>("rules");
+        assert_eq!((seen.index(), rules.index()), (0, 1));
+        let registrations = ctx.finish().unwrap();
+        assert_eq!(registrations.value_state_indices(), [0]);
+        let broadcast = types::FunctionKind::BroadcastProcess;
+        assert_eq!(
+            registrations.descriptor(broadcast).states[1].kind,
+            types::StateKind::BroadcastMap
+        );
+        assert_eq!(registrations.check_kind(broadcast), Ok(()));
+        let error = registrations
+            .check_kind(types::FunctionKind::KeyedProcess)
+            .unwrap_err();
+        assert!(
+            error.starts_with("broadcast state `rules` needs a broadcast-process function"),
+            "{error}"
+        );
     }
 
     #[test]

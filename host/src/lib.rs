@@ -10,6 +10,7 @@ pub mod bench;
 pub mod cli;
 pub mod connectors;
 pub mod job;
+pub mod join;
 pub mod runtime;
 pub mod state;
 pub mod time;

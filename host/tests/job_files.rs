@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use eddy::job::{
-    BatchConfig, GeneratorSpec, GuestLimits, InputSide, Job, JobError, KeyBy, OperatorKind,
-    RecordFormat, SinkConnector, SourceConnector, StreamRef, TimestampSource, WatermarkStrategy,
-    WindowAssigner, WindowDef, WindowKind, WindowTime, load_job, parse_job,
+    BatchConfig, GeneratorSpec, GuestLimits, InputSide, Job, JobError, JoinInterval, KeyBy,
+    OperatorKind, RecordFormat, SecondInputRouting, SinkConnector, SourceConnector, StreamRef,
+    TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef, WindowKind, WindowTime,
+    load_job, parse_job,
 };
 
 fn fixtures() -> PathBuf {
@@ -168,7 +169,7 @@ fn full_job_file_sets_every_option() {
     };
     let score = operator(&job, "score");
     assert_eq!(score.kind, OperatorKind::Aggregate);
-    assert_eq!(score.module, dir.join("modules/score.wasm"));
+    assert_eq!(score.module, Some(dir.join("modules/score.wasm")));
     assert_eq!(score.inputs, vec![stream("enrich", None)]);
     assert_eq!(
         score.window,
@@ -280,6 +281,7 @@ fn relative_job_path_makes_absolute_paths() {
     let job = load_job(Path::new("tests/fixtures/jobs/full.toml")).expect("valid");
     assert_eq!(job.file, Path::new("tests/fixtures/jobs/full.toml"));
     let module = &operator(&job, "detect").module;
+    let module = module.as_ref().expect("detect has a module");
     assert!(module.is_absolute(), "{}", module.display());
     assert_eq!(*module, fixtures().join("modules/detect.wasm"));
 }
@@ -380,7 +382,7 @@ paralelism = 2
     ))
     .expect_err("misspelt field");
     let expected = format!(
-        "error: unknown field `paralelism`, expected one of `uid`, `kind`, `module`, `input`, `key_by`, `connect`, `window`, `parallelism`, `config`, `limits`
+        "error: unknown field `paralelism`, expected one of `uid`, `kind`, `module`, `input`, `key_by`, `connect`, `broadcast`, `between`, `window`, `parallelism`, `config`, `limits`
   --> {}:15:1
    |
 15 | paralelism = 2
@@ -605,10 +607,10 @@ fn missing_required_field() {
             r#"[[operator]]
 uid = "m"
 kind = "map"
-input = "in"
+module = "modules/parse.wasm"
 "#,
         ),
-        "missing field `module`",
+        "missing field `input`",
         (10, 1),
     );
 }
@@ -1638,8 +1640,8 @@ connect = { input = "payments", key_by = { field = "order.id" } }
     let connect = join.connect.as_ref().unwrap();
     assert_eq!(connect.inputs, vec![stream("payments", None)]);
     assert_eq!(
-        connect.key_by,
-        KeyBy::Field(vec!["order".into(), "id".into()])
+        connect.routing,
+        SecondInputRouting::Keyed(KeyBy::Field(vec!["order".into(), "id".into()]))
     );
     assert_eq!(
         join.input_streams().collect::<Vec<_>>(),
@@ -1659,8 +1661,124 @@ fn co_process_needs_connect_and_only_it_takes_one() {
     );
     assert_rejected(
         &with_operator("keyed-process", "connect = { input = \"in\" }\n"),
-        "operator `w`: only `co-process` operators take a second input",
+        "operator `w`: only `co-process` and `interval-join` operators take a connected input; remove `connect` or use kind `co-process`",
         (16, 11),
+    );
+}
+
+/// An interval join of `in` (left) with `right`, with `extra` lines.
+fn interval_join(extra: &str) -> String {
+    with_base(&format!(
+        r#"[[source]]
+name = "right"
+type = "file"
+path = "data/rules.jsonl"
+[[operator]]
+uid = "j"
+kind = "interval-join"
+input = "in"
+key_by = {{ field = "id" }}
+connect = {{ input = "right" }}
+{extra}"#
+    ))
+}
+
+#[test]
+fn interval_join_takes_signed_bounds_and_no_module() {
+    let job = parse(&interval_join(
+        "between = { lower = \"-1m 30s\", upper = \"2s\" }\n",
+    ))
+    .unwrap();
+    let join = operator(&job, "j");
+    assert_eq!(join.module, None);
+    assert_eq!(
+        join.between,
+        Some(JoinInterval {
+            lower: -90_000,
+            upper: 2_000
+        })
+    );
+    assert_eq!(
+        join.connect.as_ref().unwrap().routing,
+        SecondInputRouting::Keyed(KeyBy::Field(vec!["id".into()]))
+    );
+}
+
+#[test]
+fn interval_join_errors_name_the_fix() {
+    assert_rejected(
+        &interval_join(""),
+        "operator `j`: `interval-join` operators need the interval that joins, e.g. `between = { lower = \"-5s\", upper = \"5s\" }`",
+        (16, 8),
+    );
+    assert_rejected(
+        &interval_join("between = { lower = \"5s\", upper = \"-5s\" }\n"),
+        "operator `j`: `lower` must not be after `upper`, or no pair of records could join",
+        (20, 11),
+    );
+    assert_rejected(
+        &interval_join("between = { lower = \"soon\", upper = \"5s\" }\n"),
+        "invalid duration \"soon\"",
+        (20, 21),
+    );
+    assert_rejected(
+        &interval_join(
+            "module = \"modules/score.wasm\"\nbetween = { lower = \"0s\", upper = \"5s\" }\n",
+        ),
+        "operator `j`: `interval-join` operators are run by eddy itself and take no `module`; shape the joined pairs with a `map` operator after it",
+        (20, 10),
+    );
+    assert_rejected(
+        &with_operator("map", "between = { lower = \"0s\", upper = \"5s\" }\n")
+            .replace("key_by = { field = \"user\" }\n", ""),
+        "operator `w`: only `interval-join` operators take `between`",
+        (15, 11),
+    );
+    assert_rejected(
+        &with_base("[[operator]]\nuid = \"m\"\nkind = \"map\"\ninput = \"in\"\n"),
+        "operator `m`: `map` operators run a guest function; add its component, e.g. `module = ",
+        (11, 7),
+    );
+}
+
+#[test]
+fn broadcast_process_takes_a_broadcast_input() {
+    let text = with_base(
+        r#"[[source]]
+name = "rules"
+type = "file"
+path = "data/rules.jsonl"
+[[operator]]
+uid = "b"
+kind = "broadcast-process"
+module = "modules/detect.wasm"
+input = "in"
+key_by = { field = "id" }
+broadcast = { input = "rules" }
+"#,
+    );
+    let job = parse(&text).unwrap();
+    let op = operator(&job, "b");
+    let second = op.connect.as_ref().unwrap();
+    assert_eq!(second.routing, SecondInputRouting::Broadcast);
+    assert_eq!(second.inputs, vec![stream("rules", None)]);
+    assert!(op.is_broadcast(InputSide::Second));
+    assert_eq!(op.key_by_of(InputSide::Second), None);
+
+    assert_rejected(
+        &with_operator("broadcast-process", ""),
+        "operator `w`: `broadcast-process` operators have a broadcast input; add it with `broadcast = { input = \"rules\" }`",
+        (12, 8),
+    );
+    assert_rejected(
+        &with_operator("broadcast-process", "connect = { input = \"in\" }\n"),
+        "a `broadcast-process` operator's second input is `broadcast = { input = \"rules\" }`",
+        (16, 11),
+    );
+    assert_rejected(
+        &with_operator("co-process", "broadcast = { input = \"in\" }\n"),
+        "operator `w`: only `broadcast-process` operators take a broadcast input; use `connect` for a keyed second input",
+        (16, 13),
     );
 }
 

@@ -22,6 +22,8 @@ pub const EVENT_TIMER: u8 = 1;
 pub const EVENT_RECORD_SECOND: u8 = 2;
 /// Input event tag: a fired window of a full-window function, with its elements.
 pub const EVENT_WINDOW: u8 = 3;
+/// Input event tag: a record of a broadcast-process function's broadcast input.
+pub const EVENT_RECORD_BROADCAST: u8 = 4;
 
 /// Output entry tag: emit a new record to the main output.
 pub const OUT_EMIT: u8 = 0;

@@ -261,6 +261,20 @@ fn order_payment_join_pairs_and_alerts_at_parallelism_1_2_4() {
 }
 
 #[test]
+fn threshold_alerts_with_broadcast_rules_at_parallelism_1_2_4() {
+    wasm("threshold_alerts");
+    // Alerts and unmatched events both print to stdout.
+    let expected = expected_all(
+        "threshold-alerts",
+        &["expected-alerts.jsonl", "expected-unmatched.jsonl"],
+    );
+    assert_eq!(expected.len(), 159);
+    for p in [1, 2, 4] {
+        multiset_at("threshold-alerts", p, &expected);
+    }
+}
+
+#[test]
 fn enrich_via_connect_same_records_at_parallelism_1_2_4() {
     wasm("enrich_connect");
     let expected = expected("enrich", "expected-connect.jsonl");

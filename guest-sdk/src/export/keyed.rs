@@ -1,18 +1,19 @@
 //! Runtime of the `keyed-process` world, shared by keyed process,
-//! window-process and co-process functions.
+//! window-process, co-process and broadcast-process functions.
 //!
 //! A batch holds events of many keys. The key table is loaded into the
 //! value-state slots (see `state::scope`), each event runs with its key as
 //! the current key, and changed value states are written back once at the
-//! end of the batch. The three function kinds differ only in which events
-//! they take and how they hand them to the user's function, which
-//! [`KeyedFunction`] captures.
+//! end of the batch. Broadcast records have no key: they run in broadcast
+//! mode instead, where only broadcast state is reachable. The function kinds
+//! differ only in which events they take and how they hand them to the
+//! user's function, which [`KeyedFunction`] captures.
 
 use crate::bindings::types::{Descriptor, FunctionKind};
 use crate::codec::{Decode, Encode};
-use crate::context::{Context, Emitter, EventPosition, WindowContext};
-use crate::function::{CoProcess, KeyedProcess, ProcessWindow};
-use crate::layout::{BatchReader, Event, OutputWriter};
+use crate::context::{BroadcastContext, Context, Emitter, EventPosition, WindowContext};
+use crate::function::{CoProcess, KeyedBroadcastProcess, KeyedProcess, ProcessWindow};
+use crate::layout::{BatchReader, Event, NO_KEY, OutputWriter};
 use crate::log::{self, Level};
 use crate::open::{OpenContext, Registrations};
 use crate::panic::install_hook;
@@ -98,6 +99,39 @@ impl<C: CoProcess> KeyedFunction for CoProcessFunction<C> {
     }
 }
 
+/// A [`KeyedBroadcastProcess`]: keyed records and timers, and broadcast
+/// records (without a key) that may change broadcast state.
+pub struct BroadcastProcessFunction<B>(B);
+
+impl<B: KeyedBroadcastProcess> KeyedFunction for BroadcastProcessFunction<B> {
+    const KIND: FunctionKind = FunctionKind::BroadcastProcess;
+    type Out = B::Out;
+
+    fn open(ctx: &mut OpenContext) -> Result<Self, String> {
+        B::open(ctx).map(BroadcastProcessFunction)
+    }
+
+    #[inline]
+    fn on_event(&mut self, event: Event<'_>, mut ctx: Context<'_, B::Out>) -> Result<(), String> {
+        match event {
+            Event::Record { value, .. } => {
+                self.0.process_element(B::In::decode(value)?, &mut ctx)?
+            }
+            Event::BroadcastRecord { value, .. } => {
+                let mut ctx = BroadcastContext::new(ctx);
+                self.0
+                    .process_broadcast_element(B::Broadcast::decode(value)?, &mut ctx)?;
+                return ctx.finish();
+            }
+            Event::Timer {
+                timestamp, domain, ..
+            } => self.0.on_timer(timestamp, domain, &mut ctx)?,
+            other => return Err(unexpected(Self::KIND, &other)),
+        }
+        ctx.finish()
+    }
+}
+
 /// A [`ProcessWindow`]: fired windows with their elements.
 pub struct ProcessWindowFunction<W>(W);
 
@@ -165,6 +199,7 @@ pub(crate) fn open<F: KeyedFunction>(
     let mut ctx = OpenContext::new(config);
     let function = F::open(&mut ctx)?;
     let registrations = ctx.finish()?;
+    registrations.check_kind(F::KIND)?;
     scope::configure(
         registrations
             .states
@@ -196,13 +231,25 @@ pub fn process_batch<F: KeyedFunction>(
         let mut event = 0;
         while let Some(next) = reader.next_event()? {
             let key_ref = next.key_ref();
-            let key = keys.get(key_ref as usize).copied().ok_or_else(|| {
-                format!(
-                    "event {event} refers to key {key_ref}, but the key table has {} keys",
-                    keys.len()
-                )
-            })?;
-            scope::set_current_key(key_ref);
+            let key = if let Event::BroadcastRecord { .. } = next {
+                if key_ref != NO_KEY {
+                    return Err(format!(
+                        "event {event} is a broadcast record with key {key_ref}; \
+                         broadcast records have no key"
+                    ));
+                }
+                scope::enter_broadcast();
+                &[]
+            } else {
+                let key = keys.get(key_ref as usize).copied().ok_or_else(|| {
+                    format!(
+                        "event {event} refers to key {key_ref}, but the key table has {} keys",
+                        keys.len()
+                    )
+                })?;
+                scope::set_current_key(key_ref);
+                key
+            };
             let position = EventPosition {
                 key_ref,
                 key,

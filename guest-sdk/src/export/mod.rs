@@ -26,6 +26,7 @@ pub(crate) fn kind_name(kind: FunctionKind) -> &'static str {
         FunctionKind::Aggregate => "aggregate",
         FunctionKind::WindowProcess => "window-process",
         FunctionKind::CoProcess => "co-process",
+        FunctionKind::BroadcastProcess => "broadcast-process",
     }
 }
 
@@ -202,6 +203,18 @@ macro_rules! export_process_window {
 macro_rules! export_co_process {
     ($function:ty) => {
         $crate::__export_keyed_world!($crate::__private::keyed::CoProcessFunction<$function>);
+    };
+}
+
+/// Exports a [`KeyedBroadcastProcess`](crate::KeyedBroadcastProcess) as a
+/// component of the `keyed-process` world with kind `broadcast-process`:
+/// `export_broadcast_process!(MyRules);`
+#[macro_export]
+macro_rules! export_broadcast_process {
+    ($function:ty) => {
+        $crate::__export_keyed_world!(
+            $crate::__private::keyed::BroadcastProcessFunction<$function>
+        );
     };
 }
 

@@ -5,15 +5,17 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::types::{FunctionKind, StateKind};
-use crate::export::keyed::{CoProcessFunction, KeyedProcessFunction, ProcessWindowFunction};
+use crate::export::keyed::{
+    BroadcastProcessFunction, CoProcessFunction, KeyedProcessFunction, ProcessWindowFunction,
+};
 use crate::testing::{
-    AggregateHarness, CoProcessHarness, Input, KeyedHarness, Output, WindowHarness, Windows,
-    run_filter, run_flat_map, run_key_selector, run_map,
+    AggregateHarness, BroadcastProcessHarness, CoProcessHarness, Input, KeyedHarness, Output,
+    WindowHarness, Windows, run_filter, run_flat_map, run_key_selector, run_map,
 };
 use crate::{
-    CoProcess, Collector, Context, Filter, FlatMap, Json, KeySelector, KeyedProcess, ListState,
-    Map, MapState, OpenContext, ProcessWindow, SideOutput, TimeDomain, ValueState, Window,
-    WindowContext,
+    BroadcastContext, BroadcastMapState, CoProcess, Collector, Context, Filter, FlatMap, Json,
+    KeySelector, KeyedBroadcastProcess, KeyedProcess, ListState, Map, MapState, OpenContext,
+    ProcessWindow, SideOutput, TimeDomain, ValueState, Window, WindowContext,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -687,6 +689,19 @@ fn each_function_kind_refuses_events_of_other_kinds() {
         "{error}"
     );
 
+    let broadcast = [(&b""[..], PendingEvent::Record(Input::Broadcast, 1, b"9 1"))];
+    let error = co.run_batch(&broadcast).unwrap_err();
+    assert!(
+        error.contains("a co-process function got a broadcast record"),
+        "{error}"
+    );
+    let mut limits = BroadcastProcessHarness::<Limits>::open("").unwrap();
+    let error = limits.run_batch(&second).unwrap_err();
+    assert!(
+        error.contains("a broadcast-process function got a record of a second input"),
+        "{error}"
+    );
+
     let mut windowed = KeyedOperator::<ProcessWindowFunction<CollectWindow>>::open("").unwrap();
     let error = windowed.run_batch(&second).unwrap_err();
     assert!(
@@ -743,4 +758,199 @@ fn keyed_jsonl_keys_and_times_like_a_job_file() {
     ];
     assert_eq!(sorted_lines(&outputs, None), ["a", "b"]);
     assert_eq!(sorted_lines(&outputs, Some("late")), ["x"]);
+}
+
+/// `"<sensor> <number>"`, the records of [`Limits`].
+fn sensor_and_number(text: &str) -> Result<(i64, i64), String> {
+    let parse = |part: Option<&str>| part.and_then(|part| part.parse().ok());
+    let mut parts = text.split(' ');
+    parse(parts.next())
+        .zip(parse(parts.next()))
+        .ok_or_else(|| format!("not `<sensor> <number>`: {text}"))
+}
+
+/// Readings `"<sensor> <value>"` keyed by sensor, checked against limits
+/// `"<sensor> <limit>"` from the broadcast input (`"clear"` drops them all,
+/// `"count"` tries keyed state). A negative reading tries to remove its
+/// sensor's limit, which keyed records may not. Each reading's timer lists
+/// every limit.
+struct Limits {
+    limits: BroadcastMapState<i64, i64>,
+    readings: ValueState<u64>,
+    no_limit: SideOutput<String>,
+}
+
+impl KeyedBroadcastProcess for Limits {
+    type In = String;
+    type Broadcast = String;
+    type Out = String;
+
+    fn open(ctx: &mut OpenContext) -> Result<Self, String> {
+        Ok(Limits {
+            limits: ctx.broadcast_map_state("limits"),
+            readings: ctx.value_state("readings"),
+            no_limit: ctx.side_output("no-limit"),
+        })
+    }
+
+    fn process_element(&mut self, input: String, ctx: &mut Context<String>) -> Result<(), String> {
+        let (sensor, value) = sensor_and_number(&input)?;
+        let readings = self.readings.value()?.unwrap_or(0) + 1;
+        self.readings.update(&readings)?;
+        if value < 0 {
+            self.limits.remove(&sensor)?;
+        }
+        match self.limits.get(&sensor)? {
+            Some(limit) if value > limit => {
+                ctx.emit(format!("{sensor}:{value}>{limit}#{readings}"))
+            }
+            Some(_) => {}
+            None => ctx.emit_to(&self.no_limit, input),
+        }
+        ctx.register_event_time_timer(ctx.timestamp().unwrap_or_default() + 10);
+        Ok(())
+    }
+
+    fn process_broadcast_element(
+        &mut self,
+        input: String,
+        ctx: &mut BroadcastContext<String>,
+    ) -> Result<(), String> {
+        match input.as_str() {
+            "clear" => {
+                self.limits.clear()?;
+                ctx.emit_to(&self.no_limit, "cleared".into());
+            }
+            "count" => {
+                self.readings.value()?;
+            }
+            _ => {
+                let (sensor, limit) = sensor_and_number(&input)?;
+                let verb = if self.limits.contains(&sensor)? {
+                    "changed"
+                } else {
+                    "set"
+                };
+                self.limits.put(&sensor, &limit)?;
+                ctx.emit(format!("{verb} {sensor}={limit}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn on_timer(&mut self, _: i64, _: TimeDomain, ctx: &mut Context<String>) -> Result<(), String> {
+        let limits: Vec<String> = (self.limits.entries()?.iter())
+            .map(|(sensor, limit)| format!("{sensor}={limit}"))
+            .collect();
+        ctx.emit(format!("{}: {}", ctx.key_str()?, limits.join(",")));
+        Ok(())
+    }
+}
+
+#[test]
+fn broadcast_records_write_broadcast_state_that_keyed_records_read() {
+    let descriptor = super::keyed::describe::<BroadcastProcessFunction<Limits>>();
+    assert_eq!(descriptor.kind, FunctionKind::BroadcastProcess);
+    let kinds: Vec<_> = descriptor.states.iter().map(|state| state.kind).collect();
+    assert_eq!(kinds, [StateKind::BroadcastMap, StateKind::Value]);
+    assert_eq!(descriptor.side_outputs, ["no-limit"]);
+
+    let mut harness = BroadcastProcessHarness::<Limits>::open("").unwrap();
+    let output = harness
+        .broadcast(&[(1, b"9 100"), (2, b"10 50"), (3, b"9 80")])
+        .unwrap();
+    assert_eq!(values(&output), ["set 9=100", "set 10=50", "changed 9=80"]);
+    let timestamps: Vec<_> = output.iter().map(|output| output.timestamp).collect();
+    assert_eq!(
+        timestamps,
+        [1, 2, 3],
+        "a broadcast record's output takes its time"
+    );
+
+    let output = harness
+        .process(&[(b"9", 5, b"9 120"), (b"10", 6, b"10 20"), (b"7", 7, b"7 1")])
+        .unwrap();
+    assert_eq!(values(&output), ["9:120>80#1", "no-limit>7 1"]);
+
+    // Entries come ordered by the JSON bytes of their keys, not numerically.
+    harness.broadcast(&[(8, b"-1 5"), (9, b"-2 6")]).unwrap();
+    let output = harness.advance_watermark(15).unwrap();
+    assert_eq!(values(&output), ["9: -1=5,-2=6,10=50,9=80"]);
+
+    let output = harness.broadcast(&[(20, b"clear")]).unwrap();
+    assert_eq!(values(&output), ["no-limit>cleared"]);
+    let output = harness.advance_watermark(i64::MAX).unwrap();
+    assert_eq!(values(&output), ["10: ", "7: "]);
+}
+
+#[test]
+fn keyed_records_cannot_change_broadcast_state() {
+    let mut harness = BroadcastProcessHarness::<Limits>::open("").unwrap();
+    harness.broadcast(&[(1, b"9 100")]).unwrap();
+    let error = harness.process(&[(b"9", 5, b"9 -1")]).unwrap_err();
+    assert!(
+        error.starts_with(
+            "broadcast state `limits` is read-only while processing keyed records and timers"
+        ),
+        "{error}"
+    );
+    let output = harness.process(&[(b"9", 6, b"9 101")]).unwrap();
+    assert_eq!(values(&output), ["9:101>100#1"], "the limit is still there");
+}
+
+#[test]
+fn broadcast_records_have_no_key() {
+    let mut harness = BroadcastProcessHarness::<Limits>::open("").unwrap();
+    let error = harness.broadcast(&[(1, b"count")]).unwrap_err();
+    assert!(
+        error.contains("state `readings` is keyed, but a broadcast record has no key"),
+        "{error}"
+    );
+
+    // Mixed input goes to the function in separate batches.
+    let records = [
+        (Input::First, &b"9"[..], 5, &b"9 120"[..]),
+        (Input::Broadcast, b"ignored", 1, b"9 100"),
+        (Input::First, b"9", 6, b"9 130"),
+    ];
+    let mut harness = BroadcastProcessHarness::<Limits>::open("").unwrap();
+    let output = harness.run_with_watermarks(&records, 10, 0).unwrap();
+    assert_eq!(
+        values(&output),
+        [
+            "no-limit>9 120",
+            "set 9=100",
+            "9:130>100#2",
+            "9: 9=100",
+            "9: 9=100"
+        ]
+    );
+}
+
+/// A keyed process function cannot have broadcast state: nothing would fill it.
+struct BroadcastStateWithoutBroadcast;
+
+impl KeyedProcess for BroadcastStateWithoutBroadcast {
+    type In = Vec<u8>;
+    type Out = Vec<u8>;
+
+    fn open(ctx: &mut OpenContext) -> Result<Self, String> {
+        ctx.broadcast_map_state::<String, String>("rules");
+        Ok(BroadcastStateWithoutBroadcast)
+    }
+
+    fn process(&mut self, _: Vec<u8>, _: &mut Context<Vec<u8>>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[test]
+fn only_broadcast_process_functions_have_broadcast_state() {
+    let Err(error) = KeyedHarness::<BroadcastStateWithoutBroadcast>::open("") else {
+        panic!("opened with broadcast state");
+    };
+    assert!(
+        error.contains("broadcast state `rules` needs a broadcast-process function"),
+        "{error}"
+    );
 }

@@ -7,7 +7,9 @@
 //!
 //! Every method returns `Err` when stored bytes do not decode as the declared
 //! type (say, after changing the type without migrating the savepoint) or when
-//! it is called outside `process`/`on_timer`.
+//! it is called outside `process`/`on_timer`. [`BroadcastMapState`] is the
+//! one state that is not keyed: one map per parallel instance, changed only
+//! by broadcast records.
 //!
 //! List and map state go to the host's `state` import; in native builds
 //! (unit tests) to an in-memory stand-in, see `eddy_sdk::testing`.
@@ -26,6 +28,7 @@ use crate::bindings::state_import as backend;
 use crate::layout::{self, put_bytes};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::testing::memory_state as backend;
+use scope::Access;
 
 /// Decode a stored JSON value of state `name`.
 fn decode<T: DeserializeOwned>(name: &str, bytes: &[u8]) -> Result<T, String> {
@@ -190,6 +193,77 @@ impl<T: Serialize + DeserializeOwned> ListState<T> {
     }
 }
 
+/// The methods of the map-shaped states ([`MapState`], [`BroadcastMapState`]),
+/// which differ only in which map they address and when they may change it:
+/// `$read` and `$write` are methods of the handle that give the key ref for
+/// reading and for changing the map, or the reason it cannot be done now.
+macro_rules! map_methods {
+    (read: $read:ident, write: $write:ident) => {
+        /// Position in the descriptor's states.
+        pub fn index(&self) -> u32 {
+            self.index
+        }
+
+        /// The value under `map_key`, if any.
+        pub fn get(&self, map_key: &K) -> Result<Option<V>, String> {
+            let key = self.$read()?;
+            let map_key = encode(self.index, map_key)?;
+            backend::map_get(self.index, key, &map_key)
+                .map(|bytes| decode(&scope::state_name(self.index), &bytes))
+                .transpose()
+        }
+
+        /// Whether there is a value under `map_key`.
+        pub fn contains(&self, map_key: &K) -> Result<bool, String> {
+            let key = self.$read()?;
+            let map_key = encode(self.index, map_key)?;
+            Ok(backend::map_get(self.index, key, &map_key).is_some())
+        }
+
+        /// Every entry, ordered by the JSON bytes of the keys, not by their
+        /// values: `10` sorts before `9` and `-1` before `-2`.
+        pub fn entries(&self) -> Result<Vec<(K, V)>, String> {
+            let key = self.$read()?;
+            let bytes = backend::map_entries(self.index, key);
+            let name = scope::state_name(self.index);
+            layout::length_prefixed_pairs(&bytes)
+                .map(|pair| {
+                    let (map_key, value) = pair?;
+                    Ok((decode(&name, map_key)?, decode(&name, value)?))
+                })
+                .collect()
+        }
+
+        /// Whether the map has no entries (reads every entry).
+        pub fn is_empty(&self) -> Result<bool, String> {
+            let key = self.$read()?;
+            Ok(backend::map_entries(self.index, key).is_empty())
+        }
+
+        /// Insert or replace the value under `map_key`.
+        pub fn put(&self, map_key: &K, value: &V) -> Result<(), String> {
+            let key = self.$write()?;
+            let map_key = encode(self.index, map_key)?;
+            backend::map_put(self.index, key, &map_key, &encode(self.index, value)?);
+            Ok(())
+        }
+
+        /// Remove the entry under `map_key`, if any.
+        pub fn remove(&self, map_key: &K) -> Result<(), String> {
+            let key = self.$write()?;
+            backend::map_remove(self.index, key, &encode(self.index, map_key)?);
+            Ok(())
+        }
+
+        /// Remove every entry.
+        pub fn clear(&self) -> Result<(), String> {
+            let key = self.$write()?;
+            backend::clear(self.index, key);
+            Ok(())
+        }
+    };
+}
+
 /// A map per key (Flink's `MapState`); each call goes to the host.
 ///
 /// Map keys are stored as JSON too; [`entries`](MapState::entries) returns
@@ -213,65 +287,56 @@ where
         }
     }
 
-    /// Position in the descriptor's states.
-    pub fn index(&self) -> u32 {
-        self.index
+    /// The current key's map, for reading and writing alike.
+    fn current_key(&self) -> Result<u32, String> {
+        scope::current_key(self.index)
     }
 
-    /// The value under `map_key`, if any.
-    pub fn get(&self, map_key: &K) -> Result<Option<V>, String> {
-        let key = scope::current_key(self.index)?;
-        let map_key = encode(self.index, map_key)?;
-        backend::map_get(self.index, key, &map_key)
-            .map(|bytes| decode(&scope::state_name(self.index), &bytes))
-            .transpose()
+    map_methods!(read: current_key, write: current_key);
+}
+
+/// A map shared by every key of a parallel instance (Flink's broadcast
+/// state, a `MapStateDescriptor` given to `broadcast`), for data that every
+/// key needs, such as rules or a model, delivered by the broadcast input of
+/// a [`KeyedBroadcastProcess`](crate::KeyedBroadcastProcess) function.
+///
+/// It is readable while processing anything, but only
+/// `process_broadcast_element` may change it: every parallel instance gets
+/// every broadcast record, so changing it from broadcast records alone keeps
+/// all instances' copies the same, which is what lets keyed records be
+/// spread over instances. The write methods return `Err` elsewhere (the host
+/// would trap on such a write anyway).
+///
+/// Keys and values are stored as JSON; [`entries`](Self::entries) returns
+/// them ordered by the JSON bytes of the keys, which is not numeric order
+/// (`10` before `9`): to find, say, the latest version of something, compare
+/// the decoded keys rather than relying on the order.
+pub struct BroadcastMapState<K, V> {
+    index: u32,
+    _entries: PhantomData<fn() -> (K, V)>,
+}
+
+handle_traits!(BroadcastMapState<K, V>);
+
+impl<K, V> BroadcastMapState<K, V>
+where
+    K: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned,
+{
+    pub(crate) fn new(index: u32) -> Self {
+        BroadcastMapState {
+            index,
+            _entries: PhantomData,
+        }
     }
 
-    /// Whether there is a value under `map_key`.
-    pub fn contains(&self, map_key: &K) -> Result<bool, String> {
-        let key = scope::current_key(self.index)?;
-        let map_key = encode(self.index, map_key)?;
-        Ok(backend::map_get(self.index, key, &map_key).is_some())
+    fn read_key(&self) -> Result<u32, String> {
+        scope::broadcast_key(self.index, Access::Read)
     }
 
-    /// Insert or replace the value under `map_key`.
-    pub fn put(&self, map_key: &K, value: &V) -> Result<(), String> {
-        let key = scope::current_key(self.index)?;
-        let map_key = encode(self.index, map_key)?;
-        backend::map_put(self.index, key, &map_key, &encode(self.index, value)?);
-        Ok(())
+    fn write_key(&self) -> Result<u32, String> {
+        scope::broadcast_key(self.index, Access::Write)
     }
 
-    /// Remove the entry under `map_key`, if any.
-    pub fn remove(&self, map_key: &K) -> Result<(), String> {
-        let key = scope::current_key(self.index)?;
-        backend::map_remove(self.index, key, &encode(self.index, map_key)?);
-        Ok(())
-    }
-
-    /// Every entry, ordered by the JSON bytes of the keys.
-    pub fn entries(&self) -> Result<Vec<(K, V)>, String> {
-        let key = scope::current_key(self.index)?;
-        let bytes = backend::map_entries(self.index, key);
-        let name = scope::state_name(self.index);
-        layout::length_prefixed_pairs(&bytes)
-            .map(|pair| {
-                let (map_key, value) = pair?;
-                Ok((decode(&name, map_key)?, decode(&name, value)?))
-            })
-            .collect()
-    }
-
-    /// Whether the current key's map has no entries (reads every entry).
-    pub fn is_empty(&self) -> Result<bool, String> {
-        let key = scope::current_key(self.index)?;
-        Ok(backend::map_entries(self.index, key).is_empty())
-    }
-
-    /// Remove every entry.
-    pub fn clear(&self) -> Result<(), String> {
-        let key = scope::current_key(self.index)?;
-        backend::clear(self.index, key);
-        Ok(())
-    }
+    map_methods!(read: read_key, write: write_key);
 }

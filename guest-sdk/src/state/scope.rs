@@ -6,6 +6,10 @@
 //! single threaded). The keyed runtime sets the key before each event and
 //! clears it after the batch.
 //!
+//! A broadcast record has no key; while one is processed the scope is in
+//! broadcast mode instead, the only time broadcast state may be changed (so
+//! that every parallel instance changes it alike, as Flink requires).
+//!
 //! Value state takes the batch fast path of `wit/README.md`: the host sends
 //! each key's values in the key table, the slots here hold them (and the
 //! function's changes) for the batch, and [`flush`] writes the changed ones
@@ -65,8 +69,11 @@ impl ValueSlot {
 /// Everything state handles need to find their data.
 #[derive(Debug)]
 pub(crate) struct KeyScope {
-    /// Key-table index of the event being processed, [`NO_KEY`] between events.
+    /// Key-table index of the event being processed, [`NO_KEY`] between
+    /// events and for broadcast records.
     current_key: u32,
+    /// A broadcast record is being processed.
+    broadcast: bool,
     /// State names by descriptor index, for error messages.
     state_names: Vec<String>,
     /// Descriptor index of each value state, in slot order.
@@ -82,6 +89,7 @@ impl KeyScope {
     const fn new() -> Self {
         KeyScope {
             current_key: NO_KEY,
+            broadcast: false,
             state_names: Vec::new(),
             value_state_indices: Vec::new(),
             slots: Vec::new(),
@@ -97,6 +105,13 @@ impl KeyScope {
     }
 
     fn current_key(&self, state: u32) -> Result<u32, String> {
+        if self.broadcast {
+            return Err(format!(
+                "state `{}` is keyed, but a broadcast record has no key: use broadcast \
+                 state in `process_broadcast_element`",
+                self.state_name(state)
+            ));
+        }
         if self.current_key == NO_KEY {
             return Err(format!(
                 "state `{}` was used outside `process`/`on_timer`, where there is no current key",
@@ -105,6 +120,30 @@ impl KeyScope {
         }
         Ok(self.current_key)
     }
+
+    fn broadcast_key(&self, state: u32, access: Access) -> Result<u32, String> {
+        let in_keyed_event = self.current_key != NO_KEY;
+        if self.broadcast || (in_keyed_event && access == Access::Read) {
+            return Ok(NO_KEY);
+        }
+        let name = self.state_name(state);
+        Err(if in_keyed_event {
+            format!(
+                "broadcast state `{name}` is read-only while processing keyed records and \
+                 timers; change it in `process_broadcast_element`, which every parallel \
+                 instance runs with the same records"
+            )
+        } else {
+            format!("broadcast state `{name}` was used outside the processing of a record or timer")
+        })
+    }
+}
+
+/// What a broadcast state handle is about to do with its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    Write,
 }
 
 thread_local! {
@@ -129,6 +168,7 @@ pub(crate) fn value_state_count() -> usize {
 pub(crate) fn begin_batch() {
     SCOPE.with_borrow_mut(|scope| {
         scope.current_key = NO_KEY;
+        scope.broadcast = false;
         scope.keys = 0;
     });
 }
@@ -150,7 +190,18 @@ pub(crate) fn load_key<'a>(values: impl Iterator<Item = Option<&'a [u8]>>) {
 
 /// Scope state handles to key `key_ref` of the key table.
 pub(crate) fn set_current_key(key_ref: u32) {
-    SCOPE.with_borrow_mut(|scope| scope.current_key = key_ref);
+    SCOPE.with_borrow_mut(|scope| {
+        scope.current_key = key_ref;
+        scope.broadcast = false;
+    });
+}
+
+/// Process a broadcast record: no current key, broadcast state writable.
+pub(crate) fn enter_broadcast() {
+    SCOPE.with_borrow_mut(|scope| {
+        scope.current_key = NO_KEY;
+        scope.broadcast = true;
+    });
 }
 
 /// Write set/clear entries for every value state changed in this batch and
@@ -158,6 +209,7 @@ pub(crate) fn set_current_key(key_ref: u32) {
 pub(crate) fn flush(output: &mut OutputWriter) {
     SCOPE.with_borrow_mut(|scope| {
         scope.current_key = NO_KEY;
+        scope.broadcast = false;
         let width = scope.value_state_indices.len();
         if width == 0 {
             return;
@@ -178,6 +230,12 @@ pub(crate) fn flush(output: &mut OutputWriter) {
 /// The current key for state `state` (list and map state calls).
 pub(crate) fn current_key(state: u32) -> Result<u32, String> {
     SCOPE.with_borrow(|scope| scope.current_key(state))
+}
+
+/// The key ref of broadcast state `state` ([`NO_KEY`]), or why it cannot be
+/// accessed that way now.
+pub(crate) fn broadcast_key(state: u32, access: Access) -> Result<u32, String> {
+    SCOPE.with_borrow(|scope| scope.broadcast_key(state, access))
 }
 
 /// Name of state `state`, for error messages.
@@ -258,5 +316,32 @@ mod tests {
         let mut output = OutputWriter::default();
         flush(&mut output);
         assert!(output.is_empty());
+    }
+
+    #[test]
+    fn broadcast_state_is_writable_for_broadcast_records_only() {
+        configure(vec!["rules".into(), "count".into()], vec![1]);
+        let outside = broadcast_key(0, Access::Read).unwrap_err();
+        assert!(outside.contains("outside the processing"), "{outside}");
+
+        begin_batch();
+        load_key([None].into_iter());
+        set_current_key(0);
+        assert_eq!(broadcast_key(0, Access::Read), Ok(NO_KEY));
+        let keyed = broadcast_key(0, Access::Write).unwrap_err();
+        assert!(
+            keyed.starts_with("broadcast state `rules` is read-only while processing keyed"),
+            "{keyed}"
+        );
+
+        begin_batch();
+        enter_broadcast();
+        assert_eq!(broadcast_key(0, Access::Read), Ok(NO_KEY));
+        assert_eq!(broadcast_key(0, Access::Write), Ok(NO_KEY));
+        let no_key = current_key(1).unwrap_err();
+        assert!(no_key.contains("a broadcast record has no key"), "{no_key}");
+
+        flush(&mut OutputWriter::default());
+        assert!(broadcast_key(0, Access::Write).is_err());
     }
 }

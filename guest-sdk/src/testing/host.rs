@@ -2,7 +2,7 @@
 //! written from `wit/README.md` independently of the SDK's half so that each
 //! checks the other.
 
-use crate::layout::{ABSENT, LAYOUT_VERSION, Reader, TimeDomain, put_bytes};
+use crate::layout::{ABSENT, LAYOUT_VERSION, NO_KEY, Reader, TimeDomain, put_bytes};
 
 /// Input event tags, spelled out here rather than taken from `eddy-layout`
 /// so that a wrong constant there shows up as a failing test.
@@ -10,6 +10,7 @@ const RECORD: u8 = 0;
 const TIMER: u8 = 1;
 const SECOND_RECORD: u8 = 2;
 const WINDOW: u8 = 3;
+const BROADCAST_RECORD: u8 = 4;
 
 /// Builds one input batch: keys first, then events.
 #[derive(Debug)]
@@ -56,17 +57,25 @@ impl BatchBuilder {
         self.event_count += 1;
     }
 
-    pub fn record(mut self, key_ref: u32, timestamp: i64, value: &[u8]) -> Self {
-        self.event_head(RECORD, key_ref, timestamp);
+    /// An event with a value: `tag, key ref, timestamp, bytes value`.
+    fn valued(mut self, tag: u8, key_ref: u32, timestamp: i64, value: &[u8]) -> Self {
+        self.event_head(tag, key_ref, timestamp);
         put_bytes(&mut self.events, value);
         self
     }
 
+    pub fn record(self, key_ref: u32, timestamp: i64, value: &[u8]) -> Self {
+        self.valued(RECORD, key_ref, timestamp, value)
+    }
+
     /// A record of a co-process function's second input.
-    pub fn second_record(mut self, key_ref: u32, timestamp: i64, value: &[u8]) -> Self {
-        self.event_head(SECOND_RECORD, key_ref, timestamp);
-        put_bytes(&mut self.events, value);
-        self
+    pub fn second_record(self, key_ref: u32, timestamp: i64, value: &[u8]) -> Self {
+        self.valued(SECOND_RECORD, key_ref, timestamp, value)
+    }
+
+    /// A record of a broadcast-process function's broadcast input (no key).
+    pub fn broadcast_record(self, timestamp: i64, value: &[u8]) -> Self {
+        self.valued(BROADCAST_RECORD, NO_KEY, timestamp, value)
     }
 
     /// A fired window `[start, end)` with its `(timestamp, value)` elements.

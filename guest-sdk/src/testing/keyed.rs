@@ -1,6 +1,6 @@
 //! The keyed operator of the native harness: batches of many keys through the
 //! `keyed-process` runtime, with value state, timers and watermarks kept the
-//! way the host keeps them.
+//! way the host keeps them, and broadcast records in batches of their own.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,18 +10,35 @@ use super::windows::FiredWindow;
 use super::{Output, RecordOperator, run_bounded};
 use crate::export::Instance;
 use crate::export::keyed::{
-    self, CoProcessFunction, KeyedFunction, KeyedProcessFunction, ProcessWindowFunction,
+    self, BroadcastProcessFunction, CoProcessFunction, KeyedFunction, KeyedProcessFunction,
+    ProcessWindowFunction,
 };
-use crate::function::{CoProcess, KeyedProcess, ProcessWindow};
-use crate::layout::{NO_TIMESTAMP, TimeDomain};
+use crate::function::{CoProcess, KeyedBroadcastProcess, KeyedProcess, ProcessWindow};
+use crate::layout::{NO_KEY, NO_TIMESTAMP, TimeDomain};
 
-/// Which input of a [`CoProcessHarness`] a record comes from.
+/// Which input of a [`CoProcessHarness`] or [`BroadcastProcessHarness`] a
+/// record comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Input {
-    /// The first input (`process_element1`, the operator's `input`).
+    /// The first input (`process_element1` or `process_element`, the
+    /// operator's `input`).
     First,
     /// The second input (`process_element2`, the operator's `connect`).
     Second,
+    /// The broadcast input (`process_broadcast_element`, the operator's
+    /// `broadcast`); the record's key is ignored, since broadcast records
+    /// have none.
+    Broadcast,
+}
+
+impl Input {
+    /// Position among a two-input operator's inputs, for watermarks.
+    fn position(self) -> usize {
+        match self {
+            Input::First => 0,
+            Input::Second | Input::Broadcast => 1,
+        }
+    }
 }
 
 /// A record for a harness: `(key, timestamp, value)`.
@@ -32,7 +49,8 @@ pub type CoRecord<'a> = (Input, &'a [u8], i64, &'a [u8]);
 
 /// Runs a function of the `keyed-process` world like the host does: batches
 /// of many keys, value state in the batch, event-time timers fired when the
-/// watermark passes them. Used as [`KeyedHarness`] and [`CoProcessHarness`].
+/// watermark passes them, broadcast records in batches of their own. Used as
+/// [`KeyedHarness`], [`CoProcessHarness`] and [`BroadcastProcessHarness`].
 pub struct KeyedOperator<F> {
     instance: Instance<F>,
     side_outputs: Vec<String>,
@@ -50,6 +68,10 @@ pub type KeyedHarness<P> = KeyedOperator<KeyedProcessFunction<P>>;
 
 /// Runs a [`CoProcess`] function: `CoProcessHarness::<MyJoin>::open(config)`.
 pub type CoProcessHarness<C> = KeyedOperator<CoProcessFunction<C>>;
+
+/// Runs a [`KeyedBroadcastProcess`] function, with one copy of its broadcast
+/// state (one parallel instance): `BroadcastProcessHarness::<MyRules>::open(config)`.
+pub type BroadcastProcessHarness<B> = KeyedOperator<BroadcastProcessFunction<B>>;
 
 /// The `(timestamp, value)` elements of a fired window.
 pub(crate) type Elements = Vec<(i64, Vec<u8>)>;
@@ -122,15 +144,20 @@ impl<F: KeyedFunction> KeyedOperator<F> {
         }
     }
 
-    /// Run records of either input as one batch.
+    /// Run records of any input as one batch, except that broadcast records
+    /// go in batches of their own, as the host sends them.
     fn run_records(&mut self, records: &[CoRecord<'_>]) -> Result<Vec<Output>, String> {
-        let events: Vec<_> = records
-            .iter()
-            .map(|&(input, key, timestamp, value)| {
-                (key, PendingEvent::Record(input, timestamp, value))
-            })
-            .collect();
-        self.run_batch(&events)
+        let mut outputs = Vec::new();
+        for run in records.chunk_by(|a, b| (a.0 == Input::Broadcast) == (b.0 == Input::Broadcast)) {
+            let events: Vec<_> = run
+                .iter()
+                .map(|&(input, key, timestamp, value)| {
+                    (key, PendingEvent::Record(input, timestamp, value))
+                })
+                .collect();
+            outputs.extend(self.run_batch(&events)?);
+        }
+        Ok(outputs)
     }
 
     /// Build one batch, run it, and apply its state and timer changes.
@@ -138,9 +165,20 @@ impl<F: KeyedFunction> KeyedOperator<F> {
         &mut self,
         events: &[(&[u8], PendingEvent<'_>)],
     ) -> Result<Vec<Output>, String> {
+        let broadcast = events
+            .iter()
+            .filter(|(_, event)| matches!(event, PendingEvent::Record(Input::Broadcast, ..)))
+            .count();
+        if broadcast != 0 && broadcast != events.len() {
+            return Err("broadcast records come in batches of their own".into());
+        }
         let mut keys: Vec<Vec<u8>> = Vec::new();
         let mut key_refs = Vec::with_capacity(events.len());
         for (key, _) in events {
+            if broadcast != 0 {
+                key_refs.push(NO_KEY);
+                continue;
+            }
             let key_ref = match keys.iter().position(|known| known == key) {
                 Some(index) => index,
                 None => {
@@ -150,6 +188,15 @@ impl<F: KeyedFunction> KeyedOperator<F> {
             };
             key_refs.push(key_ref as u32);
         }
+        let key = |key_ref: u32| {
+            keys.get(key_ref as usize).cloned().ok_or_else(|| {
+                format!(
+                    "an output entry refers to key {key_ref}, but the batch's key table has {} \
+                     keys (broadcast batches have none, so no timers or value state)",
+                    keys.len()
+                )
+            })
+        };
 
         let mut batch = BatchBuilder::new(self.watermark, self.processing_time);
         for key in &keys {
@@ -175,6 +222,10 @@ impl<F: KeyedFunction> KeyedOperator<F> {
                     timestamps.push(timestamp);
                     batch.second_record(key_ref, timestamp, value)
                 }
+                PendingEvent::Record(Input::Broadcast, timestamp, value) => {
+                    timestamps.push(timestamp);
+                    batch.broadcast_record(timestamp, value)
+                }
                 PendingEvent::Timer(timestamp, domain) => {
                     timestamps.push(timestamp);
                     batch.timer(key_ref, timestamp, domain)
@@ -190,7 +241,7 @@ impl<F: KeyedFunction> KeyedOperator<F> {
             };
         }
 
-        memory_state::set_key_table(keys.clone());
+        memory_state::begin_batch(keys.clone(), broadcast != 0);
         let output = keyed::process_batch(&self.instance, batch.build())?;
         let mut outputs = Vec::new();
         for entry in decode_output(&output) {
@@ -219,28 +270,24 @@ impl<F: KeyedFunction> KeyedOperator<F> {
                     domain,
                     timestamp,
                 } => {
-                    self.timers
-                        .insert((timestamp, keys[key_ref as usize].clone(), domain));
+                    self.timers.insert((timestamp, key(key_ref)?, domain));
                 }
                 OutputEntry::DeleteTimer {
                     key_ref,
                     domain,
                     timestamp,
                 } => {
-                    self.timers
-                        .remove(&(timestamp, keys[key_ref as usize].clone(), domain));
+                    self.timers.remove(&(timestamp, key(key_ref)?, domain));
                 }
                 OutputEntry::SetValue {
                     state,
                     key_ref,
                     value,
                 } => {
-                    self.value_states
-                        .insert((state, keys[key_ref as usize].clone()), value);
+                    self.value_states.insert((state, key(key_ref)?), value);
                 }
                 OutputEntry::ClearValue { state, key_ref } => {
-                    self.value_states
-                        .remove(&(state, keys[key_ref as usize].clone()));
+                    self.value_states.remove(&(state, key(key_ref)?));
                 }
             }
         }
@@ -250,11 +297,7 @@ impl<F: KeyedFunction> KeyedOperator<F> {
 
 impl<'r, F: KeyedFunction> RecordOperator<CoRecord<'r>> for KeyedOperator<F> {
     fn input_and_timestamp(record: &CoRecord<'r>) -> (usize, i64) {
-        let input = match record.0 {
-            Input::First => 0,
-            Input::Second => 1,
-        };
-        (input, record.2)
+        (record.0.position(), record.2)
     }
 
     fn run_records(&mut self, records: &[CoRecord<'r>]) -> Result<Vec<Output>, String> {
@@ -323,13 +366,25 @@ impl<C: CoProcess> KeyedOperator<CoProcessFunction<C>> {
     pub fn process(&mut self, records: &[CoRecord<'_>]) -> Result<Vec<Output>, String> {
         self.run_records(records)
     }
+}
 
+/// Function kinds with two inputs, whose harnesses run records of both:
+/// co-process ([`Input::First`] and [`Input::Second`]) and broadcast-process
+/// ([`Input::First`] and [`Input::Broadcast`]).
+pub trait TwoInputs: KeyedFunction {}
+
+impl<C: CoProcess> TwoInputs for CoProcessFunction<C> {}
+
+impl<B: KeyedBroadcastProcess> TwoInputs for BroadcastProcessFunction<B> {}
+
+impl<F: TwoInputs> KeyedOperator<F> {
     /// Process records of both inputs, interleaved as given, like two bounded
     /// sources with bounded-out-of-orderness watermarks: in batches of
-    /// `batch_size`; after each batch each input's watermark is its `max
-    /// timestamp - out_of_orderness - 1` and the operator's the smaller of
-    /// the two (`i64::MIN` until both inputs had a record); at the end of
-    /// input `i64::MAX`, firing every event-time timer.
+    /// `batch_size` (broadcast records split off into batches of their own);
+    /// after each batch each input's watermark is its `max timestamp -
+    /// out_of_orderness - 1` and the operator's the smaller of the two
+    /// (`i64::MIN` until both inputs had a record); at the end of input
+    /// `i64::MAX`, firing every event-time timer.
     pub fn run_with_watermarks(
         &mut self,
         records: &[CoRecord<'_>],
@@ -337,6 +392,23 @@ impl<C: CoProcess> KeyedOperator<CoProcessFunction<C>> {
         out_of_orderness: i64,
     ) -> Result<Vec<Output>, String> {
         run_bounded(self, 2, records, batch_size, out_of_orderness)
+    }
+}
+
+impl<B: KeyedBroadcastProcess> KeyedOperator<BroadcastProcessFunction<B>> {
+    /// Process `(key, timestamp, value)` records of the keyed input as one batch.
+    pub fn process(&mut self, records: &[Record<'_>]) -> Result<Vec<Output>, String> {
+        self.run_records(&first_input(records))
+    }
+
+    /// Process `(timestamp, value)` records of the broadcast input as one
+    /// broadcast batch.
+    pub fn broadcast(&mut self, records: &[(i64, &[u8])]) -> Result<Vec<Output>, String> {
+        let records: Vec<_> = records
+            .iter()
+            .map(|&(timestamp, value)| (Input::Broadcast, &b""[..], timestamp, value))
+            .collect();
+        self.run_records(&records)
     }
 }
 

@@ -27,7 +27,9 @@
 //! assert_eq!(counts, [b"1", b"1", b"2"]);
 //! ```
 //!
-//! [`CoProcessHarness`] takes records of two inputs. [`AggregateHarness`] and
+//! [`CoProcessHarness`] takes records of two inputs, and
+//! [`BroadcastProcessHarness`] keyed and broadcast records (broadcast ones
+//! in batches of their own, as the host sends them). [`AggregateHarness`] and
 //! [`WindowHarness`] run window functions through the host's windowing,
 //! emulated in memory ([`Windows`]: tumbling, sliding, session and count
 //! windows in event time); results take the window's `end - 1` as timestamp.
@@ -75,7 +77,8 @@ use crate::layout::{NO_KEY, NO_TIMESTAMP};
 use host::{BatchBuilder, OutputEntry, decode_output};
 
 pub use keyed::{
-    CoProcessHarness, CoRecord, Input, KeyedHarness, KeyedOperator, Record, interleavings,
+    BroadcastProcessHarness, CoProcessHarness, CoRecord, Input, KeyedHarness, KeyedOperator,
+    Record, TwoInputs, interleavings,
 };
 pub use windows::{
     AggregateBackend, AggregateHarness, FiredWindow, ProcessWindowBackend, WindowBackend,
@@ -199,7 +202,8 @@ impl<'a> KeyedJsonl<'a> {
             .collect()
     }
 
-    /// Every line as a record of one input of a [`CoProcessHarness`].
+    /// Every line as a record of one input of a [`CoProcessHarness`] or
+    /// [`BroadcastProcessHarness`] (for [`Input::Broadcast`] the key is ignored).
     pub fn input(&self, input: Input) -> Vec<CoRecord<'_>> {
         self.records()
             .into_iter()

@@ -150,13 +150,14 @@ fn operator(
     OperatorDef {
         uid: uid.into(),
         kind,
-        module,
+        module: Some(module),
         inputs: vec![StreamRef {
             node: input.into(),
             side_output: None,
         }],
         key_by: kind.is_keyed().then_some(KeyBy::RecordKey),
         connect: None,
+        between: None,
         window: None,
         parallelism: args.parallelism,
         config: String::new(),

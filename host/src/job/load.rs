@@ -17,13 +17,14 @@ use toml::Spanned;
 
 use super::model::{
     BatchConfig, ConnectedInput, DEFAULT_BATCH_RECORDS, DEFAULT_CALL_TIMEOUT,
-    DEFAULT_FLUSH_INTERVAL, DEFAULT_GUEST_MEMORY, DEFAULT_LATE_OUTPUT, GuestLimits, Job, KeyBy,
-    OperatorDef, SinkConnector, SinkDef, SourceConnector, SourceDef, StreamRef, TimestampSource,
-    WatermarkStrategy, WindowAssigner, WindowDef, WindowKind, WindowTime,
+    DEFAULT_FLUSH_INTERVAL, DEFAULT_GUEST_MEMORY, DEFAULT_LATE_OUTPUT, GuestLimits, Job,
+    JoinInterval, KeyBy, OperatorDef, SecondInputRouting, SinkConnector, SinkDef, SourceConnector,
+    SourceDef, StreamRef, TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef,
+    WindowKind, WindowTime,
 };
 use super::spec::{
-    BatchSpec, ConnectSpec, DEFAULT_MAX_PARALLELISM, DEFAULT_PARALLELISM, GeneratorSpec,
-    GuestLimitsSpec, HumanDuration, InputsSpec, JobSection, JobSpec, KeyBySpec,
+    BatchSpec, BetweenSpec, ConnectSpec, DEFAULT_MAX_PARALLELISM, DEFAULT_PARALLELISM,
+    GeneratorSpec, GuestLimitsSpec, HumanDuration, InputsSpec, JobSection, JobSpec, KeyBySpec,
     MAX_MAX_PARALLELISM, OperatorKind, OperatorSpec, RecordFormat, SinkSpec, SinkType, SourceSpec,
     SourceType, TimestampSpec, WatermarkKind, WatermarkSpec, WindowSize, WindowSpec, WindowType,
 };
@@ -743,7 +744,28 @@ impl Loader<'_> {
     ) -> Result<OperatorWithInputSpan, JobError> {
         let owner = Owner::node(NodeKind::Operator, spec.uid.get_ref());
         let kind = *spec.kind.get_ref();
-        let module = self.existing_file(&owner, &spec.module, "module file")?;
+        let module = match (&spec.module, kind.has_module()) {
+            (Some(module), true) => Some(self.existing_file(&owner, module, "module file")?),
+            (None, true) => {
+                return Err(self.source.error_at(
+                    &spec.uid,
+                    format!(
+                        "{owner}: `{}` operators run a guest function; add its component, e.g. `module = \"target/wasm32-wasip2/release/my_function.wasm\"`",
+                        kind.as_str()
+                    ),
+                ));
+            }
+            (Some(module), false) => {
+                return Err(self.source.error_at(
+                    module,
+                    format!(
+                        "{owner}: `{}` operators are run by eddy itself and take no `module`; shape the joined pairs with a `map` operator after it",
+                        kind.as_str()
+                    ),
+                ));
+            }
+            (None, false) => None,
+        };
         let inputs = self.stream_refs(&owner, &spec.input, defaults.names)?;
         let key_by = match &spec.key_by {
             None if kind.is_keyed() => {
@@ -760,43 +782,43 @@ impl Loader<'_> {
                 return Err(self.source.error_at(
                     key_by,
                     format!(
-                        "{owner}: `{}` operators are not keyed; remove `key_by` (only `keyed-process`, `co-process`, `aggregate` and `window-process` operators take one)",
+                        "{owner}: `{}` operators are not keyed; remove `key_by` (only `keyed-process`, `co-process`, `broadcast-process`, `interval-join`, `aggregate` and `window-process` operators take one)",
                         kind.as_str()
                     ),
                 ));
             }
             Some(key_by) => Some(self.key_by(&owner, key_by.get_ref())?),
         };
-        let connect = match (&spec.connect, kind) {
-            (None, OperatorKind::CoProcess) => {
+        let connect = self.second_input(&owner, spec, key_by.as_ref(), defaults)?;
+        let between = match (&spec.between, kind) {
+            (None, OperatorKind::IntervalJoin) => {
                 return Err(self.source.error_at(
                     &spec.kind,
                     format!(
-                        "{owner}: `co-process` operators have two inputs; add the second with `connect = {{ input = \"payments\", key_by = {{ field = \"order_id\" }} }}`"
+                        "{owner}: `interval-join` operators need the interval that joins, e.g. `between = {{ lower = \"-5s\", upper = \"5s\" }}`"
                     ),
                 ));
             }
             (None, _) => None,
-            (Some(connect), OperatorKind::CoProcess) => {
-                let ConnectSpec {
-                    input,
-                    key_by: second_key,
-                } = connect.get_ref();
-                let key_by = match second_key {
-                    Some(second_key) => self.key_by(&owner, second_key.get_ref())?,
-                    None => key_by.clone().expect("checked above: co-process is keyed"),
-                };
-                Some(ConnectedInput {
-                    inputs: self.stream_refs(&owner, input, defaults.names)?,
-                    key_by,
+            (Some(between), OperatorKind::IntervalJoin) => {
+                let BetweenSpec { lower, upper } = between.get_ref();
+                if lower.get_ref().millis > upper.get_ref().millis {
+                    return Err(self.source.error_at(
+                        between,
+                        format!(
+                            "{owner}: `lower` must not be after `upper`, or no pair of records could join"
+                        ),
+                    ));
+                }
+                Some(JoinInterval {
+                    lower: lower.get_ref().millis,
+                    upper: upper.get_ref().millis,
                 })
             }
-            (Some(connect), _) => {
+            (Some(between), _) => {
                 return Err(self.source.error_at(
-                    connect,
-                    format!(
-                        "{owner}: only `co-process` operators take a second input; remove `connect` or use kind `co-process`",
-                    ),
+                    between,
+                    format!("{owner}: only `interval-join` operators take `between`"),
                 ));
             }
         };
@@ -834,8 +856,9 @@ impl Loader<'_> {
             .iter()
             .map(Spanned::span)
             .collect();
-        if let Some(connect) = &spec.connect {
-            let input = &connect.get_ref().input;
+        let second_input = (spec.connect.as_ref().map(|c| &c.get_ref().input))
+            .or(spec.broadcast.as_ref().map(|b| &b.get_ref().input));
+        if let Some(input) = second_input {
             input_spans.extend(input.get_ref().each(input.span()).iter().map(Spanned::span));
         }
         let operator = OperatorDef {
@@ -845,6 +868,7 @@ impl Loader<'_> {
             inputs,
             key_by,
             connect,
+            between,
             window,
             parallelism,
             config: self.config(&owner, spec.config.as_ref())?,
@@ -854,6 +878,73 @@ impl Loader<'_> {
             operator,
             input_spans,
         })
+    }
+
+    /// The second input: `connect` (keyed like the first input unless it
+    /// says otherwise) for `co-process` and `interval-join`, `broadcast` for
+    /// `broadcast-process`; neither for one-input kinds.
+    fn second_input(
+        &self,
+        owner: &Owner,
+        spec: &OperatorSpec,
+        first_key: Option<&KeyBy>,
+        defaults: &Defaults,
+    ) -> Result<Option<ConnectedInput>, JobError> {
+        let kind = *spec.kind.get_ref();
+        let takes_connect = matches!(kind, OperatorKind::CoProcess | OperatorKind::IntervalJoin);
+        let takes_broadcast = kind == OperatorKind::BroadcastProcess;
+        if let Some(broadcast) = &spec.broadcast
+            && !takes_broadcast
+        {
+            return Err(self.source.error_at(
+                broadcast,
+                format!(
+                    "{owner}: only `broadcast-process` operators take a broadcast input; use `connect` for a keyed second input"
+                ),
+            ));
+        }
+        match (&spec.connect, &spec.broadcast) {
+            (None, None) if takes_connect => Err(self.source.error_at(
+                &spec.kind,
+                format!(
+                    "{owner}: `{}` operators have two inputs; add the second with `connect = {{ input = \"payments\", key_by = {{ field = \"order_id\" }} }}`",
+                    kind.as_str()
+                ),
+            )),
+            (None, None) if takes_broadcast => Err(self.source.error_at(
+                &spec.kind,
+                format!(
+                    "{owner}: `broadcast-process` operators have a broadcast input; add it with `broadcast = {{ input = \"rules\" }}`"
+                ),
+            )),
+            (None, None) => Ok(None),
+            (Some(connect), _) if takes_connect => {
+                let ConnectSpec { input, key_by } = connect.get_ref();
+                let key_by = match key_by {
+                    Some(key_by) => self.key_by(owner, key_by.get_ref())?,
+                    None => first_key.cloned().expect("checked before: two-input kinds are keyed"),
+                };
+                Ok(Some(ConnectedInput {
+                    inputs: self.stream_refs(owner, input, defaults.names)?,
+                    routing: SecondInputRouting::Keyed(key_by),
+                }))
+            }
+            (Some(connect), _) => Err(self.source.error_at(
+                connect,
+                format!(
+                    "{owner}: only `co-process` and `interval-join` operators take a connected input; {}",
+                    if takes_broadcast {
+                        "a `broadcast-process` operator's second input is `broadcast = { input = \"rules\" }`"
+                    } else {
+                        "remove `connect` or use kind `co-process`"
+                    }
+                ),
+            )),
+            (None, Some(broadcast)) => Ok(Some(ConnectedInput {
+                inputs: self.stream_refs(owner, &broadcast.get_ref().input, defaults.names)?,
+                routing: SecondInputRouting::Broadcast,
+            })),
+        }
     }
 
     /// Checks a `window` table against its `type`.

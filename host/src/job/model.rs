@@ -111,14 +111,16 @@ pub enum WatermarkStrategy {
 pub struct OperatorDef {
     pub uid: String,
     pub kind: OperatorKind,
-    /// Absolute path of the component.
-    pub module: PathBuf,
+    /// Absolute path of the component; `None` for `interval-join`, which the host runs.
+    pub module: Option<PathBuf>,
     /// The streams of the first (or only) input, unioned.
     pub inputs: Vec<StreamRef>,
     /// Required for keyed kinds, absent for stateless ones.
     pub key_by: Option<KeyBy>,
-    /// `co-process` only: the second input.
+    /// `co-process`, `interval-join` and `broadcast-process`: the second input.
     pub connect: Option<ConnectedInput>,
+    /// `interval-join` only: which timestamps join.
+    pub between: Option<JoinInterval>,
     /// `aggregate` and `window-process` only.
     pub window: Option<WindowDef>,
     pub parallelism: u32,
@@ -138,12 +140,25 @@ impl OperatorDef {
         first.chain(second)
     }
 
-    /// The key of records arriving on `side`.
+    /// The key of records arriving on `side`; `None` for stateless
+    /// operators and broadcast inputs.
     pub fn key_by_of(&self, side: InputSide) -> Option<&KeyBy> {
         match side {
             InputSide::First => self.key_by.as_ref(),
-            InputSide::Second => self.connect.as_ref().map(|c| &c.key_by),
+            InputSide::Second => match &self.connect.as_ref()?.routing {
+                SecondInputRouting::Keyed(key_by) => Some(key_by),
+                SecondInputRouting::Broadcast => None,
+            },
         }
+    }
+
+    /// Whether records arriving on `side` go to every parallel subtask.
+    pub fn is_broadcast(&self, side: InputSide) -> bool {
+        side == InputSide::Second
+            && self
+                .connect
+                .as_ref()
+                .is_some_and(|c| c.routing == SecondInputRouting::Broadcast)
     }
 }
 
@@ -154,12 +169,34 @@ pub enum InputSide {
     Second,
 }
 
-/// The second input of a `co-process` operator.
+/// The second input of a two-input operator.
 #[derive(Debug, Clone)]
 pub struct ConnectedInput {
     pub inputs: Vec<StreamRef>,
-    pub key_by: KeyBy,
+    pub routing: SecondInputRouting,
 }
+
+/// How records of a second input reach the parallel subtasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecondInputRouting {
+    /// By key, as the first input (`connect`).
+    Keyed(KeyBy),
+    /// Every record to every subtask (`broadcast`).
+    Broadcast,
+}
+
+/// The bounds of an interval join, in milliseconds: a record of the first
+/// input at `t` joins records of the second at `t + lower ..= t + upper`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinInterval {
+    pub lower: i64,
+    pub upper: i64,
+}
+
+/// Side output of an interval join for first-input records behind the watermark.
+pub const LATE_LEFT_OUTPUT: &str = "late-left";
+/// Side output of an interval join for second-input records behind the watermark.
+pub const LATE_RIGHT_OUTPUT: &str = "late-right";
 
 /// How a windowed operator groups records.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -76,6 +76,33 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
+/// A duration that may be negative, written `"-5s"` or `"10m"`: the bounds
+/// of an interval join are offsets before or after a record's timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedDuration {
+    pub millis: i64,
+}
+
+impl<'de> Deserialize<'de> for SignedDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let (sign, magnitude) = match text.trim().strip_prefix('-') {
+            Some(rest) => (-1, rest),
+            None => (1, text.trim()),
+        };
+        let duration = humantime::parse_duration(magnitude.trim()).map_err(|error| {
+            de::Error::custom(format!(
+                "invalid duration \"{text}\": {error}; write offsets like \"-5s\", \"0s\" or \"10m\""
+            ))
+        })?;
+        let millis = i64::try_from(duration.as_millis())
+            .map_err(|_| de::Error::custom(format!("duration \"{text}\" is too long")))?;
+        Ok(SignedDuration {
+            millis: sign * millis,
+        })
+    }
+}
+
 /// An amount of memory: a number of bytes, or a string like `"64 MiB"`
 /// (binary units, powers of 1024) or `"64 MB"` (SI units, powers of 1000).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,15 +325,20 @@ pub struct OperatorSpec {
     /// Stable identity of the operator; state is stored under it.
     pub uid: Spanned<String>,
     pub kind: Spanned<OperatorKind>,
-    /// Path of the `.wasm` component, relative to the job file.
-    pub module: Spanned<String>,
+    /// Path of the `.wasm` component, relative to the job file (every kind
+    /// but `interval-join`, which the host runs itself).
+    pub module: Option<Spanned<String>>,
     /// Upstream: a source name or operator uid, optionally `uid/side-output`;
     /// a list of them is their union.
     pub input: Spanned<InputsSpec>,
     /// How a keyed operator partitions its input.
     pub key_by: Option<Spanned<KeyBySpec>>,
-    /// `co-process`: the second input, connected to the first.
+    /// `co-process` and `interval-join`: the second input, connected to the first.
     pub connect: Option<Spanned<ConnectSpec>>,
+    /// `broadcast-process`: the stream delivered to every parallel subtask.
+    pub broadcast: Option<Spanned<BroadcastSpec>>,
+    /// `interval-join`: which timestamps of the second input join a record of the first.
+    pub between: Option<Spanned<BetweenSpec>>,
     /// `aggregate` and `window-process`: the windows records are grouped in.
     pub window: Option<Spanned<WindowSpec>>,
     pub parallelism: Option<Spanned<u32>>,
@@ -330,6 +362,12 @@ pub enum OperatorKind {
     WindowProcess,
     /// Two connected keyed inputs with shared state and timers.
     CoProcess,
+    /// Pairs of records of two keyed inputs whose timestamps are close
+    /// (Flink's interval join), run by the host.
+    IntervalJoin,
+    /// A keyed input and a broadcast input whose records every subtask
+    /// receives and keeps in broadcast state.
+    BroadcastProcess,
 }
 
 impl OperatorKind {
@@ -343,7 +381,14 @@ impl OperatorKind {
             OperatorKind::Aggregate => "aggregate",
             OperatorKind::WindowProcess => "window-process",
             OperatorKind::CoProcess => "co-process",
+            OperatorKind::IntervalJoin => "interval-join",
+            OperatorKind::BroadcastProcess => "broadcast-process",
         }
+    }
+
+    /// Whether a guest module does the work (every kind but the host's own joins).
+    pub fn has_module(self) -> bool {
+        self != OperatorKind::IntervalJoin
     }
 
     /// Whether the operator runs per key, and so needs `key_by`.
@@ -415,6 +460,23 @@ pub struct ConnectSpec {
     pub input: Spanned<InputsSpec>,
     /// Its key; the first input's `key_by` when absent.
     pub key_by: Option<Spanned<KeyBySpec>>,
+}
+
+/// `broadcast = { input = "rules" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BroadcastSpec {
+    /// The broadcast stream (or a list of streams, unioned).
+    pub input: Spanned<InputsSpec>,
+}
+
+/// `between = { lower = "-5s", upper = "10s" }`: a record of the first input
+/// at `t` joins records of the second input at `t + lower ..= t + upper`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BetweenSpec {
+    pub lower: Spanned<SignedDuration>,
+    pub upper: Spanned<SignedDuration>,
 }
 
 /// `window = { type = "sliding", size = "5m", slide = "1m" }`.

@@ -145,6 +145,8 @@ pub enum Partitioning {
     },
     /// Round robin, for a change of parallelism without keys.
     Rebalance { next: usize },
+    /// Every record to every consumer subtask (broadcast inputs).
+    Broadcast,
 }
 
 /// The producing side of an exchange, held by one producer subtask.
@@ -193,6 +195,14 @@ impl Exchange {
                 for record in records {
                     self.buffers[*next].push(record);
                     *next = (*next + 1) % consumers as usize;
+                }
+            }
+            Partitioning::Broadcast => {
+                if let Some((last, others)) = self.buffers.split_last_mut() {
+                    for buffer in others {
+                        buffer.extend(records.iter().cloned());
+                    }
+                    last.append(&mut records);
                 }
             }
         }

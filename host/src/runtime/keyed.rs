@@ -1,30 +1,42 @@
-//! Keyed process and co-process functions: batches of many keys go to the
-//! guest with their value state; timers, state updates and output come back
-//! in one buffer.
+//! Keyed process, co-process and broadcast-process functions: batches of
+//! many keys go to the guest with their value state; timers, state updates
+//! and output come back in one buffer.
 
 use super::keyed_guest::{KeyedGuest, TimerAccess};
 use super::operator::{Collector, Operator, OperatorError};
 use super::record::Record;
 use crate::job::InputSide;
-use crate::state::StateBackend;
+use crate::state::{BroadcastMode, StateBackend};
 use crate::time::watermark::NO_WATERMARK;
 use crate::time::{TimeDomain, TimerService};
 use crate::wasm::{FunctionDescriptor, GuestInstance};
 
-/// A keyed process function (one input) or co-process function (two inputs
-/// sharing keyed state and timers), implemented by a `keyed-process` world guest.
+/// A keyed process function (one input), co-process function (two keyed
+/// inputs sharing keyed state and timers) or broadcast-process function (a
+/// keyed input and a broadcast one), implemented by a `keyed-process` world guest.
 pub struct WasmKeyedProcess {
     guest: KeyedGuest,
+    second_input: SecondInput,
     timers: TimerService,
     watermark: i64,
     /// Largest batch of timer firings per call.
     max_batch: usize,
 }
 
+/// What records of the second input are, if there is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondInput {
+    /// Keyed like the first (co-process), or no second input at all.
+    Keyed,
+    /// Unkeyed records every subtask receives (broadcast-process).
+    Broadcast,
+}
+
 impl WasmKeyedProcess {
     /// Wrap `guest`, registering the states it declared with `backend`.
     pub fn new(
         guest: GuestInstance,
+        second_input: SecondInput,
         descriptor: &FunctionDescriptor,
         backend: Box<dyn StateBackend>,
         max_parallelism: u32,
@@ -32,6 +44,7 @@ impl WasmKeyedProcess {
     ) -> Result<Self, OperatorError> {
         Ok(WasmKeyedProcess {
             guest: KeyedGuest::new(guest, descriptor, backend, max_parallelism)?,
+            second_input,
             timers: TimerService::default(),
             watermark: NO_WATERMARK,
             max_batch: max_batch.max(1),
@@ -63,6 +76,33 @@ impl WasmKeyedProcess {
             TimerAccess::Allowed(&mut self.timers),
             out,
         )
+    }
+
+    /// Send broadcast records to the guest, in a batch of their own in which
+    /// it may change broadcast state.
+    fn process_broadcast(
+        &mut self,
+        mut input: Vec<Record>,
+        out: &mut Collector,
+    ) -> Result<(), OperatorError> {
+        self.guest.no_keys();
+        let encoder = self.guest.begin(self.watermark)?;
+        for record in &input {
+            encoder.broadcast_record(record.timestamp, &record.value);
+        }
+        for record in &input {
+            self.guest.event(record.timestamp);
+        }
+        self.guest.set_broadcast_mode(BroadcastMode::Writable);
+        let result = self.guest.call(
+            Some(&mut input),
+            TimerAccess::Refused(
+                "a broadcast record has no key, so it cannot set or delete timers; set them when processing keyed records",
+            ),
+            out,
+        );
+        self.guest.set_broadcast_mode(BroadcastMode::ReadOnly);
+        result
     }
 
     /// Fire every timer of `domain` due at `time`, in timestamp order, in
@@ -109,7 +149,10 @@ impl Operator for WasmKeyedProcess {
         input: Vec<Record>,
         out: &mut Collector,
     ) -> Result<(), OperatorError> {
-        self.process_side(InputSide::Second, input, out)
+        match self.second_input {
+            SecondInput::Keyed => self.process_side(InputSide::Second, input, out),
+            SecondInput::Broadcast => self.process_broadcast(input, out),
+        }
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Collector) -> Result<(), OperatorError> {

@@ -7,7 +7,10 @@ use std::collections::HashMap;
 
 use super::operator::{Collector, OperatorError};
 use super::record::Record;
-use crate::state::{StateBackend, StateError, StateId, StateKey, StateKind, key_group_of};
+use crate::state::{
+    BroadcastMode, BroadcastState, StateBackend, StateError, StateId, StateKey, StateKind,
+    key_group_of,
+};
 use crate::time::{Timer, TimerService, processing_time_now};
 use crate::wasm::layout::{BatchEncoder, OutputEntry, output_entries};
 use crate::wasm::{FunctionDescriptor, GuestFailure, GuestInstance, KeyedStateAccess};
@@ -28,8 +31,8 @@ pub struct KeyedGuest {
 pub enum TimerAccess<'a> {
     /// Process functions own per-key timers.
     Allowed(&'a mut TimerService),
-    /// Window functions fire from the window's timers and set none.
-    Refused,
+    /// The call has no timers to change; the reason is the error message.
+    Refused(&'static str),
 }
 
 impl KeyedGuest {
@@ -49,6 +52,7 @@ impl KeyedGuest {
             backend,
             state_ids,
             keys: Vec::new(),
+            broadcast: BroadcastState::new(&descriptor.states),
         });
         Ok(KeyedGuest {
             guest,
@@ -77,6 +81,16 @@ impl KeyedGuest {
     /// The state backend, shared by the guest's states and the operator's own.
     pub fn backend(&mut self) -> &mut dyn StateBackend {
         self.access().backend.as_mut()
+    }
+
+    /// Allow or forbid changes to broadcast state in the calls that follow.
+    pub fn set_broadcast_mode(&mut self, mode: BroadcastMode) {
+        self.access().broadcast.set_mode(mode);
+    }
+
+    /// Make the key table of the next batch empty (batches of unkeyed events).
+    pub fn no_keys(&mut self) {
+        self.access().keys.clear();
     }
 
     /// Side outputs the guest declared, in index order.
@@ -273,10 +287,7 @@ impl TimerAccess<'_> {
     fn service(&mut self) -> Result<&mut TimerService, OperatorError> {
         match self {
             TimerAccess::Allowed(service) => Ok(service),
-            TimerAccess::Refused => Err(OperatorError::Record(
-                "a window function cannot set or delete timers; windows fire by their own triggers"
-                    .into(),
-            )),
+            TimerAccess::Refused(reason) => Err(OperatorError::Record((*reason).into())),
         }
     }
 }

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::exchange::{self, Exchange, GuestKeySelector, KeySelector, Message, Partitioning};
-use super::keyed::WasmKeyedProcess;
+use super::keyed::{SecondInput, WasmKeyedProcess};
 use super::keyed_guest::KeyedGuest;
 use super::metrics::{JobMetrics, NodeMetrics, NodeRole};
 use super::operator::Operator;
@@ -26,8 +26,10 @@ use crate::connectors::file::{FileReader, ThreadedLineReader};
 use crate::connectors::generator::GeneratorReader;
 use crate::connectors::sink::SinkWriter;
 use crate::job::{
-    InputSide, Job, KeyBy, OperatorDef, OperatorKind, SinkConnector, SourceConnector, StreamRef,
+    InputSide, Job, KeyBy, LATE_LEFT_OUTPUT, LATE_RIGHT_OUTPUT, OperatorDef, OperatorKind,
+    SinkConnector, SourceConnector, StreamRef,
 };
+use crate::join::IntervalJoin;
 use crate::state::{KeyGroupRange, MemoryStateBackend};
 use crate::time::{InputWatermarks, WatermarkGenerator};
 use crate::wasm::bindings::FunctionKind;
@@ -76,8 +78,10 @@ pub fn load_modules(
         selectors: HashMap::new(),
     };
     for op in &job.operators {
-        if !options.native_operators.contains_key(&op.uid) {
-            let module = GuestModule::load(engine, &op.module, function_kind_of(op.kind))
+        if let (Some(path), Some(kind)) = (&op.module, function_kind_of(op.kind))
+            && !options.native_operators.contains_key(&op.uid)
+        {
+            let module = GuestModule::load(engine, path, kind)
                 .with_context(|| format!("operator `{}`", op.uid))?;
             modules.operators.insert(op.uid.clone(), module);
         }
@@ -124,17 +128,19 @@ pub fn load_modules(
     Ok(modules)
 }
 
-/// Side outputs of operator `uid`: a window's late-data output, then what
-/// its module declares.
+/// Side outputs of operator `uid`: the host's (a window's late-data output,
+/// an interval join's late records), then what its module declares.
 fn declared_side_outputs(job: &Job, modules: &LoadedModules, uid: &str) -> Vec<String> {
-    let window_late = job
-        .operators
-        .iter()
-        .find(|o| o.uid == uid)
+    let operator = job.operators.iter().find(|o| o.uid == uid);
+    let window_late = operator
         .and_then(|o| o.window.as_ref())
         .map(|w| w.late_output.clone());
+    let join_late = operator
+        .filter(|o| o.kind == OperatorKind::IntervalJoin)
+        .map(|_| [LATE_LEFT_OUTPUT.to_string(), LATE_RIGHT_OUTPUT.to_string()]);
     window_late
         .into_iter()
+        .chain(join_late.into_iter().flatten())
         .chain(
             modules
                 .operators
@@ -472,6 +478,7 @@ impl Wiring<'_> {
                 }
                 let consumer = self.group_of[op.uid.as_str()];
                 let partitioning = match op.key_by_of(side) {
+                    _ if op.is_broadcast(side) => Partitioning::Broadcast,
                     Some(key_by) => Partitioning::Keyed {
                         selector: self.key_selector(op, key_by, side, subtask)?,
                         max_parallelism: self.job.max_parallelism,
@@ -536,12 +543,13 @@ impl Wiring<'_> {
         if let Some(factory) = self.options.native_operators.get(&def.uid) {
             return Ok(factory(subtask));
         }
-        let module = &self.modules.operators[&def.uid];
-        let tag = GuestTag {
-            operator: def.uid.clone(),
-            subtask,
-            parallelism: def.parallelism,
+        let backend = || {
+            let range =
+                KeyGroupRange::for_subtask(subtask, def.parallelism, self.job.max_parallelism);
+            Box::new(MemoryStateBackend::new(def.uid.clone(), range))
         };
+        let max_parallelism = self.job.max_parallelism;
+        let max_batch = self.job.batch.max_records;
         let context = || {
             format!(
                 "operator `{}` (subtask {}/{})",
@@ -550,37 +558,59 @@ impl Wiring<'_> {
                 def.parallelism
             )
         };
-        let mut guest = GuestInstance::new(module, tag, def.limits).with_context(context)?;
-        guest
-            .init(&def.config)
-            .with_context(|| format!("{}: init", context()))?;
-        let backend = || {
-            let range =
-                KeyGroupRange::for_subtask(subtask, def.parallelism, self.job.max_parallelism);
-            Box::new(MemoryStateBackend::new(def.uid.clone(), range))
+        // The guest of this subtask with its module, initialised with the config.
+        let guest = || -> Result<(GuestInstance, &GuestModule)> {
+            let module = &self.modules.operators[&def.uid];
+            let tag = GuestTag {
+                operator: def.uid.clone(),
+                subtask,
+                parallelism: def.parallelism,
+            };
+            let mut guest = GuestInstance::new(module, tag, def.limits).with_context(context)?;
+            guest
+                .init(&def.config)
+                .with_context(|| format!("{}: init", context()))?;
+            Ok((guest, module))
         };
-        let max_parallelism = self.job.max_parallelism;
-        let max_batch = self.job.batch.max_records;
         let window = || {
             def.window
                 .clone()
                 .expect("validated: windowed kinds have a window")
         };
         Ok(match def.kind {
-            OperatorKind::Map | OperatorKind::Filter | OperatorKind::FlatMap => Box::new(
-                WasmTransform::new(guest, module.descriptor.side_outputs.clone()),
-            ),
-            OperatorKind::KeyedProcess | OperatorKind::CoProcess => Box::new(
-                WasmKeyedProcess::new(
+            OperatorKind::Map | OperatorKind::Filter | OperatorKind::FlatMap => {
+                let (guest, module) = guest()?;
+                Box::new(WasmTransform::new(
                     guest,
-                    &module.descriptor,
-                    backend(),
-                    max_parallelism,
-                    max_batch,
+                    module.descriptor.side_outputs.clone(),
+                ))
+            }
+            OperatorKind::IntervalJoin => {
+                let interval = def.between.expect("validated: interval joins have bounds");
+                Box::new(IntervalJoin::new(backend(), interval, max_parallelism)?)
+            }
+            OperatorKind::KeyedProcess
+            | OperatorKind::CoProcess
+            | OperatorKind::BroadcastProcess => {
+                let (guest, module) = guest()?;
+                let second_input = match def.kind {
+                    OperatorKind::BroadcastProcess => SecondInput::Broadcast,
+                    _ => SecondInput::Keyed,
+                };
+                Box::new(
+                    WasmKeyedProcess::new(
+                        guest,
+                        second_input,
+                        &module.descriptor,
+                        backend(),
+                        max_parallelism,
+                        max_batch,
+                    )
+                    .with_context(context)?,
                 )
-                .with_context(context)?,
-            ),
+            }
             OperatorKind::Aggregate => {
+                let (guest, _) = guest()?;
                 let function = WindowFunction::Aggregate(
                     AggregateGuest::new(Box::new(guest), backend()).with_context(context)?,
                 );
@@ -590,6 +620,7 @@ impl Wiring<'_> {
                 )
             }
             OperatorKind::WindowProcess => {
+                let (guest, module) = guest()?;
                 let function = WindowFunction::Process(
                     KeyedGuest::new(guest, &module.descriptor, backend(), max_parallelism)
                         .with_context(context)?,

@@ -100,7 +100,8 @@ impl MemoryStateBackend {
             let empty = match kind {
                 StateKind::Value => Entry::Value(Vec::new()),
                 StateKind::List => Entry::List(Vec::new()),
-                StateKind::Map => Entry::Map(BTreeMap::new()),
+                // Broadcast maps live in `BroadcastState`; `locate` refuses them here.
+                StateKind::Map | StateKind::BroadcastMap => Entry::Map(BTreeMap::new()),
             };
             table.insert(key.clone(), empty);
         }

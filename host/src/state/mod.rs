@@ -5,11 +5,15 @@
 //! replaced without losing anything. State is organised by operator, state
 //! name and key group so that snapshots and rescaling work per key group.
 
+pub mod broadcast;
 pub mod key_group;
 pub mod memory;
 
 use thiserror::Error;
 
+pub use broadcast::{
+    BroadcastAccess, BroadcastEntries, BroadcastError, BroadcastMode, BroadcastState,
+};
 pub use key_group::{KeyGroupRange, key_group_of, subtask_for_key_group};
 pub use memory::MemoryStateBackend;
 
@@ -23,6 +27,8 @@ pub enum StateKind {
     Value,
     List,
     Map,
+    /// Not keyed: one map per subtask, kept by [`BroadcastState`].
+    BroadcastMap,
 }
 
 /// When an entry's time-to-live restarts.

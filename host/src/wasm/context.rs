@@ -9,7 +9,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::keyed::eddy::dataflow::{log, state, types};
 use super::output::GuestOutput;
-use crate::state::{StateBackend, StateError, StateId, StateKey};
+use crate::state::{
+    BroadcastAccess, BroadcastEntries, BroadcastState, StateBackend, StateError, StateId, StateKey,
+};
 
 /// Which operator subtask a guest belongs to, for logs and errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +40,8 @@ pub struct KeyedStateAccess {
     pub state_ids: Vec<StateId>,
     /// The key table of the batch in flight: key group and key bytes.
     pub keys: Vec<(u16, Vec<u8>)>,
+    /// The guest's `broadcast-map` states (none for most functions).
+    pub broadcast: BroadcastState,
 }
 
 /// Why a guest's state reference could not be served.
@@ -134,6 +138,25 @@ impl GuestContext {
     }
 }
 
+impl GuestContext {
+    /// The entries of `state` if it is a broadcast map (`None` for keyed
+    /// states), with misuse as a trap.
+    fn broadcast_map(
+        &mut self,
+        state: u32,
+        key: u32,
+        access: BroadcastAccess,
+    ) -> wasmtime::Result<Option<&mut BroadcastEntries>> {
+        match self.keyed.as_mut() {
+            Some(keyed) => keyed
+                .broadcast
+                .map(state, key, access)
+                .map_err(|error| wasmtime::format_err!("{error}")),
+            None => Ok(None),
+        }
+    }
+}
+
 impl WasiView for GuestContext {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -195,6 +218,9 @@ impl state::Host for GuestContext {
         key: u32,
         map_key: Vec<u8>,
     ) -> wasmtime::Result<Option<Vec<u8>>> {
+        if let Some(map) = self.broadcast_map(state, key, BroadcastAccess::Read)? {
+            return Ok(map.get(&map_key).cloned());
+        }
         self.keyed_at(state, key, |b, id, at| b.map_get(id, at, &map_key))
     }
 
@@ -205,24 +231,41 @@ impl state::Host for GuestContext {
         map_key: Vec<u8>,
         value: Vec<u8>,
     ) -> wasmtime::Result<()> {
+        if let Some(map) = self.broadcast_map(state, key, BroadcastAccess::Write)? {
+            map.insert(map_key, value);
+            return Ok(());
+        }
         self.keyed_at(state, key, |b, id, at| b.map_put(id, at, &map_key, &value))
     }
 
     fn map_remove(&mut self, state: u32, key: u32, map_key: Vec<u8>) -> wasmtime::Result<()> {
+        if let Some(map) = self.broadcast_map(state, key, BroadcastAccess::Write)? {
+            map.remove(&map_key);
+            return Ok(());
+        }
         self.keyed_at(state, key, |b, id, at| b.map_remove(id, at, &map_key))
     }
 
     fn map_entries(&mut self, state: u32, key: u32) -> wasmtime::Result<Vec<u8>> {
-        let entries = self.keyed_at(state, key, |b, id, at| b.map_entries(id, at))?;
         let mut out = Vec::new();
-        for (k, v) in &entries {
+        let mut put = |k: &[u8], v: &[u8]| {
             super::layout::put_bytes(&mut out, k);
             super::layout::put_bytes(&mut out, v);
+        };
+        if let Some(map) = self.broadcast_map(state, key, BroadcastAccess::Read)? {
+            map.iter().for_each(|(k, v)| put(k, v));
+        } else {
+            let entries = self.keyed_at(state, key, |b, id, at| b.map_entries(id, at))?;
+            entries.iter().for_each(|(k, v)| put(k, v));
         }
         Ok(out)
     }
 
     fn clear(&mut self, state: u32, key: u32) -> wasmtime::Result<()> {
+        if let Some(map) = self.broadcast_map(state, key, BroadcastAccess::Write)? {
+            map.clear();
+            return Ok(());
+        }
         self.keyed_at(state, key, |b, id, at| b.clear(id, at))
     }
 }

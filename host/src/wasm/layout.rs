@@ -7,9 +7,9 @@ use crate::time::TimeDomain;
 
 pub use eddy_layout::{ABSENT, LAYOUT_VERSION, NO_KEY};
 use eddy_layout::{
-    DOMAIN_EVENT_TIME, DOMAIN_PROCESSING_TIME, EVENT_RECORD, EVENT_RECORD_SECOND, EVENT_TIMER,
-    EVENT_WINDOW, OUT_CLEAR_VALUE, OUT_DELETE_TIMER, OUT_EMIT, OUT_EMIT_SIDE, OUT_FORWARD,
-    OUT_SET_TIMER, OUT_SET_VALUE,
+    DOMAIN_EVENT_TIME, DOMAIN_PROCESSING_TIME, EVENT_RECORD, EVENT_RECORD_BROADCAST,
+    EVENT_RECORD_SECOND, EVENT_TIMER, EVENT_WINDOW, OUT_CLEAR_VALUE, OUT_DELETE_TIMER, OUT_EMIT,
+    OUT_EMIT_SIDE, OUT_FORWARD, OUT_SET_TIMER, OUT_SET_VALUE,
 };
 
 /// Append a `u32`-length-prefixed byte string.
@@ -98,6 +98,11 @@ impl BatchEncoder {
     /// Add a record of a co-process function's second input.
     pub fn second_record(&mut self, key_ref: u32, timestamp: i64, value: &[u8]) {
         self.tagged_record(EVENT_RECORD_SECOND, key_ref, timestamp, value);
+    }
+
+    /// Add a record of a broadcast-process function's broadcast input (no key).
+    pub fn broadcast_record(&mut self, timestamp: i64, value: &[u8]) {
+        self.tagged_record(EVENT_RECORD_BROADCAST, NO_KEY, timestamp, value);
     }
 
     /// Add a fired window `[start, end)` with its elements (timestamp, value).

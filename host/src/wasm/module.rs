@@ -50,17 +50,19 @@ impl World {
             | FunctionKind::Filter
             | FunctionKind::FlatMap
             | FunctionKind::KeySelector => World::Transform,
-            FunctionKind::KeyedProcess | FunctionKind::WindowProcess | FunctionKind::CoProcess => {
-                World::KeyedProcess
-            }
+            FunctionKind::KeyedProcess
+            | FunctionKind::WindowProcess
+            | FunctionKind::CoProcess
+            | FunctionKind::BroadcastProcess => World::KeyedProcess,
             FunctionKind::Aggregate => World::Aggregate,
         }
     }
 }
 
-/// The function kind a job-file operator kind requires.
-pub fn function_kind_of(kind: OperatorKind) -> FunctionKind {
-    match kind {
+/// The function kind a job-file operator kind requires; `None` for kinds
+/// the host runs without a guest.
+pub fn function_kind_of(kind: OperatorKind) -> Option<FunctionKind> {
+    Some(match kind {
         OperatorKind::Map => FunctionKind::Map,
         OperatorKind::Filter => FunctionKind::Filter,
         OperatorKind::FlatMap => FunctionKind::FlatMap,
@@ -68,7 +70,9 @@ pub fn function_kind_of(kind: OperatorKind) -> FunctionKind {
         OperatorKind::Aggregate => FunctionKind::Aggregate,
         OperatorKind::WindowProcess => FunctionKind::WindowProcess,
         OperatorKind::CoProcess => FunctionKind::CoProcess,
-    }
+        OperatorKind::BroadcastProcess => FunctionKind::BroadcastProcess,
+        OperatorKind::IntervalJoin => return None,
+    })
 }
 
 /// The name of a function kind as written in job files.
@@ -82,6 +86,7 @@ pub fn function_kind_name(kind: FunctionKind) -> &'static str {
         FunctionKind::Aggregate => "aggregate",
         FunctionKind::WindowProcess => "window-process",
         FunctionKind::CoProcess => "co-process",
+        FunctionKind::BroadcastProcess => "broadcast-process",
     }
 }
 
@@ -132,6 +137,15 @@ pub enum ModuleError {
         expected: FunctionKind,
         actual: FunctionKind,
     },
+    #[error(
+        "{}: state `{state}` is broadcast state, which only `broadcast-process` functions have (this is a `{}` function)",
+        path.display(), function_kind_name(*kind)
+    )]
+    BroadcastStateInKeyedFunction {
+        path: PathBuf,
+        state: String,
+        kind: FunctionKind,
+    },
     #[error("{}: calling `describe` failed: {failure}", path.display())]
     Describe {
         path: PathBuf,
@@ -160,6 +174,7 @@ impl From<Descriptor> for FunctionDescriptor {
                         WitStateKind::Value => StateKind::Value,
                         WitStateKind::List => StateKind::List,
                         WitStateKind::Map => StateKind::Map,
+                        WitStateKind::BroadcastMap => StateKind::BroadcastMap,
                     },
                     ttl: s.ttl.map(|t| StateTtl {
                         millis: t.millis,
@@ -300,6 +315,17 @@ impl GuestModule {
         let mut instance =
             GuestInstance::new(&module, tag, GuestLimits::default()).map_err(describe_failure)?;
         module.descriptor = instance.describe().map_err(describe_failure)?;
+        let kind = module.descriptor.kind;
+        if kind != FunctionKind::BroadcastProcess
+            && let Some(state) =
+                (module.descriptor.states.iter()).find(|s| s.kind == StateKind::BroadcastMap)
+        {
+            return Err(ModuleError::BroadcastStateInKeyedFunction {
+                path: path.to_path_buf(),
+                state: state.name.clone(),
+                kind,
+            });
+        }
         Ok(module)
     }
 

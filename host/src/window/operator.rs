@@ -681,7 +681,13 @@ impl WindowOperator {
                 }
                 // The guest's side outputs come after the late-data output.
                 let mut guest_out = Collector::with_side_outputs(out.side.len() - 1);
-                guest.call(None, TimerAccess::Refused, &mut guest_out)?;
+                guest.call(
+                    None,
+                    TimerAccess::Refused(
+                        "a window function cannot set or delete timers; windows fire by their own triggers",
+                    ),
+                    &mut guest_out,
+                )?;
                 out.main.append(&mut guest_out.main);
                 for (side, records) in guest_out.side.into_iter().enumerate() {
                     out.side[side + 1].extend(records);
