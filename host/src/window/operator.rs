@@ -5,7 +5,10 @@
 //! the late side output. The per-window work is the guest's: incremental
 //! (`aggregate` world) or over all elements (`window-process`).
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use crate::job::{WindowDef, WindowKind, WindowTime};
 use crate::runtime::keyed_guest::{KeyedGuest, TimerAccess};
@@ -132,20 +135,95 @@ struct Firing {
 }
 
 /// Inputs waiting for one `add-batch` call, grouped by key and state window.
+///
+/// Flat and reused from batch to batch: a record costs no allocation beyond
+/// its group's key when the group is new, and one hash of its key.
 #[derive(Default)]
 struct PendingAdds {
     groups: Vec<PendingGroup>,
-    /// Key → (state window, index into `groups`); looked up without
-    /// allocating, since most records hit a key already in the batch or not.
-    index: HashMap<Vec<u8>, Vec<(TimeWindow, usize)>>,
+    /// Indices into `groups`, hashed by key and state window.
+    index: HashTable<usize>,
+    /// Every input of the batch; each group chains its own through `next`.
+    inputs: Vec<PendingInput>,
+    hasher: Xxh3DefaultBuilder,
 }
 
-/// The inputs of one accumulator: (timestamp, value) in arrival order.
+fn group_hash(hasher: &Xxh3DefaultBuilder, key: &[u8], window: TimeWindow) -> u64 {
+    hasher.hash_one((key, window.start, window.end))
+}
+
+/// The inputs of one accumulator.
 struct PendingGroup {
     key_group: u16,
     key: Vec<u8>,
     state_window: TimeWindow,
-    inputs: Vec<(i64, Vec<u8>)>,
+    /// First and last of its inputs in `PendingAdds::inputs`.
+    first: usize,
+    last: usize,
+}
+
+/// One input of a group, in arrival order through `next`.
+struct PendingInput {
+    timestamp: i64,
+    value: Vec<u8>,
+    next: Option<usize>,
+}
+
+impl PendingAdds {
+    /// Queue `value` for the accumulator of (`key`, `state_window`).
+    fn push(
+        &mut self,
+        key_group: u16,
+        key: &[u8],
+        state_window: TimeWindow,
+        timestamp: i64,
+        value: Vec<u8>,
+    ) {
+        let input = self.inputs.len();
+        self.inputs.push(PendingInput {
+            timestamp,
+            value,
+            next: None,
+        });
+        let hash = group_hash(&self.hasher, key, state_window);
+        let groups = &mut self.groups;
+        let found = self.index.find(hash, |&g| {
+            groups[g].state_window == state_window && groups[g].key == key
+        });
+        match found {
+            Some(&group) => {
+                let last = std::mem::replace(&mut groups[group].last, input);
+                self.inputs[last].next = Some(input);
+            }
+            None => {
+                groups.push(PendingGroup {
+                    key_group,
+                    key: key.to_vec(),
+                    state_window,
+                    first: input,
+                    last: input,
+                });
+                let hasher = &self.hasher;
+                self.index.insert_unique(hash, groups.len() - 1, |&g| {
+                    let group = &groups[g];
+                    group_hash(hasher, &group.key, group.state_window)
+                });
+            }
+        }
+    }
+
+    /// The inputs of `group`, in arrival order.
+    fn inputs_of(&self, group: &PendingGroup) -> impl Iterator<Item = &PendingInput> {
+        std::iter::successors(Some(&self.inputs[group.first]), |input| {
+            input.next.map(|next| &self.inputs[next])
+        })
+    }
+
+    fn clear(&mut self) {
+        self.groups.clear();
+        self.index.clear();
+        self.inputs.clear();
+    }
 }
 
 /// A keyed window operator for one subtask.
@@ -330,35 +408,8 @@ impl WindowOperator {
     ) -> Result<(), OperatorError> {
         match &mut self.function {
             WindowFunction::Aggregate(_) => {
-                let pending = &mut self.pending;
-                let found = pending.index.get(key).and_then(|windows| {
-                    windows
-                        .iter()
-                        .find(|(window, _)| *window == state_window)
-                        .map(|(_, group)| *group)
-                });
-                let group = match found {
-                    Some(group) => group,
-                    None => {
-                        pending.groups.push(PendingGroup {
-                            key_group,
-                            key: key.to_vec(),
-                            state_window,
-                            inputs: Vec::new(),
-                        });
-                        let group = pending.groups.len() - 1;
-                        match pending.index.get_mut(key) {
-                            Some(windows) => windows.push((state_window, group)),
-                            None => {
-                                pending
-                                    .index
-                                    .insert(key.to_vec(), vec![(state_window, group)]);
-                            }
-                        }
-                        group
-                    }
-                };
-                pending.groups[group].inputs.push((timestamp, value));
+                self.pending
+                    .push(key_group, key, state_window, timestamp, value);
             }
             WindowFunction::Process(guest) => {
                 let mut element = Vec::with_capacity(8 + value.len());
@@ -380,11 +431,12 @@ impl WindowOperator {
         if self.pending.groups.is_empty() {
             return Ok(());
         }
-        let groups = std::mem::take(&mut self.pending.groups);
-        self.pending.index.clear();
+        // Taken for the call and put back cleared, so its buffers are reused.
+        let mut pending = std::mem::take(&mut self.pending);
+        let groups = &pending.groups;
         aggregate.adds.begin();
         let mut created = Vec::with_capacity(groups.len());
-        for group in &groups {
+        for group in groups {
             let namespace = group.state_window.namespace();
             let at = StateKey::new(group.key_group, &group.key, &namespace);
             let accumulator = aggregate.backend.value_get(self.contents, at)?;
@@ -392,8 +444,8 @@ impl WindowOperator {
             aggregate
                 .adds
                 .group(accumulator.as_deref().unwrap_or(&aggregate.empty));
-            for (timestamp, value) in &group.inputs {
-                aggregate.adds.input(*timestamp, value);
+            for input in pending.inputs_of(group) {
+                aggregate.adds.input(input.timestamp, &input.value);
             }
         }
         let output = aggregate.guest.add_batch(aggregate.adds.finish())?;
@@ -414,6 +466,8 @@ impl WindowOperator {
                 .backend
                 .value_set(self.contents, at, &accumulator)?;
         }
+        pending.clear();
+        self.pending = pending;
         Ok(())
     }
 
