@@ -6,6 +6,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
+bash scripts/setup-system.sh
 echo "==> building the example guests (wasm32-wasip2 components)" >&2
 bash scripts/build-guests.sh >&2
 echo "==> building eddy (the first build compiles wasmtime: several minutes)" >&2

@@ -8,6 +8,7 @@ cd "$repo"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+bash scripts/setup-system.sh
 bash scripts/build-guests.sh
 cargo build --release --locked --bins
 {

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use eddy::job::{
     BatchConfig, GeneratorSpec, GuestLimits, InputSide, Job, JobError, JoinInterval, KeyBy,
-    OperatorKind, RecordFormat, SecondInputRouting, SinkConnector, SourceConnector, StreamRef,
-    TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef, WindowKind, WindowTime,
-    load_job, parse_job,
+    OperatorKind, RecordFormat, RocksDbConfig, SecondInputRouting, SinkConnector, SourceConnector,
+    StateBackendConfig, StreamRef, TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef,
+    WindowKind, WindowTime, load_job, parse_job,
 };
 
 fn fixtures() -> PathBuf {
@@ -99,6 +99,15 @@ fn full_job_file_sets_every_option() {
             max_records: 128,
             flush_interval: Duration::from_millis(5),
         }
+    );
+    assert_eq!(
+        job.state,
+        StateBackendConfig::RocksDb(RocksDbConfig {
+            local_dir: dir.join("state/rocksdb"),
+            block_cache_bytes: 128 * 1024 * 1024,
+            write_buffer_bytes: 16 * 1024 * 1024,
+        }),
+        "`./` is dropped, the folder need not exist"
     );
 
     let [transactions, rules, console] = &job.sources[..] else {
@@ -299,6 +308,7 @@ input = "in"
     .expect("valid");
     assert_eq!(job.max_parallelism, 128);
     assert_eq!(job.batch, BatchConfig::default());
+    assert_eq!(job.state, StateBackendConfig::Memory);
     let source = &job.sources[0];
     assert_eq!(source.format, RecordFormat::Json);
     assert_eq!(source.timestamp, TimestampSource::None);
@@ -351,6 +361,67 @@ input = "in"
     ))
     .expect("valid");
     assert_eq!(operator(&job, "m").limits.memory_bytes, 1024 * 1024);
+}
+
+#[test]
+fn no_state_section_keeps_state_in_memory() {
+    assert_eq!(
+        parse(STDIN_TO_STDOUT).expect("valid").state,
+        StateBackendConfig::Memory
+    );
+    let explicit = parse(&with_base("[state]\nbackend = \"memory\"\n")).expect("valid");
+    assert_eq!(explicit.state, StateBackendConfig::Memory);
+    let empty = parse(&with_base("[state]\n")).expect("valid");
+    assert_eq!(empty.state, StateBackendConfig::Memory);
+}
+
+#[test]
+fn rocksdb_state_with_every_option() {
+    let job = parse(&with_base(
+        r#"[state]
+backend = "rocksdb"
+local_dir = "data/rocksdb"
+block_cache = "1 GiB"
+write_buffer = "64 MiB"
+"#,
+    ))
+    .expect("valid");
+    assert_eq!(
+        job.state,
+        StateBackendConfig::RocksDb(RocksDbConfig {
+            local_dir: fixtures().join("data/rocksdb"),
+            block_cache_bytes: 1024 * 1024 * 1024,
+            write_buffer_bytes: 64 * 1024 * 1024,
+        }),
+        "local_dir is relative to the job file"
+    );
+}
+
+#[test]
+fn rocksdb_state_defaults() {
+    let job = parse(&with_base("[state]\nbackend = \"rocksdb\"\n")).expect("valid");
+    let expected = RocksDbConfig {
+        local_dir: std::path::absolute(std::env::temp_dir().join("eddy-rocksdb")).unwrap(),
+        block_cache_bytes: 64 * 1024 * 1024,
+        write_buffer_bytes: 32 * 1024 * 1024,
+    };
+    assert_eq!(job.state, StateBackendConfig::RocksDb(expected.clone()));
+    assert_eq!(expected, RocksDbConfig::default());
+    assert!(expected.local_dir.is_absolute());
+}
+
+#[test]
+fn rocksdb_absolute_local_dir_is_kept() {
+    let dir = std::env::temp_dir().join("eddy-job-files-state");
+    assert!(dir.is_absolute());
+    let text = with_base(&format!(
+        "[state]\nbackend = \"rocksdb\"\nlocal_dir = {:?}\n",
+        dir.display().to_string()
+    ));
+    let StateBackendConfig::RocksDb(rocksdb) = parse(&text).expect("valid").state else {
+        panic!("expected rocksdb");
+    };
+    assert_eq!(rocksdb.local_dir, dir);
 }
 
 #[test]
@@ -529,6 +600,33 @@ fn unknown_field_in_batch() {
         &with_base("[batch]\nflush = \"5ms\"\n"),
         "unknown field `flush`, expected `max_records` or `flush_interval`",
         (11, 1),
+    );
+}
+
+#[test]
+fn unknown_field_in_state() {
+    assert_rejected(
+        &with_base("[state]\nbackend = \"rocksdb\"\nblock_cach = \"1 GiB\"\n"),
+        "unknown field `block_cach`, expected one of `backend`, `local_dir`, `block_cache`, `write_buffer`",
+        (12, 1),
+    );
+}
+
+#[test]
+fn unknown_state_backend() {
+    assert_rejected(
+        &with_base("[state]\nbackend = \"rocks\"\n"),
+        "unknown variant `rocks`, expected `memory` or `rocksdb`",
+        (11, 11),
+    );
+}
+
+#[test]
+fn wrong_state_size() {
+    assert_rejected(
+        &with_base("[state]\nbackend = \"rocksdb\"\nblock_cache = \"big\"\n"),
+        "invalid memory size \"big\"",
+        (12, 15),
     );
 }
 
@@ -1445,6 +1543,62 @@ fn zero_batch_size() {
         &with_base("[batch]\nmax_records = 0\n"),
         "`[batch]`: `max_records` must be at least 1",
         (11, 15),
+    );
+}
+
+#[test]
+fn rocksdb_options_without_rocksdb_backend() {
+    // No `backend` means `memory`.
+    assert_rejected(
+        &with_base("[state]\nblock_cache = \"1 GiB\"\n"),
+        "`[state]`: `block_cache` is an option of the `rocksdb` backend; set `backend = \"rocksdb\"` or remove it",
+        (11, 15),
+    );
+    assert_rejected(
+        &with_base("[state]\nbackend = \"memory\"\nlocal_dir = \"state\"\n"),
+        "`[state]`: `local_dir` is an option of the `rocksdb` backend; set `backend = \"rocksdb\"` or remove it",
+        (12, 13),
+    );
+    assert_rejected(
+        &with_base("[state]\nwrite_buffer = \"64 MiB\"\nbackend = \"memory\"\n"),
+        "`[state]`: `write_buffer` is an option of the `rocksdb` backend; set `backend = \"rocksdb\"` or remove it",
+        (11, 16),
+    );
+}
+
+#[test]
+fn zero_block_cache() {
+    assert_rejected(
+        &with_base("[state]\nbackend = \"rocksdb\"\nblock_cache = 0\n"),
+        "`[state]`: `block_cache` must be more than 0",
+        (12, 15),
+    );
+    assert_rejected(
+        &with_base("[state]\nbackend = \"rocksdb\"\nblock_cache = \"0 MiB\"\n"),
+        "`[state]`: `block_cache` must be more than 0",
+        (12, 15),
+    );
+}
+
+#[test]
+fn write_buffer_below_one_mib() {
+    assert_rejected(
+        &with_base("[state]\nbackend = \"rocksdb\"\nwrite_buffer = \"512 KiB\"\n"),
+        "`[state]`: `write_buffer` must be at least 1 MiB, found 512",
+        (12, 16),
+    );
+    parse(&with_base(
+        "[state]\nbackend = \"rocksdb\"\nwrite_buffer = \"1 MiB\"\n",
+    ))
+    .expect("1 MiB is enough");
+}
+
+#[test]
+fn empty_rocksdb_local_dir() {
+    assert_rejected(
+        &with_base("[state]\nbackend = \"rocksdb\"\nlocal_dir = \"\"\n"),
+        "`[state]`: `local_dir` must not be empty",
+        (12, 13),
     );
 }
 

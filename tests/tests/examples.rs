@@ -177,15 +177,29 @@ fn enrich_output_exact() {
 fn multiset_at(name: &str, parallelism: u32, expected: &[String]) -> Vec<String> {
     let scratch = Scratch::new();
     let job = job_variant(&scratch, name, parallelism);
-    let out = run_quiet(&job).success();
-    let got = out.stdout_lines();
-    assert_eq!(
-        sorted_json(&got),
-        sorted_json(expected),
-        "{name} at parallelism {parallelism}: output differs from the expected multiset\n{}",
-        out.describe()
+    // Every keyed example runs with each state backend; both must give the
+    // expected output.
+    let text = std::fs::read_to_string(&job).expect("job file");
+    let on_rocksdb = scratch.write(
+        "job-rocksdb.toml",
+        format!(
+            "{text}\n[state]\nbackend = \"rocksdb\"\nlocal_dir = {}\n",
+            toml_path(&scratch.path("rocksdb"))
+        ),
     );
-    got
+    let mut outputs = Vec::new();
+    for (backend, job) in [("memory", &job), ("rocksdb", &on_rocksdb)] {
+        let out = run_quiet(job).success();
+        let got = out.stdout_lines();
+        assert_eq!(
+            sorted_json(&got),
+            sorted_json(expected),
+            "{name} at parallelism {parallelism} with the {backend} backend: output differs from the expected multiset\n{}",
+            out.describe()
+        );
+        outputs.push(got);
+    }
+    outputs.swap_remove(0)
 }
 
 #[test]

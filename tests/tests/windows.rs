@@ -3,6 +3,9 @@
 //! allowed lateness with late firings, the late-data side output, and
 //! processing-time windows.
 //!
+//! Every job runs with both state backends, memory and RocksDB, which must
+//! agree.
+//!
 //! The jobs read a file with `[batch] max_records = 1`, so the source emits a
 //! watermark after every record and the order in which records meet the
 //! watermark is exactly the file's order.
@@ -88,11 +91,29 @@ fn element_ns(result: &serde_json::Value) -> Vec<i64> {
         .collect()
 }
 
-/// Run `job`, returning its stdout lines in emission order and the late file.
+/// Run `job` once with each state backend (memory, then RocksDB), check
+/// that both give the same output, and return its stdout lines in emission
+/// order and the late file.
 fn run_windows(job: &std::path::Path, scratch: &Scratch) -> (Vec<String>, Vec<String>) {
-    let out = run_quiet(job).success();
-    let late = file_lines(&scratch.path("late.jsonl"));
-    (out.stdout_lines(), late)
+    let run = |job: &std::path::Path| {
+        let out = run_quiet(job).success();
+        (out.stdout_lines(), file_lines(&scratch.path("late.jsonl")))
+    };
+    let memory = run(job);
+    let text = std::fs::read_to_string(job).expect("job file");
+    let on_rocksdb = scratch.write(
+        "job-rocksdb.toml",
+        format!(
+            "{text}\n[state]\nbackend = \"rocksdb\"\nlocal_dir = {}\n",
+            toml_path(&scratch.path("rocksdb"))
+        ),
+    );
+    let rocksdb = run(&on_rocksdb);
+    assert_eq!(
+        rocksdb, memory,
+        "the RocksDB backend gave other results than the memory backend"
+    );
+    memory
 }
 
 #[test]

@@ -13,8 +13,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::job::{
     BatchConfig, DEFAULT_LATE_OUTPUT, GeneratorSpec, GuestLimits, Job, KeyBy, OperatorDef,
-    OperatorKind, RecordFormat, SinkConnector, SinkDef, SourceConnector, SourceDef, StreamRef,
-    TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef, WindowKind, WindowTime,
+    OperatorKind, RecordFormat, RocksDbConfig, SinkConnector, SinkDef, SourceConnector, SourceDef,
+    StateBackendConfig, StreamRef, TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef,
+    WindowKind, WindowTime,
 };
 use crate::runtime::{NativeOperatorFactory, RunOptions, run_job};
 
@@ -104,6 +105,23 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("  wasm    {:>12.0} records/s", wasm);
         println!("  native  {:>12.0} records/s", native);
         println!("  wasm/native time ratio {:.2}x", native / wasm);
+        if pipeline == Pipeline::WindowCount {
+            // The same job with its state in the embedded RocksDB (Flink's
+            // job B with EmbeddedRocksDBStateBackend).
+            let dir = tempfile::tempdir().context("temporary directory for RocksDB")?;
+            let mut rocksdb_job = job.clone();
+            rocksdb_job.state = StateBackendConfig::RocksDb(RocksDbConfig {
+                local_dir: dir.path().to_path_buf(),
+                ..RocksDbConfig::default()
+            });
+            let mut rocksdb_rates = Vec::new();
+            for _ in 0..args.rounds.max(1) {
+                rocksdb_rates.push(measure(&rocksdb_job, &RunOptions::default(), args.records)?);
+            }
+            let rocksdb = median(&mut rocksdb_rates);
+            println!("  wasm, RocksDB state {:>12.0} records/s", rocksdb);
+            println!("  RocksDB/memory time ratio {:.2}x", wasm / rocksdb);
+        }
     }
     Ok(())
 }
@@ -230,6 +248,7 @@ fn bench_job(pipeline: Pipeline, args: &BenchArgs) -> Result<Job> {
         file: PathBuf::from("<bench>"),
         max_parallelism: 128,
         batch: BatchConfig::default(),
+        state: StateBackendConfig::Memory,
         sources: vec![source],
         operators,
         sinks: vec![SinkDef {

@@ -16,17 +16,18 @@ use thiserror::Error;
 use toml::Spanned;
 
 use super::model::{
-    BatchConfig, ConnectedInput, DEFAULT_BATCH_RECORDS, DEFAULT_CALL_TIMEOUT,
-    DEFAULT_FLUSH_INTERVAL, DEFAULT_GUEST_MEMORY, DEFAULT_LATE_OUTPUT, GuestLimits, Job,
-    JoinInterval, KeyBy, OperatorDef, SecondInputRouting, SinkConnector, SinkDef, SourceConnector,
-    SourceDef, StreamRef, TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef,
-    WindowKind, WindowTime,
+    BatchConfig, ConnectedInput, DEFAULT_BATCH_RECORDS, DEFAULT_BLOCK_CACHE, DEFAULT_CALL_TIMEOUT,
+    DEFAULT_FLUSH_INTERVAL, DEFAULT_GUEST_MEMORY, DEFAULT_LATE_OUTPUT, DEFAULT_WRITE_BUFFER,
+    GuestLimits, Job, JoinInterval, KeyBy, OperatorDef, RocksDbConfig, SecondInputRouting,
+    SinkConnector, SinkDef, SourceConnector, SourceDef, StateBackendConfig, StreamRef,
+    TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef, WindowKind, WindowTime,
 };
 use super::spec::{
     BatchSpec, BetweenSpec, ConnectSpec, DEFAULT_MAX_PARALLELISM, DEFAULT_PARALLELISM,
     GeneratorSpec, GuestLimitsSpec, HumanDuration, InputsSpec, JobSection, JobSpec, KeyBySpec,
     MAX_MAX_PARALLELISM, OperatorKind, OperatorSpec, RecordFormat, SinkSpec, SinkType, SourceSpec,
-    SourceType, TimestampSpec, WatermarkKind, WatermarkSpec, WindowSize, WindowSpec, WindowType,
+    SourceType, StateBackendKind, StateSpec, TimestampSpec, WatermarkKind, WatermarkSpec,
+    WindowSize, WindowSpec, WindowType,
 };
 
 /// What a file source reads, in messages; it may also be a named pipe.
@@ -44,6 +45,10 @@ fn is_fifo(_: &std::fs::Metadata) -> bool {
 
 /// Smallest guest memory limit: one WebAssembly page.
 const MIN_GUEST_MEMORY: u64 = 64 * 1024;
+
+/// Smallest RocksDB write buffer: smaller memtables flush into a flood of
+/// tiny files for compaction to merge.
+const MIN_WRITE_BUFFER: u64 = 1024 * 1024;
 
 /// Reads, checks and converts the job file at `path`.
 pub fn load_job(path: &Path) -> Result<Job, JobError> {
@@ -323,6 +328,7 @@ impl Loader<'_> {
         }
         let names = self.names(&spec)?;
         self.check_limits(&Owner::section("limits"), &spec.limits)?;
+        let state = self.state(&spec.state)?;
         let defaults = Defaults {
             parallelism,
             max_parallelism,
@@ -356,6 +362,7 @@ impl Loader<'_> {
             file: self.source.file.to_path_buf(),
             max_parallelism,
             batch: self.batch(&spec.batch)?,
+            state,
             sources,
             operators,
             sinks,
@@ -1405,6 +1412,65 @@ impl Loader<'_> {
                 .flush_interval
                 .map_or(DEFAULT_FLUSH_INTERVAL, |interval| interval.0),
         })
+    }
+
+    /// `[state]`: the backend, with the defaults of its options applied.
+    fn state(&self, spec: &StateSpec) -> Result<StateBackendConfig, JobError> {
+        let owner = Owner::section("state");
+        let backend = value_of(&spec.backend).unwrap_or_default();
+        let rocksdb = StateBackendKind::RocksDb.as_str();
+        if backend != StateBackendKind::RocksDb {
+            self.reject_set_fields(
+                &[
+                    ("local_dir", span_of(&spec.local_dir)),
+                    ("block_cache", span_of(&spec.block_cache)),
+                    ("write_buffer", span_of(&spec.write_buffer)),
+                ],
+                |field| {
+                    format!(
+                        "{owner}: `{field}` is an option of the `{rocksdb}` backend; set `backend = \"{rocksdb}\"` or remove it"
+                    )
+                },
+            )?;
+            return Ok(StateBackendConfig::Memory);
+        }
+        let local_dir = match &spec.local_dir {
+            Some(empty) if empty.get_ref().trim().is_empty() => {
+                return Err(self.source.error_at(
+                    empty,
+                    format!("{owner}: `local_dir` must not be empty; leave it out for the system temp dir"),
+                ));
+            }
+            Some(local_dir) => self.resolve(local_dir.get_ref()),
+            None => RocksDbConfig::default_local_dir(),
+        };
+        let block_cache_bytes = match &spec.block_cache {
+            Some(zero) if zero.get_ref().0.as_u64() == 0 => {
+                return Err(self
+                    .source
+                    .error_at(zero, format!("{owner}: `block_cache` must be more than 0")));
+            }
+            Some(block_cache) => block_cache.get_ref().0.as_u64(),
+            None => DEFAULT_BLOCK_CACHE,
+        };
+        let write_buffer_bytes = match &spec.write_buffer {
+            Some(small) if small.get_ref().0.as_u64() < MIN_WRITE_BUFFER => {
+                return Err(self.source.error_at(
+                    small,
+                    format!(
+                        "{owner}: `write_buffer` must be at least 1 MiB, found {}",
+                        small.get_ref().0
+                    ),
+                ));
+            }
+            Some(write_buffer) => write_buffer.get_ref().0.as_u64(),
+            None => DEFAULT_WRITE_BUFFER,
+        };
+        Ok(StateBackendConfig::RocksDb(RocksDbConfig {
+            local_dir,
+            block_cache_bytes,
+            write_buffer_bytes,
+        }))
     }
 
     /// The guest's `init` argument: a TOML string as is, anything else as compact JSON.

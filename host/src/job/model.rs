@@ -15,6 +15,12 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_BATCH_RECORDS: usize = 256;
 /// Default longest wait for a batch to fill.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(10);
+/// Default size of the RocksDB block cache shared by all databases of a job.
+pub const DEFAULT_BLOCK_CACHE: u64 = 64 * 1024 * 1024;
+/// Default RocksDB memtable budget of each subtask database.
+pub const DEFAULT_WRITE_BUFFER: u64 = 32 * 1024 * 1024;
+/// Folder below the system temp dir where RocksDB databases live by default.
+pub const DEFAULT_ROCKSDB_DIR_NAME: &str = "eddy-rocksdb";
 
 /// A job ready to be planned and run.
 #[derive(Debug, Clone)]
@@ -24,6 +30,8 @@ pub struct Job {
     pub file: PathBuf,
     pub max_parallelism: u32,
     pub batch: BatchConfig,
+    /// Where the keyed state of every operator lives.
+    pub state: StateBackendConfig,
     pub sources: Vec<SourceDef>,
     /// In topological order: every operator comes after its input.
     pub operators: Vec<OperatorDef>,
@@ -42,6 +50,46 @@ impl Default for BatchConfig {
         BatchConfig {
             max_records: DEFAULT_BATCH_RECORDS,
             flush_interval: DEFAULT_FLUSH_INTERVAL,
+        }
+    }
+}
+
+/// Which state backend keeps the keyed state of every operator of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StateBackendConfig {
+    /// Hash maps on the heap (Flink's `HashMapStateBackend`).
+    #[default]
+    Memory,
+    /// An embedded RocksDB database per operator subtask, on local disk
+    /// (Flink's `EmbeddedRocksDBStateBackend`): state may outgrow memory.
+    RocksDb(RocksDbConfig),
+}
+
+/// Options of the embedded RocksDB backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RocksDbConfig {
+    /// Absolute; each operator subtask gets a database of its own below it.
+    pub local_dir: PathBuf,
+    /// Size of the LRU block cache shared by every database of the job.
+    pub block_cache_bytes: u64,
+    /// Memtable budget of each subtask database.
+    pub write_buffer_bytes: u64,
+}
+
+impl RocksDbConfig {
+    /// `eddy-rocksdb` in the system temp dir, made absolute.
+    pub fn default_local_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(DEFAULT_ROCKSDB_DIR_NAME);
+        std::path::absolute(&dir).unwrap_or(dir)
+    }
+}
+
+impl Default for RocksDbConfig {
+    fn default() -> Self {
+        RocksDbConfig {
+            local_dir: RocksDbConfig::default_local_dir(),
+            block_cache_bytes: DEFAULT_BLOCK_CACHE,
+            write_buffer_bytes: DEFAULT_WRITE_BUFFER,
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct JobSpec {
     pub limits: GuestLimitsSpec,
     #[serde(default)]
     pub batch: BatchSpec,
+    #[serde(default)]
+    pub state: StateSpec,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceSpec>,
     #[serde(default, rename = "operator")]
@@ -163,6 +165,43 @@ pub struct BatchSpec {
     pub max_records: Option<Spanned<u32>>,
     /// Longest a record may wait for its batch to fill.
     pub flush_interval: Option<HumanDuration>,
+}
+
+/// `[state]`: which backend keeps keyed state, and its options. The options
+/// below `backend` belong to `rocksdb`; `load` rejects them with `memory`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSpec {
+    /// `memory` when absent.
+    pub backend: Option<Spanned<StateBackendKind>>,
+    /// Folder of the embedded databases, relative to the job file.
+    pub local_dir: Option<Spanned<String>>,
+    /// LRU block cache shared by the whole job, e.g. `"64 MiB"`.
+    pub block_cache: Option<Spanned<MemorySize>>,
+    /// Memtable budget of each subtask database, e.g. `"32 MiB"`.
+    pub write_buffer: Option<Spanned<MemorySize>>,
+}
+
+/// The state backends: `backend` of `[state]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum StateBackendKind {
+    /// Hash maps on the heap.
+    #[default]
+    #[serde(rename = "memory")]
+    Memory,
+    /// An embedded RocksDB database per operator subtask, on local disk.
+    #[serde(rename = "rocksdb")]
+    RocksDb,
+}
+
+impl StateBackendKind {
+    /// The name written in the job file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateBackendKind::Memory => "memory",
+            StateBackendKind::RocksDb => "rocksdb",
+        }
+    }
 }
 
 /// `[[source]]`: the common options, then those of each connector `type`.

@@ -25,12 +25,15 @@ use crate::connectors::SourceReader;
 use crate::connectors::file::{FileReader, ThreadedLineReader};
 use crate::connectors::generator::GeneratorReader;
 use crate::connectors::sink::SinkWriter;
+use crate::job::StateBackendConfig;
 use crate::job::{
     InputSide, Job, KeyBy, LATE_LEFT_OUTPUT, LATE_RIGHT_OUTPUT, OperatorDef, OperatorKind,
     SinkConnector, SourceConnector, StreamRef,
 };
 use crate::join::IntervalJoin;
-use crate::state::{KeyGroupRange, MemoryStateBackend};
+use crate::state::{
+    KeyGroupRange, MemoryStateBackend, RocksDbShared, RocksDbStateBackend, StateBackend,
+};
 use crate::time::{InputWatermarks, WatermarkGenerator};
 use crate::wasm::bindings::FunctionKind;
 use crate::wasm::{GuestEngine, GuestInstance, GuestModule, GuestTag, function_kind_of};
@@ -254,8 +257,17 @@ pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<
         .iter()
         .map(|g| g.inboxes.iter().map(|(tx, _)| tx.clone()).collect())
         .collect();
+    let rocksdb = match &job.state {
+        StateBackendConfig::Memory => None,
+        StateBackendConfig::RocksDb(config) => Some(RocksDbShared::new(
+            config.local_dir.clone(),
+            usize::try_from(config.block_cache_bytes).unwrap_or(usize::MAX),
+            usize::try_from(config.write_buffer_bytes).unwrap_or(usize::MAX),
+        )),
+    };
     let wiring = Wiring {
         job,
+        rocksdb: rocksdb.as_ref(),
         modules,
         options,
         groups: &groups,
@@ -385,6 +397,8 @@ fn open_reader(
 /// What wiring one chain needs to know about the whole plan.
 struct Wiring<'a> {
     job: &'a Job,
+    /// Shared by every RocksDB database of the job, if it uses that backend.
+    rocksdb: Option<&'a RocksDbShared>,
     modules: &'a LoadedModules,
     options: &'a RunOptions,
     groups: &'a [Group],
@@ -543,10 +557,23 @@ impl Wiring<'_> {
         if let Some(factory) = self.options.native_operators.get(&def.uid) {
             return Ok(factory(subtask));
         }
-        let backend = || {
+        let backend = || -> Result<Box<dyn StateBackend>> {
             let range =
                 KeyGroupRange::for_subtask(subtask, def.parallelism, self.job.max_parallelism);
-            Box::new(MemoryStateBackend::new(def.uid.clone(), range))
+            Ok(match self.rocksdb {
+                None => Box::new(MemoryStateBackend::new(def.uid.clone(), range)),
+                Some(shared) => Box::new(
+                    RocksDbStateBackend::open(shared, &def.uid, subtask, range).with_context(
+                        || {
+                            format!(
+                                "operator `{}`: cannot open its RocksDB state in {}",
+                                def.uid,
+                                shared.dir.display()
+                            )
+                        },
+                    )?,
+                ),
+            })
         };
         let max_parallelism = self.job.max_parallelism;
         let max_batch = self.job.batch.max_records;
@@ -587,7 +614,7 @@ impl Wiring<'_> {
             }
             OperatorKind::IntervalJoin => {
                 let interval = def.between.expect("validated: interval joins have bounds");
-                Box::new(IntervalJoin::new(backend(), interval, max_parallelism)?)
+                Box::new(IntervalJoin::new(backend()?, interval, max_parallelism)?)
             }
             OperatorKind::KeyedProcess
             | OperatorKind::CoProcess
@@ -602,7 +629,7 @@ impl Wiring<'_> {
                         guest,
                         second_input,
                         &module.descriptor,
-                        backend(),
+                        backend()?,
                         max_parallelism,
                         max_batch,
                     )
@@ -612,7 +639,7 @@ impl Wiring<'_> {
             OperatorKind::Aggregate => {
                 let (guest, _) = guest()?;
                 let function = WindowFunction::Aggregate(
-                    AggregateGuest::new(Box::new(guest), backend()).with_context(context)?,
+                    AggregateGuest::new(Box::new(guest), backend()?).with_context(context)?,
                 );
                 Box::new(
                     WindowOperator::new(function, window(), max_parallelism, max_batch)
@@ -622,7 +649,7 @@ impl Wiring<'_> {
             OperatorKind::WindowProcess => {
                 let (guest, module) = guest()?;
                 let function = WindowFunction::Process(
-                    KeyedGuest::new(guest, &module.descriptor, backend(), max_parallelism)
+                    KeyedGuest::new(guest, &module.descriptor, backend()?, max_parallelism)
                         .with_context(context)?,
                 );
                 Box::new(

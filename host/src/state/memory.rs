@@ -6,6 +6,7 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::{
     KeyGroupRange, StateBackend, StateDescriptor, StateError, StateId, StateKey, StateKind,
+    StateSnapshot, check_access, check_reregistration,
 };
 
 /// What one key (in one namespace) holds for one state.
@@ -22,9 +23,8 @@ type GroupTable = HashMap<Vec<u8>, Entry, Xxh3DefaultBuilder>;
 
 /// Entries of one state, split by key group so that a key-group range can be
 /// snapshotted or handed to another subtask as a unit.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct StateTable {
-    descriptor: StateDescriptor,
     /// Indexed by `key_group - range.start`; keys are `entry_key` encodings.
     groups: Vec<GroupTable>,
 }
@@ -34,6 +34,8 @@ struct StateTable {
 pub struct MemoryStateBackend {
     operator: String,
     range: KeyGroupRange,
+    descriptors: Vec<StateDescriptor>,
+    /// By state id, as `descriptors`.
     states: Vec<StateTable>,
     /// Reused buffer for lookup keys, so that reads do not allocate.
     scratch: Vec<u8>,
@@ -45,6 +47,7 @@ impl MemoryStateBackend {
         MemoryStateBackend {
             operator: operator.into(),
             range,
+            descriptors: Vec::new(),
             states: Vec::new(),
             scratch: Vec::new(),
         }
@@ -57,29 +60,21 @@ impl MemoryStateBackend {
         at: StateKey<'_>,
         expected: StateKind,
     ) -> Result<(&mut GroupTable, &mut Vec<u8>), StateError> {
+        check_access(
+            &self.operator,
+            &self.range,
+            &self.descriptors,
+            state,
+            at,
+            expected,
+        )?;
         let MemoryStateBackend {
-            operator,
             range,
             states,
             scratch,
+            ..
         } = self;
-        if !range.contains(at.key_group) {
-            return Err(StateError::ForeignKeyGroup {
-                key_group: at.key_group,
-                range: range.groups.clone(),
-            });
-        }
-        let table = states
-            .get_mut(state.0 as usize)
-            .ok_or(StateError::UnknownState(state))?;
-        if table.descriptor.kind != expected {
-            return Err(StateError::WrongKind {
-                operator: operator.clone(),
-                name: table.descriptor.name.clone(),
-                expected,
-                actual: table.descriptor.kind,
-            });
-        }
+        let table = &mut states[state.0 as usize];
         scratch.clear();
         entry_key(scratch, at);
         Ok((
@@ -119,24 +114,11 @@ fn entry_key(out: &mut Vec<u8>, at: StateKey<'_>) {
 
 impl StateBackend for MemoryStateBackend {
     fn register(&mut self, descriptor: &StateDescriptor) -> Result<StateId, StateError> {
-        if let Some(index) = self
-            .states
-            .iter()
-            .position(|t| t.descriptor.name == descriptor.name)
-        {
-            let existing = &self.states[index].descriptor;
-            if existing.kind != descriptor.kind {
-                return Err(StateError::WrongKind {
-                    operator: self.operator.clone(),
-                    name: descriptor.name.clone(),
-                    expected: descriptor.kind,
-                    actual: existing.kind,
-                });
-            }
-            return Ok(StateId(index as u32));
+        if let Some(id) = check_reregistration(&self.operator, &self.descriptors, descriptor)? {
+            return Ok(id);
         }
+        self.descriptors.push(descriptor.clone());
         self.states.push(StateTable {
-            descriptor: descriptor.clone(),
             groups: (0..self.range.len())
                 .map(|_| GroupTable::default())
                 .collect(),
@@ -260,10 +242,9 @@ impl StateBackend for MemoryStateBackend {
 
     fn clear(&mut self, state: StateId, at: StateKey<'_>) -> Result<(), StateError> {
         let kind = self
-            .states
+            .descriptors
             .get(state.0 as usize)
             .ok_or(StateError::UnknownState(state))?
-            .descriptor
             .kind;
         let (table, key) = self.locate(state, at, kind)?;
         table.remove(key.as_slice());
@@ -281,76 +262,41 @@ impl StateBackend for MemoryStateBackend {
             .map(HashMap::len)
             .sum()
     }
+
+    fn snapshot(&mut self, _dir: &std::path::Path) -> Result<StateSnapshot, StateError> {
+        Ok(StateSnapshot::MemoryCopy(MemorySnapshot {
+            range: self.range.clone(),
+            descriptors: self.descriptors.clone(),
+            states: self.states.clone(),
+        }))
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A copy of a [`MemoryStateBackend`]'s tables at one moment.
+#[derive(Debug)]
+pub struct MemorySnapshot {
+    range: KeyGroupRange,
+    descriptors: Vec<StateDescriptor>,
+    states: Vec<StateTable>,
+}
 
-    fn backend() -> MemoryStateBackend {
-        MemoryStateBackend::new("op", KeyGroupRange::all(128))
+impl MemorySnapshot {
+    /// The key groups the copy covers.
+    pub fn key_groups(&self) -> &KeyGroupRange {
+        &self.range
     }
 
-    fn descriptor(name: &str, kind: StateKind) -> StateDescriptor {
-        StateDescriptor {
-            name: name.into(),
-            kind,
-            ttl: None,
-        }
+    /// The states the copy holds.
+    pub fn descriptors(&self) -> &[StateDescriptor] {
+        &self.descriptors
     }
 
-    fn at(key: &[u8]) -> StateKey<'_> {
-        StateKey {
-            key_group: super::super::key_group_of(key, 128),
-            key,
-            namespace: b"",
-        }
-    }
-
-    #[test]
-    fn value_list_and_map_state_are_scoped_by_key() {
-        let mut b = backend();
-        let v = b.register(&descriptor("v", StateKind::Value)).unwrap();
-        let l = b.register(&descriptor("l", StateKind::List)).unwrap();
-        let m = b.register(&descriptor("m", StateKind::Map)).unwrap();
-        b.value_set(v, at(b"a"), b"1").unwrap();
-        assert_eq!(b.value_get(v, at(b"a")).unwrap(), Some(b"1".to_vec()));
-        assert_eq!(b.value_get(v, at(b"b")).unwrap(), None);
-        b.list_add(l, at(b"a"), b"x").unwrap();
-        b.list_add(l, at(b"a"), b"y").unwrap();
-        assert_eq!(
-            b.list_get(l, at(b"a")).unwrap(),
-            vec![b"x".to_vec(), b"y".to_vec()]
-        );
-        b.map_put(m, at(b"a"), b"k2", b"2").unwrap();
-        b.map_put(m, at(b"a"), b"k1", b"1").unwrap();
-        let entries = b.map_entries(m, at(b"a")).unwrap();
-        assert_eq!(entries[0].0, b"k1");
-        b.map_remove(m, at(b"a"), b"k1").unwrap();
-        b.map_remove(m, at(b"a"), b"k2").unwrap();
-        assert_eq!(b.entry_count(), 2, "an emptied map is removed");
-        b.clear(v, at(b"a")).unwrap();
-        b.clear(l, at(b"a")).unwrap();
-        assert_eq!(b.entry_count(), 0);
-    }
-
-    #[test]
-    fn kind_mismatch_and_foreign_key_groups_are_errors() {
-        let mut b = MemoryStateBackend::new("op", KeyGroupRange::for_subtask(0, 2, 128));
-        let v = b.register(&descriptor("v", StateKind::Value)).unwrap();
-        assert!(matches!(
-            b.list_get(v, at(b"a")),
-            Err(StateError::WrongKind { .. })
-        ));
-        let foreign = StateKey {
-            key_group: 100,
-            key: b"a",
-            namespace: b"",
-        };
-        assert!(matches!(
-            b.value_get(v, foreign),
-            Err(StateError::ForeignKeyGroup { .. })
-        ));
-        assert!(b.register(&descriptor("v", StateKind::Map)).is_err());
+    /// Number of entries copied, counted as [`StateBackend::entry_count`] does.
+    pub fn entry_count(&self) -> usize {
+        self.states
+            .iter()
+            .flat_map(|t| t.groups.iter())
+            .map(HashMap::len)
+            .sum()
     }
 }

@@ -8,6 +8,10 @@
 pub mod broadcast;
 pub mod key_group;
 pub mod memory;
+pub mod rocksdb;
+
+#[cfg(test)]
+mod conformance;
 
 use thiserror::Error;
 
@@ -15,7 +19,8 @@ pub use broadcast::{
     BroadcastAccess, BroadcastEntries, BroadcastError, BroadcastMode, BroadcastState,
 };
 pub use key_group::{KeyGroupRange, key_group_of, subtask_for_key_group};
-pub use memory::MemoryStateBackend;
+pub use memory::{MemorySnapshot, MemoryStateBackend};
+pub use rocksdb::{RocksDbShared, RocksDbStateBackend};
 
 /// A state registered with a backend, valid for that backend only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,6 +96,72 @@ pub enum StateError {
     },
     #[error("state id {0:?} was not registered with this backend")]
     UnknownState(StateId),
+    /// The storage under the backend failed (RocksDB, the local disk).
+    #[error("state storage: {0}")]
+    Storage(String),
+}
+
+/// A consistent copy of a backend's state at one moment, for checkpoints
+/// and savepoints (issue 5 writes it out; the task goes on processing).
+#[derive(Debug)]
+pub enum StateSnapshot {
+    /// The in-memory backend's tables, copied.
+    MemoryCopy(MemorySnapshot),
+    /// A native RocksDB checkpoint: the SST files hard-linked into `dir`, so
+    /// a later checkpoint needs to upload only the files that are new.
+    RocksDbCheckpoint { dir: std::path::PathBuf },
+}
+
+/// The descriptor of `state` after checking that it has the `expected`
+/// kind and that `at` is in `range`: the checks every backend makes on
+/// every access.
+pub(crate) fn check_access<'d>(
+    operator: &str,
+    range: &KeyGroupRange,
+    states: &'d [StateDescriptor],
+    state: StateId,
+    at: StateKey<'_>,
+    expected: StateKind,
+) -> Result<&'d StateDescriptor, StateError> {
+    if !range.contains(at.key_group) {
+        return Err(StateError::ForeignKeyGroup {
+            key_group: at.key_group,
+            range: range.groups.clone(),
+        });
+    }
+    let descriptor = states
+        .get(state.0 as usize)
+        .ok_or(StateError::UnknownState(state))?;
+    if descriptor.kind != expected {
+        return Err(StateError::WrongKind {
+            operator: operator.to_string(),
+            name: descriptor.name.clone(),
+            expected,
+            actual: descriptor.kind,
+        });
+    }
+    Ok(descriptor)
+}
+
+/// The id of a state registered before under the same name (`None` if it
+/// is new); the same name with another kind is an error.
+pub(crate) fn check_reregistration(
+    operator: &str,
+    states: &[StateDescriptor],
+    descriptor: &StateDescriptor,
+) -> Result<Option<StateId>, StateError> {
+    let Some(index) = states.iter().position(|d| d.name == descriptor.name) else {
+        return Ok(None);
+    };
+    if states[index].kind != descriptor.kind {
+        return Err(StateError::WrongKind {
+            operator: operator.to_string(),
+            name: descriptor.name.clone(),
+            expected: descriptor.kind,
+            actual: states[index].kind,
+        });
+    }
+    Ok(Some(StateId(index as u32)))
 }
 
 /// One entry of a map state: map key and value.
@@ -166,4 +237,9 @@ pub trait StateBackend: Send {
 
     /// Number of entries stored (values, lists and maps each count once), for metrics and tests.
     fn entry_count(&self) -> usize;
+
+    /// Take a consistent snapshot of every state (the hook checkpoints
+    /// call). RocksDB writes a native checkpoint into `dir`, which must not
+    /// exist yet; the memory backend copies its tables and ignores `dir`.
+    fn snapshot(&mut self, dir: &std::path::Path) -> Result<StateSnapshot, StateError>;
 }

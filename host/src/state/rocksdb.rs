@@ -1,0 +1,433 @@
+//! The embedded RocksDB backend: keyed state larger than memory, with the
+//! same semantics as the in-memory backend (Flink's
+//! `EmbeddedRocksDBStateBackend`).
+//!
+//! Each operator subtask has a database of its own in the job's local
+//! directory, and each state a column family. Keys are laid out so that a
+//! key group is one contiguous range (design decision 3):
+//!
+//! ```text
+//! u16 key group (big-endian) | u32 key length (BE) | key | u32 namespace length (BE) | namespace | map key (map state only)
+//! ```
+//!
+//! A list is one value holding `[u32 len][element]...`; appends are RocksDB
+//! merges, so adding to a list never reads it. The write-ahead log is off:
+//! durability comes from checkpoints (issue 5), as in Flink.
+
+use std::path::{Path, PathBuf};
+
+use rocksdb::checkpoint::Checkpoint;
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, DB, Direction, IteratorMode, MergeOperands, Options,
+    ReadOptions, WriteOptions,
+};
+
+use super::{
+    KeyGroupRange, MapEntry, StateBackend, StateDescriptor, StateError, StateId, StateKey,
+    StateKind, StateSnapshot, check_access, check_reregistration,
+};
+use crate::wasm::layout::{join_length_prefixed, put_bytes, split_length_prefixed};
+
+/// What every RocksDB database of a job shares.
+#[derive(Clone)]
+pub struct RocksDbShared {
+    /// Databases go below this directory, one per operator subtask.
+    pub dir: PathBuf,
+    /// One LRU block cache for the whole job, so memory stays bounded
+    /// however many subtasks and states there are.
+    pub block_cache: Cache,
+    /// Memtable budget of each database.
+    pub write_buffer_bytes: usize,
+}
+
+impl RocksDbShared {
+    /// Options for a job whose databases live below `dir`.
+    pub fn new(dir: PathBuf, block_cache_bytes: usize, write_buffer_bytes: usize) -> Self {
+        RocksDbShared {
+            dir,
+            block_cache: Cache::new_lru_cache(block_cache_bytes),
+            write_buffer_bytes,
+        }
+    }
+}
+
+/// Keyed state of one operator subtask in an embedded RocksDB.
+pub struct RocksDbStateBackend {
+    operator: String,
+    range: KeyGroupRange,
+    db: DB,
+    path: PathBuf,
+    states: Vec<StateDescriptor>,
+    column_options: Options,
+    write_options: WriteOptions,
+    /// Reused buffer for the key being read or written.
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for RocksDbStateBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksDbStateBackend")
+            .field("operator", &self.operator)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Name of the merge operator that appends to lists.
+const LIST_APPEND: &str = "eddy.list-append";
+
+fn rocks(error: rocksdb::Error) -> StateError {
+    StateError::Storage(error.to_string())
+}
+
+impl RocksDbStateBackend {
+    /// Open a fresh database for subtask `subtask` of `operator` below the
+    /// shared directory; whatever an earlier run left there is removed.
+    pub fn open(
+        shared: &RocksDbShared,
+        operator: &str,
+        subtask: u32,
+        range: KeyGroupRange,
+    ) -> Result<Self, StateError> {
+        let path = shared
+            .dir
+            .join(format!("eddy-{}", std::process::id()))
+            .join(format!("{operator}-{subtask}"));
+        if path.exists() {
+            std::fs::remove_dir_all(&path).map_err(|e| io_error(&path, e))?;
+        }
+        std::fs::create_dir_all(&path).map_err(|e| io_error(&path, e))?;
+
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&shared.block_cache);
+        // Index and filter blocks count against the cache, so memory is
+        // bounded by it rather than growing with the data.
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_bloom_filter(10.0, false);
+        let mut column_options = Options::default();
+        column_options.set_block_based_table_factory(&table);
+        column_options.set_merge_operator_associative(LIST_APPEND, append_lists);
+        column_options.set_write_buffer_size(shared.write_buffer_bytes / 4);
+        let mut db_options = column_options.clone();
+        db_options.create_if_missing(true);
+        db_options.set_db_write_buffer_size(shared.write_buffer_bytes);
+        db_options.set_max_open_files(256);
+        let db = DB::open(&db_options, &path).map_err(rocks)?;
+        let mut write_options = WriteOptions::default();
+        write_options.disable_wal(true);
+        Ok(RocksDbStateBackend {
+            operator: operator.to_string(),
+            range,
+            db,
+            path,
+            states: Vec::new(),
+            column_options,
+            write_options,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// The directory of this database.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Check that `state` has the `expected` kind and `at` is ours, and put
+    /// the key of `at` in the scratch buffer.
+    fn prepare(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        expected: StateKind,
+    ) -> Result<(), StateError> {
+        check_access(
+            &self.operator,
+            &self.range,
+            &self.states,
+            state,
+            at,
+            expected,
+        )?;
+        self.scratch.clear();
+        entry_prefix(&mut self.scratch, at);
+        Ok(())
+    }
+
+    /// The column family of a registered state.
+    fn cf(&self, state: StateId) -> Result<&ColumnFamily, StateError> {
+        self.states
+            .get(state.0 as usize)
+            .and_then(|descriptor| self.db.cf_handle(&descriptor.name))
+            .ok_or(StateError::UnknownState(state))
+    }
+
+    /// Keys and values of `cf` that start with `prefix`, in key order.
+    fn scan(&self, cf: &ColumnFamily, prefix: &[u8]) -> Result<Vec<MapEntry>, StateError> {
+        let mut read = ReadOptions::default();
+        if let Some(end) = prefix_end(prefix) {
+            read.set_iterate_upper_bound(end);
+        }
+        let mut entries = Vec::new();
+        for item in
+            self.db
+                .iterator_cf_opt(cf, read, IteratorMode::From(prefix, Direction::Forward))
+        {
+            let (key, value) = item.map_err(rocks)?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            entries.push((key[prefix.len()..].to_vec(), value.into_vec()));
+        }
+        Ok(entries)
+    }
+}
+
+fn io_error(path: &Path, error: std::io::Error) -> StateError {
+    StateError::Storage(format!("{}: {error}", path.display()))
+}
+
+impl Drop for RocksDbStateBackend {
+    fn drop(&mut self) {
+        // Local state is a working copy; checkpoints are what survives (as in Flink).
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// `key group | key length | key | namespace length | namespace`.
+fn entry_prefix(out: &mut Vec<u8>, at: StateKey<'_>) {
+    out.extend_from_slice(&at.key_group.to_be_bytes());
+    out.extend_from_slice(&(at.key.len() as u32).to_be_bytes());
+    out.extend_from_slice(at.key);
+    out.extend_from_slice(&(at.namespace.len() as u32).to_be_bytes());
+    out.extend_from_slice(at.namespace);
+}
+
+/// Length of the entry prefix at the start of a stored key, if well formed.
+fn entry_prefix_len(stored: &[u8]) -> Option<usize> {
+    let key_len = u32::from_be_bytes(stored.get(2..6)?.try_into().ok()?) as usize;
+    let ns_at = 6 + key_len;
+    let ns_len = u32::from_be_bytes(stored.get(ns_at..ns_at + 4)?.try_into().ok()?) as usize;
+    let end = ns_at + 4 + ns_len;
+    (end <= stored.len()).then_some(end)
+}
+
+/// The smallest key greater than every key starting with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// The list merge operator: lists are `[u32 len][element]...`, so appending
+/// is concatenation.
+fn append_lists(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
+    let mut list = existing.map(<[u8]>::to_vec).unwrap_or_default();
+    for operand in operands {
+        list.extend_from_slice(operand);
+    }
+    Some(list)
+}
+
+impl StateBackend for RocksDbStateBackend {
+    fn register(&mut self, descriptor: &StateDescriptor) -> Result<StateId, StateError> {
+        if let Some(id) = check_reregistration(&self.operator, &self.states, descriptor)? {
+            return Ok(id);
+        }
+        if self.db.cf_handle(&descriptor.name).is_none() {
+            self.db
+                .create_cf(&descriptor.name, &self.column_options)
+                .map_err(rocks)?;
+        }
+        self.states.push(descriptor.clone());
+        Ok(StateId(self.states.len() as u32 - 1))
+    }
+
+    fn value_get(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+    ) -> Result<Option<Vec<u8>>, StateError> {
+        self.prepare(state, at, StateKind::Value)?;
+        self.db
+            .get_cf(self.cf(state)?, &self.scratch)
+            .map_err(rocks)
+    }
+
+    fn value_set(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        value: &[u8],
+    ) -> Result<(), StateError> {
+        self.prepare(state, at, StateKind::Value)?;
+        self.db
+            .put_cf_opt(self.cf(state)?, &self.scratch, value, &self.write_options)
+            .map_err(rocks)
+    }
+
+    fn list_get(&mut self, state: StateId, at: StateKey<'_>) -> Result<Vec<Vec<u8>>, StateError> {
+        self.prepare(state, at, StateKind::List)?;
+        let stored = self
+            .db
+            .get_cf(self.cf(state)?, &self.scratch)
+            .map_err(rocks)?;
+        match stored {
+            Some(list) => split_length_prefixed(&list)
+                .map_err(|e| StateError::Storage(format!("a stored list is not well formed: {e}"))),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn list_add(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        element: &[u8],
+    ) -> Result<(), StateError> {
+        let mut operand = Vec::with_capacity(4 + element.len());
+        put_bytes(&mut operand, element);
+        self.prepare(state, at, StateKind::List)?;
+        self.db
+            .merge_cf_opt(self.cf(state)?, &self.scratch, operand, &self.write_options)
+            .map_err(rocks)
+    }
+
+    fn list_update(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        elements: Vec<Vec<u8>>,
+    ) -> Result<(), StateError> {
+        self.prepare(state, at, StateKind::List)?;
+        let cf = self.cf(state)?;
+        let result = if elements.is_empty() {
+            self.db
+                .delete_cf_opt(cf, &self.scratch, &self.write_options)
+        } else {
+            let list = join_length_prefixed(&elements);
+            self.db
+                .put_cf_opt(cf, &self.scratch, list, &self.write_options)
+        };
+        result.map_err(rocks)
+    }
+
+    fn map_get(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        map_key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StateError> {
+        self.prepare(state, at, StateKind::Map)?;
+        self.scratch.extend_from_slice(map_key);
+        self.db
+            .get_cf(self.cf(state)?, &self.scratch)
+            .map_err(rocks)
+    }
+
+    fn map_put(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        map_key: &[u8],
+        value: &[u8],
+    ) -> Result<(), StateError> {
+        self.prepare(state, at, StateKind::Map)?;
+        self.scratch.extend_from_slice(map_key);
+        self.db
+            .put_cf_opt(self.cf(state)?, &self.scratch, value, &self.write_options)
+            .map_err(rocks)
+    }
+
+    fn map_remove(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        map_key: &[u8],
+    ) -> Result<(), StateError> {
+        self.prepare(state, at, StateKind::Map)?;
+        self.scratch.extend_from_slice(map_key);
+        self.db
+            .delete_cf_opt(self.cf(state)?, &self.scratch, &self.write_options)
+            .map_err(rocks)
+    }
+
+    fn map_entries(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+    ) -> Result<Vec<MapEntry>, StateError> {
+        self.prepare(state, at, StateKind::Map)?;
+        self.scan(self.cf(state)?, &self.scratch)
+    }
+
+    fn clear(&mut self, state: StateId, at: StateKey<'_>) -> Result<(), StateError> {
+        let kind = self
+            .states
+            .get(state.0 as usize)
+            .ok_or(StateError::UnknownState(state))?
+            .kind;
+        self.prepare(state, at, kind)?;
+        let cf = self.cf(state)?;
+        let key = &self.scratch;
+        let result = match kind {
+            StateKind::Map | StateKind::BroadcastMap => match prefix_end(key) {
+                Some(end) => self.db.delete_range_cf(cf, key, &end),
+                None => Ok(()),
+            },
+            StateKind::Value | StateKind::List => {
+                self.db.delete_cf_opt(cf, key, &self.write_options)
+            }
+        };
+        result.map_err(rocks)
+    }
+
+    fn key_groups(&self) -> &KeyGroupRange {
+        &self.range
+    }
+
+    fn entry_count(&self) -> usize {
+        let mut count = 0;
+        for descriptor in &self.states {
+            let Some(cf) = self.db.cf_handle(&descriptor.name) else {
+                continue;
+            };
+            let mut last_prefix: Option<Vec<u8>> = None;
+            for (key, _) in self.db.iterator_cf(cf, IteratorMode::Start).flatten() {
+                let prefix = match descriptor.kind {
+                    // Map entries of one key and namespace count once.
+                    StateKind::Map | StateKind::BroadcastMap => {
+                        let len = entry_prefix_len(&key).unwrap_or(key.len());
+                        key[..len].to_vec()
+                    }
+                    StateKind::Value | StateKind::List => key.into_vec(),
+                };
+                if last_prefix.as_ref() != Some(&prefix) {
+                    count += 1;
+                    last_prefix = Some(prefix);
+                }
+            }
+        }
+        count
+    }
+
+    fn snapshot(&mut self, dir: &Path) -> Result<StateSnapshot, StateError> {
+        // The memtables hold what the WAL-less database has not written yet.
+        self.db.flush().map_err(rocks)?;
+        for descriptor in &self.states {
+            if let Some(cf) = self.db.cf_handle(&descriptor.name) {
+                self.db.flush_cf(cf).map_err(rocks)?;
+            }
+        }
+        Checkpoint::new(&self.db)
+            .and_then(|checkpoint| checkpoint.create_checkpoint(dir))
+            .map_err(rocks)?;
+        Ok(StateSnapshot::RocksDbCheckpoint {
+            dir: dir.to_path_buf(),
+        })
+    }
+}

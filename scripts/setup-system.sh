@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# System packages the build needs beyond the Rust toolchain: a C++ compiler
+# and libclang, with which the `rocksdb` crate compiles and binds the
+# embedded RocksDB. Installs them with apt when they are missing (as root,
+# or through sudo); does nothing when they are present.
+set -euo pipefail
+
+missing=()
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
+# bindgen loads libclang at build time.
+if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
+    missing+=(libclang-dev)
+fi
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+if [[ ${#missing[@]} -eq 0 ]]; then
+    exit 0
+fi
+
+echo "==> installing ${missing[*]} (needed to build the embedded RocksDB)" >&2
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || {
+        echo "setup-system: need root or sudo to install: ${missing[*]}" >&2
+        exit 1
+    }
+    sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q >&2
+"${sudo[@]}" apt-get install -y -q "${missing[@]}" >&2
