@@ -233,6 +233,37 @@ fn late_records_nobody_reads_are_counted_in_the_summary() {
     );
 }
 
+#[test]
+fn a_rocksdb_directory_that_cannot_be_created_names_operator_and_path() {
+    let scratch = Scratch::new();
+    let module = wasm("count_aggregate");
+    let job = one_operator_job(
+        &scratch,
+        "rocks",
+        "{\"k\":\"a\",\"ts\":20000}\n",
+        "aggregate",
+        &module,
+        "key_by = { field = \"k\" }\nwindow = { type = \"tumbling\", size = \"10s\" }\n",
+    );
+    // A regular file where the databases' folder should be.
+    let blocked = scratch.write("not-a-dir", "");
+    let text = std::fs::read_to_string(&job).unwrap();
+    std::fs::write(
+        &job,
+        format!(
+            "{text}\n[state]\nbackend = \"rocksdb\"\nlocal_dir = {}\n",
+            toml_path(&blocked)
+        ),
+    )
+    .unwrap();
+    let out = run_quiet(&job).failure();
+    out.stderr_has(&[
+        "operator `op`: cannot open its RocksDB state in",
+        "not-a-dir",
+    ]);
+    assert_eq!(out.stdout, "", "nothing ran");
+}
+
 // ---------------------------------------------------------------- guests
 
 const FAULTY_INPUT: &str = "{\"a\":\"ok\"}\n{\"a\":\"boom\"}\n{\"a\":\"after\"}\n";
