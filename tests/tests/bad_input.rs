@@ -247,15 +247,7 @@ fn a_rocksdb_directory_that_cannot_be_created_names_operator_and_path() {
     );
     // A regular file where the databases' folder should be.
     let blocked = scratch.write("not-a-dir", "");
-    let text = std::fs::read_to_string(&job).unwrap();
-    std::fs::write(
-        &job,
-        format!(
-            "{text}\n[state]\nbackend = \"rocksdb\"\nlocal_dir = {}\n",
-            toml_path(&blocked)
-        ),
-    )
-    .unwrap();
+    let job = on_rocksdb(&job, "job-rocksdb.toml", &blocked);
     let out = run_quiet(&job).failure();
     out.stderr_has(&[
         "operator `op`: cannot open its RocksDB state in",

@@ -179,16 +179,9 @@ fn multiset_at(name: &str, parallelism: u32, expected: &[String]) -> Vec<String>
     let job = job_variant(&scratch, name, parallelism);
     // Every keyed example runs with each state backend; both must give the
     // expected output.
-    let text = std::fs::read_to_string(&job).expect("job file");
-    let on_rocksdb = scratch.write(
-        "job-rocksdb.toml",
-        format!(
-            "{text}\n[state]\nbackend = \"rocksdb\"\nlocal_dir = {}\n",
-            toml_path(&scratch.path("rocksdb"))
-        ),
-    );
+    let rocksdb_job = on_rocksdb(&job, "job-rocksdb.toml", &scratch.path("rocksdb"));
     let mut outputs = Vec::new();
-    for (backend, job) in [("memory", &job), ("rocksdb", &on_rocksdb)] {
+    for (backend, job) in [("memory", &job), ("rocksdb", &rocksdb_job)] {
         let out = run_quiet(job).success();
         let got = out.stdout_lines();
         assert_eq!(

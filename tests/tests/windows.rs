@@ -100,15 +100,11 @@ fn run_windows(job: &std::path::Path, scratch: &Scratch) -> (Vec<String>, Vec<St
         (out.stdout_lines(), file_lines(&scratch.path("late.jsonl")))
     };
     let memory = run(job);
-    let text = std::fs::read_to_string(job).expect("job file");
-    let on_rocksdb = scratch.write(
+    let rocksdb = run(&on_rocksdb(
+        job,
         "job-rocksdb.toml",
-        format!(
-            "{text}\n[state]\nbackend = \"rocksdb\"\nlocal_dir = {}\n",
-            toml_path(&scratch.path("rocksdb"))
-        ),
-    );
-    let rocksdb = run(&on_rocksdb);
+        &scratch.path("rocksdb"),
+    ));
     assert_eq!(
         rocksdb, memory,
         "the RocksDB backend gave other results than the memory backend"

@@ -290,6 +290,23 @@ impl Scratch {
     }
 }
 
+/// A copy of `job` (written next to it as `name`) that keeps its state in
+/// the embedded RocksDB below `local_dir`.
+pub fn on_rocksdb(job: &Path, name: &str, local_dir: &Path) -> PathBuf {
+    let text =
+        std::fs::read_to_string(job).unwrap_or_else(|e| panic!("read {}: {e}", job.display()));
+    let copy = job.with_file_name(name);
+    std::fs::write(
+        &copy,
+        format!(
+            "{text}\n[state]\nbackend = \"rocksdb\"\nlocal_dir = {}\n",
+            toml_path(local_dir)
+        ),
+    )
+    .unwrap_or_else(|e| panic!("write {}: {e}", copy.display()));
+    copy
+}
+
 /// A TOML basic string holding `path` (absolute paths in generated job files).
 pub fn toml_path(path: &Path) -> String {
     let s = path_str(path);
