@@ -51,11 +51,12 @@ impl IntervalJoin {
         };
         let left = map_state("eddy.join-left")?;
         let right = map_state("eddy.join-right")?;
+        let timers = backend.timer_service()?;
         Ok(IntervalJoin {
             backend,
             left,
             right,
-            timers: TimerService::default(),
+            timers,
             interval,
             watermark: NO_WATERMARK,
             max_parallelism,
@@ -140,7 +141,7 @@ impl IntervalJoin {
                     key,
                     namespace: namespace.to_vec(),
                 },
-            );
+            )?;
         }
         Ok(())
     }
@@ -188,7 +189,7 @@ impl Operator for IntervalJoin {
         self.watermark = watermark;
         for timer in self
             .timers
-            .pop_due(TimeDomain::EventTime, watermark, usize::MAX)
+            .pop_due(TimeDomain::EventTime, watermark, usize::MAX)?
         {
             let (state, timestamp) = self.buffered_timestamp(&timer);
             let at = StateKey::new(timer.key_group, &timer.key, b"");

@@ -42,10 +42,12 @@ impl WasmKeyedProcess {
         max_parallelism: u32,
         max_batch: usize,
     ) -> Result<Self, OperatorError> {
+        let mut guest = KeyedGuest::new(guest, descriptor, backend, max_parallelism)?;
+        let timers = guest.backend().timer_service()?;
         Ok(WasmKeyedProcess {
-            guest: KeyedGuest::new(guest, descriptor, backend, max_parallelism)?,
+            guest,
             second_input,
-            timers: TimerService::default(),
+            timers,
             watermark: NO_WATERMARK,
             max_batch: max_batch.max(1),
         })
@@ -114,7 +116,7 @@ impl WasmKeyedProcess {
         out: &mut Collector,
     ) -> Result<(), OperatorError> {
         loop {
-            let due = self.timers.pop_due(domain, time, self.max_batch);
+            let due = self.timers.pop_due(domain, time, self.max_batch)?;
             if due.is_empty() {
                 return Ok(());
             }

@@ -224,7 +224,7 @@ impl KeyedGuest {
                     timestamp,
                 } => {
                     let timer = self.timer_for(key, timestamp)?;
-                    timers.service()?.register(domain, timer);
+                    timers.service()?.register(domain, timer)?;
                 }
                 OutputEntry::DeleteTimer {
                     key,
@@ -232,7 +232,7 @@ impl KeyedGuest {
                     timestamp,
                 } => {
                     let timer = self.timer_for(key, timestamp)?;
-                    timers.service()?.delete(domain, &timer);
+                    timers.service()?.delete(domain, &timer)?;
                 }
                 OutputEntry::SetValue { state, key, value } => {
                     self.with_state(state, key, |backend, id, at| {

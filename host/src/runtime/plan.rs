@@ -32,7 +32,8 @@ use crate::job::{
 };
 use crate::join::IntervalJoin;
 use crate::state::{
-    KeyGroupRange, MemoryStateBackend, RocksDbShared, RocksDbStateBackend, StateBackend,
+    KeyGroupRange, MemoryStateBackend, RocksDbShared, RocksDbStateBackend, StateBackend, TtlClock,
+    TtlStates,
 };
 use crate::time::{InputWatermarks, WatermarkGenerator};
 use crate::wasm::bindings::FunctionKind;
@@ -560,20 +561,27 @@ impl Wiring<'_> {
         let backend = || -> Result<Box<dyn StateBackend>> {
             let range =
                 KeyGroupRange::for_subtask(subtask, def.parallelism, self.job.max_parallelism);
-            Ok(match self.rocksdb {
-                None => Box::new(MemoryStateBackend::new(def.uid.clone(), range)),
-                Some(shared) => Box::new(
-                    RocksDbStateBackend::open(shared, &def.uid, subtask, range).with_context(
-                        || {
-                            format!(
-                                "operator `{}`: cannot open its RocksDB state in {}",
-                                def.uid,
-                                shared.dir.display()
-                            )
-                        },
-                    )?,
+            let (backend, clock): (Box<dyn StateBackend>, TtlClock) = match self.rocksdb {
+                None => (
+                    Box::new(MemoryStateBackend::new(def.uid.clone(), range)),
+                    TtlClock::System,
                 ),
-            })
+                Some(shared) => (
+                    Box::new(
+                        RocksDbStateBackend::open(shared, &def.uid, subtask, range).with_context(
+                            || {
+                                format!(
+                                    "operator `{}`: cannot open its RocksDB state in {}",
+                                    def.uid,
+                                    shared.dir.display()
+                                )
+                            },
+                        )?,
+                    ),
+                    shared.clock.clone(),
+                ),
+            };
+            Ok(Box::new(TtlStates::new(backend, clock)))
         };
         let max_parallelism = self.job.max_parallelism;
         let max_batch = self.job.batch.max_records;

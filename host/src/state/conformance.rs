@@ -1,6 +1,7 @@
 //! The same tests for every state backend: whatever a job's backend, state
 //! behaves the same (issue 4's "parameterised, not copied").
 
+use super::ttl::TtlClock;
 use super::*;
 
 /// A fresh backend of each kind owning `range`, with its name for messages.
@@ -8,16 +9,30 @@ use super::*;
 fn each_backend(
     range: KeyGroupRange,
 ) -> Vec<(&'static str, Box<dyn StateBackend>, tempfile::TempDir)> {
+    each_backend_on(range, TtlClock::System)
+}
+
+/// As [`each_backend`], with TTL measured on `clock` and enforced as in a
+/// job (the backend wrapped in [`TtlStates`]).
+fn each_backend_on(
+    range: KeyGroupRange,
+    clock: TtlClock,
+) -> Vec<(&'static str, Box<dyn StateBackend>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let shared = RocksDbShared::new(dir.path().to_path_buf(), 8 << 20, 4 << 20);
+    let mut shared = RocksDbShared::new(dir.path().to_path_buf(), 8 << 20, 4 << 20);
+    shared.clock = clock.clone();
     let rocks = RocksDbStateBackend::open(&shared, "op", 0, range.clone()).expect("open RocksDB");
+    let memory = MemoryStateBackend::new("op", range).with_ttl_clock(clock.clone());
+    let wrap = |backend: Box<dyn StateBackend>| -> Box<dyn StateBackend> {
+        Box::new(TtlStates::new(backend, clock.clone()))
+    };
     vec![
         (
             "memory",
-            Box::new(MemoryStateBackend::new("op", range)),
+            wrap(Box::new(memory)),
             tempfile::tempdir().expect("temp dir"),
         ),
-        ("rocksdb", Box::new(rocks), dir),
+        ("rocksdb", wrap(Box::new(rocks)), dir),
     ]
 }
 
@@ -164,8 +179,8 @@ fn snapshots_are_consistent_copies() {
                 let restored =
                     ::rocksdb::DB::list_cf(&::rocksdb::Options::default(), &dir).unwrap();
                 assert!(restored.contains(&"v".to_string()), "{restored:?}");
-                let db =
-                    ::rocksdb::DB::open_cf(&::rocksdb::Options::default(), &dir, ["v"]).unwrap();
+                let db = ::rocksdb::DB::open_cf(&::rocksdb::Options::default(), &dir, &restored)
+                    .unwrap();
                 let cf = db.cf_handle("v").unwrap();
                 assert_eq!(
                     db.iterator_cf(cf, ::rocksdb::IteratorMode::Start).count(),
@@ -189,7 +204,8 @@ fn rocksdb_keeps_each_key_group_contiguous() {
     }
     let target = dir.path().join("cp");
     b.snapshot(&target).unwrap();
-    let db = ::rocksdb::DB::open_cf(&::rocksdb::Options::default(), &target, ["v"]).unwrap();
+    let families = ::rocksdb::DB::list_cf(&::rocksdb::Options::default(), &target).unwrap();
+    let db = ::rocksdb::DB::open_cf(&::rocksdb::Options::default(), &target, families).unwrap();
     let cf = db.cf_handle("v").unwrap();
     let groups: Vec<u16> = db
         .iterator_cf(cf, ::rocksdb::IteratorMode::Start)
@@ -200,4 +216,171 @@ fn rocksdb_keeps_each_key_group_contiguous() {
         .collect();
     assert_eq!(groups.len(), 1000);
     assert!(groups.is_sorted(), "keys sort by key group first");
+}
+
+fn with_ttl(name: &str, kind: StateKind, millis: u64, update: TtlUpdate) -> StateDescriptor {
+    StateDescriptor {
+        name: name.into(),
+        kind,
+        ttl: Some(StateTtl { millis, update }),
+    }
+}
+
+#[test]
+fn expired_state_is_never_returned() {
+    let clock = TtlClock::manual(1_000);
+    for (name, mut b, _dir) in each_backend_on(KeyGroupRange::all(128), clock.clone()) {
+        let update = TtlUpdate::OnCreateAndWrite;
+        let v = b
+            .register(&with_ttl("v", StateKind::Value, 100, update))
+            .unwrap();
+        let l = b
+            .register(&with_ttl("l", StateKind::List, 100, update))
+            .unwrap();
+        let m = b
+            .register(&with_ttl("m", StateKind::Map, 100, update))
+            .unwrap();
+        let k = at(b"k", b"");
+        b.value_set(v, k, b"1").unwrap();
+        b.list_add(l, k, b"early").unwrap();
+        b.map_put(m, k, b"early", b"e").unwrap();
+        clock.advance(60); // 1060
+        b.list_add(l, k, b"late").unwrap();
+        b.map_put(m, k, b"late", b"l").unwrap();
+        clock.advance(39); // 1099: nothing has expired yet
+        assert_eq!(b.value_get(v, k).unwrap(), Some(b"1".to_vec()), "{name}");
+        assert_eq!(b.list_get(l, k).unwrap().len(), 2, "{name}");
+        assert_eq!(b.map_entries(m, k).unwrap().len(), 2, "{name}");
+        clock.advance(1); // 1100: the entries written at 1000 expire
+        assert_eq!(b.value_get(v, k).unwrap(), None, "{name}");
+        assert_eq!(b.list_get(l, k).unwrap(), vec![b"late".to_vec()], "{name}");
+        assert_eq!(b.map_get(m, k, b"early").unwrap(), None, "{name}");
+        assert_eq!(
+            b.map_entries(m, k).unwrap(),
+            vec![(b"late".to_vec(), b"l".to_vec())],
+            "{name}"
+        );
+        clock.advance(60); // 1160: everything has expired
+        assert!(b.list_get(l, k).unwrap().is_empty(), "{name}");
+        assert!(b.map_entries(m, k).unwrap().is_empty(), "{name}");
+        // Met on access, expired entries were removed (lazy cleanup).
+        assert_eq!(b.entry_count(), 0, "{name}");
+        // A state without a TTL on the same backend never expires.
+        let plain = b.register(&descriptor("plain", StateKind::Value)).unwrap();
+        b.value_set(plain, k, b"kept").unwrap();
+        clock.advance(1_000_000);
+        assert_eq!(
+            b.value_get(plain, k).unwrap(),
+            Some(b"kept".to_vec()),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn on_create_and_write_ignores_reads_and_on_read_and_write_does_not() {
+    let clock = TtlClock::manual(1_000);
+    for (name, mut b, _dir) in each_backend_on(KeyGroupRange::all(128), clock.clone()) {
+        let mut ids = Vec::new();
+        for (label, update) in [
+            ("write", TtlUpdate::OnCreateAndWrite),
+            ("read", TtlUpdate::OnReadAndWrite),
+        ] {
+            let v = b.register(&with_ttl(
+                &format!("v-{label}"),
+                StateKind::Value,
+                100,
+                update,
+            ));
+            let l = b.register(&with_ttl(
+                &format!("l-{label}"),
+                StateKind::List,
+                100,
+                update,
+            ));
+            let m = b.register(&with_ttl(
+                &format!("m-{label}"),
+                StateKind::Map,
+                100,
+                update,
+            ));
+            ids.push((update, v.unwrap(), l.unwrap(), m.unwrap()));
+        }
+        let k = at(b"k", b"");
+        for &(_, v, l, m) in &ids {
+            b.value_set(v, k, b"x").unwrap();
+            b.list_add(l, k, b"x").unwrap();
+            b.map_put(m, k, b"mk", b"x").unwrap();
+        }
+        clock.advance(50); // 1050: read everything once
+        for &(_, v, l, m) in &ids {
+            assert!(b.value_get(v, k).unwrap().is_some(), "{name}");
+            assert_eq!(b.list_get(l, k).unwrap().len(), 1, "{name}");
+            assert!(b.map_get(m, k, b"mk").unwrap().is_some(), "{name}");
+        }
+        clock.advance(60); // 1110: past the write's expiry, before the read's
+        for &(update, v, l, m) in &ids {
+            let live = update == TtlUpdate::OnReadAndWrite;
+            assert_eq!(
+                b.value_get(v, k).unwrap().is_some(),
+                live,
+                "{name} {update:?}"
+            );
+            assert_eq!(
+                b.list_get(l, k).unwrap().len(),
+                usize::from(live),
+                "{name} {update:?}"
+            );
+            assert_eq!(
+                b.map_entries(m, k).unwrap().len(),
+                usize::from(live),
+                "{name} {update:?}"
+            );
+        }
+        // The reads at 1110 refreshed again: live until 1210.
+        clock.advance(99);
+        let (_, v, _, _) = ids[1];
+        assert!(b.value_get(v, k).unwrap().is_some(), "{name}");
+    }
+}
+
+#[test]
+fn expired_entries_are_cleaned_up_without_being_read() {
+    let clock = TtlClock::manual(1_000);
+    for (name, mut b, _dir) in each_backend_on(KeyGroupRange::all(128), clock.clone()) {
+        let update = TtlUpdate::OnCreateAndWrite;
+        let v = b
+            .register(&with_ttl("v", StateKind::Value, 100, update))
+            .unwrap();
+        let l = b
+            .register(&with_ttl("l", StateKind::List, 100, update))
+            .unwrap();
+        let m = b
+            .register(&with_ttl("m", StateKind::Map, 100, update))
+            .unwrap();
+        for i in 0..500u32 {
+            let key = i.to_be_bytes();
+            b.value_set(v, at(&key, b""), b"old").unwrap();
+            b.list_add(l, at(&key, b""), b"old").unwrap();
+            b.list_add(l, at(&key, b""), b"old").unwrap();
+            b.map_put(m, at(&key, b""), b"mk", b"old").unwrap();
+        }
+        clock.advance(100);
+        // Written after the others expired, to a state of its own (so these
+        // accesses do not drive the memory backend's sweep of `v`).
+        let fresh = b
+            .register(&with_ttl("fresh", StateKind::Value, 100, update))
+            .unwrap();
+        for i in 0..20u32 {
+            b.value_set(fresh, at(&i.to_be_bytes(), b""), b"new")
+                .unwrap();
+        }
+        assert_eq!(
+            b.entry_count(),
+            1_520,
+            "{name}: nothing removed before cleanup"
+        );
+        b.purge_expired().unwrap();
+        assert_eq!(b.entry_count(), 20, "{name}: only the live values are left");
+    }
 }

@@ -4,10 +4,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
+use super::ttl::{self, TtlClock};
 use super::{
     KeyGroupRange, StateBackend, StateDescriptor, StateError, StateId, StateKey, StateKind,
     StateSnapshot, check_access, check_reregistration,
 };
+use crate::time::TimerService;
 
 /// What one key (in one namespace) holds for one state.
 #[derive(Debug, Clone)]
@@ -27,6 +29,55 @@ type GroupTable = HashMap<Vec<u8>, Entry, Xxh3DefaultBuilder>;
 struct StateTable {
     /// Indexed by `key_group - range.start`; keys are `entry_key` encodings.
     groups: Vec<GroupTable>,
+    /// Background cleanup, for states with a TTL.
+    sweep: Option<IncrementalSweep>,
+}
+
+/// Cleanup of expired entries that piggybacks on accesses (Flink's
+/// incremental cleanup of heap state): after as many accesses to a state as
+/// the next key group has entries (at least [`SWEEP_MIN_ACCESSES`]), that
+/// key group is swept. The cost per access stays constant on average, and
+/// every expired entry goes within about one access per entry stored.
+#[derive(Debug, Clone, Default)]
+struct IncrementalSweep {
+    /// Index of the group swept next.
+    next_group: usize,
+    accesses: usize,
+}
+
+/// Fewest accesses between two sweeps, so tiny groups are not swept on every access.
+const SWEEP_MIN_ACCESSES: usize = 64;
+
+impl StateTable {
+    /// Count one access, sweeping the next key group if it is its turn.
+    fn count_access(&mut self, clock: &TtlClock) {
+        let Some(sweep) = &mut self.sweep else {
+            return;
+        };
+        sweep.accesses += 1;
+        let group = &mut self.groups[sweep.next_group];
+        if sweep.accesses >= group.len().max(SWEEP_MIN_ACCESSES) {
+            remove_expired(group, clock.now());
+            sweep.accesses = 0;
+            sweep.next_group = (sweep.next_group + 1) % self.groups.len();
+        }
+    }
+}
+
+/// Drop what has expired at `now` from one key group of a state with a TTL.
+fn remove_expired(group: &mut GroupTable, now: i64) {
+    let live = |stored: &Vec<u8>| !ttl::is_expired(stored, now);
+    group.retain(|_, entry| match entry {
+        Entry::Value(value) => live(value),
+        Entry::List(elements) => {
+            elements.retain(live);
+            !elements.is_empty()
+        }
+        Entry::Map(map) => {
+            map.retain(|_, value| live(value));
+            !map.is_empty()
+        }
+    });
 }
 
 /// Keyed state of one operator subtask, in memory.
@@ -39,6 +90,8 @@ pub struct MemoryStateBackend {
     states: Vec<StateTable>,
     /// Reused buffer for lookup keys, so that reads do not allocate.
     scratch: Vec<u8>,
+    /// The clock of state TTL, for the background cleanup.
+    clock: TtlClock,
 }
 
 impl MemoryStateBackend {
@@ -50,7 +103,14 @@ impl MemoryStateBackend {
             descriptors: Vec::new(),
             states: Vec::new(),
             scratch: Vec::new(),
+            clock: TtlClock::System,
         }
+    }
+
+    /// Measure state TTL on `clock` rather than the system clock.
+    pub fn with_ttl_clock(mut self, clock: TtlClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The table holding `at` and the lookup key for it (in the reused scratch buffer).
@@ -72,9 +132,11 @@ impl MemoryStateBackend {
             range,
             states,
             scratch,
+            clock,
             ..
         } = self;
         let table = &mut states[state.0 as usize];
+        table.count_access(clock);
         scratch.clear();
         entry_key(scratch, at);
         Ok((
@@ -122,6 +184,7 @@ impl StateBackend for MemoryStateBackend {
             groups: (0..self.range.len())
                 .map(|_| GroupTable::default())
                 .collect(),
+            sweep: descriptor.ttl.map(|_| IncrementalSweep::default()),
         });
         Ok(StateId(self.states.len() as u32 - 1))
     }
@@ -263,6 +326,22 @@ impl StateBackend for MemoryStateBackend {
             .sum()
     }
 
+    fn purge_expired(&mut self) -> Result<(), StateError> {
+        let now = self.clock.now();
+        for (table, descriptor) in self.states.iter_mut().zip(&self.descriptors) {
+            if descriptor.ttl.is_some() {
+                for group in &mut table.groups {
+                    remove_expired(group, now);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn timer_service(&mut self) -> Result<TimerService, StateError> {
+        Ok(TimerService::default())
+    }
+
     fn snapshot(&mut self, _dir: &std::path::Path) -> Result<StateSnapshot, StateError> {
         Ok(StateSnapshot::MemoryCopy(MemorySnapshot {
             range: self.range.clone(),
@@ -298,5 +377,50 @@ impl MemorySnapshot {
             .flat_map(|t| t.groups.iter())
             .map(HashMap::len)
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{StateTtl, TtlUpdate, key_group_of};
+
+    /// The memory backend's background cleanup: using a state sweeps its
+    /// key groups in turn, so expired entries that are never read again go too.
+    #[test]
+    fn using_a_state_sweeps_its_expired_entries_away() {
+        let clock = TtlClock::manual(0);
+        let range = KeyGroupRange::all(8);
+        let mut backend = MemoryStateBackend::new("op", range).with_ttl_clock(clock.clone());
+        let state = backend
+            .register(&StateDescriptor {
+                name: "v".into(),
+                kind: StateKind::Value,
+                ttl: Some(StateTtl {
+                    millis: 10,
+                    update: TtlUpdate::OnCreateAndWrite,
+                }),
+            })
+            .unwrap();
+        let stamped = |expires: i64| {
+            let mut v = expires.to_be_bytes().to_vec();
+            v.push(1);
+            v
+        };
+        let put = |backend: &mut MemoryStateBackend, key: &[u8], expires| {
+            let at = StateKey::new(key_group_of(key, 8), key, b"");
+            backend.value_set(state, at, &stamped(expires)).unwrap();
+        };
+        for i in 0..4_000u32 {
+            put(&mut backend, &i.to_be_bytes(), 10);
+        }
+        clock.advance(10);
+        assert_eq!(backend.entry_count(), 4_000);
+        // Keep writing one live key: about one access per stored entry later,
+        // every group has been swept.
+        for _ in 0..6_000 {
+            put(&mut backend, b"live", 1_000);
+        }
+        assert_eq!(backend.entry_count(), 1, "only the live key is left");
     }
 }

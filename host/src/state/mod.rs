@@ -9,6 +9,7 @@ pub mod broadcast;
 pub mod key_group;
 pub mod memory;
 pub mod rocksdb;
+pub mod ttl;
 
 #[cfg(test)]
 mod conformance;
@@ -21,6 +22,7 @@ pub use broadcast::{
 pub use key_group::{KeyGroupRange, key_group_of, subtask_for_key_group};
 pub use memory::{MemorySnapshot, MemoryStateBackend};
 pub use rocksdb::{RocksDbShared, RocksDbStateBackend};
+pub use ttl::{TtlClock, TtlStates};
 
 /// A state registered with a backend, valid for that backend only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -169,9 +171,10 @@ pub type MapEntry = (Vec<u8>, Vec<u8>);
 
 /// Storage for the keyed state of one operator subtask.
 ///
-/// One implementation per backend (memory now, RocksDB next); operators use
-/// only this trait, so backends are interchangeable per job. Reads take
-/// `&mut self` so that backends can expire entries lazily.
+/// One implementation per backend (memory, RocksDB); operators use only
+/// this trait, so backends are interchangeable per job. Values are opaque
+/// bytes here: TTL is enforced by [`TtlStates`] around a backend. Reads
+/// take `&mut self` so that expired entries can be removed as they are met.
 pub trait StateBackend: Send {
     /// Declare a state before use; registering the same name again returns the same id.
     fn register(&mut self, descriptor: &StateDescriptor) -> Result<StateId, StateError>;
@@ -237,6 +240,14 @@ pub trait StateBackend: Send {
 
     /// Number of entries stored (values, lists and maps each count once), for metrics and tests.
     fn entry_count(&self) -> usize;
+
+    /// Remove every expired entry of the states with a TTL now, rather than
+    /// waiting for background cleanup (a full compaction in RocksDB).
+    fn purge_expired(&mut self) -> Result<(), StateError>;
+
+    /// The timers of this subtask, kept where this backend keeps state.
+    /// Call once per operator: each call returns a handle on the same timers.
+    fn timer_service(&mut self) -> Result<crate::time::TimerService, StateError>;
 
     /// Take a consistent snapshot of every state (the hook checkpoints
     /// call). RocksDB writes a native checkpoint into `dir`, which must not

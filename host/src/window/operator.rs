@@ -277,6 +277,7 @@ impl WindowOperator {
             WindowKind::Count(_) => Some(register("eddy.window-count", StateKind::Value)?),
             WindowKind::Time(_) => None,
         };
+        let timers = function.backend().timer_service()?;
         let mut side_outputs = vec![def.late_output.clone()];
         if let WindowFunction::Process(guest) = &function {
             side_outputs.extend(guest.side_outputs().iter().cloned());
@@ -287,7 +288,7 @@ impl WindowOperator {
             contents,
             sessions,
             counts,
-            timers: TimerService::default(),
+            timers,
             watermark: NO_WATERMARK,
             max_parallelism,
             max_batch: max_batch.max(1),
@@ -329,9 +330,9 @@ impl WindowOperator {
         key: &[u8],
         window: TimeWindow,
         state_window: TimeWindow,
-    ) {
+    ) -> Result<(), OperatorError> {
         self.fire_if_late(key_group, key, window, state_window);
-        self.register_timers(key_group, key, window);
+        self.register_timers(key_group, key, window)
     }
 
     /// A window whose end the watermark already passed fires after this batch.
@@ -358,7 +359,12 @@ impl WindowOperator {
 
     /// The timers of `window`: firing at `end - 1` unless that already
     /// passed, cleanup at `end - 1 + allowed_lateness` when that differs.
-    fn register_timers(&mut self, key_group: u16, key: &[u8], window: TimeWindow) {
+    fn register_timers(
+        &mut self,
+        key_group: u16,
+        key: &[u8],
+        window: TimeWindow,
+    ) -> Result<(), OperatorError> {
         let domain = self.domain();
         let timer = |timestamp| Timer {
             timestamp,
@@ -367,12 +373,14 @@ impl WindowOperator {
             namespace: window.namespace().to_vec(),
         };
         if domain == TimeDomain::ProcessingTime || window.max_timestamp() > self.watermark {
-            self.timers.register(domain, timer(window.max_timestamp()));
+            self.timers
+                .register(domain, timer(window.max_timestamp()))?;
         }
         if self.def.allowed_lateness > 0 {
             self.timers
-                .register(domain, timer(self.cleanup_time(&window)));
+                .register(domain, timer(self.cleanup_time(&window)))?;
         }
+        Ok(())
     }
 
     /// Whether a window's timers are registered when its accumulator is
@@ -382,7 +390,12 @@ impl WindowOperator {
         matches!(self.function, WindowFunction::Aggregate(_)) && self.sessions.is_none()
     }
 
-    fn unschedule(&mut self, key_group: u16, key: &[u8], window: TimeWindow) {
+    fn unschedule(
+        &mut self,
+        key_group: u16,
+        key: &[u8],
+        window: TimeWindow,
+    ) -> Result<(), OperatorError> {
         let domain = self.domain();
         for timestamp in [window.max_timestamp(), self.cleanup_time(&window)] {
             self.timers.delete(
@@ -393,8 +406,9 @@ impl WindowOperator {
                     key: key.to_vec(),
                     namespace: window.namespace().to_vec(),
                 },
-            );
+            )?;
         }
+        Ok(())
     }
 
     /// Add one element to the contents of `state_window`.
@@ -455,7 +469,7 @@ impl WindowOperator {
             groups.iter().zip(accumulators.into_iter().zip(created))
         {
             if timers_on_create && created {
-                self.register_timers(group.key_group, &group.key, group.state_window);
+                self.register_timers(group.key_group, &group.key, group.state_window)?;
             }
             let WindowFunction::Aggregate(aggregate) = &mut self.function else {
                 unreachable!("checked at the start");
@@ -591,7 +605,7 @@ impl WindowOperator {
             set.remove(&merge.window);
         } else {
             for replaced in &merge.replaced_windows {
-                self.unschedule(key_group, key, *replaced);
+                self.unschedule(key_group, key, *replaced)?;
             }
             if !merge.merged_state_windows.is_empty() {
                 self.merge_contents(
@@ -629,7 +643,7 @@ impl WindowOperator {
             if timers_on_create {
                 self.fire_if_late(key_group, key, *window, *state_window);
             } else {
-                self.schedule(key_group, key, *window, *state_window);
+                self.schedule(key_group, key, *window, *state_window)?;
             }
         }
         Ok(value)
@@ -775,7 +789,7 @@ impl WindowOperator {
         out: &mut Collector,
     ) -> Result<(), OperatorError> {
         loop {
-            let due = self.timers.pop_due(domain, time, self.max_batch);
+            let due = self.timers.pop_due(domain, time, self.max_batch)?;
             if due.is_empty() {
                 return Ok(());
             }

@@ -14,19 +14,30 @@
 //! merges, so adding to a list never reads it. The write-ahead log is off:
 //! durability comes from checkpoints (issue 5), as in Flink.
 
+mod timers;
+
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rocksdb::checkpoint::Checkpoint;
+use rocksdb::compaction_filter::Decision;
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, DB, Direction, IteratorMode, MergeOperands, Options,
-    ReadOptions, WriteOptions,
+    BlockBasedOptions, BoundColumnFamily, Cache, DBWithThreadMode, Direction, IteratorMode,
+    MergeOperands, MultiThreaded, Options, ReadOptions, WriteOptions,
 };
 
+use super::ttl::{self, TtlClock};
 use super::{
     KeyGroupRange, MapEntry, StateBackend, StateDescriptor, StateError, StateId, StateKey,
     StateKind, StateSnapshot, check_access, check_reregistration,
 };
+use crate::time::TimerService;
 use crate::wasm::layout::{join_length_prefixed, put_bytes, split_length_prefixed};
+use timers::RocksDbTimerQueue;
+
+/// The database type: column families can be created while timer queues
+/// hold the database too.
+type Db = DBWithThreadMode<MultiThreaded>;
 
 /// What every RocksDB database of a job shares.
 #[derive(Clone)]
@@ -38,6 +49,8 @@ pub struct RocksDbShared {
     pub block_cache: Cache,
     /// Memtable budget of each database.
     pub write_buffer_bytes: usize,
+    /// The clock state TTL is measured on, also by the compaction filter.
+    pub clock: TtlClock,
 }
 
 impl RocksDbShared {
@@ -47,7 +60,22 @@ impl RocksDbShared {
             dir,
             block_cache: Cache::new_lru_cache(block_cache_bytes),
             write_buffer_bytes,
+            clock: TtlClock::System,
         }
+    }
+}
+
+/// One subtask's database, shared by its state backend and its timer
+/// queues; the directory goes when the last of them does.
+struct Database {
+    db: Db,
+    path: PathBuf,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        // Local state is a working copy; checkpoints are what survives (as in Flink).
+        let _ = std::fs::remove_dir_all(&self.path);
     }
 }
 
@@ -55,11 +83,11 @@ impl RocksDbShared {
 pub struct RocksDbStateBackend {
     operator: String,
     range: KeyGroupRange,
-    db: DB,
-    path: PathBuf,
+    database: Arc<Database>,
     states: Vec<StateDescriptor>,
     column_options: Options,
     write_options: WriteOptions,
+    clock: TtlClock,
     /// Reused buffer for the key being read or written.
     scratch: Vec<u8>,
 }
@@ -68,13 +96,17 @@ impl std::fmt::Debug for RocksDbStateBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RocksDbStateBackend")
             .field("operator", &self.operator)
-            .field("path", &self.path)
+            .field("path", &self.database.path)
             .finish_non_exhaustive()
     }
 }
 
 /// Name of the merge operator that appends to lists.
 const LIST_APPEND: &str = "eddy.list-append";
+
+/// Column families of the timers, one per time domain.
+const EVENT_TIMERS: &str = "eddy.timers-event-time";
+const PROCESSING_TIMERS: &str = "eddy.timers-processing-time";
 
 fn rocks(error: rocksdb::Error) -> StateError {
     StateError::Storage(error.to_string())
@@ -112,24 +144,31 @@ impl RocksDbStateBackend {
         db_options.create_if_missing(true);
         db_options.set_db_write_buffer_size(shared.write_buffer_bytes);
         db_options.set_max_open_files(256);
-        let db = DB::open(&db_options, &path).map_err(rocks)?;
+        let db = Db::open(&db_options, &path).map_err(rocks)?;
+        for timers in [EVENT_TIMERS, PROCESSING_TIMERS] {
+            db.create_cf(timers, &column_options).map_err(rocks)?;
+        }
         let mut write_options = WriteOptions::default();
         write_options.disable_wal(true);
         Ok(RocksDbStateBackend {
             operator: operator.to_string(),
             range,
-            db,
-            path,
+            database: Arc::new(Database { db, path }),
             states: Vec::new(),
             column_options,
             write_options,
+            clock: shared.clock.clone(),
             scratch: Vec::new(),
         })
     }
 
     /// The directory of this database.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.database.path
+    }
+
+    fn db(&self) -> &Db {
+        &self.database.db
     }
 
     /// Check that `state` has the `expected` kind and `at` is ours, and put
@@ -154,22 +193,26 @@ impl RocksDbStateBackend {
     }
 
     /// The column family of a registered state.
-    fn cf(&self, state: StateId) -> Result<&ColumnFamily, StateError> {
+    fn cf(&self, state: StateId) -> Result<Arc<BoundColumnFamily<'_>>, StateError> {
         self.states
             .get(state.0 as usize)
-            .and_then(|descriptor| self.db.cf_handle(&descriptor.name))
+            .and_then(|descriptor| self.db().cf_handle(&descriptor.name))
             .ok_or(StateError::UnknownState(state))
     }
 
     /// Keys and values of `cf` that start with `prefix`, in key order.
-    fn scan(&self, cf: &ColumnFamily, prefix: &[u8]) -> Result<Vec<MapEntry>, StateError> {
+    fn scan(
+        &self,
+        cf: &Arc<BoundColumnFamily<'_>>,
+        prefix: &[u8],
+    ) -> Result<Vec<MapEntry>, StateError> {
         let mut read = ReadOptions::default();
         if let Some(end) = prefix_end(prefix) {
             read.set_iterate_upper_bound(end);
         }
         let mut entries = Vec::new();
         for item in
-            self.db
+            self.db()
                 .iterator_cf_opt(cf, read, IteratorMode::From(prefix, Direction::Forward))
         {
             let (key, value) = item.map_err(rocks)?;
@@ -180,17 +223,42 @@ impl RocksDbStateBackend {
         }
         Ok(entries)
     }
+
+    /// Options of the column family of `descriptor`: the shared ones, plus a
+    /// compaction filter that drops expired entries if the state has a TTL.
+    fn options_for(&self, descriptor: &StateDescriptor) -> Options {
+        let mut options = self.column_options.clone();
+        if descriptor.ttl.is_some() {
+            let clock = self.clock.clone();
+            let kind = descriptor.kind;
+            options.set_compaction_filter("eddy.ttl", move |_level, _key, stored: &[u8]| {
+                let now = clock.now();
+                let expired = match kind {
+                    StateKind::List => all_elements_expired(stored, now),
+                    StateKind::Value | StateKind::Map | StateKind::BroadcastMap => {
+                        ttl::is_expired(stored, now)
+                    }
+                };
+                if expired {
+                    Decision::Remove
+                } else {
+                    Decision::Keep
+                }
+            });
+        }
+        options
+    }
+}
+
+/// Whether every element of a stored list (`[u32 len][stamped element]...`)
+/// has expired; an unreadable list is kept.
+fn all_elements_expired(list: &[u8], now: i64) -> bool {
+    split_length_prefixed(list)
+        .is_ok_and(|elements| elements.iter().all(|element| ttl::is_expired(element, now)))
 }
 
 fn io_error(path: &Path, error: std::io::Error) -> StateError {
     StateError::Storage(format!("{}: {error}", path.display()))
-}
-
-impl Drop for RocksDbStateBackend {
-    fn drop(&mut self) {
-        // Local state is a working copy; checkpoints are what survives (as in Flink).
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
 }
 
 /// `key group | key length | key | namespace length | namespace`.
@@ -238,9 +306,9 @@ impl StateBackend for RocksDbStateBackend {
         if let Some(id) = check_reregistration(&self.operator, &self.states, descriptor)? {
             return Ok(id);
         }
-        if self.db.cf_handle(&descriptor.name).is_none() {
-            self.db
-                .create_cf(&descriptor.name, &self.column_options)
+        if self.db().cf_handle(&descriptor.name).is_none() {
+            self.db()
+                .create_cf(&descriptor.name, &self.options_for(descriptor))
                 .map_err(rocks)?;
         }
         self.states.push(descriptor.clone());
@@ -253,8 +321,8 @@ impl StateBackend for RocksDbStateBackend {
         at: StateKey<'_>,
     ) -> Result<Option<Vec<u8>>, StateError> {
         self.prepare(state, at, StateKind::Value)?;
-        self.db
-            .get_cf(self.cf(state)?, &self.scratch)
+        self.db()
+            .get_cf(&self.cf(state)?, &self.scratch)
             .map_err(rocks)
     }
 
@@ -265,16 +333,16 @@ impl StateBackend for RocksDbStateBackend {
         value: &[u8],
     ) -> Result<(), StateError> {
         self.prepare(state, at, StateKind::Value)?;
-        self.db
-            .put_cf_opt(self.cf(state)?, &self.scratch, value, &self.write_options)
+        self.db()
+            .put_cf_opt(&self.cf(state)?, &self.scratch, value, &self.write_options)
             .map_err(rocks)
     }
 
     fn list_get(&mut self, state: StateId, at: StateKey<'_>) -> Result<Vec<Vec<u8>>, StateError> {
         self.prepare(state, at, StateKind::List)?;
         let stored = self
-            .db
-            .get_cf(self.cf(state)?, &self.scratch)
+            .db()
+            .get_cf(&self.cf(state)?, &self.scratch)
             .map_err(rocks)?;
         match stored {
             Some(list) => split_length_prefixed(&list)
@@ -292,8 +360,13 @@ impl StateBackend for RocksDbStateBackend {
         let mut operand = Vec::with_capacity(4 + element.len());
         put_bytes(&mut operand, element);
         self.prepare(state, at, StateKind::List)?;
-        self.db
-            .merge_cf_opt(self.cf(state)?, &self.scratch, operand, &self.write_options)
+        self.db()
+            .merge_cf_opt(
+                &self.cf(state)?,
+                &self.scratch,
+                operand,
+                &self.write_options,
+            )
             .map_err(rocks)
     }
 
@@ -306,12 +379,12 @@ impl StateBackend for RocksDbStateBackend {
         self.prepare(state, at, StateKind::List)?;
         let cf = self.cf(state)?;
         let result = if elements.is_empty() {
-            self.db
-                .delete_cf_opt(cf, &self.scratch, &self.write_options)
+            self.db()
+                .delete_cf_opt(&cf, &self.scratch, &self.write_options)
         } else {
             let list = join_length_prefixed(&elements);
-            self.db
-                .put_cf_opt(cf, &self.scratch, list, &self.write_options)
+            self.db()
+                .put_cf_opt(&cf, &self.scratch, list, &self.write_options)
         };
         result.map_err(rocks)
     }
@@ -324,8 +397,8 @@ impl StateBackend for RocksDbStateBackend {
     ) -> Result<Option<Vec<u8>>, StateError> {
         self.prepare(state, at, StateKind::Map)?;
         self.scratch.extend_from_slice(map_key);
-        self.db
-            .get_cf(self.cf(state)?, &self.scratch)
+        self.db()
+            .get_cf(&self.cf(state)?, &self.scratch)
             .map_err(rocks)
     }
 
@@ -338,8 +411,8 @@ impl StateBackend for RocksDbStateBackend {
     ) -> Result<(), StateError> {
         self.prepare(state, at, StateKind::Map)?;
         self.scratch.extend_from_slice(map_key);
-        self.db
-            .put_cf_opt(self.cf(state)?, &self.scratch, value, &self.write_options)
+        self.db()
+            .put_cf_opt(&self.cf(state)?, &self.scratch, value, &self.write_options)
             .map_err(rocks)
     }
 
@@ -351,8 +424,8 @@ impl StateBackend for RocksDbStateBackend {
     ) -> Result<(), StateError> {
         self.prepare(state, at, StateKind::Map)?;
         self.scratch.extend_from_slice(map_key);
-        self.db
-            .delete_cf_opt(self.cf(state)?, &self.scratch, &self.write_options)
+        self.db()
+            .delete_cf_opt(&self.cf(state)?, &self.scratch, &self.write_options)
             .map_err(rocks)
     }
 
@@ -362,7 +435,7 @@ impl StateBackend for RocksDbStateBackend {
         at: StateKey<'_>,
     ) -> Result<Vec<MapEntry>, StateError> {
         self.prepare(state, at, StateKind::Map)?;
-        self.scan(self.cf(state)?, &self.scratch)
+        self.scan(&self.cf(state)?, &self.scratch)
     }
 
     fn clear(&mut self, state: StateId, at: StateKey<'_>) -> Result<(), StateError> {
@@ -376,11 +449,11 @@ impl StateBackend for RocksDbStateBackend {
         let key = &self.scratch;
         let result = match kind {
             StateKind::Map | StateKind::BroadcastMap => match prefix_end(key) {
-                Some(end) => self.db.delete_range_cf(cf, key, &end),
+                Some(end) => self.db().delete_range_cf(&cf, key, &end),
                 None => Ok(()),
             },
             StateKind::Value | StateKind::List => {
-                self.db.delete_cf_opt(cf, key, &self.write_options)
+                self.db().delete_cf_opt(&cf, key, &self.write_options)
             }
         };
         result.map_err(rocks)
@@ -393,11 +466,11 @@ impl StateBackend for RocksDbStateBackend {
     fn entry_count(&self) -> usize {
         let mut count = 0;
         for descriptor in &self.states {
-            let Some(cf) = self.db.cf_handle(&descriptor.name) else {
+            let Some(cf) = self.db().cf_handle(&descriptor.name) else {
                 continue;
             };
             let mut last_prefix: Option<Vec<u8>> = None;
-            for (key, _) in self.db.iterator_cf(cf, IteratorMode::Start).flatten() {
+            for (key, _) in self.db().iterator_cf(&cf, IteratorMode::Start).flatten() {
                 let prefix = match descriptor.kind {
                     // Map entries of one key and namespace count once.
                     StateKind::Map | StateKind::BroadcastMap => {
@@ -417,17 +490,53 @@ impl StateBackend for RocksDbStateBackend {
 
     fn snapshot(&mut self, dir: &Path) -> Result<StateSnapshot, StateError> {
         // The memtables hold what the WAL-less database has not written yet.
-        self.db.flush().map_err(rocks)?;
-        for descriptor in &self.states {
-            if let Some(cf) = self.db.cf_handle(&descriptor.name) {
-                self.db.flush_cf(cf).map_err(rocks)?;
+        let db = self.db();
+        db.flush().map_err(rocks)?;
+        let names = self.states.iter().map(|d| d.name.as_str());
+        for name in names.chain([EVENT_TIMERS, PROCESSING_TIMERS]) {
+            if let Some(cf) = db.cf_handle(name) {
+                db.flush_cf(&cf).map_err(rocks)?;
             }
         }
-        Checkpoint::new(&self.db)
+        Checkpoint::new(db)
             .and_then(|checkpoint| checkpoint.create_checkpoint(dir))
             .map_err(rocks)?;
         Ok(StateSnapshot::RocksDbCheckpoint {
             dir: dir.to_path_buf(),
         })
+    }
+
+    fn purge_expired(&mut self) -> Result<(), StateError> {
+        // A full compaction runs every file through the TTL compaction
+        // filter. RocksDB does not show the filter list appends that are
+        // still merge operands; the first compaction merges them into
+        // values, so lists take a second one.
+        for descriptor in self.states.iter().filter(|d| d.ttl.is_some()) {
+            if let Some(cf) = self.db().cf_handle(&descriptor.name) {
+                let passes = if descriptor.kind == StateKind::List {
+                    2
+                } else {
+                    1
+                };
+                for _ in 0..passes {
+                    self.db()
+                        .compact_range_cf(&cf, None::<&[u8]>, None::<&[u8]>);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn timer_service(&mut self) -> Result<TimerService, StateError> {
+        Ok(TimerService::new(
+            Box::new(RocksDbTimerQueue::new(
+                Arc::clone(&self.database),
+                EVENT_TIMERS,
+            )?),
+            Box::new(RocksDbTimerQueue::new(
+                Arc::clone(&self.database),
+                PROCESSING_TIMERS,
+            )?),
+        ))
     }
 }
