@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use eddy::job::{
     BatchConfig, GeneratorSpec, GuestLimits, InputSide, Job, JobError, JoinInterval, KeyBy,
-    OperatorKind, RecordFormat, RocksDbConfig, SecondInputRouting, SinkConnector, SourceConnector,
-    StateBackendConfig, StreamRef, TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef,
-    WindowKind, WindowTime, load_job, parse_job,
+    KeyOrder, OperatorKind, RecordFormat, RocksDbConfig, SecondInputRouting, SinkConnector,
+    SourceConnector, StateBackendConfig, StreamRef, TimestampSource, WatermarkStrategy,
+    WindowAssigner, WindowDef, WindowKind, WindowTime, load_job, parse_job,
 };
 
 fn fixtures() -> PathBuf {
@@ -123,6 +123,7 @@ fn full_job_file_sets_every_option() {
             count: Some(1_000_000),
             rate: Some(50_000),
             keys: 1_000,
+            key_order: KeyOrder::Random,
             value_size: 64,
             seed: 42,
             events_per_second: 2_000,
@@ -1617,6 +1618,24 @@ keys = 0
         ),
         "source `gen`: `keys` must be at least 1",
         (6, 8),
+    );
+}
+
+#[test]
+fn generator_key_order_must_be_known() {
+    assert_rejected(
+        &with_discard_sink(
+            r#"[job]
+name = "t"
+[[source]]
+name = "gen"
+type = "generator"
+key_order = "sorted"
+"#,
+            "gen",
+        ),
+        "unknown variant `sorted`, expected `random` or `sequential`",
+        (6, 13),
     );
 }
 

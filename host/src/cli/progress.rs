@@ -138,5 +138,17 @@ pub fn summary(job: &str, outcome: Outcome, metrics: &JobMetrics, elapsed: Durat
             format_count((source_total as f64 / elapsed.as_secs_f64()) as u64)
         ));
     }
+    if let Some(peak) = peak_resident_bytes() {
+        text.push_str(&format!("  peak memory (RSS) {} MiB\n", peak >> 20));
+    }
     text
+}
+
+/// The most memory this process has held resident (Linux `VmHWM`), so a
+/// run shows what it cost, e.g. with state larger than memory in RocksDB.
+pub fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Position, RawRecord, ReadStatus, SourceReader};
-use crate::job::{GeneratorSpec, RecordFormat};
+use crate::job::{GeneratorSpec, KeyOrder, RecordFormat};
 
 /// Size of the binary event header: key, timestamp, amount.
 pub const BINARY_EVENT_HEADER: usize = 24;
@@ -37,7 +37,10 @@ pub fn event_at(spec: &GeneratorSpec, index: u64) -> GeneratedEvent {
         _ => 0,
     };
     GeneratedEvent {
-        key: h % spec.keys.max(1),
+        key: match spec.key_order {
+            KeyOrder::Random => h % spec.keys.max(1),
+            KeyOrder::Sequential => index % spec.keys.max(1),
+        },
         timestamp: spec.start_time + (index * 1000 / spec.events_per_second.max(1)) as i64
             - lag as i64,
         amount: (h >> 40) % 10_000,
@@ -175,6 +178,17 @@ impl SourceReader for GeneratorReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sequential_keys_cycle_through_every_key_in_order() {
+        let spec = GeneratorSpec {
+            keys: 3,
+            key_order: KeyOrder::Sequential,
+            ..GeneratorSpec::default()
+        };
+        let keys: Vec<u64> = (0..7).map(|i| event_at(&spec, i).key).collect();
+        assert_eq!(keys, [0, 1, 2, 0, 1, 2, 0]);
+    }
 
     #[test]
     fn keys_are_ascii_decimal() {

@@ -592,6 +592,7 @@ impl Loader<'_> {
             ("count", span_of(&spec.count)),
             ("rate", span_of(&spec.rate)),
             ("keys", span_of(&spec.keys)),
+            ("key_order", span_of(&spec.key_order)),
             ("value_size", span_of(&spec.value_size)),
             ("seed", span_of(&spec.seed)),
             ("events_per_second", span_of(&spec.events_per_second)),
@@ -639,6 +640,7 @@ impl Loader<'_> {
             keys: self
                 .at_least_one(owner, "keys", &spec.keys)?
                 .unwrap_or(defaults.keys),
+            key_order: value_of(&spec.key_order).unwrap_or(defaults.key_order),
             value_size: value_of(&spec.value_size).unwrap_or(defaults.value_size),
             seed: value_of(&spec.seed).unwrap_or(defaults.seed),
             events_per_second: self

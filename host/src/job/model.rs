@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use super::spec::{GeneratorSpec, OperatorKind, RecordFormat, WindowTime};
+pub use super::spec::{GeneratorSpec, KeyOrder, OperatorKind, RecordFormat, WindowTime};
 pub use crate::window::WindowAssigner;
 
 /// Default linear memory per guest instance.

@@ -234,6 +234,7 @@ pub struct SourceSpec {
     pub count: Option<Spanned<u64>>,
     pub rate: Option<Spanned<u64>>,
     pub keys: Option<Spanned<u64>>,
+    pub key_order: Option<Spanned<KeyOrder>>,
     pub value_size: Option<Spanned<u32>>,
     pub seed: Option<Spanned<u64>>,
     pub events_per_second: Option<Spanned<u64>>,
@@ -264,6 +265,19 @@ impl SourceType {
     }
 }
 
+/// How the generator picks each record's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyOrder {
+    /// A seeded random key per record.
+    #[default]
+    Random,
+    /// Record `i` has key `i % keys`: every key once, then again in the
+    /// same order (Flink's `SequenceGenerator`), for tests that need each
+    /// key a known number of times.
+    Sequential,
+}
+
 /// Parameters of the generator source, with defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratorSpec {
@@ -273,6 +287,8 @@ pub struct GeneratorSpec {
     pub rate: Option<u64>,
     /// Distinct keys (default 100 000).
     pub keys: u64,
+    /// Random (default) or sequential keys.
+    pub key_order: KeyOrder,
     /// Bytes of payload per record (default 100).
     pub value_size: u32,
     /// Seed of the random sequence (default 0): equal seeds, equal records.
@@ -292,6 +308,7 @@ impl Default for GeneratorSpec {
             count: None,
             rate: None,
             keys: 100_000,
+            key_order: KeyOrder::Random,
             value_size: 100,
             seed: 0,
             events_per_second: 10_000,

@@ -161,6 +161,11 @@ impl Output {
 /// Run `eddy <args>` in `cwd`, feeding `stdin` (empty if `None`), and wait
 /// for it (at most [`HANG_LIMIT`]).
 pub fn eddy(args: &[&str], cwd: &Path, stdin: Option<&str>) -> Output {
+    eddy_within(args, cwd, stdin, HANG_LIMIT)
+}
+
+/// [`eddy`] for a run known to be long: killed only after `limit`.
+pub fn eddy_within(args: &[&str], cwd: &Path, stdin: Option<&str>, limit: Duration) -> Output {
     let mut child = Command::new(eddy_bin())
         .args(args)
         .current_dir(cwd)
@@ -195,12 +200,12 @@ pub fn eddy(args: &[&str], cwd: &Path, stdin: Option<&str>) -> Output {
         if let Some(status) = child.try_wait().expect("wait for eddy") {
             break status;
         }
-        if started.elapsed() > HANG_LIMIT {
+        if started.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
             let stderr = String::from_utf8_lossy(&stderr_reader.join().unwrap()).into_owned();
             panic!(
-                "eddy {args:?} did not finish within {HANG_LIMIT:?} and was killed\n--- stderr:\n{stderr}"
+                "eddy {args:?} did not finish within {limit:?} and was killed\n--- stderr:\n{stderr}"
             );
         }
         thread::sleep(Duration::from_millis(10));

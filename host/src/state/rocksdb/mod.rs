@@ -22,8 +22,8 @@ use std::sync::Arc;
 use rocksdb::checkpoint::Checkpoint;
 use rocksdb::compaction_filter::Decision;
 use rocksdb::{
-    BlockBasedOptions, BoundColumnFamily, Cache, DBWithThreadMode, Direction, IteratorMode,
-    MergeOperands, MultiThreaded, Options, ReadOptions, WriteOptions,
+    BlockBasedIndexType, BlockBasedOptions, BoundColumnFamily, Cache, DBWithThreadMode, Direction,
+    IteratorMode, MergeOperands, MultiThreaded, Options, ReadOptions, WriteOptions,
 };
 
 use super::ttl::{self, TtlClock};
@@ -133,13 +133,25 @@ impl RocksDbStateBackend {
         let mut table = BlockBasedOptions::default();
         table.set_block_cache(&shared.block_cache);
         // Index and filter blocks count against the cache, so memory is
-        // bounded by it rather than growing with the data.
+        // bounded by it rather than growing with the data. They are
+        // partitioned (as Flink's bounded-memory setup does): a small
+        // top-level index stays pinned and only the partitions a read needs
+        // come through the cache, so a small cache does not mean reading a
+        // whole file's index again on every lookup.
         table.set_cache_index_and_filter_blocks(true);
+        table.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+        table.set_partition_filters(true);
+        table.set_pin_top_level_index_and_filter(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
         table.set_bloom_filter(10.0, false);
         let mut column_options = Options::default();
         column_options.set_block_based_table_factory(&table);
         column_options.set_merge_operator_associative(LIST_APPEND, append_lists);
         column_options.set_write_buffer_size(shared.write_buffer_bytes / 4);
+        // Most reads of a window job miss (a window's first record): a bloom
+        // filter on the memtable answers those without walking its skip list.
+        column_options.set_memtable_whole_key_filtering(true);
+        column_options.set_memtable_prefix_bloom_ratio(0.1);
         let mut db_options = column_options.clone();
         db_options.create_if_missing(true);
         db_options.set_db_write_buffer_size(shared.write_buffer_bytes);

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use rocksdb::{IteratorMode, ReadOptions, WriteBatch, WriteOptions};
+use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch, WriteOptions};
 
 use super::{Database, rocks};
 use crate::state::StateError;
@@ -25,6 +25,11 @@ pub(super) struct RocksDbTimerQueue {
     /// Timestamp of the first timer, kept exact so that asking when the
     /// next timer is due needs no read.
     first: Option<i64>,
+    /// A stored key no live timer sorts before. Reads seek here rather than
+    /// to the start, skipping the deletions left by timers fired earlier,
+    /// which RocksDB keeps until they are compacted away (the classic cost
+    /// of a queue in an LSM tree).
+    floor: Vec<u8>,
     scratch: Vec<u8>,
 }
 
@@ -38,6 +43,7 @@ impl RocksDbTimerQueue {
             column,
             write_options,
             first: None,
+            floor: Vec::new(),
             scratch: Vec::new(),
         };
         queue.refresh_first()?;
@@ -57,7 +63,7 @@ impl RocksDbTimerQueue {
         let first = match self
             .database
             .db
-            .iterator_cf(&cf, IteratorMode::Start)
+            .iterator_cf(&cf, IteratorMode::From(&self.floor, Direction::Forward))
             .next()
         {
             Some(item) => Some(decode_timestamp(&item.map_err(rocks)?.0)?),
@@ -79,6 +85,9 @@ impl TimerQueue for RocksDbTimerQueue {
             .put_cf_opt(&cf, &self.scratch, [], &self.write_options)
             .map_err(rocks)?;
         drop(cf);
+        if self.scratch < self.floor {
+            self.floor.clone_from(&self.scratch);
+        }
         self.first = Some(
             self.first
                 .map_or(timer.timestamp, |t| t.min(timer.timestamp)),
@@ -112,15 +121,17 @@ impl TimerQueue for RocksDbTimerQueue {
         }
         let mut due = Vec::new();
         let mut batch = WriteBatch::default();
-        for item in self
-            .database
-            .db
-            .iterator_cf_opt(&cf, read, IteratorMode::Start)
-        {
+        let mut last_popped = None;
+        for item in self.database.db.iterator_cf_opt(
+            &cf,
+            read,
+            IteratorMode::From(&self.floor, Direction::Forward),
+        ) {
             let (stored, _) = item.map_err(rocks)?;
             due.push(decode(&stored)?);
             batch.delete_cf(&cf, &stored);
             if due.len() == limit {
+                last_popped = Some(stored);
                 break;
             }
         }
@@ -129,6 +140,13 @@ impl TimerQueue for RocksDbTimerQueue {
             .write_opt(batch, &self.write_options)
             .map_err(rocks)?;
         drop(cf);
+        // Everything before the last timer popped is gone; if all due
+        // timers went, everything before `time + 1`.
+        match (last_popped, time.checked_add(1)) {
+            (Some(last), _) => self.floor = last.into_vec(),
+            (None, Some(after)) => self.floor = timestamp_bytes(after).to_vec(),
+            (None, None) => {}
+        }
         self.refresh_first()?;
         Ok(due)
     }
