@@ -95,7 +95,7 @@ write_buffer = "16 MiB"
         .and_then(|rest| rest.strip_suffix(" MiB"))
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no peak memory in the summary\n{}", out.describe()));
-    let state_mib = KEYS * STATE_BYTES_PER_KEY >> 20;
+    let state_mib = (KEYS * STATE_BYTES_PER_KEY) >> 20;
     eprintln!("larger than memory: {state_mib} MiB of state, peak RSS {peak_mib} MiB");
     assert!(
         peak_mib * 4 < state_mib,

@@ -53,6 +53,10 @@ pub trait TimerQueue: Send {
     fn first_timestamp(&self) -> Option<i64>;
     /// Number of timers queued (for tests and metrics; may scan).
     fn len(&self) -> usize;
+    /// Whether no timer is queued.
+    fn is_empty(&self) -> bool {
+        self.first_timestamp().is_none()
+    }
 }
 
 /// Timers kept on the heap.
