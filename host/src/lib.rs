@@ -7,6 +7,7 @@
 //! sandbox, and [`job`] for what users write.
 
 pub mod bench;
+pub mod checkpoint;
 pub mod cli;
 pub mod connectors;
 pub mod job;

@@ -1,0 +1,45 @@
+//! The manifest of a completed checkpoint: what it holds and how to tell
+//! that every file of it is whole.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the checkpoint layout; a checkpoint of another version is
+/// refused rather than misread.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a checkpoint holds. Written last, atomically: a checkpoint without
+/// a manifest never completed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    /// The job (its `[job] name`) that took the checkpoint; another job's
+    /// checkpoint is refused.
+    pub job: String,
+    /// Checkpoint number, increasing within a job.
+    pub id: u64,
+    /// Processing time the checkpoint completed at, ms since the Unix epoch.
+    pub completed_at: i64,
+    /// Every state file, with what it must look like.
+    pub files: Vec<StateFile>,
+}
+
+/// One file of a checkpoint, relative to the checkpoint's directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateFile {
+    /// Path below the checkpoint directory, `/`-separated.
+    pub path: String,
+    pub bytes: u64,
+    /// xxh3-64 of the contents, to tell a damaged file from a whole one.
+    pub xxh3: u64,
+}
+
+impl StateFile {
+    /// The entry for `contents` written at `path`.
+    pub fn describe(path: &str, contents: &[u8]) -> Self {
+        StateFile {
+            path: path.to_string(),
+            bytes: contents.len() as u64,
+            xxh3: xxhash_rust::xxh3::xxh3_64(contents),
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Checkpoints (design decision 4): consistent snapshots of a running job,
+//! from which it restarts after a failure with nothing lost or duplicated.
+//!
+//! This module holds where checkpoints are kept and how a complete one is
+//! told from a damaged one: [`CheckpointStorage`] with the local-directory
+//! implementation [`LocalCheckpointStorage`], and the [`Manifest`] that makes
+//! a checkpoint complete. The barrier protocol that takes them is issue 5's
+//! next part (see `ARCHITECTURE.md`, "Intended checkpoint flow").
+
+pub mod local;
+pub mod manifest;
+
+use thiserror::Error;
+
+pub use local::LocalCheckpointStorage;
+pub use manifest::{FORMAT_VERSION, Manifest, StateFile};
+
+/// Why a checkpoint cannot be used; each names the checkpoint and what is
+/// wrong with it, for the message a user sees.
+#[derive(Debug, Error)]
+pub enum CheckpointError {
+    #[error("checkpoint {id}: {path}: {source}")]
+    Io {
+        id: u64,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("checkpoint {id}: the manifest is truncated or corrupt ({reason})")]
+    CorruptManifest { id: u64, reason: String },
+    #[error(
+        "checkpoint {id}: written by format version {found}, this eddy reads version {FORMAT_VERSION}"
+    )]
+    FormatVersion { id: u64, found: u32 },
+    #[error("checkpoint {id} belongs to job `{found}`, not to this job `{expected}`")]
+    OtherJob {
+        id: u64,
+        found: String,
+        expected: String,
+    },
+    #[error("checkpoint {id}: state file {path} is missing")]
+    MissingFile { id: u64, path: String },
+    #[error("checkpoint {id}: state file {path} is damaged ({reason})")]
+    DamagedFile {
+        id: u64,
+        path: String,
+        reason: String,
+    },
+    #[error("checkpoint {id}: state file path {path} is not a plain relative path")]
+    BadPath { id: u64, path: String },
+}
+
+/// A checkpoint that was skipped while looking for one to restore, and why.
+#[derive(Debug)]
+pub struct RefusedCheckpoint {
+    pub id: u64,
+    pub error: CheckpointError,
+}
+
+/// The checkpoint to restore from, and the newer ones refused on the way.
+#[derive(Debug)]
+pub struct Restorable {
+    pub manifest: Manifest,
+    pub refused: Vec<RefusedCheckpoint>,
+}
+
+/// Where a job's checkpoints are kept. Local directories now; the trait
+/// keeps the runtime apart from the medium so an object store can follow.
+pub trait CheckpointStorage: Send + Sync {
+    /// Write one state file of checkpoint `id` (which has not completed),
+    /// durably, and describe it for the manifest.
+    fn write_file(
+        &self,
+        id: u64,
+        path: &str,
+        contents: &[u8],
+    ) -> Result<StateFile, CheckpointError>;
+
+    /// Complete checkpoint `id`: write its manifest atomically, so that a
+    /// crash leaves either no manifest or a whole one.
+    fn complete(&self, manifest: &Manifest) -> Result<(), CheckpointError>;
+
+    /// Remove checkpoint `id` (failed, timed out, or beyond retention).
+    fn discard(&self, id: u64) -> Result<(), CheckpointError>;
+
+    /// Ids of the checkpoints present, complete or not, oldest first.
+    fn ids(&self) -> Result<Vec<u64>, CheckpointError>;
+
+    /// The manifest of checkpoint `id`, checked: format version, job, and
+    /// every state file present and whole.
+    fn verified_manifest(&self, id: u64, job: &str) -> Result<Manifest, CheckpointError>;
+
+    /// The contents of a state file of a checked checkpoint, checked
+    /// against the manifest's checksum.
+    fn read_file(&self, id: u64, file: &StateFile) -> Result<Vec<u8>, CheckpointError>;
+
+    /// The newest checkpoint of `job` that passes [`Self::verified_manifest`],
+    /// with the newer ones refused on the way (`None` if there is none).
+    fn latest_restorable(&self, job: &str) -> Result<Option<Restorable>, CheckpointError> {
+        let mut refused = Vec::new();
+        for id in self.ids()?.into_iter().rev() {
+            match self.verified_manifest(id, job) {
+                Ok(manifest) => return Ok(Some(Restorable { manifest, refused })),
+                Err(error) => refused.push(RefusedCheckpoint { id, error }),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Keep the newest `keep` complete checkpoints of `job` and remove the
+    /// rest: older complete ones, and incomplete ones older than the newest
+    /// complete one (those failed; a newer one may still be in progress).
+    fn retain(&self, job: &str, keep: usize) -> Result<(), CheckpointError> {
+        let ids = self.ids()?;
+        let complete: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|&id| self.verified_manifest(id, job).is_ok())
+            .collect();
+        let Some(&newest) = complete.last() else {
+            return Ok(());
+        };
+        let kept = &complete[complete.len().saturating_sub(keep.max(1))..];
+        for id in ids {
+            if id < newest && !kept.contains(&id) {
+                self.discard(id)?;
+            }
+        }
+        Ok(())
+    }
+}
