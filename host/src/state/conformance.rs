@@ -226,20 +226,30 @@ fn with_ttl(name: &str, kind: StateKind, millis: u64, update: TtlUpdate) -> Stat
     }
 }
 
+/// A value, a list and a map state named `v`, `l`, `m` (then `suffix`),
+/// each with a 100 ms TTL refreshed as `update` says.
+fn ttl_states(
+    b: &mut dyn StateBackend,
+    suffix: &str,
+    update: TtlUpdate,
+) -> (StateId, StateId, StateId) {
+    let mut register = |name: &str, kind| {
+        b.register(&with_ttl(&format!("{name}{suffix}"), kind, 100, update))
+            .unwrap()
+    };
+    (
+        register("v", StateKind::Value),
+        register("l", StateKind::List),
+        register("m", StateKind::Map),
+    )
+}
+
 #[test]
 fn expired_state_is_never_returned() {
     let clock = TtlClock::manual(1_000);
     for (name, mut b, _dir) in each_backend_on(KeyGroupRange::all(128), clock.clone()) {
         let update = TtlUpdate::OnCreateAndWrite;
-        let v = b
-            .register(&with_ttl("v", StateKind::Value, 100, update))
-            .unwrap();
-        let l = b
-            .register(&with_ttl("l", StateKind::List, 100, update))
-            .unwrap();
-        let m = b
-            .register(&with_ttl("m", StateKind::Map, 100, update))
-            .unwrap();
+        let (v, l, m) = ttl_states(b.as_mut(), "", update);
         let k = at(b"k", b"");
         b.value_set(v, k, b"1").unwrap();
         b.list_add(l, k, b"early").unwrap();
@@ -286,25 +296,8 @@ fn on_create_and_write_ignores_reads_and_on_read_and_write_does_not() {
             ("write", TtlUpdate::OnCreateAndWrite),
             ("read", TtlUpdate::OnReadAndWrite),
         ] {
-            let v = b.register(&with_ttl(
-                &format!("v-{label}"),
-                StateKind::Value,
-                100,
-                update,
-            ));
-            let l = b.register(&with_ttl(
-                &format!("l-{label}"),
-                StateKind::List,
-                100,
-                update,
-            ));
-            let m = b.register(&with_ttl(
-                &format!("m-{label}"),
-                StateKind::Map,
-                100,
-                update,
-            ));
-            ids.push((update, v.unwrap(), l.unwrap(), m.unwrap()));
+            let (v, l, m) = ttl_states(b.as_mut(), &format!("-{label}"), update);
+            ids.push((update, v, l, m));
         }
         let k = at(b"k", b"");
         for &(_, v, l, m) in &ids {
@@ -349,15 +342,7 @@ fn expired_entries_are_cleaned_up_without_being_read() {
     let clock = TtlClock::manual(1_000);
     for (name, mut b, _dir) in each_backend_on(KeyGroupRange::all(128), clock.clone()) {
         let update = TtlUpdate::OnCreateAndWrite;
-        let v = b
-            .register(&with_ttl("v", StateKind::Value, 100, update))
-            .unwrap();
-        let l = b
-            .register(&with_ttl("l", StateKind::List, 100, update))
-            .unwrap();
-        let m = b
-            .register(&with_ttl("m", StateKind::Map, 100, update))
-            .unwrap();
+        let (v, l, m) = ttl_states(b.as_mut(), "", update);
         for i in 0..500u32 {
             let key = i.to_be_bytes();
             b.value_set(v, at(&key, b""), b"old").unwrap();
