@@ -12,6 +12,7 @@
 //! and RocksDB drops expired entries in a compaction filter. Both read the
 //! stamp through [`expires_at`].
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -115,6 +116,14 @@ impl TtlStates {
     fn ttl(&self, state: StateId) -> Option<StateTtl> {
         self.ttls.get(state.0 as usize).copied().flatten()
     }
+
+    /// `value` as `state` stores it: stamped with its expiry if the state has a TTL.
+    fn stored_form<'v>(&self, state: StateId, value: &'v [u8]) -> Cow<'v, [u8]> {
+        match self.ttl(state) {
+            None => Cow::Borrowed(value),
+            Some(ttl) => Cow::Owned(stamp(ttl.expiry(self.clock.now()), value)),
+        }
+    }
 }
 
 impl StateTtl {
@@ -168,13 +177,8 @@ impl StateBackend for TtlStates {
         at: StateKey<'_>,
         value: &[u8],
     ) -> Result<(), StateError> {
-        match self.ttl(state) {
-            None => self.inner.value_set(state, at, value),
-            Some(ttl) => {
-                let stored = stamp(ttl.expiry(self.clock.now()), value);
-                self.inner.value_set(state, at, &stored)
-            }
-        }
+        let stored = self.stored_form(state, value);
+        self.inner.value_set(state, at, &stored)
     }
 
     fn list_get(&mut self, state: StateId, at: StateKey<'_>) -> Result<Vec<Vec<u8>>, StateError> {
@@ -207,13 +211,8 @@ impl StateBackend for TtlStates {
         at: StateKey<'_>,
         element: &[u8],
     ) -> Result<(), StateError> {
-        match self.ttl(state) {
-            None => self.inner.list_add(state, at, element),
-            Some(ttl) => {
-                let stored = stamp(ttl.expiry(self.clock.now()), element);
-                self.inner.list_add(state, at, &stored)
-            }
-        }
+        let stored = self.stored_form(state, element);
+        self.inner.list_add(state, at, &stored)
     }
 
     fn list_update(
@@ -263,13 +262,8 @@ impl StateBackend for TtlStates {
         map_key: &[u8],
         value: &[u8],
     ) -> Result<(), StateError> {
-        match self.ttl(state) {
-            None => self.inner.map_put(state, at, map_key, value),
-            Some(ttl) => {
-                let stored = stamp(ttl.expiry(self.clock.now()), value);
-                self.inner.map_put(state, at, map_key, &stored)
-            }
-        }
+        let stored = self.stored_form(state, value);
+        self.inner.map_put(state, at, map_key, &stored)
     }
 
     fn map_remove(
