@@ -9,6 +9,7 @@
 
 pub mod local;
 pub mod manifest;
+pub mod state_file;
 
 use thiserror::Error;
 

@@ -160,6 +160,12 @@ impl TimerService {
         self.queue(domain).pop_due(time, limit)
     }
 
+    /// A copy of the timers for a checkpoint, if they are kept on the heap
+    /// (`None` when the backend's own snapshot holds them, as RocksDB's does).
+    pub fn snapshot(&self) -> Option<crate::checkpoint::state_file::TimerSnapshot> {
+        todo!()
+    }
+
     /// Earliest processing-time timer, to know when to wake up.
     pub fn next_processing_time(&self) -> Option<i64> {
         self.processing_time.first_timestamp()
