@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use eddy::job::{
-    BatchConfig, GeneratorSpec, GuestLimits, InputSide, Job, JobError, JoinInterval, KeyBy,
-    KeyOrder, OperatorKind, RecordFormat, RocksDbConfig, SecondInputRouting, SinkConnector,
-    SourceConnector, StateBackendConfig, StreamRef, TimestampSource, WatermarkStrategy,
-    WindowAssigner, WindowDef, WindowKind, WindowTime, load_job, parse_job,
+    BatchConfig, CheckpointConfig, CheckpointMode, GeneratorSpec, GuestLimits, InputSide, Job,
+    JobError, JoinInterval, KeyBy, KeyOrder, OperatorKind, RecordFormat, RestartStrategy,
+    RocksDbConfig, SecondInputRouting, SinkConnector, SourceConnector, StateBackendConfig,
+    StreamRef, TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef, WindowKind,
+    WindowTime, load_job, parse_job,
 };
 
 fn fixtures() -> PathBuf {
@@ -2034,5 +2035,151 @@ fn zero_sizes_of_windows_and_idle_timeouts_are_refused() {
         &with_base("[[source]]\nname = \"more\"\ntype = \"stdin\"\nidle_timeout = \"0s\"\n"),
         "source `more`: `idle_timeout` must be longer than zero",
         (13, 16),
+    );
+}
+
+/// A generator job of twelve lines, with `extra` (sections) after it.
+fn generator_job(extra: &str) -> String {
+    format!(
+        r#"[job]
+name = "cp"
+[[source]]
+name = "gen"
+type = "generator"
+[[sink]]
+name = "out"
+type = "file"
+path = "out/parts"
+delivery = "exactly-once"
+input = "gen"
+
+{extra}"#
+    )
+}
+
+#[test]
+fn checkpoints_get_their_defaults_and_restart_follows_flink() {
+    let job = parse(&generator_job("[checkpoints]\ninterval = \"10s\"\n")).expect("valid");
+    assert_eq!(
+        job.checkpoints,
+        Some(CheckpointConfig {
+            interval: Duration::from_secs(10),
+            mode: CheckpointMode::ExactlyOnce,
+            dir: fixtures().join("checkpoints"),
+            min_pause: Duration::ZERO,
+            timeout: Duration::from_secs(600),
+            retain: 3,
+        })
+    );
+    assert_eq!(
+        job.restart,
+        RestartStrategy::ExponentialBackoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            multiplier: 1.5,
+            attempts: None,
+        },
+        "with checkpoints, Flink restarts with exponential backoff"
+    );
+    assert!(
+        matches!(&job.sinks[0].connector, SinkConnector::ExactlyOnceFiles(dir) if *dir == fixtures().join("out/parts"))
+    );
+    let plain = parse(&with_base("")).expect("valid");
+    assert_eq!(plain.checkpoints, None);
+    assert_eq!(
+        plain.restart,
+        RestartStrategy::None,
+        "no checkpoints, no restarts"
+    );
+}
+
+#[test]
+fn every_checkpoint_and_restart_option_is_read() {
+    let job = parse(&generator_job(
+        r#"[checkpoints]
+interval = "200ms"
+mode = "at-least-once"
+dir = "cps"
+min_pause = "50ms"
+timeout = "5s"
+retain = 1
+[restart]
+strategy = "failure-rate"
+max_failures = 3
+failure_interval = "5m"
+delay = "2s"
+"#,
+    ))
+    .expect("valid");
+    let checkpoints = job.checkpoints.unwrap();
+    assert_eq!(checkpoints.mode, CheckpointMode::AtLeastOnce);
+    assert_eq!(checkpoints.dir, fixtures().join("cps"));
+    assert_eq!(checkpoints.min_pause, Duration::from_millis(50));
+    assert_eq!(checkpoints.timeout, Duration::from_secs(5));
+    assert_eq!(checkpoints.retain, 1);
+    assert_eq!(
+        job.restart,
+        RestartStrategy::FailureRate {
+            max_failures: 3,
+            interval: Duration::from_secs(300),
+            delay: Duration::from_secs(2),
+        }
+    );
+    let fixed = parse(&generator_job(
+        "[restart]\nstrategy = \"fixed-delay\"\nattempts = 4\n",
+    ))
+    .expect("valid");
+    assert_eq!(
+        fixed.restart,
+        RestartStrategy::FixedDelay {
+            attempts: 4,
+            delay: Duration::from_secs(1)
+        }
+    );
+}
+
+#[test]
+fn wrong_checkpoint_and_restart_options_are_refused() {
+    assert_rejected(
+        &generator_job("[checkpoints]\ninterval = \"0s\"\n"),
+        "`[checkpoints]`: `interval` must be more than 0",
+        (14, 12),
+    );
+    assert_rejected(
+        &generator_job("[checkpoints]\ninterval = \"1s\"\nretain = 0\n"),
+        "`[checkpoints]`: `retain` must be at least 1, or the job could not restart",
+        (15, 10),
+    );
+    assert_rejected(
+        &generator_job("[checkpoints]\ninterval = \"1s\"\nmode = \"exactly-twice\"\n"),
+        "unknown variant `exactly-twice`, expected `exactly-once` or `at-least-once`",
+        (15, 8),
+    );
+    assert_rejected(
+        &generator_job("[restart]\nstrategy = \"exponential-backoff\"\ndelay = \"1s\"\n"),
+        "`[restart]`: `delay` is not an option of strategy `exponential-backoff` (it belongs to `fixed-delay` and `failure-rate`)",
+        (15, 9),
+    );
+    assert_rejected(
+        &generator_job("[restart]\nstrategy = \"fixed-delay\"\n"),
+        "`[restart]`: strategy `fixed-delay` needs `attempts`, the number of restarts before the run fails",
+        (14, 12),
+    );
+    assert_rejected(
+        &generator_job("[restart]\nstrategy = \"exponential-backoff\"\nmultiplier = 0.5\n"),
+        "`[restart]`: `multiplier` must be at least 1, found 0.5",
+        (15, 14),
+    );
+    assert_rejected(
+        &with_base("[checkpoints]\ninterval = \"1s\"\n"),
+        "source `in`: a `stdin` source cannot be read again after a restart, so a job with `[checkpoints]` cannot read one; read a file instead",
+        (5, 8),
+    );
+    assert_rejected(
+        &with_base(
+            "[[sink]]\nname = \"more\"\ntype = \"stdout\"\ninput = \"in\"\ndelivery = \"exactly-once\"\n",
+        ),
+        "sink `more`: unknown field `delivery` for a `stdout` sink (`delivery` is an option of `file` sinks)",
+        (14, 12),
     );
 }

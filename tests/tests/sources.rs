@@ -56,7 +56,7 @@ fn generator_count_reaches_the_discard_sink() {
 fn generator_metrics_in_process() {
     let scratch = Scratch::new();
     let job = eddy::job::load_job(&generator_job(&scratch, 2)).expect("load the job");
-    let report = eddy::runtime::run_job(&job, &eddy::runtime::RunOptions::default(), |_, _| {})
+    let report = eddy::runtime::run_job(&job, &eddy::runtime::RunOptions::default(), |_, _, _| {})
         .expect("the job runs");
     let source = report.metrics.node("gen").expect("metrics of `gen`");
     let sink = report

@@ -6,7 +6,10 @@
 //!   containing `needle`, identity otherwise;
 //! - `loop`: never returns from the first record;
 //! - `hog`: allocates and touches 1 GiB on the first record;
-//! - `error`: returns `Err("faulty guest: refused record")` on the first record.
+//! - `error`: returns `Err("faulty guest: refused record")` on the first record;
+//! - `trap-randomly`: traps (`unreachable`) on a random record, each with
+//!   probability `1 / one_in`, from a seed that differs in every instance, so
+//!   a job restarted after such a trap gets past it.
 
 use eddy_sdk::{Map, OpenContext};
 use serde::Deserialize;
@@ -20,6 +23,7 @@ enum Mode {
     Loop,
     Hog,
     Error,
+    TrapRandomly,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -27,10 +31,30 @@ enum Mode {
 struct Config {
     mode: Mode,
     needle: String,
+    one_in: u64,
 }
 
 struct Faulty {
     config: Config,
+    /// xorshift64 state of `trap-randomly`.
+    random: u64,
+}
+
+impl Faulty {
+    fn next_random(&mut self) -> u64 {
+        self.random ^= self.random << 13;
+        self.random ^= self.random >> 7;
+        self.random ^= self.random << 17;
+        self.random
+    }
+}
+
+/// A seed from the host's random source (WASI `random`), different in every instance.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0x5EED);
+    hasher.finish() | 1
 }
 
 impl Map for Faulty {
@@ -42,7 +66,13 @@ impl Map for Faulty {
         if matches!(config.mode, Mode::PanicOn) && config.needle.is_empty() {
             return Err("faulty guest: mode `panic-on` needs a non-empty `needle`".into());
         }
-        Ok(Faulty { config })
+        if matches!(config.mode, Mode::TrapRandomly) && config.one_in == 0 {
+            return Err("faulty guest: mode `trap-randomly` needs `one_in` of at least 1".into());
+        }
+        Ok(Faulty {
+            config,
+            random: random_seed(),
+        })
     }
 
     fn map(&mut self, value: Vec<u8>) -> Result<Vec<u8>, String> {
@@ -62,9 +92,22 @@ impl Map for Faulty {
                 std::hint::black_box(&memory);
             }
             Mode::Error => return Err("faulty guest: refused record".into()),
+            Mode::TrapRandomly => {
+                if self.next_random() % self.config.one_in == 0 {
+                    trap();
+                }
+            }
         }
         Ok(value)
     }
+}
+
+/// A WebAssembly trap, as a bug in a guest compiled from any language would cause.
+fn trap() -> ! {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+    #[cfg(not(target_arch = "wasm32"))]
+    std::process::abort();
 }
 
 eddy_sdk::export_map!(Faulty);

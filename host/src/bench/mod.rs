@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+use crate::checkpoint::coordinator::CheckpointStats;
 use crate::job::{
-    BatchConfig, DEFAULT_LATE_OUTPUT, GeneratorSpec, GuestLimits, Job, KeyBy, OperatorDef,
-    OperatorKind, RecordFormat, RocksDbConfig, SinkConnector, SinkDef, SourceConnector, SourceDef,
-    StateBackendConfig, StreamRef, TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef,
-    WindowKind, WindowTime,
+    BatchConfig, CheckpointConfig, CheckpointMode, DEFAULT_LATE_OUTPUT, GeneratorSpec, GuestLimits,
+    Job, KeyBy, OperatorDef, OperatorKind, RecordFormat, RocksDbConfig, SinkConnector, SinkDef,
+    SourceConnector, SourceDef, StateBackendConfig, StreamRef, TimestampSource, WatermarkStrategy,
+    WindowAssigner, WindowDef, WindowKind, WindowTime,
 };
 use crate::runtime::{NativeOperatorFactory, RunOptions, run_job};
 
@@ -40,6 +41,11 @@ pub struct BenchArgs {
     /// Folder holding the benchmark components (bench_map.wasm, ...).
     #[arg(long, default_value = "examples-wasm/wasm")]
     pub wasm_dir: PathBuf,
+    /// The window pipeline also runs with exactly-once checkpoints at this
+    /// interval (into a temporary folder), to show what they cost. Runs must
+    /// last several intervals for that to mean anything.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub checkpoint_interval: Duration,
 }
 
 /// A benchmark pipeline.
@@ -93,11 +99,39 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for pipeline in pipelines {
         let job = bench_job(pipeline, args)?;
         let native = native_twins(pipeline, &job);
+        // Checkpoints every `checkpoint_interval` into a temporary folder
+        // (window pipeline only), measured in the same rounds as the rest.
+        let checkpoint_dir = tempfile::tempdir().context("temporary folder for checkpoints")?;
+        let checkpointed = (pipeline == Pipeline::WindowCount).then(|| {
+            let mut job = job.clone();
+            job.checkpoints = Some(CheckpointConfig {
+                interval: args.checkpoint_interval,
+                mode: CheckpointMode::ExactlyOnce,
+                dir: checkpoint_dir.path().to_path_buf(),
+                min_pause: Duration::ZERO,
+                timeout: Duration::from_secs(600),
+                retain: 1,
+            });
+            job
+        });
         let mut wasm_rates = Vec::new();
         let mut native_rates = Vec::new();
+        let mut checkpointed_rates = Vec::new();
+        let mut checkpoint_figures = CheckpointStats::default();
         for _ in 0..args.rounds.max(1) {
-            wasm_rates.push(measure(&job, &RunOptions::default(), args.records)?);
-            native_rates.push(measure(&job, &native, args.records)?);
+            wasm_rates.push(measure(&job, &RunOptions::default(), args.records)?.0);
+            native_rates.push(measure(&job, &native, args.records)?.0);
+            if let Some(job) = &checkpointed {
+                let (rate, stats) = measure(job, &RunOptions::default(), args.records)?;
+                checkpointed_rates.push(rate);
+                checkpoint_figures.completed += stats.completed;
+                checkpoint_figures.longest_pause =
+                    checkpoint_figures.longest_pause.max(stats.longest_pause);
+                checkpoint_figures.longest_alignment = checkpoint_figures
+                    .longest_alignment
+                    .max(stats.longest_alignment);
+                checkpoint_figures.last = stats.last.or(checkpoint_figures.last);
+            }
         }
         let wasm = median(&mut wasm_rates);
         let native = median(&mut native_rates);
@@ -105,6 +139,30 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("  wasm    {:>12.0} records/s", wasm);
         println!("  native  {:>12.0} records/s", native);
         println!("  wasm/native time ratio {:.2}x", native / wasm);
+        if !checkpointed_rates.is_empty() {
+            let with = median(&mut checkpointed_rates);
+            println!(
+                "  wasm, checkpoints every {} {:>12.0} records/s ({:+.1}% against none)",
+                humantime::format_duration(args.checkpoint_interval),
+                with,
+                (with / wasm - 1.0) * 100.0
+            );
+            let per_round = checkpoint_figures.completed as f64 / args.rounds.max(1) as f64;
+            let size = checkpoint_figures
+                .last
+                .as_ref()
+                .map(|l| bytesize::ByteSize::b(l.bytes).to_string())
+                .unwrap_or_else(|| "-".into());
+            println!(
+                "    {per_round:.1} checkpoints per run (last {size}); longest snapshot pause {:.2?}, longest alignment {:.2?}",
+                checkpoint_figures.longest_pause, checkpoint_figures.longest_alignment
+            );
+            if checkpoint_figures.completed == 0 {
+                println!(
+                    "    no checkpoint completed: runs are shorter than the interval; raise --records"
+                );
+            }
+        }
         if pipeline == Pipeline::WindowCount {
             // The same job with its state in the embedded RocksDB (Flink's
             // job B with EmbeddedRocksDBStateBackend).
@@ -116,7 +174,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             });
             let mut rocksdb_rates = Vec::new();
             for _ in 0..args.rounds.max(1) {
-                rocksdb_rates.push(measure(&rocksdb_job, &RunOptions::default(), args.records)?);
+                rocksdb_rates.push(measure(&rocksdb_job, &RunOptions::default(), args.records)?.0);
             }
             let rocksdb = median(&mut rocksdb_rates);
             println!("  wasm, RocksDB state {:>12.0} records/s", rocksdb);
@@ -126,8 +184,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn measure(job: &Job, options: &RunOptions, records: u64) -> Result<f64> {
-    let report = run_job(job, options, |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
+/// Records/s of one run of `job`, and its checkpoint figures.
+fn measure(job: &Job, options: &RunOptions, records: u64) -> Result<(f64, CheckpointStats)> {
+    let report = run_job(job, options, |_, _, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
     let produced: u64 = report
         .metrics
         .nodes
@@ -138,7 +197,10 @@ fn measure(job: &Job, options: &RunOptions, records: u64) -> Result<f64> {
     if produced != records {
         bail!("benchmark source produced {produced} records, expected {records}");
     }
-    Ok(records as f64 / report.elapsed.as_secs_f64())
+    Ok((
+        records as f64 / report.elapsed.as_secs_f64(),
+        report.checkpoints,
+    ))
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -249,6 +311,8 @@ fn bench_job(pipeline: Pipeline, args: &BenchArgs) -> Result<Job> {
         max_parallelism: 128,
         batch: BatchConfig::default(),
         state: StateBackendConfig::Memory,
+        checkpoints: None,
+        restart: crate::job::RestartStrategy::None,
         sources: vec![source],
         operators,
         sinks: vec![SinkDef {
@@ -290,5 +354,6 @@ fn native_twins(pipeline: Pipeline, job: &Job) -> RunOptions {
     }
     RunOptions {
         native_operators: native,
+        ..RunOptions::default()
     }
 }

@@ -33,6 +33,17 @@ impl LocalCheckpointStorage {
         LocalCheckpointStorage { dir: dir.into() }
     }
 
+    /// The storage holding the checkpoint folder `path` (`.../chk-<n>`),
+    /// and `n`; `None` if `path` is not named like a checkpoint.
+    pub fn of_checkpoint_dir(path: &Path) -> Option<(Self, u64)> {
+        let id = checkpoint_id(path.file_name()?.to_str()?)?;
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        Some((
+            LocalCheckpointStorage::new(parent.unwrap_or(Path::new("."))),
+            id,
+        ))
+    }
+
     /// The directory of checkpoint `id`.
     pub fn checkpoint_dir(&self, id: u64) -> PathBuf {
         self.dir.join(format!("{CHECKPOINT_PREFIX}{id:012}"))
@@ -54,6 +65,11 @@ impl LocalCheckpointStorage {
         }
         Ok(self.checkpoint_dir(id).join(relative))
     }
+}
+
+/// The id of a checkpoint folder named `name`.
+fn checkpoint_id(name: &str) -> Option<u64> {
+    name.strip_prefix(CHECKPOINT_PREFIX)?.parse().ok()
 }
 
 /// Write `contents` to `path` and make it durable.
@@ -133,10 +149,7 @@ impl CheckpointStorage for LocalCheckpointStorage {
         };
         let mut ids: Vec<u64> = entries
             .flatten()
-            .filter_map(|entry| {
-                let name = entry.file_name();
-                name.to_str()?.strip_prefix(CHECKPOINT_PREFIX)?.parse().ok()
-            })
+            .filter_map(|entry| checkpoint_id(entry.file_name().to_str()?))
             .collect();
         ids.sort_unstable();
         Ok(ids)
@@ -241,6 +254,9 @@ mod tests {
             id,
             completed_at: 1_700_000_000_000,
             files,
+            operators: Vec::new(),
+            sources: Vec::new(),
+            sinks: Vec::new(),
         };
         storage.complete(&manifest).unwrap();
         manifest

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::protocol::{SinkCommit, SourceState};
+
 /// Version of the checkpoint layout; a checkpoint of another version is
 /// refused rather than misread.
 pub const FORMAT_VERSION: u32 = 1;
@@ -21,6 +23,28 @@ pub struct Manifest {
     pub completed_at: i64,
     /// Every state file, with what it must look like.
     pub files: Vec<StateFile>,
+    /// Which file holds which operator subtask's state.
+    #[serde(default)]
+    pub operators: Vec<OperatorFile>,
+    /// Where every source subtask was.
+    #[serde(default)]
+    pub sources: Vec<SourceState>,
+    /// Pending files of two-phase-commit sinks, published once this
+    /// checkpoint is complete.
+    #[serde(default)]
+    pub sinks: Vec<SinkCommit>,
+}
+
+/// The state file of one operator subtask.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorFile {
+    pub uid: String,
+    pub subtask: u32,
+    pub parallelism: u32,
+    /// `[start, end)` of the key groups the subtask owned.
+    pub key_groups: (u16, u16),
+    /// Path of the file, as in [`Manifest::files`].
+    pub file: String,
 }
 
 /// One file of a checkpoint, relative to the checkpoint's directory.

@@ -7,14 +7,17 @@
 //! a checkpoint complete. The barrier protocol that takes them is issue 5's
 //! next part (see `ARCHITECTURE.md`, "Intended checkpoint flow").
 
+pub mod coordinator;
 pub mod local;
 pub mod manifest;
+pub mod protocol;
 pub mod state_file;
 
 use thiserror::Error;
 
 pub use local::LocalCheckpointStorage;
-pub use manifest::{FORMAT_VERSION, Manifest, StateFile};
+pub use manifest::{FORMAT_VERSION, Manifest, OperatorFile, StateFile};
+pub use protocol::{CheckpointHandle, CheckpointTag, TaskAck};
 
 /// Why a checkpoint cannot be used; each names the checkpoint and what is
 /// wrong with it, for the message a user sees.

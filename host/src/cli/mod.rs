@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::job::load_job;
-use crate::runtime::plan::load_modules;
+use crate::runtime::plan::{FromCheckpoint, load_modules};
 use crate::runtime::{JobFailure, RunOptions, run_job};
 use crate::wasm::{GuestEngine, GuestModule, function_kind_name};
 
@@ -32,6 +32,11 @@ pub enum Command {
         /// Print only the job's output and errors: no live progress, no summary.
         #[arg(long)]
         quiet: bool,
+        /// Restore the job from a checkpoint: `latest` (the newest complete
+        /// one in the job's checkpoint folder, or the beginning if there is
+        /// none) or the path of a `chk-<n>` folder.
+        #[arg(long, value_name = "latest|PATH")]
+        from_checkpoint: Option<String>,
     },
     /// Check a job file and every module it names, without running anything.
     Validate {
@@ -84,53 +89,73 @@ fn init_tracing() {
 
 fn execute(command: Command) -> Result<()> {
     match command {
-        Command::Run { job, quiet } => run(&job, quiet),
+        Command::Run {
+            job,
+            quiet,
+            from_checkpoint,
+        } => run(&job, quiet, from_checkpoint.as_deref()),
         Command::Validate { job } => validate(&job),
         Command::Inspect { module } => inspect(&module),
         Command::Bench(args) => crate::bench::run(&args),
     }
 }
 
-fn run(path: &std::path::Path, quiet: bool) -> Result<()> {
+fn run(path: &std::path::Path, quiet: bool, from_checkpoint: Option<&str>) -> Result<()> {
     let job = load_job(path)?;
+    let options = RunOptions {
+        from_checkpoint: from_checkpoint.map(|from| match from {
+            "latest" => FromCheckpoint::Latest,
+            path => FromCheckpoint::Path(PathBuf::from(path)),
+        }),
+        ..RunOptions::default()
+    };
     let live = !quiet && std::io::stderr().is_terminal();
     let mut display = progress::Progress::new(live);
     let started = std::time::Instant::now();
-    let result = run_job(&job, &RunOptions::default(), |metrics, elapsed| {
-        display.tick(metrics, elapsed)
+    let result = run_job(&job, &options, |metrics, checkpoints, elapsed| {
+        display.tick(metrics, checkpoints, elapsed)
     });
     display.clear();
+    let summary = |outcome, metrics, checkpoints, elapsed| {
+        if !quiet {
+            eprint!(
+                "{}",
+                progress::summary(&job.name, outcome, metrics, checkpoints, elapsed)
+            );
+        }
+    };
     match result {
         Ok(report) => {
-            if !quiet {
-                eprint!(
-                    "{}",
-                    progress::summary(
-                        &job.name,
-                        progress::Outcome::Finished,
-                        &report.metrics,
-                        report.elapsed
-                    )
-                );
-            }
+            summary(
+                progress::Outcome::Finished,
+                &report.metrics,
+                &report.checkpoints,
+                report.elapsed,
+            );
             Ok(())
         }
         Err(JobFailure::Setup(error)) => {
             Err(error.context(format!("job `{}` could not start", job.name)))
         }
-        Err(JobFailure::Task { error, metrics }) => {
-            if !quiet {
-                eprint!(
-                    "{}",
-                    progress::summary(
-                        &job.name,
-                        progress::Outcome::Failed,
-                        &metrics,
-                        started.elapsed()
-                    )
-                );
+        Err(
+            ref failure @ (JobFailure::Task {
+                ref metrics,
+                ref checkpoints,
+                ..
             }
-            Err(anyhow::anyhow!("job `{}` failed: {error}", job.name))
+            | JobFailure::GaveUp {
+                ref metrics,
+                ref checkpoints,
+                ..
+            }),
+        ) => {
+            summary(
+                progress::Outcome::Failed,
+                metrics,
+                checkpoints,
+                started.elapsed(),
+            );
+            Err(anyhow::anyhow!("job `{}` failed: {failure}", job.name))
         }
     }
 }

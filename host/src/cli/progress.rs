@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::time::Duration;
 
+use crate::checkpoint::coordinator::CheckpointStats;
 use crate::runtime::metrics::{JobMetrics, NodeRole};
 
 /// Redraws one block of lines per tick on stderr, when it is a terminal.
@@ -24,7 +25,7 @@ impl Progress {
     }
 
     /// Draw the counters and the rate since the last tick.
-    pub fn tick(&mut self, metrics: &JobMetrics, elapsed: Duration) {
+    pub fn tick(&mut self, metrics: &JobMetrics, checkpoints: &CheckpointStats, elapsed: Duration) {
         if !self.live {
             return;
         }
@@ -50,6 +51,10 @@ impl Progress {
             counts.push(count);
         }
         self.lines_drawn = metrics.nodes.len() + 1;
+        if let Some(line) = checkpoint_line(checkpoints) {
+            text.push_str(&format!("  {line}\n"));
+            self.lines_drawn += 1;
+        }
         self.last = counts;
         self.last_elapsed = elapsed;
         let mut stderr = std::io::stderr().lock();
@@ -90,6 +95,40 @@ fn format_count(n: u64) -> String {
     }
 }
 
+/// Checkpoints in one line: how many, the last one's figures, and how long
+/// ago it completed; `None` when the run has taken and restored none.
+fn checkpoint_line(stats: &CheckpointStats) -> Option<String> {
+    if stats.completed == 0
+        && stats.failed == 0
+        && stats.restored_from.is_none()
+        && stats.in_progress.is_none()
+    {
+        return None;
+    }
+    let mut line = format!("checkpoints {} completed", stats.completed);
+    if stats.failed > 0 {
+        line.push_str(&format!(", {} failed", stats.failed));
+    }
+    if let Some(last) = &stats.last {
+        line.push_str(&format!(
+            "; last #{} {:.0?} ago: took {:.0?}, {}, alignment {:.0?}, pause {:.1?}",
+            last.id,
+            last.completed_at.elapsed(),
+            last.duration,
+            bytesize::ByteSize::b(last.bytes),
+            last.alignment,
+            last.pause,
+        ));
+    }
+    if let Some(id) = stats.in_progress {
+        line.push_str(&format!("; #{id} in progress"));
+    }
+    if let Some(id) = stats.restored_from {
+        line.push_str(&format!("; restored from #{id}"));
+    }
+    Some(line)
+}
+
 /// How a run ended, for the summary's first line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -98,7 +137,13 @@ pub enum Outcome {
 }
 
 /// The end-of-run table: records in and out per node, and the overall rate.
-pub fn summary(job: &str, outcome: Outcome, metrics: &JobMetrics, elapsed: Duration) -> String {
+pub fn summary(
+    job: &str,
+    outcome: Outcome,
+    metrics: &JobMetrics,
+    checkpoints: &CheckpointStats,
+    elapsed: Duration,
+) -> String {
     let verb = match outcome {
         Outcome::Finished => "finished in",
         Outcome::Failed => "failed after",
@@ -137,6 +182,15 @@ pub fn summary(job: &str, outcome: Outcome, metrics: &JobMetrics, elapsed: Durat
             "  {} records/s from sources\n",
             format_count((source_total as f64 / elapsed.as_secs_f64()) as u64)
         ));
+    }
+    if let Some(line) = checkpoint_line(checkpoints) {
+        text.push_str(&format!("  {line}\n"));
+        if checkpoints.completed > 0 {
+            text.push_str(&format!(
+                "  longest snapshot pause {:.1?}, longest alignment {:.0?}\n",
+                checkpoints.longest_pause, checkpoints.longest_alignment
+            ));
+        }
     }
     if let Some(peak) = peak_resident_bytes() {
         text.push_str(&format!("  peak memory (RSS) {} MiB\n", peak >> 20));

@@ -1,13 +1,13 @@
 //! Line sources: a file, or standard input.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
-use super::{Position, RawRecord, ReadStatus, SourceReader};
+use super::{Position, RawRecord, ReadStatus, SourcePosition, SourceReader, foreign_position};
 
 /// Splits a byte stream into lines, tracking line numbers and byte offsets;
 /// blank lines are skipped.
@@ -95,6 +95,32 @@ impl SourceReader for FileReader {
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
+
+    fn position(&self) -> Option<SourcePosition> {
+        Some(SourcePosition::File {
+            offset: self.lines.offset,
+            lines: self.lines.line,
+        })
+    }
+
+    fn seek(&mut self, position: SourcePosition) -> std::io::Result<()> {
+        let SourcePosition::File { offset, lines } = position else {
+            return Err(foreign_position(&self.describe(), position));
+        };
+        let length = self.lines.input.get_ref().metadata()?.len();
+        if offset > length {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "the checkpoint read up to byte {offset}, but the file now has only {length} bytes; was it replaced?"
+                ),
+            ));
+        }
+        self.lines.input.seek(SeekFrom::Start(offset))?;
+        self.lines.offset = offset;
+        self.lines.line = lines;
+        Ok(())
+    }
 }
 
 /// Reads lines on a thread of its own, so that a batch closes as soon as no
@@ -158,11 +184,74 @@ impl SourceReader for ThreadedLineReader {
     fn describe(&self) -> String {
         self.name.clone()
     }
+
+    fn position(&self) -> Option<SourcePosition> {
+        None
+    }
+
+    fn seek(&mut self, _position: SourcePosition) -> std::io::Result<()> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!(
+                "{} cannot be read again from a checkpointed position",
+                self.name
+            ),
+        ))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_reader_seeked_to_a_position_reads_on_from_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.txt");
+        std::fs::write(&path, "a\nbb\n\nccc\ndddd\n").unwrap();
+        let mut first = FileReader::open(&path).unwrap();
+        let mut out = Vec::new();
+        first.read(2, &mut out).unwrap();
+        let position = first.position().unwrap();
+        assert_eq!(
+            position,
+            SourcePosition::File {
+                offset: 5,
+                lines: 2
+            }
+        );
+
+        let mut second = FileReader::open(&path).unwrap();
+        second.seek(position).unwrap();
+        let mut rest = Vec::new();
+        assert_eq!(second.read(10, &mut rest).unwrap(), ReadStatus::Finished);
+        let read: Vec<_> = rest
+            .iter()
+            .map(|r| (r.value.clone(), r.position.clone()))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                (b"ccc".to_vec(), Position::Line { line: 4, offset: 6 }),
+                (
+                    b"dddd".to_vec(),
+                    Position::Line {
+                        line: 5,
+                        offset: 10
+                    }
+                ),
+            ]
+        );
+        let beyond = SourcePosition::File {
+            offset: 999,
+            lines: 9,
+        };
+        let error = FileReader::open(&path).unwrap().seek(beyond).unwrap_err();
+        assert!(
+            error.to_string().contains("the file now has only 15 bytes"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn lines_carry_numbers_and_offsets_and_blank_lines_are_skipped() {

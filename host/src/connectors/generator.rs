@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Position, RawRecord, ReadStatus, SourceReader};
+use super::{Position, RawRecord, ReadStatus, SourcePosition, SourceReader, foreign_position};
 use crate::job::{GeneratorSpec, KeyOrder, RecordFormat};
 
 /// Size of the binary event header: key, timestamp, amount.
@@ -173,6 +173,22 @@ impl SourceReader for GeneratorReader {
     fn describe(&self) -> String {
         "generator".into()
     }
+
+    fn position(&self) -> Option<SourcePosition> {
+        Some(SourcePosition::Generator { next: self.next })
+    }
+
+    fn seek(&mut self, position: SourcePosition) -> std::io::Result<()> {
+        match position {
+            // Readers own the indices `reader + k * readers`; a position of
+            // another split would generate another reader's records.
+            SourcePosition::Generator { next } if next % self.stride == self.next % self.stride => {
+                self.next = next;
+                Ok(())
+            }
+            other => Err(foreign_position("this generator reader", other)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -195,6 +211,29 @@ mod tests {
         for n in [0u64, 7, 10, 12345, u64::MAX] {
             assert_eq!(decimal(n), n.to_string().into_bytes());
         }
+    }
+
+    #[test]
+    fn a_reader_seeked_to_a_position_reads_on_from_there() {
+        let spec = GeneratorSpec {
+            count: Some(20),
+            ..GeneratorSpec::default()
+        };
+        let mut first = GeneratorReader::new(spec.clone(), RecordFormat::Json, 1, 2, false);
+        let mut out = Vec::new();
+        first.read(3, &mut out).unwrap();
+        let position = first.position().unwrap();
+        let mut rest = Vec::new();
+        while first.read(4, &mut rest).unwrap() != ReadStatus::Finished {}
+
+        let mut second = GeneratorReader::new(spec.clone(), RecordFormat::Json, 1, 2, false);
+        second.seek(position).unwrap();
+        let mut again = Vec::new();
+        while second.read(4, &mut again).unwrap() != ReadStatus::Finished {}
+        let values = |r: &[RawRecord]| r.iter().map(|r| r.value.clone()).collect::<Vec<_>>();
+        assert_eq!(values(&again), values(&rest));
+        let mut other = GeneratorReader::new(spec, RecordFormat::Json, 0, 2, false);
+        assert!(other.seek(position).is_err(), "another reader's split");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod file;
 pub mod generator;
 pub mod sink;
+pub mod staged_file;
 
 use std::fmt;
 
@@ -50,6 +51,17 @@ pub enum ReadStatus {
     Finished,
 }
 
+/// Where a reader will read next, recorded in checkpoints so that a
+/// restored job reads on from there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourcePosition {
+    /// The byte offset of the next line of a file, and that line's number - 1.
+    File { offset: u64, lines: u64 },
+    /// The index of the generator's next record.
+    Generator { next: u64 },
+}
+
 /// One parallel reader of a source.
 pub trait SourceReader: Send {
     /// Append up to `max` records to `out`.
@@ -57,4 +69,20 @@ pub trait SourceReader: Send {
 
     /// Where the reader reads from, for messages (a path, `stdin`, `generator`).
     fn describe(&self) -> String;
+
+    /// Where the next read starts; `None` for an input that cannot be read
+    /// again (standard input, a pipe), which therefore cannot be checkpointed.
+    fn position(&self) -> Option<SourcePosition>;
+
+    /// Continue from `position`, taken by [`Self::position`] of a reader of
+    /// the same input in an earlier run.
+    fn seek(&mut self, position: SourcePosition) -> std::io::Result<()>;
+}
+
+/// The error of seeking a reader to a position of another kind of reader.
+pub(crate) fn foreign_position(reader: &str, position: SourcePosition) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("the checkpoint holds position {position:?}, which is not a position of {reader}"),
+    )
 }

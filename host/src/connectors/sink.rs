@@ -1,13 +1,16 @@
 //! Sinks: one line per record to stdout or a file, or nowhere (benchmarks).
 //!
-//! Delivery: every sink here is at-least-once on restart (checkpointed,
-//! two-phase-commit file sinks arrive with checkpoints).
+//! Delivery after a restart from a checkpoint: `stdout` and a plain `file`
+//! are at-least-once (what was written after the checkpoint is written
+//! again); a `file` sink with `delivery = "exactly-once"` publishes part
+//! files by two-phase commit ([`super::staged_file`]) and is exactly-once.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use super::staged_file::StagedFileWriter;
 use crate::runtime::record::Record;
 
 /// A sink shared by all subtasks that write to it: each gets a handle.
@@ -15,6 +18,8 @@ use crate::runtime::record::Record;
 pub enum SinkWriter {
     Stdout(Arc<Mutex<BufWriter<std::io::Stdout>>>),
     File(Arc<Mutex<BufWriter<File>>>),
+    /// One subtask's part files of an exactly-once file sink.
+    Staged(Arc<Mutex<StagedFileWriter>>),
     Discard,
 }
 
@@ -23,14 +28,20 @@ impl SinkWriter {
         SinkWriter::Stdout(Arc::new(Mutex::new(BufWriter::new(std::io::stdout()))))
     }
 
-    /// Create (or truncate) `path`, and its directory if needed.
-    pub fn file(path: &Path) -> std::io::Result<Self> {
+    /// Create `path` (and its directory if needed), truncated for a run from
+    /// the beginning, or `append`ed to for a run restored from a checkpoint
+    /// (which then writes again what followed the checkpoint: at-least-once).
+    pub fn file(path: &Path, append: bool) -> std::io::Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        Ok(SinkWriter::File(Arc::new(Mutex::new(BufWriter::new(
-            File::create(path)?,
-        )))))
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(path)?;
+        Ok(SinkWriter::File(Arc::new(Mutex::new(BufWriter::new(file)))))
     }
 
     /// Write a batch, one value per line; a batch is never interleaved with another.
@@ -52,7 +63,18 @@ impl SinkWriter {
             SinkWriter::File(w) => {
                 write_lines(&mut *w.lock().unwrap_or_else(|e| e.into_inner()), records)
             }
+            SinkWriter::Staged(w) => w.lock().unwrap_or_else(|e| e.into_inner()).write(records),
             SinkWriter::Discard => Ok(()),
+        }
+    }
+
+    /// At a barrier (`tag` = the checkpoint id) or at the end (`end`): make
+    /// what was written durable and return the files the checkpoint commits
+    /// (only two-phase-commit sinks have any).
+    pub fn pre_commit(&self, tag: &str) -> std::io::Result<Vec<String>> {
+        match self {
+            SinkWriter::Staged(w) => w.lock().unwrap_or_else(|e| e.into_inner()).pre_commit(tag),
+            _ => self.flush().map(|()| Vec::new()),
         }
     }
 
@@ -64,7 +86,7 @@ impl SinkWriter {
                 w.flush()?;
                 w.get_ref().sync_data()
             }
-            SinkWriter::Discard => Ok(()),
+            SinkWriter::Staged(_) | SinkWriter::Discard => Ok(()),
         }
     }
 }

@@ -16,16 +16,21 @@ use thiserror::Error;
 use toml::Spanned;
 
 use super::model::{
-    BatchConfig, ConnectedInput, DEFAULT_BATCH_RECORDS, DEFAULT_BLOCK_CACHE, DEFAULT_CALL_TIMEOUT,
-    DEFAULT_FLUSH_INTERVAL, DEFAULT_GUEST_MEMORY, DEFAULT_LATE_OUTPUT, DEFAULT_WRITE_BUFFER,
-    GuestLimits, Job, JoinInterval, KeyBy, OperatorDef, RocksDbConfig, SecondInputRouting,
-    SinkConnector, SinkDef, SourceConnector, SourceDef, StateBackendConfig, StreamRef,
-    TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef, WindowKind, WindowTime,
+    BatchConfig, CheckpointConfig, CheckpointMode, ConnectedInput, DEFAULT_BATCH_RECORDS,
+    DEFAULT_BLOCK_CACHE, DEFAULT_CALL_TIMEOUT, DEFAULT_CHECKPOINT_MIN_PAUSE,
+    DEFAULT_CHECKPOINT_TIMEOUT, DEFAULT_CHECKPOINTS_RETAINED, DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_GUEST_MEMORY, DEFAULT_LATE_OUTPUT, DEFAULT_RESTART_DELAY,
+    DEFAULT_RESTART_INITIAL_DELAY, DEFAULT_RESTART_MAX_DELAY, DEFAULT_RESTART_MULTIPLIER,
+    DEFAULT_WRITE_BUFFER, GuestLimits, Job, JoinInterval, KeyBy, OperatorDef, RestartStrategy,
+    RocksDbConfig, SecondInputRouting, SinkConnector, SinkDef, SourceConnector, SourceDef,
+    StateBackendConfig, StreamRef, TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef,
+    WindowKind, WindowTime,
 };
 use super::spec::{
-    BatchSpec, BetweenSpec, ConnectSpec, DEFAULT_MAX_PARALLELISM, DEFAULT_PARALLELISM,
-    GeneratorSpec, GuestLimitsSpec, HumanDuration, InputsSpec, JobSection, JobSpec, KeyBySpec,
-    MAX_MAX_PARALLELISM, OperatorKind, OperatorSpec, RecordFormat, SinkSpec, SinkType, SourceSpec,
+    BatchSpec, BetweenSpec, CheckpointModeSpec, CheckpointsSpec, ConnectSpec,
+    DEFAULT_MAX_PARALLELISM, DEFAULT_PARALLELISM, DeliverySpec, GeneratorSpec, GuestLimitsSpec,
+    HumanDuration, InputsSpec, JobSection, JobSpec, KeyBySpec, MAX_MAX_PARALLELISM, OperatorKind,
+    OperatorSpec, RecordFormat, RestartSpec, RestartStrategyKind, SinkSpec, SinkType, SourceSpec,
     SourceType, StateBackendKind, StateSpec, TimestampSpec, WatermarkKind, WatermarkSpec,
     WindowSize, WindowSpec, WindowType,
 };
@@ -329,6 +334,12 @@ impl Loader<'_> {
         let names = self.names(&spec)?;
         self.check_limits(&Owner::section("limits"), &spec.limits)?;
         let state = self.state(&spec.state)?;
+        let checkpoints = spec
+            .checkpoints
+            .as_ref()
+            .map(|c| self.checkpoints(c.get_ref()))
+            .transpose()?;
+        let restart = self.restart(spec.restart.as_ref(), checkpoints.is_some())?;
         let defaults = Defaults {
             parallelism,
             max_parallelism,
@@ -341,6 +352,20 @@ impl Loader<'_> {
             .iter()
             .map(|source| self.source_def(source, &defaults))
             .collect::<Result<Vec<_>, _>>()?;
+        if checkpoints.is_some()
+            && let Some(stdin) = spec
+                .sources
+                .iter()
+                .find(|s| *s.connector.get_ref() == SourceType::Stdin)
+        {
+            return Err(self.source.error_at(
+                &stdin.connector,
+                format!(
+                    "{}: a `stdin` source cannot be read again after a restart, so a job with `[checkpoints]` cannot read one; read a file instead",
+                    Owner::node(NodeKind::Source, stdin.name.get_ref())
+                ),
+            ));
+        }
         let operators = spec
             .operators
             .iter()
@@ -363,9 +388,203 @@ impl Loader<'_> {
             max_parallelism,
             batch: self.batch(&spec.batch)?,
             state,
+            checkpoints,
+            restart,
             sources,
             operators,
             sinks,
+        })
+    }
+
+    /// `[checkpoints]`, with defaults applied.
+    fn checkpoints(&self, spec: &CheckpointsSpec) -> Result<CheckpointConfig, JobError> {
+        let owner = Owner::section("checkpoints");
+        if spec.interval.get_ref().0.is_zero() {
+            return Err(self.source.error_at(
+                &spec.interval,
+                format!("{owner}: `interval` must be more than 0"),
+            ));
+        }
+        let dir = match &spec.dir {
+            Some(empty) if empty.get_ref().trim().is_empty() => {
+                return Err(self.source.error_at(
+                    empty,
+                    format!("{owner}: `dir` must not be empty; leave it out for `checkpoints` next to the job file"),
+                ));
+            }
+            Some(dir) => self.resolve(dir.get_ref()),
+            None => self.resolve("checkpoints"),
+        };
+        let retain = match &spec.retain {
+            Some(zero) if *zero.get_ref() == 0 => {
+                return Err(self.source.error_at(
+                    zero,
+                    format!("{owner}: `retain` must be at least 1, or the job could not restart"),
+                ));
+            }
+            Some(retain) => *retain.get_ref() as usize,
+            None => DEFAULT_CHECKPOINTS_RETAINED,
+        };
+        let timeout = value_of(&spec.timeout).map_or(DEFAULT_CHECKPOINT_TIMEOUT, |t| t.0);
+        if let Some(zero) = spec.timeout.as_ref().filter(|t| t.get_ref().0.is_zero()) {
+            return Err(self
+                .source
+                .error_at(zero, format!("{owner}: `timeout` must be more than 0")));
+        }
+        Ok(CheckpointConfig {
+            interval: spec.interval.get_ref().0,
+            mode: match value_of(&spec.mode) {
+                None | Some(CheckpointModeSpec::ExactlyOnce) => CheckpointMode::ExactlyOnce,
+                Some(CheckpointModeSpec::AtLeastOnce) => CheckpointMode::AtLeastOnce,
+            },
+            dir,
+            min_pause: value_of(&spec.min_pause).map_or(DEFAULT_CHECKPOINT_MIN_PAUSE, |p| p.0),
+            timeout,
+            retain,
+        })
+    }
+
+    /// `[restart]`: the strategy and its options, each checked to belong to it.
+    fn restart(
+        &self,
+        spec: Option<&Spanned<RestartSpec>>,
+        checkpointing: bool,
+    ) -> Result<RestartStrategy, JobError> {
+        let Some(spec) = spec else {
+            // Flink's defaults: no restarts without checkpoints, exponential
+            // backoff with them.
+            return Ok(if checkpointing {
+                RestartStrategy::ExponentialBackoff {
+                    initial: DEFAULT_RESTART_INITIAL_DELAY,
+                    max: DEFAULT_RESTART_MAX_DELAY,
+                    multiplier: DEFAULT_RESTART_MULTIPLIER,
+                    attempts: None,
+                }
+            } else {
+                RestartStrategy::None
+            });
+        };
+        let owner = Owner::section("restart");
+        let spec = spec.get_ref();
+        let kind = *spec.strategy.get_ref();
+        let options = [
+            (
+                "attempts",
+                span_of(&spec.attempts),
+                &[
+                    RestartStrategyKind::FixedDelay,
+                    RestartStrategyKind::ExponentialBackoff,
+                ][..],
+            ),
+            (
+                "delay",
+                span_of(&spec.delay),
+                &[
+                    RestartStrategyKind::FixedDelay,
+                    RestartStrategyKind::FailureRate,
+                ][..],
+            ),
+            (
+                "initial_delay",
+                span_of(&spec.initial_delay),
+                &[RestartStrategyKind::ExponentialBackoff][..],
+            ),
+            (
+                "max_delay",
+                span_of(&spec.max_delay),
+                &[RestartStrategyKind::ExponentialBackoff][..],
+            ),
+            (
+                "multiplier",
+                span_of(&spec.multiplier),
+                &[RestartStrategyKind::ExponentialBackoff][..],
+            ),
+            (
+                "max_failures",
+                span_of(&spec.max_failures),
+                &[RestartStrategyKind::FailureRate][..],
+            ),
+            (
+                "failure_interval",
+                span_of(&spec.failure_interval),
+                &[RestartStrategyKind::FailureRate][..],
+            ),
+        ];
+        let foreign: Vec<(&str, Option<Range<usize>>)> = options
+            .iter()
+            .filter(|(_, _, owners)| !owners.contains(&kind))
+            .map(|(name, span, _)| (*name, span.clone()))
+            .collect();
+        self.reject_set_fields(&foreign, |field| {
+            let owners = options
+                .iter()
+                .find(|(name, _, _)| *name == field)
+                .map(|(_, _, owners)| {
+                    owners
+                        .iter()
+                        .map(|k| format!("`{}`", k.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                })
+                .unwrap_or_default();
+            format!(
+                "{owner}: `{field}` is not an option of strategy `{}` (it belongs to {owners})",
+                kind.as_str()
+            )
+        })?;
+        let delay = value_of(&spec.delay).map_or(DEFAULT_RESTART_DELAY, |d| d.0);
+        Ok(match kind {
+            RestartStrategyKind::None => RestartStrategy::None,
+            RestartStrategyKind::FixedDelay => RestartStrategy::FixedDelay {
+                attempts: value_of(&spec.attempts).ok_or_else(|| {
+                    self.source.error_at(
+                        &spec.strategy,
+                        format!("{owner}: strategy `fixed-delay` needs `attempts`, the number of restarts before the run fails"),
+                    )
+                })?,
+                delay,
+            },
+            RestartStrategyKind::ExponentialBackoff => {
+                let multiplier = value_of(&spec.multiplier).unwrap_or(DEFAULT_RESTART_MULTIPLIER);
+                if let Some(low) = spec.multiplier.as_ref().filter(|m| !(*m.get_ref() >= 1.0)) {
+                    return Err(self.source.error_at(
+                        low,
+                        format!("{owner}: `multiplier` must be at least 1, found {}", low.get_ref()),
+                    ));
+                }
+                let initial =
+                    value_of(&spec.initial_delay).map_or(DEFAULT_RESTART_INITIAL_DELAY, |d| d.0);
+                let max = value_of(&spec.max_delay).map_or(DEFAULT_RESTART_MAX_DELAY, |d| d.0);
+                if let Some(short) = spec.max_delay.as_ref().filter(|_| max < initial) {
+                    return Err(self.source.error_at(
+                        short,
+                        format!("{owner}: `max_delay` must not be shorter than `initial_delay`"),
+                    ));
+                }
+                RestartStrategy::ExponentialBackoff {
+                    initial,
+                    max,
+                    multiplier,
+                    attempts: value_of(&spec.attempts),
+                }
+            }
+            RestartStrategyKind::FailureRate => {
+                let missing = |field: &str, what: &str| {
+                    self.source.error_at(
+                        &spec.strategy,
+                        format!("{owner}: strategy `failure-rate` needs `{field}`, {what}"),
+                    )
+                };
+                RestartStrategy::FailureRate {
+                    max_failures: value_of(&spec.max_failures).ok_or_else(|| {
+                        missing("max_failures", "the most failures allowed within `failure_interval`")
+                    })?,
+                    interval: value_of(&spec.failure_interval).map(|d| d.0).ok_or_else(|| {
+                        missing("failure_interval", "the window failures are counted in")
+                    })?,
+                    delay,
+                }
+            }
         })
     }
 
@@ -1331,12 +1550,18 @@ impl Loader<'_> {
         let owner = Owner::node(NodeKind::Sink, spec.name.get_ref());
         let sink_type = *spec.connector.get_ref();
         if sink_type != SinkType::File {
-            self.reject_set_fields(&[("path", span_of(&spec.path))], |field| {
+            self.reject_set_fields(
+                &[
+                    ("path", span_of(&spec.path)),
+                    ("delivery", span_of(&spec.delivery)),
+                ],
+                |field| {
                 format!(
                     "{owner}: unknown field `{field}` for a `{}` sink (`{field}` is an option of `file` sinks)",
                     sink_type.as_str()
                 )
-            })?;
+                },
+            )?;
         }
         let connector = match sink_type {
             SinkType::Stdout => SinkConnector::Stdout,
@@ -1348,7 +1573,11 @@ impl Loader<'_> {
                         format!("{owner}: missing field `path`, the file a `file` sink writes"),
                     )
                 })?;
-                SinkConnector::File(self.resolve(path.get_ref()))
+                let path = self.resolve(path.get_ref());
+                match value_of(&spec.delivery) {
+                    None | Some(DeliverySpec::AtLeastOnce) => SinkConnector::File(path),
+                    Some(DeliverySpec::ExactlyOnce) => SinkConnector::ExactlyOnceFiles(path),
+                }
             }
         };
         let input = spec

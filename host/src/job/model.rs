@@ -32,6 +32,10 @@ pub struct Job {
     pub batch: BatchConfig,
     /// Where the keyed state of every operator lives.
     pub state: StateBackendConfig,
+    /// `None`: the job takes no checkpoints.
+    pub checkpoints: Option<CheckpointConfig>,
+    /// What happens when a task fails.
+    pub restart: RestartStrategy,
     pub sources: Vec<SourceDef>,
     /// In topological order: every operator comes after its input.
     pub operators: Vec<OperatorDef>,
@@ -93,6 +97,65 @@ impl Default for RocksDbConfig {
         }
     }
 }
+
+/// Default least time between two checkpoints.
+pub const DEFAULT_CHECKPOINT_MIN_PAUSE: Duration = Duration::ZERO;
+/// Default time after which a checkpoint is abandoned (Flink's too).
+pub const DEFAULT_CHECKPOINT_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default number of complete checkpoints kept.
+pub const DEFAULT_CHECKPOINTS_RETAINED: usize = 3;
+
+/// How and where a job takes checkpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointConfig {
+    pub interval: Duration,
+    pub mode: CheckpointMode,
+    /// Absolute; checkpoint `n` is `chk-<n>` below it.
+    pub dir: PathBuf,
+    pub min_pause: Duration,
+    pub timeout: Duration,
+    /// At least 1.
+    pub retain: usize,
+}
+
+/// Whether barriers are aligned at operators with several inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointMode {
+    ExactlyOnce,
+    AtLeastOnce,
+}
+
+/// Flink's restart strategies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RestartStrategy {
+    /// The first failure ends the run.
+    None,
+    /// Up to `attempts` restarts, `delay` apart.
+    FixedDelay { attempts: u32, delay: Duration },
+    /// Waits from `initial` growing by `multiplier` up to `max`; at most
+    /// `attempts` restarts if set.
+    ExponentialBackoff {
+        initial: Duration,
+        max: Duration,
+        multiplier: f64,
+        attempts: Option<u32>,
+    },
+    /// Gives up when more than `max_failures` happen within `interval`.
+    FailureRate {
+        max_failures: u32,
+        interval: Duration,
+        delay: Duration,
+    },
+}
+
+/// Default first wait of `exponential-backoff`.
+pub const DEFAULT_RESTART_INITIAL_DELAY: Duration = Duration::from_secs(1);
+/// Default longest wait of `exponential-backoff`.
+pub const DEFAULT_RESTART_MAX_DELAY: Duration = Duration::from_secs(60);
+/// Default growth factor of `exponential-backoff` (Flink's 1.5).
+pub const DEFAULT_RESTART_MULTIPLIER: f64 = 1.5;
+/// Default wait of `fixed-delay` and `failure-rate`.
+pub const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(1);
 
 /// A named stream: the main output of a source or operator, or one of an
 /// operator's side outputs.
@@ -307,6 +370,10 @@ pub struct SinkDef {
 #[derive(Debug, Clone)]
 pub enum SinkConnector {
     Stdout,
+    /// One file, written as records come (at-least-once after a restart).
     File(PathBuf),
+    /// A folder of part files, each published when the checkpoint after
+    /// its records completes (two-phase commit: exactly-once).
+    ExactlyOnceFiles(PathBuf),
     Discard,
 }

@@ -38,6 +38,10 @@ pub struct JobSpec {
     pub batch: BatchSpec,
     #[serde(default)]
     pub state: StateSpec,
+    /// Absent: the job takes no checkpoints.
+    pub checkpoints: Option<Spanned<CheckpointsSpec>>,
+    /// Absent: no restart without checkpoints, exponential backoff with them.
+    pub restart: Option<Spanned<RestartSpec>>,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceSpec>,
     #[serde(default, rename = "operator")]
@@ -200,6 +204,88 @@ impl StateBackendKind {
         match self {
             StateBackendKind::Memory => "memory",
             StateBackendKind::RocksDb => "rocksdb",
+        }
+    }
+}
+
+/// `[checkpoints]`: periodic consistent snapshots of the whole job, from
+/// which it restarts after a failure (Flink's `CheckpointConfig`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointsSpec {
+    /// Time between the starts of two checkpoints, e.g. `"10s"`.
+    pub interval: Spanned<HumanDuration>,
+    /// `exactly-once` when absent.
+    pub mode: Option<Spanned<CheckpointModeSpec>>,
+    /// Folder of the checkpoints, relative to the job file
+    /// (`checkpoints` next to the job file when absent).
+    pub dir: Option<Spanned<String>>,
+    /// Least time between the end of one checkpoint and the start of the next.
+    pub min_pause: Option<Spanned<HumanDuration>>,
+    /// A checkpoint not complete after this long is abandoned.
+    pub timeout: Option<Spanned<HumanDuration>>,
+    /// Number of complete checkpoints kept (the newest ones).
+    pub retain: Option<Spanned<u32>>,
+}
+
+/// `mode` of `[checkpoints]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckpointModeSpec {
+    /// Operators with several inputs align barriers: each record affects
+    /// state exactly once, even after a restart.
+    ExactlyOnce,
+    /// No alignment: lower latency, but after a restart some records
+    /// affect state twice.
+    AtLeastOnce,
+}
+
+/// `[restart]`: what happens when a task fails (Flink's restart strategies).
+/// The options below `strategy` belong to some strategies only; `load`
+/// rejects the others.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartSpec {
+    pub strategy: Spanned<RestartStrategyKind>,
+    /// `fixed-delay`: restarts before giving up; `exponential-backoff`:
+    /// likewise, unlimited when absent.
+    pub attempts: Option<Spanned<u32>>,
+    /// `fixed-delay` and `failure-rate`: wait before each restart.
+    pub delay: Option<Spanned<HumanDuration>>,
+    /// `exponential-backoff`: the first wait.
+    pub initial_delay: Option<Spanned<HumanDuration>>,
+    /// `exponential-backoff`: the longest wait.
+    pub max_delay: Option<Spanned<HumanDuration>>,
+    /// `exponential-backoff`: factor between two waits.
+    pub multiplier: Option<Spanned<f64>>,
+    /// `failure-rate`: most failures within `failure_interval` before giving up.
+    pub max_failures: Option<Spanned<u32>>,
+    /// `failure-rate`: the window failures are counted in.
+    pub failure_interval: Option<Spanned<HumanDuration>>,
+}
+
+/// `strategy` of `[restart]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartStrategyKind {
+    /// The first failure ends the run.
+    None,
+    /// Restart after a fixed delay, a fixed number of times.
+    FixedDelay,
+    /// Restart after waits that grow by a factor up to a maximum.
+    ExponentialBackoff,
+    /// Restart as long as failures within an interval stay below a maximum.
+    FailureRate,
+}
+
+impl RestartStrategyKind {
+    /// The name written in the job file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartStrategyKind::None => "none",
+            RestartStrategyKind::FixedDelay => "fixed-delay",
+            RestartStrategyKind::ExponentialBackoff => "exponential-backoff",
+            RestartStrategyKind::FailureRate => "failure-rate",
         }
     }
 }
@@ -660,8 +746,20 @@ pub struct SinkSpec {
     /// absent for a sink that only receives dead letters.
     pub input: Option<Spanned<String>>,
 
-    /// `file`: the file to write, relative to the job file.
+    /// `file`: the file to write, relative to the job file (a folder of
+    /// part files with `delivery = "exactly-once"`).
     pub path: Option<Spanned<String>>,
+    /// `file`: `at-least-once` (one file, written as records come) when
+    /// absent, or `exactly-once` (part files published per checkpoint).
+    pub delivery: Option<Spanned<DeliverySpec>>,
+}
+
+/// `delivery` of a file sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliverySpec {
+    AtLeastOnce,
+    ExactlyOnce,
 }
 
 /// The connector behind a sink: its `type`.

@@ -9,8 +9,9 @@
 //! the watermark on arrival go to the `late-left` / `late-right` side outputs
 //! instead of being dropped silently (Flink's `sideOutputLeftLateData`).
 
+use crate::checkpoint::state_file::{OperatorSnapshot, RestoredOperatorState};
 use crate::job::{InputSide, JoinInterval, LATE_LEFT_OUTPUT, LATE_RIGHT_OUTPUT};
-use crate::runtime::operator::{Collector, Operator, OperatorError};
+use crate::runtime::operator::{Collector, Operator, OperatorError, keyed_snapshot};
 use crate::runtime::record::{NO_TIMESTAMP, Record};
 use crate::state::{StateBackend, StateDescriptor, StateId, StateKey, StateKind, key_group_of};
 use crate::time::watermark::NO_WATERMARK;
@@ -201,6 +202,16 @@ impl Operator for IntervalJoin {
 
     fn side_outputs(&self) -> &[String] {
         &self.side_outputs
+    }
+    fn snapshot_state(
+        &mut self,
+        scratch: &std::path::Path,
+    ) -> Result<Option<OperatorSnapshot>, OperatorError> {
+        keyed_snapshot(self.backend.as_mut(), &self.timers, scratch).map(Some)
+    }
+
+    fn restore_state(&mut self, state: RestoredOperatorState) -> Result<(), OperatorError> {
+        Ok(state.apply_keyed(self.backend.as_mut(), &mut self.timers)?)
     }
 }
 

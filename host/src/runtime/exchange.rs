@@ -19,6 +19,9 @@ pub enum Element {
     /// The producer has no input for now and holds no watermark back until
     /// it sends something again (Flink's idle watermark status).
     Idle,
+    /// Checkpoint barrier `n`: the producer's records before it are in
+    /// checkpoint `n`, those after it are not.
+    Barrier(u64),
     /// The producer finished; nothing follows.
     End,
 }
@@ -240,20 +243,30 @@ impl Exchange {
 
     /// Flush, then tell every consumer subtask the watermark.
     pub fn watermark(&mut self, watermark: i64) -> Result<(), ExchangeError> {
-        self.flush()?;
-        (0..self.outboxes.len()).try_for_each(|t| self.send(t, Element::Watermark(watermark)))
+        self.flush_then_tell_all(|| Element::Watermark(watermark))
     }
 
     /// Flush, then tell every consumer subtask this producer is idle.
     pub fn idle(&mut self) -> Result<(), ExchangeError> {
-        self.flush()?;
-        (0..self.outboxes.len()).try_for_each(|t| self.send(t, Element::Idle))
+        self.flush_then_tell_all(|| Element::Idle)
+    }
+
+    /// Flush, then send checkpoint barrier `id` to every consumer subtask:
+    /// everything before it belongs to the checkpoint, nothing after it.
+    pub fn barrier(&mut self, id: u64) -> Result<(), ExchangeError> {
+        self.flush_then_tell_all(|| Element::Barrier(id))
     }
 
     /// Flush, then tell every consumer subtask this producer ended.
     pub fn end(&mut self) -> Result<(), ExchangeError> {
+        self.flush_then_tell_all(|| Element::End)
+    }
+
+    /// Send the buffered records, then `element` to every consumer subtask,
+    /// so it arrives after every record sent before it.
+    fn flush_then_tell_all(&mut self, element: impl Fn() -> Element) -> Result<(), ExchangeError> {
         self.flush()?;
-        (0..self.outboxes.len()).try_for_each(|t| self.send(t, Element::End))
+        (0..self.outboxes.len()).try_for_each(|t| self.send(t, element()))
     }
 }
 

@@ -3,8 +3,9 @@
 //! and output come back in one buffer.
 
 use super::keyed_guest::{KeyedGuest, TimerAccess};
-use super::operator::{Collector, Operator, OperatorError};
+use super::operator::{Collector, Operator, OperatorError, keyed_snapshot};
 use super::record::Record;
+use crate::checkpoint::state_file::{OperatorSnapshot, RestoredOperatorState};
 use crate::job::InputSide;
 use crate::state::{BroadcastMode, StateBackend};
 use crate::time::watermark::NO_WATERMARK;
@@ -168,6 +169,23 @@ impl Operator for WasmKeyedProcess {
 
     fn next_processing_time(&self) -> Option<i64> {
         self.timers.next_processing_time()
+    }
+
+    fn snapshot_state(
+        &mut self,
+        scratch: &std::path::Path,
+    ) -> Result<Option<OperatorSnapshot>, OperatorError> {
+        let mut snapshot = keyed_snapshot(self.guest.backend(), &self.timers, scratch)?;
+        snapshot.broadcast = Some(self.guest.broadcast().snapshot());
+        Ok(Some(snapshot))
+    }
+
+    fn restore_state(&mut self, state: RestoredOperatorState) -> Result<(), OperatorError> {
+        state.apply_keyed(self.guest.backend(), &mut self.timers)?;
+        self.guest
+            .broadcast()
+            .restore(&state.broadcast)
+            .map_err(|error| OperatorError::Restore(error.to_string()))
     }
 
     fn side_outputs(&self) -> &[String] {

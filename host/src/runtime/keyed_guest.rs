@@ -83,6 +83,11 @@ impl KeyedGuest {
         self.access().backend.as_mut()
     }
 
+    /// The broadcast maps of this subtask (for checkpoints).
+    pub fn broadcast(&mut self) -> &mut BroadcastState {
+        &mut self.access().broadcast
+    }
+
     /// Allow or forbid changes to broadcast state in the calls that follow.
     pub fn set_broadcast_mode(&mut self, mode: BroadcastMode) {
         self.access().broadcast.set_mode(mode);

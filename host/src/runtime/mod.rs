@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod operator;
 pub mod plan;
 pub mod record;
+pub mod restart;
 pub mod source_task;
 pub mod task;
 pub mod transform;

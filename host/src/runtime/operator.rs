@@ -3,7 +3,12 @@
 
 use thiserror::Error;
 
+use std::path::Path;
+
 use super::record::Record;
+use crate::checkpoint::state_file::{OperatorSnapshot, RestoredOperatorState};
+use crate::state::StateBackend;
+use crate::time::TimerService;
 use crate::wasm::GuestFailure;
 
 /// Output of one operator call: the main output and the named side outputs.
@@ -38,6 +43,8 @@ pub enum OperatorError {
     State(#[from] crate::state::StateError),
     #[error("{0}")]
     Record(String),
+    #[error("cannot restore its state: {0}")]
+    Restore(String),
 }
 
 /// One step of a dataflow, driven by its task.
@@ -80,4 +87,39 @@ pub trait Operator: Send {
     fn side_outputs(&self) -> &[String] {
         &[]
     }
+
+    /// Take this operator's part of a checkpoint at a barrier, on the task
+    /// thread: quick (a copy or a RocksDB checkpoint into `scratch`, a
+    /// folder that does not exist yet); written out elsewhere. `None` for
+    /// operators without state.
+    fn snapshot_state(
+        &mut self,
+        _scratch: &Path,
+    ) -> Result<Option<OperatorSnapshot>, OperatorError> {
+        Ok(None)
+    }
+
+    /// Put back the state of a checkpoint, before the first record.
+    fn restore_state(&mut self, state: RestoredOperatorState) -> Result<(), OperatorError> {
+        if state.entries.is_empty() && state.timers.is_empty() && state.broadcast.is_empty() {
+            Ok(())
+        } else {
+            Err(OperatorError::Restore(
+                "the checkpoint holds state for it, but it keeps none".into(),
+            ))
+        }
+    }
+}
+
+/// The snapshot of a keyed operator: its backend's state and its timers.
+pub fn keyed_snapshot(
+    backend: &mut dyn StateBackend,
+    timers: &TimerService,
+    scratch: &Path,
+) -> Result<OperatorSnapshot, OperatorError> {
+    Ok(OperatorSnapshot {
+        keyed: Some(backend.snapshot(scratch)?),
+        timers: timers.snapshot(),
+        broadcast: None,
+    })
 }

@@ -21,11 +21,14 @@ use super::operator::Operator;
 use super::source_task::{IdleDetector, RecordDecoder, SourceTask};
 use super::task::{Chain, ChainNode, ChainSink, InboxTask, Stop, Target};
 use super::transform::WasmTransform;
+use crate::checkpoint::state_file::RestoredOperatorState;
+use crate::checkpoint::{CheckpointHandle, CheckpointStorage, Manifest, StateFile, TaskAck};
 use crate::connectors::SourceReader;
 use crate::connectors::file::{FileReader, ThreadedLineReader};
 use crate::connectors::generator::GeneratorReader;
 use crate::connectors::sink::SinkWriter;
-use crate::job::StateBackendConfig;
+use crate::connectors::staged_file::StagedFileWriter;
+use crate::job::{CheckpointMode, StateBackendConfig};
 use crate::job::{
     InputSide, Job, KeyBy, LATE_LEFT_OUTPUT, LATE_RIGHT_OUTPUT, OperatorDef, OperatorKind,
     SinkConnector, SourceConnector, StreamRef,
@@ -48,6 +51,32 @@ pub type NativeOperatorFactory = Arc<dyn Fn(u32) -> Box<dyn Operator> + Send + S
 pub struct RunOptions {
     /// Operators (by uid) to run as native Rust instead of their module.
     pub native_operators: HashMap<String, NativeOperatorFactory>,
+    /// Where to restore the job from, if not from the beginning.
+    pub from_checkpoint: Option<FromCheckpoint>,
+}
+
+/// Which checkpoint `eddy run --from-checkpoint` restores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FromCheckpoint {
+    /// The newest complete checkpoint in the job's checkpoint folder
+    /// (the beginning if there is none).
+    Latest,
+    /// The checkpoint in this folder (a `chk-<n>` folder).
+    Path(std::path::PathBuf),
+}
+
+/// The checkpoint a run starts from, read and checked.
+pub struct RestoreSource<'a> {
+    pub manifest: &'a Manifest,
+    pub storage: &'a dyn CheckpointStorage,
+}
+
+/// How the tasks of a run reach the checkpoint coordinator.
+pub struct CheckpointWiring<'a> {
+    pub requested: Arc<std::sync::atomic::AtomicU64>,
+    pub acks: Sender<TaskAck>,
+    pub scratch: std::path::PathBuf,
+    pub restore: Option<RestoreSource<'a>>,
 }
 
 /// A task ready to run on a thread of its own.
@@ -177,8 +206,13 @@ struct Group {
     inboxes: Vec<(Sender<Message>, Receiver<Message>)>,
 }
 
-/// Build the tasks of `job`.
-pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<Plan> {
+/// Build the tasks of `job`, restored from `checkpoints.restore` if set.
+pub fn plan(
+    job: &Job,
+    modules: &LoadedModules,
+    options: &RunOptions,
+    checkpoints: &CheckpointWiring<'_>,
+) -> Result<Plan> {
     let mut groups: Vec<Group> = Vec::new();
     let mut group_of: HashMap<&str, usize> = HashMap::new();
     for (i, source) in job.sources.iter().enumerate() {
@@ -236,10 +270,12 @@ pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<
     for (i, sink) in job.sinks.iter().enumerate() {
         let writer = match &sink.connector {
             SinkConnector::Stdout => SinkWriter::stdout(),
-            SinkConnector::File(path) => SinkWriter::file(path).with_context(|| {
-                format!("sink `{}`: cannot create {}", sink.name, path.display())
-            })?,
-            SinkConnector::Discard => SinkWriter::Discard,
+            SinkConnector::File(path) => SinkWriter::file(path, checkpoints.restore.is_some())
+                .with_context(|| {
+                    format!("sink `{}`: cannot create {}", sink.name, path.display())
+                })?,
+            // Every subtask gets part files of its own (`Wiring::sink_writer`).
+            SinkConnector::ExactlyOnceFiles(_) | SinkConnector::Discard => SinkWriter::Discard,
         };
         // Sinks run with the task of their input; dead-letter-only sinks with their sources.
         let parallelism = match &sink.input {
@@ -266,7 +302,12 @@ pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<
             usize::try_from(config.write_buffer_bytes).unwrap_or(usize::MAX),
         )),
     };
+    let mode = job
+        .checkpoints
+        .as_ref()
+        .map_or(CheckpointMode::ExactlyOnce, |c| c.mode);
     let wiring = Wiring {
+        checkpoints,
         job,
         rocksdb: rocksdb.as_ref(),
         modules,
@@ -282,6 +323,14 @@ pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<
     for (g, group) in groups.iter().enumerate() {
         for subtask in 0..group.parallelism {
             let mut chain = wiring.chain(g, subtask)?;
+            chain.checkpoints = Some(CheckpointHandle {
+                requested: checkpoints.requested.clone(),
+                acks: checkpoints.acks.clone(),
+                mode,
+                scratch: checkpoints.scratch.clone(),
+                task: tasks.len(),
+                max_parallelism: job.max_parallelism,
+            });
             match group.head {
                 Head::Source(s) => {
                     let source = job.sources[s].clone();
@@ -293,7 +342,7 @@ pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<
                             .expect("validated");
                         chain.sinks.push(ChainSink {
                             name: name.clone(),
-                            writer: sink_writers[sink].0.clone(),
+                            writer: wiring.sink_writer(sink, subtask),
                             metrics: sink_writers[sink].1.clone(),
                         });
                         chain.sinks.len() - 1
@@ -303,7 +352,7 @@ pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<
                             .iter()
                             .any(|side| o.key_by_of(*side) == Some(&KeyBy::RecordKey))
                     });
-                    let reader = open_reader(
+                    let mut reader = open_reader(
                         &source.connector,
                         source.format,
                         subtask,
@@ -311,13 +360,25 @@ pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<
                         attach_keys,
                     )
                     .with_context(|| format!("source `{}`", source.name))?;
+                    let mut watermarks = WatermarkGenerator::new(source.watermark);
+                    if let Some(restore) = &checkpoints.restore {
+                        restore_source(
+                            restore,
+                            &source.name,
+                            subtask,
+                            group.parallelism,
+                            reader.as_mut(),
+                            &mut watermarks,
+                        )?;
+                    }
                     let task = SourceTask {
+                        last_barrier: 0,
                         decoder: RecordDecoder {
                             format: source.format,
                             timestamp: source.timestamp.clone(),
                             key_fields: direct_key_fields(job, &source.name),
                         },
-                        watermarks: WatermarkGenerator::new(source.watermark),
+                        watermarks,
                         reader,
                         chain,
                         dead_letter,
@@ -341,6 +402,7 @@ pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<
                         chain,
                         max_batch: job.batch.max_records,
                         cancelled: cancelled.clone(),
+                        mode,
                     };
                     tasks.push(PlannedTask {
                         name: format!("{}#{}", job.operators[o].uid, subtask + 1),
@@ -355,6 +417,77 @@ pub fn plan(job: &Job, modules: &LoadedModules, options: &RunOptions) -> Result<
         metrics,
         cancelled,
     })
+}
+
+/// Rewind a source subtask's reader to where checkpoint `restore` has it.
+/// A source the checkpoint does not know (new in the job) starts at the beginning.
+fn restore_source(
+    restore: &RestoreSource<'_>,
+    source: &str,
+    subtask: u32,
+    parallelism: u32,
+    reader: &mut dyn SourceReader,
+    watermarks: &mut WatermarkGenerator,
+) -> Result<()> {
+    let id = restore.manifest.id;
+    let states: Vec<_> = restore
+        .manifest
+        .sources
+        .iter()
+        .filter(|s| s.source == source)
+        .collect();
+    if let Some(other) = states.iter().find(|s| s.parallelism != parallelism) {
+        bail!(
+            "source `{source}` ran with parallelism {} when checkpoint {id} was taken and has {parallelism} now; a source's parallelism cannot change across a restore",
+            other.parallelism
+        );
+    }
+    if let Some(state) = states.iter().find(|s| s.subtask == subtask) {
+        reader.seek(state.position).with_context(|| {
+            format!(
+                "source `{source}`: cannot go back to where checkpoint {id} read up to in {}",
+                reader.describe()
+            )
+        })?;
+        watermarks.restore(state.max_timestamp);
+    }
+    Ok(())
+}
+
+/// The state of operator `uid`'s subtask owning `range`, read from every
+/// file of checkpoint `restore` that holds some of its key groups (any
+/// number of them if the parallelism changed); broadcast state from the old
+/// subtask with the same index (modulo the old parallelism), as Flink does.
+fn restore_operator(
+    restore: &RestoreSource<'_>,
+    uid: &str,
+    subtask: u32,
+    range: &KeyGroupRange,
+) -> Result<RestoredOperatorState> {
+    let manifest = restore.manifest;
+    let mut state = RestoredOperatorState::default();
+    for part in manifest.operators.iter().filter(|p| p.uid == uid) {
+        let (start, end) = part.key_groups;
+        let with_broadcast = subtask % part.parallelism.max(1) == part.subtask;
+        if !with_broadcast && (end <= range.groups.start || start >= range.groups.end) {
+            continue;
+        }
+        let file = manifest
+            .files
+            .iter()
+            .find(|f| f.path == part.file)
+            .cloned()
+            .unwrap_or_else(|| StateFile {
+                path: part.file.clone(),
+                bytes: 0,
+                xxh3: 0,
+            });
+        let bytes = restore.storage.read_file(manifest.id, &file)?;
+        state
+            .read(&bytes, range, with_broadcast)
+            .with_context(|| format!("checkpoint {}: state file {}", manifest.id, part.file))?;
+    }
+    Ok(state)
 }
 
 /// JSON key fields of keyed operators reading `source` directly.
@@ -397,6 +530,7 @@ fn open_reader(
 
 /// What wiring one chain needs to know about the whole plan.
 struct Wiring<'a> {
+    checkpoints: &'a CheckpointWiring<'a>,
     job: &'a Job,
     /// Shared by every RocksDB database of the job, if it uses that backend.
     rocksdb: Option<&'a RocksDbShared>,
@@ -420,18 +554,35 @@ impl Wiring<'_> {
             nodes: Vec::new(),
             exchanges: Vec::new(),
             sinks: Vec::new(),
+            checkpoints: None,
         };
         for &sink in &group.sinks {
-            let (writer, metrics) = &self.sink_writers[sink];
             chain.sinks.push(ChainSink {
                 name: self.job.sinks[sink].name.clone(),
-                writer: writer.clone(),
-                metrics: metrics.clone(),
+                writer: self.sink_writer(sink, subtask),
+                metrics: self.sink_writers[sink].1.clone(),
             });
         }
         let mut node_ops = Vec::new();
         for &o in &group.operators {
-            node_ops.push(self.instantiate(&self.job.operators[o], subtask)?);
+            let def = &self.job.operators[o];
+            let mut op = self.instantiate(def, subtask)?;
+            if let Some(restore) = &self.checkpoints.restore {
+                let range =
+                    KeyGroupRange::for_subtask(subtask, def.parallelism, self.job.max_parallelism);
+                let context = || {
+                    format!(
+                        "operator `{}` (subtask {}/{})",
+                        def.uid,
+                        subtask + 1,
+                        def.parallelism
+                    )
+                };
+                let state =
+                    restore_operator(restore, &def.uid, subtask, &range).with_context(context)?;
+                op.restore_state(state).with_context(context)?;
+            }
+            node_ops.push(op);
         }
         if let Head::Source(s) = group.head {
             let stream = StreamRef {
@@ -467,6 +618,17 @@ impl Wiring<'_> {
             });
         }
         Ok(chain)
+    }
+
+    /// The writer of sink `sink` for `subtask`: the job-wide one, or part
+    /// files of its own for an exactly-once file sink.
+    fn sink_writer(&self, sink: usize, subtask: u32) -> SinkWriter {
+        match &self.job.sinks[sink].connector {
+            SinkConnector::ExactlyOnceFiles(dir) => SinkWriter::Staged(Arc::new(
+                std::sync::Mutex::new(StagedFileWriter::new(dir, subtask)),
+            )),
+            _ => self.sink_writers[sink].0.clone(),
+        }
     }
 
     /// Targets of `stream` as produced in group `g`: chained operators,

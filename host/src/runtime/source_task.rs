@@ -10,6 +10,7 @@ use super::metrics::NodeMetrics;
 use super::operator::OperatorError;
 use super::record::{NO_TIMESTAMP, Record};
 use super::task::{Chain, Stop, TaskError};
+use crate::checkpoint::protocol::SourceState;
 use crate::connectors::{RawRecord, ReadStatus, SourceReader};
 use crate::job::{BatchConfig, RecordFormat, SourceDef, TimestampSource};
 use crate::time::WatermarkGenerator;
@@ -114,6 +115,8 @@ pub struct SourceTask {
     pub metrics: Arc<NodeMetrics>,
     pub cancelled: Arc<AtomicBool>,
     pub idleness: IdleDetector,
+    /// The last checkpoint barrier this source injected.
+    pub last_barrier: u64,
 }
 
 impl SourceTask {
@@ -123,6 +126,14 @@ impl SourceTask {
         loop {
             if self.cancelled.load(Ordering::Relaxed) {
                 return Err(Stop::Cancelled);
+            }
+            if let Some(id) = self
+                .chain
+                .checkpoints
+                .as_ref()
+                .and_then(|c| c.due(self.last_barrier))
+            {
+                self.inject_barrier(id)?;
             }
             raw.clear();
             let status = self.fill(&mut raw)?;
@@ -149,7 +160,38 @@ impl SourceTask {
                 self.chain.watermark(watermark)?;
             }
             if status == ReadStatus::Finished {
-                return self.chain.end();
+                let position = self.state();
+                return self.chain.end(position);
+            }
+        }
+    }
+
+    /// Where the reader is now, for a checkpoint; `None` if its input
+    /// cannot be read again.
+    fn state(&self) -> Option<SourceState> {
+        Some(SourceState {
+            source: self.source.name.clone(),
+            subtask: self.chain.subtask,
+            parallelism: self.chain.parallelism,
+            position: self.reader.position()?,
+            max_timestamp: self.watermarks.max_timestamp(),
+        })
+    }
+
+    /// Send barrier `id` after every record read so far, with the position
+    /// of the record after them. An input that cannot be read again cannot
+    /// be in a checkpoint: it declines, and the checkpoint times out.
+    fn inject_barrier(&mut self, id: u64) -> Result<(), Stop> {
+        self.last_barrier = id;
+        match self.state() {
+            Some(state) => self.chain.barrier(id, Some(state), Duration::ZERO),
+            None => {
+                tracing::warn!(
+                    source = %self.source.name,
+                    "checkpoint {id} declined: {} cannot be read again from a position",
+                    self.reader.describe()
+                );
+                Ok(())
             }
         }
     }

@@ -1,9 +1,10 @@
 //! Tasks: one thread per subtask, running a chain of operators (no channel
 //! hop between chained operators) fed by a source reader or by an inbox.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use thiserror::Error;
@@ -12,7 +13,10 @@ use super::exchange::{Element, Exchange, ExchangeError, Message};
 use super::metrics::NodeMetrics;
 use super::operator::{Collector, Operator, OperatorError};
 use super::record::Record;
+use crate::checkpoint::protocol::{OperatorPart, SinkCommit, SourceState};
+use crate::checkpoint::{CheckpointHandle, CheckpointTag, TaskAck};
 use crate::connectors::sink::SinkWriter;
+use crate::job::CheckpointMode;
 use crate::job::InputSide;
 use crate::time::watermark::END_OF_TIME;
 use crate::time::{InputWatermarks, processing_time_now};
@@ -80,6 +84,9 @@ pub struct Chain {
     pub nodes: Vec<ChainNode>,
     pub exchanges: Vec<Exchange>,
     pub sinks: Vec<ChainSink>,
+    /// How this task takes part in checkpoints (`None` in tests that run a
+    /// chain alone).
+    pub checkpoints: Option<CheckpointHandle>,
 }
 
 impl Chain {
@@ -257,9 +264,87 @@ impl Chain {
         Ok(())
     }
 
+    /// Checkpoint barrier `id` passed every input of the task: snapshot
+    /// every operator (in chain order, all records before the barrier having
+    /// gone through), forward the barrier, pre-commit the sinks, and hand
+    /// the task's part to the coordinator. `source` is where a source
+    /// task's reader was.
+    pub fn barrier(
+        &mut self,
+        id: u64,
+        source: Option<SourceState>,
+        alignment: Duration,
+    ) -> Result<(), Stop> {
+        let started = Instant::now();
+        let Some(handle) = self.checkpoints.clone() else {
+            return Ok(());
+        };
+        let mut operators = Vec::new();
+        for node in 0..self.nodes.len() {
+            let uid = self.nodes[node].metrics.name.clone();
+            let scratch = handle
+                .scratch
+                .join(format!("{uid}-{}-{id}", self.subtask + 1));
+            match self.nodes[node].op.snapshot_state(&scratch) {
+                Ok(Some(snapshot)) => {
+                    let range = crate::state::KeyGroupRange::for_subtask(
+                        self.subtask,
+                        self.parallelism,
+                        handle.max_parallelism,
+                    );
+                    operators.push(OperatorPart {
+                        uid,
+                        subtask: self.subtask,
+                        parallelism: self.parallelism,
+                        key_groups: (range.groups.start, range.groups.end),
+                        snapshot,
+                    });
+                }
+                Ok(None) => {}
+                Err(error) => return Err(self.task_error(format!("operator `{uid}`"), error)),
+            }
+        }
+        for e in 0..self.exchanges.len() {
+            if let Err(error) = self.exchanges[e].barrier(id) {
+                return Err(self.exchange_error(error));
+            }
+        }
+        let tag = CheckpointTag::Barrier(id);
+        let sinks = self.pre_commit_sinks(tag)?;
+        handle.acknowledge(TaskAck {
+            task: handle.task,
+            checkpoint: tag,
+            operators,
+            source,
+            sinks,
+            alignment,
+            pause: started.elapsed(),
+        });
+        Ok(())
+    }
+
+    /// Make every sink's output durable; the files two-phase-commit sinks
+    /// publish when checkpoint `tag` completes.
+    fn pre_commit_sinks(&mut self, tag: CheckpointTag) -> Result<Vec<SinkCommit>, Stop> {
+        let mut commits = Vec::new();
+        for s in 0..self.sinks.len() {
+            match self.sinks[s].writer.pre_commit(&tag.file_tag()) {
+                Ok(files) if files.is_empty() => {}
+                Ok(files) => commits.push(SinkCommit {
+                    sink: self.sinks[s].name.clone(),
+                    files,
+                }),
+                Err(error) => return Err(self.sink_error(s, error)),
+            }
+        }
+        Ok(commits)
+    }
+
     /// The input ended: a final watermark fires every event-time timer,
-    /// operators finish in chain order, then consumers are told and sinks flushed.
-    pub fn end(&mut self) -> Result<(), Stop> {
+    /// operators finish in chain order, then consumers are told, sinks
+    /// pre-commit what they hold, and the coordinator gets the task's last
+    /// part (`source`: where a source task's reader ended).
+    pub fn end(&mut self, source: Option<SourceState>) -> Result<(), Stop> {
         self.watermark(END_OF_TIME)?;
         for node in 0..self.nodes.len() {
             self.run_callback(node, |op, out| op.on_end_of_input(out))?;
@@ -269,12 +354,115 @@ impl Chain {
                 return Err(self.exchange_error(error));
             }
         }
-        for s in 0..self.sinks.len() {
-            if let Err(error) = self.sinks[s].writer.flush() {
-                return Err(self.sink_error(s, error));
-            }
+        let sinks = self.pre_commit_sinks(CheckpointTag::Final)?;
+        if let Some(handle) = &self.checkpoints {
+            handle.acknowledge(TaskAck {
+                task: handle.task,
+                checkpoint: CheckpointTag::Final,
+                operators: Vec::new(),
+                source,
+                sinks,
+                alignment: Duration::ZERO,
+                pause: Duration::ZERO,
+            });
         }
         Ok(())
+    }
+}
+
+/// Where an inbox task is with the barriers of its input channels.
+///
+/// Exactly-once: once barrier `n` came on a channel, what that channel
+/// sends next is held back until barrier `n` has come on every channel
+/// still open, so the snapshot sees exactly the records before the barrier
+/// (Flink's aligned checkpoints). At-least-once: nothing is held back; the
+/// snapshot is taken when the last barrier comes, so records after the
+/// barrier on faster channels are already in it and replay twice after a
+/// restore.
+struct BarrierAligner {
+    mode: CheckpointMode,
+    ended: Vec<bool>,
+    /// The checkpoint being aligned, the channels its barrier came on, and
+    /// when the first came.
+    current: Option<(u64, Vec<bool>, Instant)>,
+    /// The newest checkpoint this task snapshotted.
+    last_done: u64,
+    /// Messages of channels whose barrier came, in arrival order.
+    held: VecDeque<Message>,
+}
+
+/// What a barrier or the end of a channel did to an alignment.
+enum Alignment {
+    /// Waiting for more channels.
+    Waiting,
+    /// Every open channel delivered barrier `id`: snapshot now.
+    Complete { id: u64, waited: Duration },
+    /// A newer barrier came while an older one was still aligning (the
+    /// older checkpoint was abandoned): release what was held, then look at
+    /// the newer barrier again.
+    Superseded,
+}
+
+impl BarrierAligner {
+    fn new(mode: CheckpointMode, channels: usize) -> Self {
+        BarrierAligner {
+            mode,
+            ended: vec![false; channels],
+            current: None,
+            last_done: 0,
+            held: VecDeque::new(),
+        }
+    }
+
+    /// Whether messages of `channel` must wait for the alignment.
+    fn holds(&self, channel: usize) -> bool {
+        self.mode == CheckpointMode::ExactlyOnce
+            && self
+                .current
+                .as_ref()
+                .is_some_and(|(_, arrived, _)| arrived[channel])
+    }
+
+    fn barrier(&mut self, channel: usize, id: u64) -> Alignment {
+        if id <= self.last_done {
+            return Alignment::Waiting;
+        }
+        match &mut self.current {
+            Some((current, _, _)) if id < *current => return Alignment::Waiting,
+            Some((current, _, _)) if id > *current => {
+                self.current = None;
+                return Alignment::Superseded;
+            }
+            Some((_, arrived, _)) => arrived[channel] = true,
+            None => {
+                let mut arrived = vec![false; self.ended.len()];
+                arrived[channel] = true;
+                self.current = Some((id, arrived, Instant::now()));
+            }
+        }
+        self.check()
+    }
+
+    fn end(&mut self, channel: usize) -> Alignment {
+        self.ended[channel] = true;
+        self.check()
+    }
+
+    fn check(&mut self) -> Alignment {
+        let Some((id, arrived, started)) = &self.current else {
+            return Alignment::Waiting;
+        };
+        if arrived.iter().zip(&self.ended).all(|(a, e)| *a || *e) {
+            let complete = Alignment::Complete {
+                id: *id,
+                waited: started.elapsed(),
+            };
+            self.last_done = *id;
+            self.current = None;
+            complete
+        } else {
+            Alignment::Waiting
+        }
     }
 }
 
@@ -288,40 +476,50 @@ pub struct InboxTask {
     pub chain: Chain,
     pub max_batch: usize,
     pub cancelled: Arc<AtomicBool>,
+    /// Whether barriers are aligned.
+    pub mode: CheckpointMode,
 }
 
 impl InboxTask {
     /// Process messages until every input ended.
     pub fn run(mut self) -> Result<(), Stop> {
-        let mut pending: Option<Message> = None;
+        // Messages taken from the inbox but not processed yet, in order:
+        // one read ahead while coalescing, or those held for an alignment.
+        let mut replay: VecDeque<Message> = VecDeque::new();
+        let mut aligner = BarrierAligner::new(self.mode, self.channel_sides.len());
         loop {
             if self.cancelled.load(Ordering::Relaxed) {
                 return Err(Stop::Cancelled);
             }
-            let message = match pending.take() {
+            let message = match replay.pop_front() {
                 Some(message) => message,
                 None => match self.receive()? {
                     Some(message) => message,
                     None => continue,
                 },
             };
+            if aligner.holds(message.input) {
+                aligner.held.push_back(message);
+                continue;
+            }
             let side = self.channel_sides[message.input];
             match message.element {
                 Element::Records(mut records) => {
                     self.watermarks.activate(message.input);
                     // Coalesce what is already waiting for the same input
-                    // into one batch (adaptive batching).
-                    while records.len() < self.max_batch {
+                    // into one batch (adaptive batching), unless earlier
+                    // messages wait in `replay`.
+                    while records.len() < self.max_batch && replay.is_empty() {
                         match self.inbox.try_recv() {
                             Ok(Message {
                                 element: Element::Records(more),
                                 input,
-                            }) if self.channel_sides[input] == side => {
+                            }) if self.channel_sides[input] == side && !aligner.holds(input) => {
                                 self.watermarks.activate(input);
                                 records.extend(more)
                             }
                             Ok(other) => {
-                                pending = Some(other);
+                                replay.push_back(other);
                                 break;
                             }
                             Err(TryRecvError::Empty) => break,
@@ -346,10 +544,30 @@ impl InboxTask {
                         self.chain.idle()?;
                     }
                 }
+                Element::Barrier(id) => match aligner.barrier(message.input, id) {
+                    Alignment::Waiting => {}
+                    Alignment::Complete { id, waited } => {
+                        self.chain.barrier(id, None, waited)?;
+                        release(&mut aligner, &mut replay);
+                    }
+                    Alignment::Superseded => {
+                        // Look at this barrier again once the held
+                        // messages, which came before it, are processed.
+                        replay.push_front(Message {
+                            input: message.input,
+                            element: Element::Barrier(id),
+                        });
+                        release(&mut aligner, &mut replay);
+                    }
+                },
                 Element::End => {
+                    if let Alignment::Complete { id, waited } = aligner.end(message.input) {
+                        self.chain.barrier(id, None, waited)?;
+                        release(&mut aligner, &mut replay);
+                    }
                     let advanced = self.watermarks.end(message.input);
                     if self.watermarks.all_ended() {
-                        return self.chain.end();
+                        return self.chain.end(None);
                     }
                     if let Some(advanced) = advanced {
                         self.chain.watermark(advanced)?;
@@ -377,4 +595,12 @@ impl InboxTask {
             Err(RecvTimeoutError::Disconnected) => Err(Stop::Cancelled),
         }
     }
+}
+
+/// Put the messages held for an alignment before those still to replay:
+/// they came first.
+fn release(aligner: &mut BarrierAligner, replay: &mut VecDeque<Message>) {
+    let mut held = std::mem::take(&mut aligner.held);
+    held.append(replay);
+    *replay = held;
 }

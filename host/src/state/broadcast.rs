@@ -97,7 +97,10 @@ impl BroadcastState {
     }
 
     /// Put back entries of a checkpoint: (state name, key, value).
-    pub fn restore(&mut self, _entries: &[(String, Vec<u8>, Vec<u8>)]) -> Result<(), BroadcastError> {
+    pub fn restore(
+        &mut self,
+        _entries: &[(String, Vec<u8>, Vec<u8>)],
+    ) -> Result<(), BroadcastError> {
         todo!()
     }
 

@@ -25,6 +25,17 @@ impl WatermarkGenerator {
         }
     }
 
+    /// The largest timestamp seen (`i64::MIN` before any), for checkpoints.
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+
+    /// Go on from a checkpointed [`Self::max_timestamp`]: the next
+    /// [`Self::advance`] gives the watermark the source had then.
+    pub fn restore(&mut self, max_timestamp: i64) {
+        self.max_timestamp = max_timestamp;
+    }
+
     /// Note a record's timestamp.
     #[inline]
     pub fn observe(&mut self, timestamp: i64) {

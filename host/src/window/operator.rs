@@ -10,9 +10,10 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
+use crate::checkpoint::state_file::{OperatorSnapshot, RestoredOperatorState};
 use crate::job::{WindowDef, WindowKind, WindowTime};
 use crate::runtime::keyed_guest::{KeyedGuest, TimerAccess};
-use crate::runtime::operator::{Collector, Operator, OperatorError};
+use crate::runtime::operator::{Collector, Operator, OperatorError, keyed_snapshot};
 use crate::runtime::record::{NO_TIMESTAMP, Record};
 use crate::state::{StateBackend, StateDescriptor, StateId, StateKey, StateKind, key_group_of};
 use crate::time::watermark::NO_WATERMARK;
@@ -898,5 +899,15 @@ impl Operator for WindowOperator {
 
     fn side_outputs(&self) -> &[String] {
         &self.side_outputs
+    }
+    fn snapshot_state(
+        &mut self,
+        scratch: &std::path::Path,
+    ) -> Result<Option<OperatorSnapshot>, OperatorError> {
+        keyed_snapshot(self.function.backend(), &self.timers, scratch).map(Some)
+    }
+
+    fn restore_state(&mut self, state: RestoredOperatorState) -> Result<(), OperatorError> {
+        Ok(state.apply_keyed(self.function.backend(), &mut self.timers)?)
     }
 }

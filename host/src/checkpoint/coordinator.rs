@@ -1,0 +1,350 @@
+//! The checkpoint coordinator (Flink's `CheckpointCoordinator`): starts
+//! checkpoints on an interval, collects every task's part, writes the state
+//! files, completes a checkpoint with its manifest once every task has
+//! acknowledged, and then lets two-phase-commit sinks publish.
+//!
+//! It runs on the thread that watches the job (the executor's), so writing
+//! state files never stops a task.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::manifest::OperatorFile;
+use super::protocol::{SinkCommit, SourceState};
+use super::{
+    CheckpointStorage, CheckpointTag, FORMAT_VERSION, LocalCheckpointStorage, Manifest, StateFile,
+    TaskAck,
+};
+use crate::connectors::staged_file;
+use crate::job::{CheckpointConfig, Job, SinkConnector};
+use crate::time::processing_time_now;
+
+/// What the progress display and summary show about checkpoints.
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointStats {
+    pub completed: u64,
+    /// Abandoned: timed out, or a task finished before taking part.
+    pub failed: u64,
+    /// The checkpoint the run started from, if any.
+    pub restored_from: Option<u64>,
+    pub in_progress: Option<u64>,
+    pub last: Option<CompletedCheckpoint>,
+    /// The longest a task stopped processing for a snapshot, over all
+    /// checkpoints of the run.
+    pub longest_pause: Duration,
+    /// The longest alignment, over all checkpoints of the run.
+    pub longest_alignment: Duration,
+}
+
+/// Figures of one completed checkpoint.
+#[derive(Debug, Clone)]
+pub struct CompletedCheckpoint {
+    pub id: u64,
+    /// From the request to the manifest.
+    pub duration: Duration,
+    /// Bytes of state files.
+    pub bytes: u64,
+    /// Longest alignment of any task.
+    pub alignment: Duration,
+    /// Longest pause of any task for its snapshot.
+    pub pause: Duration,
+    pub completed_at: Instant,
+}
+
+/// The shared view of [`CheckpointStats`].
+pub type SharedStats = Arc<Mutex<CheckpointStats>>;
+
+/// A checkpoint collecting acknowledgements.
+struct InFlight {
+    id: u64,
+    started: Instant,
+    acked: Vec<bool>,
+    files: Vec<StateFile>,
+    operators: Vec<OperatorFile>,
+    sources: Vec<SourceState>,
+    sinks: Vec<SinkCommit>,
+    alignment: Duration,
+    pause: Duration,
+}
+
+/// Starts, collects and completes the checkpoints of one run.
+pub struct Coordinator {
+    job: String,
+    config: Option<CheckpointConfig>,
+    storage: Option<LocalCheckpointStorage>,
+    /// Exactly-once file sinks, by name: their folders.
+    staged_sinks: HashMap<String, PathBuf>,
+    requested: Arc<AtomicU64>,
+    tasks: usize,
+    next_id: u64,
+    in_flight: Option<InFlight>,
+    /// When the last checkpoint started, and when the last one ended.
+    last_started: Instant,
+    last_ended: Option<Instant>,
+    /// A task finished: no checkpoint can include it any more.
+    any_task_finished: bool,
+    finished: Vec<bool>,
+    /// The parts of tasks that finished, for the final checkpoint.
+    final_parts: Vec<TaskAck>,
+    stats: SharedStats,
+}
+
+impl Coordinator {
+    /// The coordinator of a run of `job` with `tasks` tasks, numbering
+    /// checkpoints after `after` (the newest id that exists).
+    pub fn new(
+        job: &Job,
+        tasks: usize,
+        requested: Arc<AtomicU64>,
+        after: u64,
+        stats: SharedStats,
+    ) -> Self {
+        let staged_sinks = job
+            .sinks
+            .iter()
+            .filter_map(|s| match &s.connector {
+                SinkConnector::ExactlyOnceFiles(dir) => Some((s.name.clone(), dir.clone())),
+                _ => None,
+            })
+            .collect();
+        Coordinator {
+            job: job.name.clone(),
+            storage: job
+                .checkpoints
+                .as_ref()
+                .map(|c| LocalCheckpointStorage::new(&c.dir)),
+            config: job.checkpoints.clone(),
+            staged_sinks,
+            requested,
+            tasks,
+            next_id: after + 1,
+            in_flight: None,
+            last_started: Instant::now(),
+            last_ended: None,
+            any_task_finished: false,
+            finished: vec![false; tasks],
+            final_parts: Vec::new(),
+            stats,
+        }
+    }
+
+    /// How long until [`Self::tick`] has something to do.
+    pub fn next_wakeup(&self, now: Instant) -> Duration {
+        let Some(config) = &self.config else {
+            return Duration::from_secs(1);
+        };
+        let due = match &self.in_flight {
+            Some(flight) => flight.started + config.timeout,
+            None => {
+                let after_pause = self.last_ended.map(|t| t + config.min_pause);
+                (self.last_started + config.interval).max(after_pause.unwrap_or(now))
+            }
+        };
+        due.saturating_duration_since(now)
+            .clamp(Duration::from_millis(1), Duration::from_secs(1))
+    }
+
+    /// Start a checkpoint when one is due; abandon one that timed out.
+    pub fn tick(&mut self, now: Instant) {
+        let Some(config) = &self.config else {
+            return;
+        };
+        if let Some(flight) = &self.in_flight {
+            if now.duration_since(flight.started) >= config.timeout {
+                let id = flight.id;
+                let timeout = config.timeout;
+                self.abandon(&format!(
+                    "not every task acknowledged it within the timeout ({})",
+                    humantime::format_duration(timeout)
+                ));
+                tracing::warn!("checkpoint {id} timed out after {timeout:?}");
+            }
+            return;
+        }
+        let paused = self
+            .last_ended
+            .is_none_or(|ended| now.duration_since(ended) >= config.min_pause);
+        if self.any_task_finished
+            || !paused
+            || now.duration_since(self.last_started) < config.interval
+        {
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.last_started = now;
+        self.in_flight = Some(InFlight {
+            id,
+            started: now,
+            acked: vec![false; self.tasks],
+            files: Vec::new(),
+            operators: Vec::new(),
+            sources: Vec::new(),
+            sinks: Vec::new(),
+            alignment: Duration::ZERO,
+            pause: Duration::ZERO,
+        });
+        self.stats().in_progress = Some(id);
+        self.requested.store(id, Ordering::Release);
+    }
+
+    /// Take a task's part: write its state files, and complete the
+    /// checkpoint if it was the last one missing.
+    pub fn acknowledge(&mut self, ack: TaskAck) -> Result<()> {
+        let id = match ack.checkpoint {
+            CheckpointTag::Final => {
+                self.final_parts.push(ack);
+                return Ok(());
+            }
+            CheckpointTag::Barrier(id) => id,
+        };
+        let Some(flight) = self.in_flight.as_mut().filter(|f| f.id == id) else {
+            return Ok(()); // A late part of an abandoned checkpoint.
+        };
+        let storage = self
+            .storage
+            .as_ref()
+            .expect("checkpoints in flight have storage");
+        for part in ack.operators {
+            let path = format!(
+                "{}/key-groups-{:05}-{:05}.state",
+                part.uid, part.key_groups.0, part.key_groups.1
+            );
+            let mut bytes = Vec::new();
+            part.snapshot
+                .write_to(&mut bytes)
+                .with_context(|| format!("checkpoint {id}: operator `{}`", part.uid))?;
+            flight.files.push(storage.write_file(id, &path, &bytes)?);
+            flight.operators.push(OperatorFile {
+                uid: part.uid,
+                subtask: part.subtask,
+                parallelism: part.parallelism,
+                key_groups: part.key_groups,
+                file: path,
+            });
+        }
+        flight.sources.extend(ack.source);
+        flight.sinks.extend(ack.sinks);
+        flight.alignment = flight.alignment.max(ack.alignment);
+        flight.pause = flight.pause.max(ack.pause);
+        flight.acked[ack.task] = true;
+        if flight.acked.iter().all(|&a| a) {
+            self.complete()?;
+        }
+        Ok(())
+    }
+
+    /// Write the manifest of the checkpoint in flight, publish its sink
+    /// files, and drop checkpoints beyond retention.
+    fn complete(&mut self) -> Result<()> {
+        let flight = self.in_flight.take().expect("a checkpoint in flight");
+        let config = self.config.as_ref().expect("checkpointing");
+        let storage = self.storage.as_ref().expect("checkpointing");
+        let bytes = flight.files.iter().map(|f| f.bytes).sum();
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            job: self.job.clone(),
+            id: flight.id,
+            completed_at: processing_time_now(),
+            files: flight.files,
+            operators: flight.operators,
+            sources: flight.sources,
+            sinks: flight.sinks,
+        };
+        storage.complete(&manifest)?;
+        self.publish(&manifest.sinks)?;
+        storage.retain(&self.job, config.retain)?;
+        let now = Instant::now();
+        self.last_ended = Some(now);
+        let mut stats = self.stats();
+        stats.completed += 1;
+        stats.in_progress = None;
+        stats.longest_pause = stats.longest_pause.max(flight.pause);
+        stats.longest_alignment = stats.longest_alignment.max(flight.alignment);
+        stats.last = Some(CompletedCheckpoint {
+            id: flight.id,
+            duration: now.duration_since(flight.started),
+            bytes,
+            alignment: flight.alignment,
+            pause: flight.pause,
+            completed_at: now,
+        });
+        Ok(())
+    }
+
+    /// Give up the checkpoint in flight.
+    fn abandon(&mut self, reason: &str) {
+        let Some(flight) = self.in_flight.take() else {
+            return;
+        };
+        tracing::info!("checkpoint {} abandoned: {reason}", flight.id);
+        if let Some(storage) = &self.storage
+            && let Err(error) = storage.discard(flight.id)
+        {
+            tracing::warn!("cannot remove abandoned checkpoint {}: {error}", flight.id);
+        }
+        self.last_ended = Some(Instant::now());
+        let mut stats = self.stats();
+        stats.failed += 1;
+        stats.in_progress = None;
+    }
+
+    /// Task `task` finished (its final part, sent before, has been taken).
+    /// A checkpoint it did not take part in can no longer complete, and no
+    /// new one starts: Flink, too, checkpoints only while every task runs.
+    pub fn task_finished(&mut self, task: usize) {
+        self.finished[task] = true;
+        self.any_task_finished = true;
+        if self.in_flight.as_ref().is_some_and(|f| !f.acked[task]) {
+            self.abandon("a task finished before the barrier reached it");
+        }
+    }
+
+    /// Every task finished: complete the job's output. With checkpoints, a
+    /// last checkpoint records the sources at their end and the sinks'
+    /// final files, so that a crash while publishing them is recovered
+    /// from; then the files are published.
+    pub fn finish(&mut self) -> Result<()> {
+        self.abandon("the job finished");
+        let parts = std::mem::take(&mut self.final_parts);
+        let sources: Vec<SourceState> = parts.iter().filter_map(|p| p.source.clone()).collect();
+        let sinks: Vec<SinkCommit> = parts.into_iter().flat_map(|p| p.sinks).collect();
+        if let (Some(storage), Some(config)) = (&self.storage, &self.config) {
+            let manifest = Manifest {
+                format_version: FORMAT_VERSION,
+                job: self.job.clone(),
+                id: self.next_id,
+                completed_at: processing_time_now(),
+                files: Vec::new(),
+                operators: Vec::new(),
+                sources,
+                sinks: sinks.clone(),
+            };
+            self.next_id += 1;
+            storage.complete(&manifest)?;
+            storage.retain(&self.job, config.retain)?;
+        }
+        self.publish(&sinks)
+    }
+
+    /// Publish the pending files of two-phase-commit sinks.
+    fn publish(&self, commits: &[SinkCommit]) -> Result<()> {
+        for commit in commits {
+            let dir = self.staged_sinks.get(&commit.sink).with_context(|| {
+                format!("the checkpoint has files of sink `{}`, which is not an exactly-once file sink of this job", commit.sink)
+            })?;
+            staged_file::publish(dir, &commit.files)
+                .with_context(|| format!("sink `{}`", commit.sink))?;
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, CheckpointStats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
