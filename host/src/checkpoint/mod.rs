@@ -52,6 +52,18 @@ pub enum CheckpointError {
     },
     #[error("checkpoint {id}: state file path {path} is not a plain relative path")]
     BadPath { id: u64, path: String },
+    /// An operator state file (`state_file`) is not one, is truncated, or
+    /// has a part that cannot be decoded; `reason` says which part.
+    #[error("an operator state file cannot be read: {reason}")]
+    UnreadableState { reason: String },
+    /// Writing an operator state file failed (the output, or a frame too
+    /// large for the format).
+    #[error("writing an operator state file: {0}")]
+    WriteState(#[source] std::io::Error),
+    /// The state snapshot being written out could not be read (a RocksDB
+    /// checkpoint that cannot be opened or holds malformed keys).
+    #[error("reading the state snapshot to write it out: {0}")]
+    ReadSnapshot(#[from] crate::state::StateError),
 }
 
 /// A checkpoint that was skipped while looking for one to restore, and why.

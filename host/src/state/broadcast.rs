@@ -46,6 +46,12 @@ pub enum BroadcastError {
     ReadOnly(String),
     #[error("broadcast state `{0}` is not keyed; address it with key ref 0xFFFF_FFFF")]
     Keyed(String),
+    /// A checkpoint being restored holds a broadcast map the operator no
+    /// longer declares (the job changed between checkpoint and restore).
+    #[error(
+        "the checkpoint holds broadcast state `{0}`, which this operator does not declare as a broadcast map"
+    )]
+    Undeclared(String),
 }
 
 impl BroadcastState {
@@ -93,15 +99,44 @@ impl BroadcastState {
 
     /// A copy of every map, for a checkpoint.
     pub fn snapshot(&self) -> crate::checkpoint::state_file::BroadcastSnapshot {
-        todo!()
+        let entries = self
+            .maps
+            .iter()
+            .flatten()
+            .flat_map(|map| {
+                map.entries
+                    .iter()
+                    .map(|(key, value)| (map.name.clone(), key.clone(), value.clone()))
+            })
+            .collect();
+        crate::checkpoint::state_file::BroadcastSnapshot { entries }
     }
 
-    /// Put back entries of a checkpoint: (state name, key, value).
+    /// Put back entries of a checkpoint: (state name, key, value). Maps are
+    /// found by name (state indexes may change between runs); a name this
+    /// operator does not declare as a broadcast map is an error, and nothing
+    /// is put back then.
     pub fn restore(
         &mut self,
-        _entries: &[(String, Vec<u8>, Vec<u8>)],
+        entries: &[(String, Vec<u8>, Vec<u8>)],
     ) -> Result<(), BroadcastError> {
-        todo!()
+        let index_of = |name: &str| {
+            self.maps
+                .iter()
+                .position(|map| map.as_ref().is_some_and(|map| map.name == name))
+        };
+        let indexes = entries
+            .iter()
+            .map(|(name, _, _)| {
+                index_of(name).ok_or_else(|| BroadcastError::Undeclared(name.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for (index, (_, key, value)) in indexes.into_iter().zip(entries) {
+            if let Some(map) = &mut self.maps[index] {
+                map.entries.insert(key.clone(), value.clone());
+            }
+        }
+        Ok(())
     }
 
     /// Number of entries over all broadcast maps (for metrics and tests).

@@ -174,8 +174,9 @@ fn snapshots_are_consistent_copies() {
                 assert_eq!(copy.entry_count(), 100);
                 assert_eq!(copy.descriptors()[0].name, "v");
             }
-            StateSnapshot::RocksDbCheckpoint { dir } => {
+            StateSnapshot::RocksDbCheckpoint { dir, states } => {
                 assert_eq!(name, "rocksdb");
+                assert_eq!(states, vec![descriptor("v", StateKind::Value)]);
                 let restored =
                     ::rocksdb::DB::list_cf(&::rocksdb::Options::default(), &dir).unwrap();
                 assert!(restored.contains(&"v".to_string()), "{restored:?}");

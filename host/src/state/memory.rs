@@ -7,8 +7,9 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 use super::ttl::{self, TtlClock};
 use super::{
     KeyGroupRange, StateBackend, StateDescriptor, StateError, StateId, StateKey, StateKind,
-    StateSnapshot, check_access, check_reregistration,
+    StateSnapshot, check_access, check_reregistration, check_restore,
 };
+use crate::checkpoint::state_file::{StoredEntry, StoredPayload};
 use crate::time::TimerService;
 
 /// What one key (in one namespace) holds for one state.
@@ -172,6 +173,13 @@ fn entry_key(out: &mut Vec<u8>, at: StateKey<'_>) {
     out.extend_from_slice(&(at.key.len() as u32).to_le_bytes());
     out.extend_from_slice(at.key);
     out.extend_from_slice(at.namespace);
+}
+
+/// The key and namespace of an [`entry_key`] encoding (`None` if it is not one).
+fn split_entry_key(stored: &[u8]) -> Option<(&[u8], &[u8])> {
+    let key_len = u32::from_le_bytes(stored.get(..4)?.try_into().ok()?) as usize;
+    let key_end = 4usize.checked_add(key_len)?;
+    Some((stored.get(4..key_end)?, &stored[key_end..]))
 }
 
 impl StateBackend for MemoryStateBackend {
@@ -349,6 +357,30 @@ impl StateBackend for MemoryStateBackend {
             states: self.states.clone(),
         }))
     }
+
+    fn restore_entry(&mut self, entry: &StoredEntry) -> Result<(), StateError> {
+        let state = check_restore(&self.operator, &self.range, &self.descriptors, entry)?;
+        let at = StateKey::new(entry.key_group, &entry.key, &entry.namespace);
+        let mut key = Vec::new();
+        entry_key(&mut key, at);
+        let restored = match &entry.payload {
+            StoredPayload::Value(value) => Some(Entry::Value(value.clone())),
+            // Empty lists and maps are not stored (reading gives empty anyway).
+            StoredPayload::List(elements) => {
+                (!elements.is_empty()).then(|| Entry::List(elements.clone()))
+            }
+            StoredPayload::Map(entries) => {
+                (!entries.is_empty()).then(|| Entry::Map(entries.iter().cloned().collect()))
+            }
+        };
+        let group = &mut self.states[state.0 as usize].groups
+            [usize::from(entry.key_group - self.range.groups.start)];
+        match restored {
+            Some(restored) => group.insert(key, restored),
+            None => group.remove(&key),
+        };
+        Ok(())
+    }
 }
 
 /// A copy of a [`MemoryStateBackend`]'s tables at one moment.
@@ -377,6 +409,46 @@ impl MemorySnapshot {
             .flat_map(|t| t.groups.iter())
             .map(HashMap::len)
             .sum()
+    }
+
+    /// Hand every entry of the keyed states to `visit`, state by state and
+    /// key group by key group (in a fixed order within a group, by stored
+    /// key, so the same contents always give the same file), consuming the copy
+    /// so that nothing is copied twice. Broadcast maps are not keyed state
+    /// and are skipped ([`super::BroadcastState`] snapshots them).
+    pub(crate) fn for_each_entry<E: From<StateError>>(
+        self,
+        mut visit: impl FnMut(StoredEntry) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for (descriptor, table) in self.descriptors.iter().zip(self.states) {
+            if descriptor.kind == StateKind::BroadcastMap {
+                continue;
+            }
+            for (key_group, group) in self.range.groups.clone().zip(table.groups) {
+                let mut entries: Vec<(Vec<u8>, Entry)> = group.into_iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                for (stored_key, entry) in entries {
+                    let (key, namespace) = split_entry_key(&stored_key).ok_or_else(|| {
+                        StateError::Storage(format!(
+                            "a key of state `{}` in memory is not well formed: {stored_key:02x?}",
+                            descriptor.name
+                        ))
+                    })?;
+                    visit(StoredEntry {
+                        state: descriptor.name.clone(),
+                        key_group,
+                        key: key.to_vec(),
+                        namespace: namespace.to_vec(),
+                        payload: match entry {
+                            Entry::Value(value) => StoredPayload::Value(value),
+                            Entry::List(elements) => StoredPayload::List(elements),
+                            Entry::Map(map) => StoredPayload::Map(map.into_iter().collect()),
+                        },
+                    })?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -16,6 +16,8 @@ mod conformance;
 
 use thiserror::Error;
 
+use crate::checkpoint::state_file::{StoredEntry, StoredPayload};
+
 pub use broadcast::{
     BroadcastAccess, BroadcastEntries, BroadcastError, BroadcastMode, BroadcastState,
 };
@@ -98,6 +100,23 @@ pub enum StateError {
     },
     #[error("state id {0:?} was not registered with this backend")]
     UnknownState(StateId),
+    /// A checkpoint being restored holds a state the operator no longer
+    /// declares (the job changed between the checkpoint and the restore).
+    #[error(
+        "the checkpoint holds state `{name}` for operator `{operator}`, which does not declare it"
+    )]
+    UndeclaredState { operator: String, name: String },
+    /// A checkpoint being restored holds a state under a name the operator
+    /// now declares with another kind, so its entries cannot be put back.
+    #[error(
+        "the checkpoint holds {stored:?} state `{name}` for operator `{operator}`, which declares it as a {declared:?} state"
+    )]
+    RestoredKind {
+        operator: String,
+        name: String,
+        declared: StateKind,
+        stored: StateKind,
+    },
     /// The storage under the backend failed (RocksDB, the local disk).
     #[error("state storage: {0}")]
     Storage(String),
@@ -111,7 +130,13 @@ pub enum StateSnapshot {
     MemoryCopy(MemorySnapshot),
     /// A native RocksDB checkpoint: the SST files hard-linked into `dir`, so
     /// a later checkpoint needs to upload only the files that are new.
-    RocksDbCheckpoint { dir: std::path::PathBuf },
+    RocksDbCheckpoint {
+        dir: std::path::PathBuf,
+        /// The states registered when it was taken: the column families to
+        /// read and how (a list's values are merged, a map's keys grouped),
+        /// since the checkpoint itself does not say what kind each state is.
+        states: Vec<StateDescriptor>,
+    },
 }
 
 /// The descriptor of `state` after checking that it has the `expected`
@@ -143,6 +168,46 @@ pub(crate) fn check_access<'d>(
         });
     }
     Ok(descriptor)
+}
+
+/// The id of the registered state a restored `entry` belongs to, after
+/// checking that the state is declared, has the kind of the entry, and that
+/// the entry's key group is in `range`: the checks every backend makes
+/// before putting a checkpoint's entry back.
+pub(crate) fn check_restore(
+    operator: &str,
+    range: &KeyGroupRange,
+    states: &[StateDescriptor],
+    entry: &StoredEntry,
+) -> Result<StateId, StateError> {
+    if !range.contains(entry.key_group) {
+        return Err(StateError::ForeignKeyGroup {
+            key_group: entry.key_group,
+            range: range.groups.clone(),
+        });
+    }
+    let index = states
+        .iter()
+        .position(|d| d.name == entry.state)
+        .ok_or_else(|| StateError::UndeclaredState {
+            operator: operator.to_string(),
+            name: entry.state.clone(),
+        })?;
+    let descriptor = &states[index];
+    let stored = match entry.payload {
+        StoredPayload::Value(_) => StateKind::Value,
+        StoredPayload::List(_) => StateKind::List,
+        StoredPayload::Map(_) => StateKind::Map,
+    };
+    if descriptor.kind != stored {
+        return Err(StateError::RestoredKind {
+            operator: operator.to_string(),
+            name: entry.state.clone(),
+            declared: descriptor.kind,
+            stored,
+        });
+    }
+    Ok(StateId(index as u32))
 }
 
 /// The id of a state registered before under the same name (`None` if it
@@ -253,4 +318,12 @@ pub trait StateBackend: Send {
     /// call). RocksDB writes a native checkpoint into `dir`, which must not
     /// exist yet; the memory backend copies its tables and ignores `dir`.
     fn snapshot(&mut self, dir: &std::path::Path) -> Result<StateSnapshot, StateError>;
+
+    /// Put back one entry of a checkpoint exactly as it was stored (TTL
+    /// stamps included, so restoring does not extend any entry's life),
+    /// replacing whatever its key and namespace hold. The entry's state is
+    /// looked up by name among the registered ones, since state ids are not
+    /// stable across runs; an undeclared state, another kind, or a key group
+    /// this backend does not own is an error.
+    fn restore_entry(&mut self, entry: &StoredEntry) -> Result<(), StateError>;
 }

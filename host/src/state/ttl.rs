@@ -20,6 +20,7 @@ use super::{
     KeyGroupRange, MapEntry, StateBackend, StateDescriptor, StateError, StateId, StateKey,
     StateSnapshot, StateTtl, TtlUpdate,
 };
+use crate::checkpoint::state_file::StoredEntry;
 use crate::time::TimerService;
 
 /// Length of the expiry stamp in front of every value of a state with a TTL.
@@ -318,6 +319,12 @@ impl StateBackend for TtlStates {
 
     fn purge_expired(&mut self) -> Result<(), StateError> {
         self.inner.purge_expired()
+    }
+
+    fn restore_entry(&mut self, entry: &StoredEntry) -> Result<(), StateError> {
+        // Stored entries carry their stamps already: restamping them now
+        // would extend the life of every entry by the time since the checkpoint.
+        self.inner.restore_entry(entry)
     }
 
     fn timer_service(&mut self) -> Result<TimerService, StateError> {

@@ -53,6 +53,10 @@ pub trait TimerQueue: Send {
     fn first_timestamp(&self) -> Option<i64>;
     /// Number of timers queued (for tests and metrics; may scan).
     fn len(&self) -> usize;
+    /// A copy of every timer, in order, for a checkpoint, if this queue
+    /// keeps them on the heap; `None` if they are in the backend's storage,
+    /// whose own snapshot then holds them (RocksDB's checkpoint does).
+    fn heap_copy(&self) -> Option<Vec<Timer>>;
     /// Whether no timer is queued.
     fn is_empty(&self) -> bool {
         self.first_timestamp().is_none()
@@ -95,6 +99,10 @@ impl TimerQueue for HeapTimerQueue {
 
     fn len(&self) -> usize {
         self.timers.len()
+    }
+
+    fn heap_copy(&self) -> Option<Vec<Timer>> {
+        Some(self.timers.iter().cloned().collect())
     }
 }
 
@@ -163,7 +171,19 @@ impl TimerService {
     /// A copy of the timers for a checkpoint, if they are kept on the heap
     /// (`None` when the backend's own snapshot holds them, as RocksDB's does).
     pub fn snapshot(&self) -> Option<crate::checkpoint::state_file::TimerSnapshot> {
-        todo!()
+        let event_time = self.event_time.heap_copy();
+        let processing_time = self.processing_time.heap_copy();
+        if event_time.is_none() && processing_time.is_none() {
+            return None;
+        }
+        let timers = (event_time.into_iter().flatten())
+            .map(|timer| (TimeDomain::EventTime, timer))
+            .chain(
+                (processing_time.into_iter().flatten())
+                    .map(|timer| (TimeDomain::ProcessingTime, timer)),
+            )
+            .collect();
+        Some(crate::checkpoint::state_file::TimerSnapshot { timers })
     }
 
     /// Earliest processing-time timer, to know when to wake up.

@@ -14,6 +14,7 @@
 //! merges, so adding to a list never reads it. The write-ahead log is off:
 //! durability comes from checkpoints (issue 5), as in Flink.
 
+mod snapshot_reader;
 mod timers;
 
 use std::path::{Path, PathBuf};
@@ -23,16 +24,18 @@ use rocksdb::checkpoint::Checkpoint;
 use rocksdb::compaction_filter::Decision;
 use rocksdb::{
     BlockBasedIndexType, BlockBasedOptions, BoundColumnFamily, Cache, DBWithThreadMode, Direction,
-    IteratorMode, MergeOperands, MultiThreaded, Options, ReadOptions, WriteOptions,
+    IteratorMode, MergeOperands, MultiThreaded, Options, ReadOptions, WriteBatch, WriteOptions,
 };
 
 use super::ttl::{self, TtlClock};
 use super::{
     KeyGroupRange, MapEntry, StateBackend, StateDescriptor, StateError, StateId, StateKey,
-    StateKind, StateSnapshot, check_access, check_reregistration,
+    StateKind, StateSnapshot, check_access, check_reregistration, check_restore,
 };
+use crate::checkpoint::state_file::{StoredEntry, StoredPayload};
 use crate::time::TimerService;
 use crate::wasm::layout::{join_length_prefixed, put_bytes, split_length_prefixed};
+pub(crate) use snapshot_reader::RocksDbCheckpointReader;
 use timers::RocksDbTimerQueue;
 
 /// The database type: column families can be created while timer queues
@@ -282,13 +285,38 @@ fn entry_prefix(out: &mut Vec<u8>, at: StateKey<'_>) {
     out.extend_from_slice(at.namespace);
 }
 
+/// A stored key taken apart, the inverse of [`entry_prefix`] (plus the map
+/// key of map state after it).
+struct SplitKey<'k> {
+    key_group: u16,
+    key: &'k [u8],
+    namespace: &'k [u8],
+    /// What follows the entry prefix: the map key of a map entry, empty otherwise.
+    rest: &'k [u8],
+    /// Length of the entry prefix.
+    prefix_len: usize,
+}
+
+/// Take apart a stored key (`None` if it is not well formed).
+fn split_key(stored: &[u8]) -> Option<SplitKey<'_>> {
+    let key_group = u16::from_be_bytes(stored.get(..2)?.try_into().ok()?);
+    let key_len = u32::from_be_bytes(stored.get(2..6)?.try_into().ok()?) as usize;
+    let ns_at = 6usize.checked_add(key_len)?;
+    let ns_len_end = ns_at.checked_add(4)?;
+    let ns_len = u32::from_be_bytes(stored.get(ns_at..ns_len_end)?.try_into().ok()?) as usize;
+    let end = ns_len_end.checked_add(ns_len)?;
+    Some(SplitKey {
+        key_group,
+        key: &stored[6..ns_at],
+        namespace: stored.get(ns_len_end..end)?,
+        rest: &stored[end..],
+        prefix_len: end,
+    })
+}
+
 /// Length of the entry prefix at the start of a stored key, if well formed.
 fn entry_prefix_len(stored: &[u8]) -> Option<usize> {
-    let key_len = u32::from_be_bytes(stored.get(2..6)?.try_into().ok()?) as usize;
-    let ns_at = 6 + key_len;
-    let ns_len = u32::from_be_bytes(stored.get(ns_at..ns_at + 4)?.try_into().ok()?) as usize;
-    let end = ns_at + 4 + ns_len;
-    (end <= stored.len()).then_some(end)
+    split_key(stored).map(|split| split.prefix_len)
 }
 
 /// The smallest key greater than every key starting with `prefix`.
@@ -515,7 +543,41 @@ impl StateBackend for RocksDbStateBackend {
             .map_err(rocks)?;
         Ok(StateSnapshot::RocksDbCheckpoint {
             dir: dir.to_path_buf(),
+            states: self.states.clone(),
         })
+    }
+
+    fn restore_entry(&mut self, entry: &StoredEntry) -> Result<(), StateError> {
+        let state = check_restore(&self.operator, &self.range, &self.states, entry)?;
+        let mut prefix = Vec::new();
+        entry_prefix(
+            &mut prefix,
+            StateKey::new(entry.key_group, &entry.key, &entry.namespace),
+        );
+        let cf = self.cf(state)?;
+        // One batch per entry, so a map is replaced as a whole.
+        let mut batch = WriteBatch::default();
+        match &entry.payload {
+            StoredPayload::Value(value) => batch.put_cf(&cf, &prefix, value),
+            StoredPayload::List(elements) if elements.is_empty() => batch.delete_cf(&cf, &prefix),
+            StoredPayload::List(elements) => {
+                batch.put_cf(&cf, &prefix, join_length_prefixed(elements));
+            }
+            StoredPayload::Map(entries) => {
+                if let Some(end) = prefix_end(&prefix) {
+                    batch.delete_range_cf(&cf, &prefix, &end);
+                }
+                let mut key = prefix.clone();
+                for (map_key, value) in entries {
+                    key.truncate(prefix.len());
+                    key.extend_from_slice(map_key);
+                    batch.put_cf(&cf, &key, value);
+                }
+            }
+        }
+        self.db()
+            .write_opt(batch, &self.write_options)
+            .map_err(rocks)
     }
 
     fn purge_expired(&mut self) -> Result<(), StateError> {

@@ -155,6 +155,11 @@ impl TimerQueue for RocksDbTimerQueue {
         self.first
     }
 
+    fn heap_copy(&self) -> Option<Vec<Timer>> {
+        // These timers are in the database, so in its native checkpoint.
+        None
+    }
+
     fn len(&self) -> usize {
         self.cf().map_or(0, |cf| {
             self.database
@@ -195,7 +200,9 @@ fn decode_timestamp(stored: &[u8]) -> Result<i64, StateError> {
     Ok((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
 }
 
-fn decode(stored: &[u8]) -> Result<Timer, StateError> {
+/// The timer a stored key holds, the inverse of [`encode`] (also used to
+/// read the timers of a RocksDB checkpoint).
+pub(super) fn decode(stored: &[u8]) -> Result<Timer, StateError> {
     let timestamp = decode_timestamp(stored)?;
     let key_group = stored
         .get(8..10)
