@@ -546,7 +546,7 @@ impl Loader<'_> {
             },
             RestartStrategyKind::ExponentialBackoff => {
                 let multiplier = value_of(&spec.multiplier).unwrap_or(DEFAULT_RESTART_MULTIPLIER);
-                if let Some(low) = spec.multiplier.as_ref().filter(|m| !(*m.get_ref() >= 1.0)) {
+                if let Some(low) = spec.multiplier.as_ref().filter(|m| !m.get_ref().is_finite() || *m.get_ref() < 1.0) {
                     return Err(self.source.error_at(
                         low,
                         format!("{owner}: `multiplier` must be at least 1, found {}", low.get_ref()),

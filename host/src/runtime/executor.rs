@@ -45,7 +45,7 @@ pub enum JobFailure {
     Task {
         error: Box<TaskError>,
         metrics: JobMetrics,
-        checkpoints: CheckpointStats,
+        checkpoints: Box<CheckpointStats>,
     },
     /// Tasks failed until the restart strategy gave up.
     #[error(
@@ -56,7 +56,7 @@ pub enum JobFailure {
         failures: u32,
         error: Box<TaskError>,
         metrics: JobMetrics,
-        checkpoints: CheckpointStats,
+        checkpoints: Box<CheckpointStats>,
     },
 }
 
@@ -128,7 +128,7 @@ pub fn run_job(
                 return Err(JobFailure::Task {
                     error,
                     metrics,
-                    checkpoints: snapshot(&stats),
+                    checkpoints: Box::new(snapshot(&stats)),
                 });
             }
             None => {
@@ -137,7 +137,7 @@ pub fn run_job(
                     failures: restarts.failures(),
                     error,
                     metrics,
-                    checkpoints: snapshot(&stats),
+                    checkpoints: Box::new(snapshot(&stats)),
                 });
             }
         }

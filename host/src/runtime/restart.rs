@@ -41,10 +41,12 @@ impl RestartTracker {
                     .with_min_delay(initial)
                     .with_max_delay(max)
                     .with_factor(multiplier as f32);
-                Box::new(match attempts {
+                let delays = match attempts {
                     Some(attempts) => builder.with_max_times(attempts as usize).build(),
                     None => builder.without_max_times().build(),
-                })
+                };
+                // backon multiplies in f32; whole milliseconds read better.
+                Box::new(delays.map(|d| Duration::from_millis(d.as_millis() as u64)))
             }
         };
         RestartTracker {

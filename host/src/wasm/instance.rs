@@ -124,8 +124,13 @@ impl GuestInstance {
         if let Some(message) = self.store.data_mut().last_panic.take() {
             return GuestFailure::Panic { message };
         }
+        // The trap itself (e.g. "wasm `unreachable` instruction executed")
+        // is a cause below wasmtime's backtrace, which says nothing alone.
+        let trap = error
+            .downcast_ref::<Trap>()
+            .map(|trap| format!("wasm trap: {trap}"));
         GuestFailure::Trap {
-            message: first_line(&detail),
+            message: trap.unwrap_or_else(|| first_line(&detail)),
         }
     }
 
