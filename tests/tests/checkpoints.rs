@@ -504,3 +504,65 @@ input = "faulty"
         output.stderr
     );
 }
+
+#[test]
+fn killed_with_rocksdb_state_the_job_commits_exactly_the_failure_free_output() {
+    let rocksdb = |scratch: &Scratch| {
+        format!(
+            "{CRASH_CHECKPOINTS}[state]\nbackend = \"rocksdb\"\nlocal_dir = {}\n",
+            toml_path(&scratch.path("rocksdb"))
+        )
+    };
+    let reference = Scratch::new();
+    write_input(&reference, INPUT_LINES);
+    let job = harness_job(&reference, "rocksdb-harness", &rocksdb(&reference), None);
+    run_in(&reference, &job, &[]).success();
+    let expected = outputs(&reference);
+
+    let scratch = Scratch::new();
+    write_input(&scratch, INPUT_LINES);
+    let job = harness_job(&scratch, "rocksdb-harness", &rocksdb(&scratch), None);
+    run_with_kills(&scratch, &job, 8, Some(&expected));
+    assert_same_output(&expected, &outputs(&scratch));
+}
+
+#[test]
+fn a_job_restored_at_another_parallelism_commits_exactly_the_failure_free_output() {
+    let expected = reference_output("rescaled", CRASH_CHECKPOINTS);
+    let scratch = Scratch::new();
+    write_input(&scratch, INPUT_LINES);
+    let job = harness_job(&scratch, "rescaled", CRASH_CHECKPOINTS, None);
+    // Kill the job once a checkpoint with operator state is complete.
+    let mut child = Command::new(eddy_bin())
+        .args(["run", "--quiet", "rescaled.toml"])
+        .current_dir(scratch.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start eddy");
+    let started = Instant::now();
+    let checkpointed = loop {
+        let complete = std::fs::read_dir(scratch.path("checkpoints"))
+            .into_iter()
+            .flatten()
+            .any(|e| e.unwrap().path().join("_manifest.json").exists());
+        if complete {
+            break true;
+        }
+        if child.try_wait().unwrap().is_some() || started.elapsed() > Duration::from_secs(60) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    child.kill().ok(); // SIGKILL
+    child.wait().unwrap();
+    assert!(checkpointed, "no checkpoint completed before the job ended");
+    // Operators from 2 subtasks to 3: each reads the key groups it now owns.
+    let text = std::fs::read_to_string(&job)
+        .unwrap()
+        .replace("parallelism = 2", "parallelism = 3");
+    std::fs::write(&job, text).unwrap();
+    let output = run_in(&scratch, &job, &["--from-checkpoint", "latest"]).success();
+    assert!(!output.stderr.contains("starting from the beginning"), "{}", output.stderr);
+    assert_same_output(&expected, &outputs(&scratch));
+}

@@ -248,6 +248,9 @@ impl Attempt<'_> {
         let requested = Arc::new(AtomicU64::new(0));
         let (acks, ack_rx) = crossbeam_channel::unbounded();
         let scratch = scratch_dir(job);
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("cannot create {}", scratch.display()))
+            .map_err(AttemptFailure::Setup)?;
         let wiring = CheckpointWiring {
             requested: requested.clone(),
             acks,
