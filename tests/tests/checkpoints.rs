@@ -282,7 +282,10 @@ fn run_with_kills(
         let Some(status) = status else { continue };
         let mut stderr = String::new();
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-        assert!(status.success(), "a run failed on its own: {status}\n{stderr}");
+        assert!(
+            status.success(),
+            "a run failed on its own: {status}\n{stderr}"
+        );
         if killed >= kills {
             break;
         }
@@ -563,6 +566,10 @@ fn a_job_restored_at_another_parallelism_commits_exactly_the_failure_free_output
         .replace("parallelism = 2", "parallelism = 3");
     std::fs::write(&job, text).unwrap();
     let output = run_in(&scratch, &job, &["--from-checkpoint", "latest"]).success();
-    assert!(!output.stderr.contains("starting from the beginning"), "{}", output.stderr);
+    assert!(
+        !output.stderr.contains("starting from the beginning"),
+        "{}",
+        output.stderr
+    );
     assert_same_output(&expected, &outputs(&scratch));
 }

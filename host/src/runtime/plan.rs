@@ -490,6 +490,16 @@ fn restore_operator(
     Ok(state)
 }
 
+/// `operator `uid` (subtask i/p)`, what errors about one operator subtask start with.
+fn subtask_context(def: &OperatorDef, subtask: u32) -> String {
+    format!(
+        "operator `{}` (subtask {}/{})",
+        def.uid,
+        subtask + 1,
+        def.parallelism
+    )
+}
+
 /// JSON key fields of keyed operators reading `source` directly.
 fn direct_key_fields(job: &Job, source: &str) -> Vec<Vec<String>> {
     let mut fields: Vec<Vec<String>> = Vec::new();
@@ -570,14 +580,7 @@ impl Wiring<'_> {
             if let Some(restore) = &self.checkpoints.restore {
                 let range =
                     KeyGroupRange::for_subtask(subtask, def.parallelism, self.job.max_parallelism);
-                let context = || {
-                    format!(
-                        "operator `{}` (subtask {}/{})",
-                        def.uid,
-                        subtask + 1,
-                        def.parallelism
-                    )
-                };
+                let context = || subtask_context(def, subtask);
                 let state =
                     restore_operator(restore, &def.uid, subtask, &range).with_context(context)?;
                 op.restore_state(state).with_context(context)?;
@@ -747,14 +750,7 @@ impl Wiring<'_> {
         };
         let max_parallelism = self.job.max_parallelism;
         let max_batch = self.job.batch.max_records;
-        let context = || {
-            format!(
-                "operator `{}` (subtask {}/{})",
-                def.uid,
-                subtask + 1,
-                def.parallelism
-            )
-        };
+        let context = || subtask_context(def, subtask);
         // The guest of this subtask with its module, initialised with the config.
         let guest = || -> Result<(GuestInstance, &GuestModule)> {
             let module = &self.modules.operators[&def.uid];

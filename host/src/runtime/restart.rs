@@ -142,41 +142,25 @@ mod tests {
 
     #[test]
     fn failure_rate_counts_failures_within_its_interval() {
-        let mut tracker = RestartTracker::new(&RestartStrategy::FailureRate {
-            max_failures: 2,
-            interval: Duration::from_secs(60),
-            delay: Duration::ZERO,
-        });
+        let two_a_minute = || {
+            RestartTracker::new(&RestartStrategy::FailureRate {
+                max_failures: 2,
+                interval: Duration::from_secs(60),
+                delay: Duration::ZERO,
+            })
+        };
         let start = Instant::now();
-        assert!(tracker.after_failure(start).is_some());
-        assert!(
-            tracker
-                .after_failure(start + Duration::from_secs(10))
-                .is_some()
-        );
+        let at = |seconds| start + Duration::from_secs(seconds);
+        let mut tracker = two_a_minute();
+        assert!(tracker.after_failure(at(0)).is_some());
+        assert!(tracker.after_failure(at(10)).is_some());
         // Two failures in the last minute already: a third gives up ...
-        assert!(
-            tracker
-                .after_failure(start + Duration::from_secs(20))
-                .is_none()
-        );
+        assert!(tracker.after_failure(at(20)).is_none());
         // ... but once the first ones are older than the interval, it restarts.
-        let mut tracker = RestartTracker::new(&RestartStrategy::FailureRate {
-            max_failures: 2,
-            interval: Duration::from_secs(60),
-            delay: Duration::ZERO,
-        });
-        assert!(tracker.after_failure(start).is_some());
-        assert!(
-            tracker
-                .after_failure(start + Duration::from_secs(10))
-                .is_some()
-        );
-        assert!(
-            tracker
-                .after_failure(start + Duration::from_secs(100))
-                .is_some()
-        );
+        let mut tracker = two_a_minute();
+        assert!(tracker.after_failure(at(0)).is_some());
+        assert!(tracker.after_failure(at(10)).is_some());
+        assert!(tracker.after_failure(at(100)).is_some());
     }
 
     #[test]

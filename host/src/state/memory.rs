@@ -1,6 +1,7 @@
 //! The in-memory state backend: hash maps per state and key group.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
@@ -29,7 +30,10 @@ type GroupTable = HashMap<Vec<u8>, Entry, Xxh3DefaultBuilder>;
 #[derive(Debug, Clone)]
 struct StateTable {
     /// Indexed by `key_group - range.start`; keys are `entry_key` encodings.
-    groups: Vec<GroupTable>,
+    /// Shared with snapshots, copy on write: a snapshot takes a reference to
+    /// every group (no copy, so processing barely pauses), and the first
+    /// access to a group after it copies that group alone.
+    groups: Vec<Arc<GroupTable>>,
     /// Background cleanup, for states with a TTL.
     sweep: Option<IncrementalSweep>,
 }
@@ -58,7 +62,7 @@ impl StateTable {
         sweep.accesses += 1;
         let group = &mut self.groups[sweep.next_group];
         if sweep.accesses >= group.len().max(SWEEP_MIN_ACCESSES) {
-            remove_expired(group, clock.now());
+            remove_expired(Arc::make_mut(group), clock.now());
             sweep.accesses = 0;
             sweep.next_group = (sweep.next_group + 1) % self.groups.len();
         }
@@ -141,7 +145,7 @@ impl MemoryStateBackend {
         scratch.clear();
         entry_key(scratch, at);
         Ok((
-            &mut table.groups[usize::from(at.key_group - range.groups.start)],
+            Arc::make_mut(&mut table.groups[usize::from(at.key_group - range.groups.start)]),
             scratch,
         ))
     }
@@ -190,7 +194,7 @@ impl StateBackend for MemoryStateBackend {
         self.descriptors.push(descriptor.clone());
         self.states.push(StateTable {
             groups: (0..self.range.len())
-                .map(|_| GroupTable::default())
+                .map(|_| Arc::new(GroupTable::default()))
                 .collect(),
             sweep: descriptor.ttl.map(|_| IncrementalSweep::default()),
         });
@@ -330,7 +334,7 @@ impl StateBackend for MemoryStateBackend {
         self.states
             .iter()
             .flat_map(|t| t.groups.iter())
-            .map(HashMap::len)
+            .map(|group| group.len())
             .sum()
     }
 
@@ -339,7 +343,7 @@ impl StateBackend for MemoryStateBackend {
         for (table, descriptor) in self.states.iter_mut().zip(&self.descriptors) {
             if descriptor.ttl.is_some() {
                 for group in &mut table.groups {
-                    remove_expired(group, now);
+                    remove_expired(Arc::make_mut(group), now);
                 }
             }
         }
@@ -373,8 +377,10 @@ impl StateBackend for MemoryStateBackend {
                 (!entries.is_empty()).then(|| Entry::Map(entries.iter().cloned().collect()))
             }
         };
-        let group = &mut self.states[state.0 as usize].groups
-            [usize::from(entry.key_group - self.range.groups.start)];
+        let group = Arc::make_mut(
+            &mut self.states[state.0 as usize].groups
+                [usize::from(entry.key_group - self.range.groups.start)],
+        );
         match restored {
             Some(restored) => group.insert(key, restored),
             None => group.remove(&key),
@@ -407,7 +413,7 @@ impl MemorySnapshot {
         self.states
             .iter()
             .flat_map(|t| t.groups.iter())
-            .map(HashMap::len)
+            .map(|group| group.len())
             .sum()
     }
 
@@ -425,6 +431,9 @@ impl MemorySnapshot {
                 continue;
             }
             for (key_group, group) in self.range.groups.clone().zip(table.groups) {
+                // The backend may still share the group (copy on write): take
+                // it if it is ours alone, copy it otherwise.
+                let group = Arc::try_unwrap(group).unwrap_or_else(|shared| (*shared).clone());
                 let mut entries: Vec<(Vec<u8>, Entry)> = group.into_iter().collect();
                 entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 for (stored_key, entry) in entries {
