@@ -348,3 +348,97 @@ impl Coordinator {
         self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::protocol::SourceState;
+    use crate::connectors::SourcePosition;
+
+    fn job(dir: &std::path::Path) -> Job {
+        let text = format!(
+            "[job]\nname = \"c\"\n[checkpoints]\ninterval = \"10s\"\nmin_pause = \"3s\"\ntimeout = \"1m\"\ndir = {:?}\n[[source]]\nname = \"g\"\ntype = \"generator\"\n[[sink]]\nname = \"d\"\ntype = \"discard\"\ninput = \"g\"\n",
+            dir.display().to_string()
+        );
+        crate::job::parse_job(&text, &dir.join("job.toml")).unwrap()
+    }
+
+    fn ack(task: usize, id: u64) -> TaskAck {
+        TaskAck {
+            task,
+            checkpoint: CheckpointTag::Barrier(id),
+            operators: Vec::new(),
+            source: Some(SourceState {
+                source: "g".into(),
+                subtask: 0,
+                parallelism: 1,
+                position: SourcePosition::Generator { next: id },
+                max_timestamp: 0,
+            }),
+            sinks: Vec::new(),
+            alignment: Duration::ZERO,
+            pause: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn checkpoints_start_on_the_interval_one_at_a_time_after_the_pause_and_time_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let requested = Arc::new(AtomicU64::new(0));
+        let stats = SharedStats::default();
+        let mut c = Coordinator::new(&job(dir.path()), 2, requested.clone(), 4, stats.clone());
+        let t0 = c.last_started;
+        let at = |s: u64| t0 + Duration::from_secs(s);
+
+        c.tick(at(9));
+        assert_eq!(requested.load(Ordering::Relaxed), 0, "before the interval");
+        c.tick(at(10));
+        assert_eq!(requested.load(Ordering::Relaxed), 5, "numbered after the newest");
+        c.acknowledge(ack(0, 5)).unwrap();
+        c.tick(at(25));
+        assert_eq!(requested.load(Ordering::Relaxed), 5, "one in flight at a time");
+        c.acknowledge(ack(1, 5)).unwrap();
+        assert_eq!(stats.lock().unwrap().completed, 1, "complete with every ack");
+        let storage = LocalCheckpointStorage::new(dir.path());
+        let manifest = storage.verified_manifest(5, "c").unwrap();
+        assert_eq!(manifest.sources.len(), 2);
+
+        // Had it taken until second 19, the next would wait for `min_pause`
+        // after that, although the interval since the last start has passed.
+        c.last_ended = Some(at(19));
+        c.tick(at(21));
+        assert_eq!(requested.load(Ordering::Relaxed), 5, "within min_pause");
+        c.tick(at(22));
+        assert_eq!(requested.load(Ordering::Relaxed), 6);
+
+        // Nobody acknowledges 6: after the timeout it is abandoned and removed.
+        c.acknowledge(ack(0, 6)).unwrap();
+        let started = c.in_flight.as_ref().unwrap().started;
+        c.tick(started + Duration::from_secs(59));
+        assert!(c.in_flight.is_some());
+        c.tick(started + Duration::from_secs(60));
+        assert!(c.in_flight.is_none());
+        assert_eq!(stats.lock().unwrap().failed, 1);
+        assert!(!storage.checkpoint_dir(6).exists(), "a failed checkpoint is removed");
+        // A late part of it changes nothing.
+        c.acknowledge(ack(1, 6)).unwrap();
+        assert_eq!(stats.lock().unwrap().completed, 1);
+    }
+
+    #[test]
+    fn a_task_that_finishes_before_the_barrier_abandons_the_checkpoint_and_stops_new_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let requested = Arc::new(AtomicU64::new(0));
+        let stats = SharedStats::default();
+        let mut c = Coordinator::new(&job(dir.path()), 2, requested.clone(), 0, stats.clone());
+        let t0 = c.last_started;
+        c.tick(t0 + Duration::from_secs(10));
+        assert_eq!(requested.load(Ordering::Relaxed), 1);
+        c.acknowledge(ack(0, 1)).unwrap();
+        c.task_finished(1);
+        assert!(c.in_flight.is_none());
+        assert_eq!(stats.lock().unwrap().failed, 1);
+        c.tick(t0 + Duration::from_secs(100));
+        assert_eq!(requested.load(Ordering::Relaxed), 1, "no checkpoint once a task finished");
+    }
+}
