@@ -393,12 +393,24 @@ mod tests {
         c.tick(at(9));
         assert_eq!(requested.load(Ordering::Relaxed), 0, "before the interval");
         c.tick(at(10));
-        assert_eq!(requested.load(Ordering::Relaxed), 5, "numbered after the newest");
+        assert_eq!(
+            requested.load(Ordering::Relaxed),
+            5,
+            "numbered after the newest"
+        );
         c.acknowledge(ack(0, 5)).unwrap();
         c.tick(at(25));
-        assert_eq!(requested.load(Ordering::Relaxed), 5, "one in flight at a time");
+        assert_eq!(
+            requested.load(Ordering::Relaxed),
+            5,
+            "one in flight at a time"
+        );
         c.acknowledge(ack(1, 5)).unwrap();
-        assert_eq!(stats.lock().unwrap().completed, 1, "complete with every ack");
+        assert_eq!(
+            stats.lock().unwrap().completed,
+            1,
+            "complete with every ack"
+        );
         let storage = LocalCheckpointStorage::new(dir.path());
         let manifest = storage.verified_manifest(5, "c").unwrap();
         assert_eq!(manifest.sources.len(), 2);
@@ -419,7 +431,10 @@ mod tests {
         c.tick(started + Duration::from_secs(60));
         assert!(c.in_flight.is_none());
         assert_eq!(stats.lock().unwrap().failed, 1);
-        assert!(!storage.checkpoint_dir(6).exists(), "a failed checkpoint is removed");
+        assert!(
+            !storage.checkpoint_dir(6).exists(),
+            "a failed checkpoint is removed"
+        );
         // A late part of it changes nothing.
         c.acknowledge(ack(1, 6)).unwrap();
         assert_eq!(stats.lock().unwrap().completed, 1);
@@ -439,6 +454,10 @@ mod tests {
         assert!(c.in_flight.is_none());
         assert_eq!(stats.lock().unwrap().failed, 1);
         c.tick(t0 + Duration::from_secs(100));
-        assert_eq!(requested.load(Ordering::Relaxed), 1, "no checkpoint once a task finished");
+        assert_eq!(
+            requested.load(Ordering::Relaxed),
+            1,
+            "no checkpoint once a task finished"
+        );
     }
 }
