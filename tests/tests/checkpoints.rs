@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Scratch, eddy_bin, eddy_within, toml_path, wasm};
+use common::{Scratch, eddy_bin, eddy_within, path_str, toml_path, wasm};
 
 /// Lines of the harness input: enough work that twenty kills at random
 /// moments land while the job runs.
@@ -572,4 +572,60 @@ fn a_job_restored_at_another_parallelism_commits_exactly_the_failure_free_output
         output.stderr
     );
     assert_same_output(&expected, &outputs(&scratch));
+}
+
+#[test]
+fn restoring_needs_a_complete_checkpoint_of_this_job_with_its_operators() {
+    let scratch = Scratch::new();
+    write_input(&scratch, INPUT_LINES);
+    let keep_all =
+        "[checkpoints]\ninterval = \"50ms\"\nretain = 100\n[restart]\nstrategy = \"none\"\n";
+    let job = harness_job(&scratch, "restore-errors", keep_all, None);
+    run_in(&scratch, &job, &[]).success();
+    let dir = scratch.path("checkpoints");
+    let mut ids: Vec<u64> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_str()?
+                .strip_prefix("chk-")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    ids.sort();
+    let mid_run = chk(&dir, ids[ids.len() - 2]);
+
+    let not_a_checkpoint = scratch.path("input.jsonl");
+    run_in(
+        &scratch,
+        &job,
+        &["--from-checkpoint", path_str(&not_a_checkpoint)],
+    )
+    .failure()
+    .stderr_has(&["is not a checkpoint folder (named `chk-<number>`)"]);
+    let never_completed = chk(&dir, 999);
+    run_in(&scratch, &job, &["--from-checkpoint", path_str(&never_completed)])
+        .failure()
+        .stderr_has(&[
+            "cannot restore from",
+            "checkpoint 999: the manifest is truncated or corrupt (it is missing: the checkpoint never completed)",
+        ]);
+    // The job without its window operator (and that operator's sink).
+    let text = std::fs::read_to_string(&job).unwrap();
+    let cut = text.find("[[operator]]\nuid = \"per-second\"").unwrap();
+    let sink = text.find("[[sink]]\nname = \"windows\"").unwrap();
+    std::fs::write(
+        &job,
+        format!(
+            "{}{}",
+            &text[..cut],
+            &text[text.find("[[sink]]").unwrap()..sink]
+        ),
+    )
+    .unwrap();
+    run_in(&scratch, &job, &["--from-checkpoint", path_str(&mid_run)])
+        .failure()
+        .stderr_has(&["holds state of operator `per-second`, which this job no longer has"]);
 }

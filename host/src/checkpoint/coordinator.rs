@@ -194,7 +194,8 @@ impl Coordinator {
     }
 
     /// Take a task's part: write its state files, and complete the
-    /// checkpoint if it was the last one missing.
+    /// checkpoint if it was the last one missing. A checkpoint whose files
+    /// cannot be written is abandoned at once (the job goes on).
     pub fn acknowledge(&mut self, ack: TaskAck) -> Result<()> {
         let id = match ack.checkpoint {
             CheckpointTag::Final => {
@@ -203,13 +204,22 @@ impl Coordinator {
             }
             CheckpointTag::Barrier(id) => id,
         };
-        let Some(flight) = self.in_flight.as_mut().filter(|f| f.id == id) else {
+        if self.in_flight.as_ref().is_none_or(|f| f.id != id) {
             return Ok(()); // A late part of an abandoned checkpoint.
-        };
+        }
+        let result = self.take_part(id, ack);
+        if let Err(error) = &result {
+            self.abandon(&format!("{error:#}"));
+        }
+        result
+    }
+
+    fn take_part(&mut self, id: u64, ack: TaskAck) -> Result<()> {
         let storage = self
             .storage
             .as_ref()
             .expect("checkpoints in flight have storage");
+        let flight = self.in_flight.as_mut().expect("checked by the caller");
         for part in ack.operators {
             let path = format!(
                 "{}/key-groups-{:05}-{:05}.state",

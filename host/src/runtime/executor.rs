@@ -289,21 +289,13 @@ impl Attempt<'_> {
         let mut host_panic: Option<String> = None;
         let mut remaining = handles.len();
         let mut last_tick = Instant::now();
-        let take_acks = |coordinator: &mut Coordinator, acks: &Receiver<TaskAck>| {
-            for ack in acks.try_iter() {
-                if let Err(error) = coordinator.acknowledge(ack) {
-                    tracing::warn!("checkpoint failed: {error:#}");
-                }
-            }
-        };
+
         while remaining > 0 {
             let wait = coordinator.next_wakeup(Instant::now());
             select! {
                 recv(ack_rx) -> ack => {
-                    if let Ok(ack) = ack
-                        && let Err(error) = coordinator.acknowledge(ack)
-                    {
-                        tracing::warn!("checkpoint failed: {error:#}");
+                    if let Ok(ack) = ack {
+                        acknowledge(&mut coordinator, ack);
                     }
                 }
                 recv(done_rx) -> done => {
@@ -356,6 +348,21 @@ impl Attempt<'_> {
             .context("the job finished, but its output could not be committed")
             .map_err(AttemptFailure::Setup)?;
         Ok(metrics)
+    }
+}
+
+/// Hand a task's part to the coordinator; a checkpoint that fails is
+/// logged and abandoned, and the job goes on.
+fn acknowledge(coordinator: &mut Coordinator, ack: TaskAck) {
+    if let Err(error) = coordinator.acknowledge(ack) {
+        tracing::warn!("checkpoint failed: {error:#}");
+    }
+}
+
+/// Every part waiting in `acks` (a finished task sent its last before ending).
+fn take_acks(coordinator: &mut Coordinator, acks: &Receiver<TaskAck>) {
+    for ack in acks.try_iter() {
+        acknowledge(coordinator, ack);
     }
 }
 

@@ -22,7 +22,7 @@ use super::source_task::{IdleDetector, RecordDecoder, SourceTask};
 use super::task::{Chain, ChainNode, ChainSink, InboxTask, Stop, Target};
 use super::transform::WasmTransform;
 use crate::checkpoint::state_file::RestoredOperatorState;
-use crate::checkpoint::{CheckpointHandle, CheckpointStorage, Manifest, StateFile, TaskAck};
+use crate::checkpoint::{CheckpointHandle, CheckpointStorage, Manifest, TaskAck};
 use crate::connectors::SourceReader;
 use crate::connectors::file::{FileReader, ThreadedLineReader};
 use crate::connectors::generator::GeneratorReader;
@@ -476,13 +476,13 @@ fn restore_operator(
             .files
             .iter()
             .find(|f| f.path == part.file)
-            .cloned()
-            .unwrap_or_else(|| StateFile {
-                path: part.file.clone(),
-                bytes: 0,
-                xxh3: 0,
-            });
-        let bytes = restore.storage.read_file(manifest.id, &file)?;
+            .with_context(|| {
+                format!(
+                    "checkpoint {}: the manifest names state file {} for operator `{uid}` but does not list it",
+                    manifest.id, part.file
+                )
+            })?;
+        let bytes = restore.storage.read_file(manifest.id, file)?;
         state
             .read(&bytes, range, with_broadcast)
             .with_context(|| format!("checkpoint {}: state file {}", manifest.id, part.file))?;
