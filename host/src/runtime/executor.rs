@@ -248,9 +248,6 @@ impl Attempt<'_> {
         let requested = Arc::new(AtomicU64::new(0));
         let (acks, ack_rx) = crossbeam_channel::unbounded();
         let scratch = scratch_dir(job);
-        std::fs::create_dir_all(&scratch)
-            .with_context(|| format!("cannot create {}", scratch.display()))
-            .map_err(AttemptFailure::Setup)?;
         let wiring = CheckpointWiring {
             requested: requested.clone(),
             acks,
@@ -266,6 +263,13 @@ impl Attempt<'_> {
             cancelled,
         } = plan(job, self.modules, self.options, &wiring).map_err(AttemptFailure::Setup)?;
         drop(wiring);
+        // After planning, so that a state folder that cannot be made is
+        // reported by the backend that needs it.
+        if job.checkpoints.is_some() {
+            std::fs::create_dir_all(&scratch)
+                .with_context(|| format!("cannot create {}", scratch.display()))
+                .map_err(AttemptFailure::Setup)?;
+        }
         let newest = newest_checkpoint_id(job, restore.map(|(m, _)| m.id));
         let mut coordinator =
             Coordinator::new(job, tasks.len(), requested, newest, self.stats.clone());
