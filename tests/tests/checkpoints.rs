@@ -370,19 +370,14 @@ fn guest_traps_at_random_records_restart_the_job_and_the_output_is_exactly_the_f
     assert_same_output(&expected, &outputs(&scratch));
 }
 
-/// The folder of checkpoint `id` below `dir`.
-fn chk(dir: &Path, id: u64) -> PathBuf {
-    dir.join(format!("chk-{id:012}"))
-}
-
-#[test]
-fn damaged_and_foreign_checkpoints_are_refused_and_the_previous_complete_one_is_restored() {
-    let scratch = Scratch::new();
-    write_input(&scratch, INPUT_LINES);
+/// Run the harness job once to its end in `scratch`, keeping every
+/// checkpoint; the job file, the checkpoint folder and the ids in it, oldest first.
+fn run_keeping_every_checkpoint(scratch: &Scratch, name: &str) -> (PathBuf, PathBuf, Vec<u64>) {
+    write_input(scratch, INPUT_LINES);
     let keep_all =
         "[checkpoints]\ninterval = \"50ms\"\nretain = 100\n[restart]\nstrategy = \"none\"\n";
-    let job = harness_job(&scratch, "damaged", keep_all, None);
-    run_in(&scratch, &job, &[]).success();
+    let job = harness_job(scratch, name, keep_all, None);
+    run_in(scratch, &job, &[]).success();
     let dir = scratch.path("checkpoints");
     let mut ids: Vec<u64> = std::fs::read_dir(&dir)
         .unwrap()
@@ -396,6 +391,18 @@ fn damaged_and_foreign_checkpoints_are_refused_and_the_previous_complete_one_is_
         })
         .collect();
     ids.sort();
+    (job, dir, ids)
+}
+
+/// The folder of checkpoint `id` below `dir`.
+fn chk(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("chk-{id:012}"))
+}
+
+#[test]
+fn damaged_and_foreign_checkpoints_are_refused_and_the_previous_complete_one_is_restored() {
+    let scratch = Scratch::new();
+    let (job, dir, ids) = run_keeping_every_checkpoint(&scratch, "damaged");
     assert!(ids.len() >= 4, "too few checkpoints to damage: {ids:?}");
     let newest = ids[ids.len() - 1];
     let (truncated, missing_file, good) = (newest, ids[ids.len() - 2], ids[ids.len() - 3]);
@@ -577,24 +584,7 @@ fn a_job_restored_at_another_parallelism_commits_exactly_the_failure_free_output
 #[test]
 fn restoring_needs_a_complete_checkpoint_of_this_job_with_its_operators() {
     let scratch = Scratch::new();
-    write_input(&scratch, INPUT_LINES);
-    let keep_all =
-        "[checkpoints]\ninterval = \"50ms\"\nretain = 100\n[restart]\nstrategy = \"none\"\n";
-    let job = harness_job(&scratch, "restore-errors", keep_all, None);
-    run_in(&scratch, &job, &[]).success();
-    let dir = scratch.path("checkpoints");
-    let mut ids: Vec<u64> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| {
-            e.unwrap()
-                .file_name()
-                .to_str()?
-                .strip_prefix("chk-")?
-                .parse()
-                .ok()
-        })
-        .collect();
-    ids.sort();
+    let (job, dir, ids) = run_keeping_every_checkpoint(&scratch, "restore-errors");
     let mid_run = chk(&dir, ids[ids.len() - 2]);
 
     let not_a_checkpoint = scratch.path("input.jsonl");
