@@ -619,3 +619,46 @@ fn restoring_needs_a_complete_checkpoint_of_this_job_with_its_operators() {
         .failure()
         .stderr_has(&["holds state of operator `per-second`, which this job no longer has"]);
 }
+
+#[test]
+fn a_source_cannot_change_parallelism_across_a_restore_and_latest_needs_checkpoints() {
+    let scratch = Scratch::new();
+    let job = scratch.write(
+        "gen.toml",
+        r#"[job]
+name = "gen"
+parallelism = 2
+
+[checkpoints]
+interval = "50ms"
+
+[[source]]
+name = "events"
+type = "generator"
+count = 1000
+
+[[sink]]
+name = "out"
+type = "discard"
+input = "events"
+"#,
+    );
+    run_in(&scratch, &job, &[]).success();
+    let text = std::fs::read_to_string(&job).unwrap();
+    std::fs::write(&job, text.replace("parallelism = 2", "parallelism = 3")).unwrap();
+    run_in(&scratch, &job, &["--from-checkpoint", "latest"])
+        .failure()
+        .stderr_has(&[
+            "source `events` ran with parallelism 2 when checkpoint",
+            "and has 3 now; a source's parallelism cannot change across a restore",
+        ]);
+
+    let text = std::fs::read_to_string(&job).unwrap();
+    let without = text.replace("[checkpoints]\ninterval = \"50ms\"\n", "");
+    std::fs::write(&job, without).unwrap();
+    run_in(&scratch, &job, &["--from-checkpoint", "latest"])
+        .failure()
+        .stderr_has(&[
+            "`--from-checkpoint latest` needs a `[checkpoints]` section in the job file",
+        ]);
+}
