@@ -11,8 +11,8 @@ use eddy::job::{
     BatchConfig, CheckpointConfig, CheckpointMode, GeneratorSpec, GuestLimits, InputSide, Job,
     JobError, JoinInterval, KeyBy, KeyOrder, OperatorKind, RecordFormat, RestartStrategy,
     RocksDbConfig, SecondInputRouting, SinkConnector, SourceConnector, StateBackendConfig,
-    StreamRef, TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef, WindowKind,
-    WindowTime, load_job, parse_job,
+    StreamRef, TimestampSource, WatermarkEmission, WatermarkStrategy, WindowAssigner, WindowDef,
+    WindowKind, WindowTime, load_job, parse_job,
 };
 
 fn fixtures() -> PathBuf {
@@ -315,6 +315,7 @@ input = "in"
     assert_eq!(source.format, RecordFormat::Json);
     assert_eq!(source.timestamp, TimestampSource::None);
     assert_eq!(source.watermark, WatermarkStrategy::None);
+    assert_eq!(source.watermark_emission, WatermarkEmission::PerRecord);
     assert_eq!(source.dead_letter, None);
     assert_eq!(source.parallelism, 1);
     let upper = operator(&job, "upper");
@@ -1398,6 +1399,66 @@ watermark = { strategy = "monotonous", max_out_of_orderness = "5s" }
         ),
         "`max_out_of_orderness` only applies to strategy `bounded-out-of-orderness`",
         (7, 63),
+    );
+}
+
+/// A generator source with `watermark` as given, and a sink.
+fn generator_with_watermark(watermark: &str) -> String {
+    with_discard_sink(
+        &format!(
+            "[job]\nname = \"t\"\n[[source]]\nname = \"gen\"\ntype = \"generator\"\ntimestamp = \"source\"\nwatermark = {watermark}\n"
+        ),
+        "gen",
+    )
+}
+
+#[test]
+fn watermarks_move_per_record_unless_periodic_is_asked_for() {
+    let emission = |watermark: &str| {
+        parse(&generator_with_watermark(watermark))
+            .expect("valid")
+            .sources[0]
+            .watermark_emission
+    };
+    assert_eq!(
+        emission(r#"{ strategy = "monotonous" }"#),
+        WatermarkEmission::PerRecord
+    );
+    assert_eq!(
+        emission(r#"{ strategy = "monotonous", emit = "per-record" }"#),
+        WatermarkEmission::PerRecord
+    );
+    assert_eq!(
+        emission(r#"{ strategy = "monotonous", emit = "periodic" }"#),
+        WatermarkEmission::Periodic(Duration::from_millis(200)),
+        "Flink's auto-watermark interval"
+    );
+    assert_eq!(
+        emission(
+            r#"{ strategy = "bounded-out-of-orderness", max_out_of_orderness = "5s", emit = "periodic", interval = "1s" }"#
+        ),
+        WatermarkEmission::Periodic(Duration::from_secs(1))
+    );
+}
+
+#[test]
+fn watermark_interval_only_with_periodic_emission() {
+    assert_rejected(
+        &generator_with_watermark(r#"{ strategy = "monotonous", interval = "1s" }"#),
+        "source `gen`: `interval` only applies to `emit = \"periodic\"`",
+        (6, 51),
+    );
+    assert_rejected(
+        &generator_with_watermark(
+            r#"{ strategy = "monotonous", emit = "periodic", interval = "0s" }"#,
+        ),
+        "source `gen`: the watermark `interval` must be more than 0",
+        (6, 70),
+    );
+    assert_rejected(
+        &generator_with_watermark(r#"{ strategy = "monotonous", emit = "sometimes" }"#),
+        "unknown variant `sometimes`, expected `per-record` or `periodic`",
+        (6, 47),
     );
 }
 

@@ -141,12 +141,23 @@ fn committed(dir: &Path) -> Vec<String> {
     lines
 }
 
-/// Both sinks' committed output of a run in `scratch`.
-fn outputs(scratch: &Scratch) -> (Vec<String>, Vec<String>) {
-    (
-        committed(&scratch.path("out/counts")),
-        committed(&scratch.path("out/windows")),
-    )
+/// The committed output of every sink of a run, by its folder below `out/`.
+type Outputs = BTreeMap<String, Vec<String>>;
+
+/// Every sink's committed output of a run in `scratch` (each sink of the
+/// harness jobs writes to a folder of its own below `out/`).
+fn outputs(scratch: &Scratch) -> Outputs {
+    let Ok(entries) = std::fs::read_dir(scratch.path("out")) else {
+        return Outputs::new();
+    };
+    entries
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_dir())
+        .map(|path| {
+            let sink = path.file_name().unwrap().to_string_lossy().into_owned();
+            (sink, committed(&path))
+        })
+        .collect()
 }
 
 /// How a run differs from the failure-free one, by line: (line, expected
@@ -168,29 +179,34 @@ fn differences(expected: &[String], actual: &[String]) -> Vec<(String, i64, i64)
 }
 
 #[track_caller]
-fn assert_same_output(expected: &(Vec<String>, Vec<String>), actual: &(Vec<String>, Vec<String>)) {
+fn assert_same_output(expected: &Outputs, actual: &Outputs) {
     assert!(
-        !expected.0.is_empty() && !expected.1.is_empty(),
-        "the reference run committed output"
+        expected.len() >= 2 && expected.values().all(|lines| !lines.is_empty()),
+        "the reference run committed output in every sink: {:?}",
+        expected
+            .iter()
+            .map(|(sink, lines)| (sink, lines.len()))
+            .collect::<Vec<_>>()
     );
-    assert!(
-        actual.0 == expected.0,
-        "word counts differ from the failure-free run ({} lines expected, {} committed); first differences (line, expected, committed): {:?}",
-        expected.0.len(),
-        actual.0.len(),
-        differences(&expected.0, &actual.0)
+    assert_eq!(
+        actual.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "the same sinks committed output"
     );
-    assert!(
-        actual.1 == expected.1,
-        "window counts differ from the failure-free run ({} lines expected, {} committed); first differences: {:?}",
-        expected.1.len(),
-        actual.1.len(),
-        differences(&expected.1, &actual.1)
-    );
+    for (sink, lines) in expected {
+        let committed = &actual[sink];
+        assert!(
+            committed == lines,
+            "sink `{sink}` differs from the failure-free run ({} lines expected, {} committed); first differences (line, expected, committed): {:?}",
+            lines.len(),
+            committed.len(),
+            differences(lines, committed)
+        );
+    }
 }
 
 /// The output of the job run once without failures, in its own folder.
-fn reference_output(name: &str, extra: &str) -> (Vec<String>, Vec<String>) {
+fn reference_output(name: &str, extra: &str) -> Outputs {
     let scratch = Scratch::new();
     write_input(&scratch, INPUT_LINES);
     let job = harness_job(&scratch, name, extra, None);
@@ -225,33 +241,62 @@ impl Moments {
         Moments(seed)
     }
 
-    /// A delay in `[low, high)` milliseconds.
-    fn next(&mut self, low: u64, high: u64) -> Duration {
+    fn step(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
-        Duration::from_millis(low + self.0 % (high - low))
+        self.0
+    }
+
+    /// A delay in `[low, high)` milliseconds.
+    fn next(&mut self, low: u64, high: u64) -> Duration {
+        Duration::from_millis(low + self.step() % (high - low))
+    }
+
+    /// One of `items`.
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[(self.step() % items.len() as u64) as usize]
     }
 }
 
 const CRASH_CHECKPOINTS: &str =
     "[checkpoints]\ninterval = \"50ms\"\nretain = 2\n[restart]\nstrategy = \"none\"\n";
 
+/// How [`run_with_kills`] kills a job.
+struct Kills {
+    /// How many times.
+    count: u32,
+    /// A kill comes this many milliseconds into a run, at random in `[low, high)`.
+    after_ms: (u64, u64),
+    /// When not empty, each run first sets the job's `max_records` to one
+    /// of these at random, so batches start at other records than before.
+    batch_sizes: &'static [usize],
+}
+
+impl Kills {
+    /// `count` kills 30–300 ms into each run, batches as the job says.
+    const fn soon(count: u32) -> Self {
+        Kills {
+            count,
+            after_ms: (30, 300),
+            batch_sizes: &[],
+        }
+    }
+}
+
 /// Run `job` in `scratch` again and again with `--from-checkpoint latest`,
 /// killing it (SIGKILL) at a random moment each time, until it has been
-/// killed `kills` times, then let it finish. A job that finishes before
-/// that is checked against `expected` (when given) and started over from
-/// the beginning, so every kill lands in a running job.
-fn run_with_kills(
-    scratch: &Scratch,
-    job: &Path,
-    kills: u32,
-    expected: Option<&(Vec<String>, Vec<String>)>,
-) {
+/// killed `kills.count` times, then let it finish. A job that finishes
+/// before that is checked against `expected` (when given) and started over
+/// from the beginning, so every kill lands in a running job. Every run that
+/// starts while a complete checkpoint is there must say it restored it, and
+/// at least half of the runs must have restored one.
+fn run_with_kills(scratch: &Scratch, job: &Path, kills: Kills, expected: Option<&Outputs>) {
     let file = job.file_name().unwrap().to_str().unwrap();
     let mut moments = Moments::new();
     let mut killed = 0;
     let mut runs = 0;
+    let mut restored = 0;
     let started = Instant::now();
     loop {
         runs += 1;
@@ -259,14 +304,26 @@ fn run_with_kills(
             started.elapsed() < Duration::from_secs(600),
             "the harness hangs after {runs} runs"
         );
+        if !kills.batch_sizes.is_empty() {
+            let size = moments.pick(kills.batch_sizes);
+            let text = std::fs::read_to_string(job).unwrap();
+            let (head, tail) = text
+                .split_once("max_records = ")
+                .expect("the job sets max_records");
+            let tail = tail.trim_start_matches(|c: char| c.is_ascii_digit());
+            std::fs::write(job, format!("{head}max_records = {size}{tail}")).unwrap();
+        }
+        let restorable = newest_complete_checkpoint(&scratch.path("checkpoints"));
         let mut child = Command::new(eddy_bin())
             .args(["run", "--quiet", file, "--from-checkpoint", "latest"])
             .current_dir(scratch.dir.path())
+            .env("EDDY_LOG", "eddy=info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start eddy");
-        let kill_at = (killed < kills).then(|| Instant::now() + moments.next(30, 300));
+        let (low, high) = kills.after_ms;
+        let kill_at = (killed < kills.count).then(|| Instant::now() + moments.next(low, high));
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
                 break Some(status);
@@ -279,14 +336,24 @@ fn run_with_kills(
             }
             std::thread::sleep(Duration::from_millis(2));
         };
-        let Some(status) = status else { continue };
         let mut stderr = String::new();
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        if let Some(id) = restorable {
+            // A run killed before it logged anything proves nothing either way.
+            if status.is_some() || !stderr.is_empty() {
+                assert!(
+                    stderr.contains(&format!("restoring checkpoint {id}")),
+                    "run {runs} started with checkpoint {id} complete but did not restore it:\n{stderr}"
+                );
+                restored += 1;
+            }
+        }
+        let Some(status) = status else { continue };
         assert!(
             status.success(),
             "a run failed on its own: {status}\n{stderr}"
         );
-        if killed >= kills {
+        if killed >= kills.count {
             break;
         }
         // Finished before every kill was spent: check, and start over.
@@ -297,7 +364,28 @@ fn run_with_kills(
             let _ = std::fs::remove_dir_all(scratch.path(dir));
         }
     }
-    eprintln!("{killed} kills in {runs} runs");
+    eprintln!("{killed} kills in {runs} runs, {restored} of them restored from a checkpoint");
+    assert!(
+        restored >= kills.count / 2,
+        "only {restored} of {runs} runs restored from a checkpoint"
+    );
+}
+
+/// The id of the newest checkpoint in `dir` with a manifest, if any.
+fn newest_complete_checkpoint(dir: &Path) -> Option<u64> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let id = entry
+                .file_name()
+                .to_str()?
+                .strip_prefix("chk-")?
+                .parse()
+                .ok()?;
+            entry.path().join("_manifest.json").is_file().then_some(id)
+        })
+        .max()
 }
 
 #[test]
@@ -307,7 +395,110 @@ fn killed_twenty_times_at_random_moments_the_job_commits_exactly_the_failure_fre
     let scratch = Scratch::new();
     write_input(&scratch, INPUT_LINES);
     let job = harness_job(&scratch, "crash-harness", CRASH_CHECKPOINTS, None);
-    run_with_kills(&scratch, &job, 20, Some(&expected));
+    run_with_kills(&scratch, &job, Kills::soon(20), Some(&expected));
+    assert_same_output(&expected, &outputs(&scratch));
+}
+
+/// The late-data harness job: one file source of out-of-order events with
+/// late records → a keyed one-minute tumbling window with 10 s of allowed
+/// lateness (late firings, late side output) and a keyed process function
+/// whose output depends on exactly where its event-time timers fire →
+/// exactly-once file sinks, at parallelism 2.
+fn late_data_job(scratch: &Scratch, name: &str, extra: &str) -> PathBuf {
+    scratch.write(
+        "events.jsonl",
+        common::out_of_order_events(LATE_INPUT_LINES),
+    );
+    let text = format!(
+        r#"[job]
+name = "{name}"
+parallelism = 2
+
+[batch]
+max_records = 256
+
+{extra}
+
+[[source]]
+name = "events"
+type = "file"
+path = "events.jsonl"
+timestamp = {{ field = "ts" }}
+watermark = {{ strategy = "bounded-out-of-orderness", max_out_of_orderness = "2s" }}
+
+[[operator]]
+uid = "per-minute"
+kind = "aggregate"
+module = {aggregate}
+input = "events"
+key_by = {{ field = "user" }}
+window = {{ type = "tumbling", size = "1m", allowed_lateness = "10s" }}
+
+[[operator]]
+uid = "timeouts"
+kind = "keyed-process"
+module = {timeouts}
+input = "events"
+key_by = {{ field = "user" }}
+config = {{ timeout_ms = 1500 }}
+
+[[sink]]
+name = "windows"
+type = "file"
+path = "out/windows"
+delivery = "exactly-once"
+input = "per-minute"
+
+[[sink]]
+name = "late"
+type = "file"
+path = "out/late"
+delivery = "exactly-once"
+input = "per-minute/late"
+
+[[sink]]
+name = "quiet-users"
+type = "file"
+path = "out/quiet-users"
+delivery = "exactly-once"
+input = "timeouts"
+"#,
+        aggregate = toml_path(&wasm("count_aggregate")),
+        timeouts = toml_path(&wasm("count_with_timeout")),
+    );
+    scratch.write(&format!("{name}.toml"), text)
+}
+
+/// Lines of the late-data harness input.
+const LATE_INPUT_LINES: usize = 300_000;
+
+#[test]
+fn killed_twenty_times_a_job_with_late_data_commits_exactly_the_failure_free_output() {
+    let reference = Scratch::new();
+    let job = late_data_job(&reference, "late-harness", CRASH_CHECKPOINTS);
+    run_in(&reference, &job, &[]).success();
+    let expected = outputs(&reference);
+    eprintln!(
+        "reference: {:?}",
+        expected
+            .iter()
+            .map(|(sink, lines)| (sink, lines.len()))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        expected["late"].len() > 100,
+        "the data has records beyond the allowed lateness"
+    );
+
+    // Each restarted run batches differently, so event time must not
+    // depend on where batches start.
+    let scratch = Scratch::new();
+    let job = late_data_job(&scratch, "late-harness", CRASH_CHECKPOINTS);
+    let kills = Kills {
+        batch_sizes: &[1, 7, 64, 256],
+        ..Kills::soon(20)
+    };
+    run_with_kills(&scratch, &job, kills, Some(&expected));
     assert_same_output(&expected, &outputs(&scratch));
 }
 
@@ -326,18 +517,17 @@ fn at_least_once_mode_delivers_every_record_after_kills() {
         .replace("path = \"out/counts\"", "path = \"out/counts/all.jsonl\"")
         .replace("path = \"out/windows\"", "path = \"out/windows/all.jsonl\"");
     std::fs::write(&job, text).unwrap();
-    run_with_kills(&scratch, &job, 5, None);
-    let (counts, _) = outputs(&scratch);
+    run_with_kills(&scratch, &job, Kills::soon(5), None);
+    let counts = &outputs(&scratch)["counts"];
     // A record counted twice shifts a word's later counts up, but every
     // count the failure-free run emitted is still emitted at least once.
-    let missing: Vec<&String> = expected
-        .0
+    let missing: Vec<&String> = expected["counts"]
         .iter()
         .filter(|line| counts.binary_search(line).is_err())
         .take(10)
         .collect();
     assert!(missing.is_empty(), "lost after kills: {missing:?}");
-    assert!(counts.len() >= expected.0.len());
+    assert!(counts.len() >= expected["counts"].len());
 }
 
 #[test]
@@ -532,7 +722,12 @@ fn killed_with_rocksdb_state_the_job_commits_exactly_the_failure_free_output() {
     let scratch = Scratch::new();
     write_input(&scratch, INPUT_LINES);
     let job = harness_job(&scratch, "rocksdb-harness", &rocksdb(&scratch), None);
-    run_with_kills(&scratch, &job, 8, Some(&expected));
+    // A RocksDB run takes longer to reach its first checkpoint.
+    let kills = Kills {
+        after_ms: (300, 1500),
+        ..Kills::soon(8)
+    };
+    run_with_kills(&scratch, &job, kills, Some(&expected));
     assert_same_output(&expected, &outputs(&scratch));
 }
 

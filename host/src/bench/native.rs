@@ -30,7 +30,11 @@ impl Operator for UppercaseMap {
             let new_amount = amount(&value).wrapping_mul(3).wrapping_add(7);
             value[AMOUNT].copy_from_slice(&new_amount.to_le_bytes());
             value[PAYLOAD..].make_ascii_uppercase();
-            out.main.push(Record::new(value, record.timestamp));
+            out.main.push(Record::at_watermark(
+                value,
+                record.timestamp,
+                record.watermark,
+            ));
         }
         Ok(())
     }
@@ -100,8 +104,11 @@ impl Operator for KeyedCount {
             } + 1;
             self.backend
                 .value_set(self.state, at, count.to_string().as_bytes())?;
-            out.main
-                .push(Record::new(count.to_le_bytes().to_vec(), record.timestamp));
+            out.main.push(Record::at_watermark(
+                count.to_le_bytes().to_vec(),
+                record.timestamp,
+                record.watermark,
+            ));
         }
         Ok(())
     }

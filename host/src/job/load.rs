@@ -21,18 +21,18 @@ use super::model::{
     DEFAULT_CHECKPOINT_TIMEOUT, DEFAULT_CHECKPOINTS_RETAINED, DEFAULT_FLUSH_INTERVAL,
     DEFAULT_GUEST_MEMORY, DEFAULT_LATE_OUTPUT, DEFAULT_RESTART_DELAY,
     DEFAULT_RESTART_INITIAL_DELAY, DEFAULT_RESTART_MAX_DELAY, DEFAULT_RESTART_MULTIPLIER,
-    DEFAULT_WRITE_BUFFER, GuestLimits, Job, JoinInterval, KeyBy, OperatorDef, RestartStrategy,
-    RocksDbConfig, SecondInputRouting, SinkConnector, SinkDef, SourceConnector, SourceDef,
-    StateBackendConfig, StreamRef, TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef,
-    WindowKind, WindowTime,
+    DEFAULT_WATERMARK_INTERVAL, DEFAULT_WRITE_BUFFER, GuestLimits, Job, JoinInterval, KeyBy,
+    OperatorDef, RestartStrategy, RocksDbConfig, SecondInputRouting, SinkConnector, SinkDef,
+    SourceConnector, SourceDef, StateBackendConfig, StreamRef, TimestampSource, WatermarkEmission,
+    WatermarkStrategy, WindowAssigner, WindowDef, WindowKind, WindowTime,
 };
 use super::spec::{
     BatchSpec, BetweenSpec, CheckpointModeSpec, CheckpointsSpec, ConnectSpec,
-    DEFAULT_MAX_PARALLELISM, DEFAULT_PARALLELISM, DeliverySpec, GeneratorSpec, GuestLimitsSpec,
-    HumanDuration, InputsSpec, JobSection, JobSpec, KeyBySpec, MAX_MAX_PARALLELISM, OperatorKind,
-    OperatorSpec, RecordFormat, RestartSpec, RestartStrategyKind, SinkSpec, SinkType, SourceSpec,
-    SourceType, StateBackendKind, StateSpec, TimestampSpec, WatermarkKind, WatermarkSpec,
-    WindowSize, WindowSpec, WindowType,
+    DEFAULT_MAX_PARALLELISM, DEFAULT_PARALLELISM, DeliverySpec, EmitKind, GeneratorSpec,
+    GuestLimitsSpec, HumanDuration, InputsSpec, JobSection, JobSpec, KeyBySpec,
+    MAX_MAX_PARALLELISM, OperatorKind, OperatorSpec, RecordFormat, RestartSpec,
+    RestartStrategyKind, SinkSpec, SinkType, SourceSpec, SourceType, StateBackendKind, StateSpec,
+    TimestampSpec, WatermarkKind, WatermarkSpec, WindowSize, WindowSpec, WindowType,
 };
 
 /// What a file source reads, in messages; it may also be a named pipe.
@@ -701,6 +701,7 @@ impl Loader<'_> {
             format,
             timestamp,
             watermark: self.watermark(&owner, spec.watermark.as_ref(), has_timestamps)?,
+            watermark_emission: self.watermark_emission(&owner, spec.watermark.as_ref())?,
             dead_letter: spec
                 .dead_letter
                 .as_ref()
@@ -900,6 +901,7 @@ impl Loader<'_> {
         let WatermarkSpec {
             strategy,
             max_out_of_orderness,
+            ..
         } = spec.get_ref();
         let kind = *strategy.get_ref();
         if kind != WatermarkKind::BoundedOutOfOrderness {
@@ -935,6 +937,38 @@ impl Loader<'_> {
             WatermarkKind::Monotonous => WatermarkStrategy::Monotonous,
             WatermarkKind::None => WatermarkStrategy::None,
         })
+    }
+
+    fn watermark_emission(
+        &self,
+        owner: &Owner,
+        spec: Option<&Spanned<WatermarkSpec>>,
+    ) -> Result<WatermarkEmission, JobError> {
+        let Some(spec) = spec else {
+            return Ok(WatermarkEmission::PerRecord);
+        };
+        let WatermarkSpec { emit, interval, .. } = spec.get_ref();
+        match emit.as_ref().map(|e| *e.get_ref()) {
+            None | Some(EmitKind::PerRecord) => {
+                self.reject_set_fields(&[("interval", span_of(interval))], |field| {
+                    format!("{owner}: `{field}` only applies to `emit = \"periodic\"`")
+                })?;
+                Ok(WatermarkEmission::PerRecord)
+            }
+            Some(EmitKind::Periodic) => {
+                let interval = match interval {
+                    Some(interval) if interval.get_ref().0.is_zero() => {
+                        return Err(self.source.error_at(
+                            interval,
+                            format!("{owner}: the watermark `interval` must be more than 0, e.g. \"200ms\""),
+                        ));
+                    }
+                    Some(interval) => interval.get_ref().0,
+                    None => DEFAULT_WATERMARK_INTERVAL,
+                };
+                Ok(WatermarkEmission::Periodic(interval))
+            }
+        }
     }
 
     fn dead_letter_sink(

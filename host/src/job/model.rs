@@ -183,6 +183,8 @@ pub struct SourceDef {
     pub format: RecordFormat,
     pub timestamp: TimestampSource,
     pub watermark: WatermarkStrategy,
+    /// When the watermark moves: after every record, or periodically.
+    pub watermark_emission: WatermarkEmission,
     /// Sink name for malformed records; `None` fails the job on one.
     pub dead_letter: Option<String>,
     pub parallelism: u32,
@@ -216,6 +218,19 @@ pub enum WatermarkStrategy {
     Monotonous,
     None,
 }
+
+/// When a source's watermark moves (Flink: punctuated or periodic generation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatermarkEmission {
+    /// After every record: results are a function of the input alone.
+    PerRecord,
+    /// At most once per interval of processing time, between batches: less
+    /// work per record, but lateness depends on timing.
+    Periodic(Duration),
+}
+
+/// The default interval of periodic emission (Flink's `autoWatermarkInterval`).
+pub const DEFAULT_WATERMARK_INTERVAL: Duration = Duration::from_millis(200);
 
 /// A validated `[[operator]]`.
 #[derive(Debug, Clone)]

@@ -446,6 +446,20 @@ pub struct WatermarkSpec {
     pub strategy: Spanned<WatermarkKind>,
     /// Required by, and only allowed with, `bounded-out-of-orderness`.
     pub max_out_of_orderness: Option<Spanned<HumanDuration>>,
+    /// When the watermark moves; `per-record` when absent.
+    pub emit: Option<Spanned<EmitKind>>,
+    /// Only with `emit = "periodic"`; 200ms when absent.
+    pub interval: Option<Spanned<HumanDuration>>,
+}
+
+/// `emit` of a watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EmitKind {
+    /// After every record (Flink's punctuated generation).
+    PerRecord,
+    /// Every `interval` of processing time (Flink's periodic generation).
+    Periodic,
 }
 
 /// The watermark strategies.

@@ -82,6 +82,7 @@ impl IntervalJoin {
             InputSide::Second => (-self.interval.upper, -self.interval.lower),
         };
         for mut record in input {
+            self.advance(record.watermark)?;
             let timestamp = record.timestamp;
             if timestamp == NO_TIMESTAMP {
                 return Err(OperatorError::Record(
@@ -93,7 +94,11 @@ impl IntervalJoin {
                     InputSide::First => 0,
                     InputSide::Second => 1,
                 };
-                out.side[late].push(Record::new(record.value, timestamp));
+                out.side[late].push(Record::at_watermark(
+                    record.value,
+                    timestamp,
+                    self.watermark,
+                ));
                 continue;
             }
             let key = record.key.take().ok_or_else(|| {
@@ -120,9 +125,10 @@ impl IntervalJoin {
                         InputSide::First => (&record.value, other_value),
                         InputSide::Second => (other_value, &record.value),
                     };
-                    out.main.push(Record::new(
+                    out.main.push(Record::at_watermark(
                         joined_pair(left, right),
                         timestamp.max(other_timestamp),
+                        self.watermark,
                     ));
                 }
             }
@@ -143,6 +149,28 @@ impl IntervalJoin {
                     namespace: namespace.to_vec(),
                 },
             )?;
+        }
+        Ok(())
+    }
+
+    /// Move to `watermark` if it is ahead, dropping the buffered records
+    /// nothing can join any more.
+    fn advance(&mut self, watermark: i64) -> Result<(), OperatorError> {
+        if watermark <= self.watermark {
+            return Ok(());
+        }
+        self.watermark = watermark;
+        if self.timers.next_event_time().is_none_or(|t| t > watermark) {
+            return Ok(());
+        }
+        for timer in self
+            .timers
+            .pop_due(TimeDomain::EventTime, watermark, usize::MAX)?
+        {
+            let (state, timestamp) = self.buffered_timestamp(&timer);
+            let at = StateKey::new(timer.key_group, &timer.key, b"");
+            self.backend
+                .map_remove(state, at, &timestamp_key(timestamp))?;
         }
         Ok(())
     }
@@ -187,17 +215,7 @@ impl Operator for IntervalJoin {
     }
 
     fn on_watermark(&mut self, watermark: i64, _out: &mut Collector) -> Result<(), OperatorError> {
-        self.watermark = watermark;
-        for timer in self
-            .timers
-            .pop_due(TimeDomain::EventTime, watermark, usize::MAX)?
-        {
-            let (state, timestamp) = self.buffered_timestamp(&timer);
-            let at = StateKey::new(timer.key_group, &timer.key, b"");
-            self.backend
-                .map_remove(state, at, &timestamp_key(timestamp))?;
-        }
-        Ok(())
+        self.advance(watermark)
     }
 
     fn side_outputs(&self) -> &[String] {
@@ -262,9 +280,8 @@ mod tests {
 
     fn record(key: &str, timestamp: i64, value: &str) -> Record {
         Record {
-            value: value.as_bytes().to_vec(),
-            timestamp,
             key: Some(key.as_bytes().to_vec()),
+            ..Record::new(value.as_bytes().to_vec(), timestamp)
         }
     }
 
@@ -348,8 +365,14 @@ mod tests {
         join.process_second(vec![record("k", 5, "late too")], &mut out)
             .unwrap();
         assert!(out.main.is_empty());
-        assert_eq!(out.side[0], vec![Record::new(b"late".to_vec(), 11)]);
-        assert_eq!(out.side[1], vec![Record::new(b"late too".to_vec(), 5)]);
+        assert_eq!(
+            out.side[0],
+            vec![Record::at_watermark(b"late".to_vec(), 11, 12)]
+        );
+        assert_eq!(
+            out.side[1],
+            vec![Record::at_watermark(b"late too".to_vec(), 5, 12)]
+        );
         join.on_watermark(i64::MAX, &mut out).unwrap();
         assert!(join.buffered(InputSide::Second, b"k").unwrap().is_empty());
         assert_eq!(join.backend.entry_count(), 0);

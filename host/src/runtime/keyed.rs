@@ -2,7 +2,7 @@
 //! many keys go to the guest with their value state; timers, state updates
 //! and output come back in one buffer.
 
-use super::keyed_guest::{KeyedGuest, TimerAccess};
+use super::keyed_guest::{KeyedGuest, TimerAccess, earliest_event_timer};
 use super::operator::{Collector, Operator, OperatorError, keyed_snapshot};
 use super::record::Record;
 use crate::checkpoint::state_file::{OperatorSnapshot, RestoredOperatorState};
@@ -22,6 +22,9 @@ pub struct WasmKeyedProcess {
     watermark: i64,
     /// Largest batch of timer firings per call.
     max_batch: usize,
+    /// Longest run to try next (see [`Self::process_run`]): halved towards
+    /// where runs were cut, doubled after each run that went through.
+    run_limit: usize,
 }
 
 /// What records of the second input are, if there is one.
@@ -51,34 +54,134 @@ impl WasmKeyedProcess {
             timers,
             watermark: NO_WATERMARK,
             max_batch: max_batch.max(1),
+            run_limit: usize::MAX,
         })
     }
 
-    /// Send records of one input to the guest.
+    /// Send records of one input to the guest, in runs: a run ends before
+    /// the first record whose watermark reaches an event-time timer, so
+    /// that timer fires between the two, exactly where it would had
+    /// records come one by one.
     fn process_side(
         &mut self,
         side: InputSide,
         mut input: Vec<Record>,
         out: &mut Collector,
     ) -> Result<(), OperatorError> {
-        let refs = self.guest.key_records(&mut input)?;
-        let encoder = self.guest.begin(self.watermark)?;
-        for (record, key_ref) in input.iter().zip(&refs) {
-            match side {
-                InputSide::First => encoder.record(*key_ref, record.timestamp, &record.value),
-                InputSide::Second => {
-                    encoder.second_record(*key_ref, record.timestamp, &record.value)
+        while !input.is_empty() {
+            self.advance(input[0].watermark, out)?;
+            let end = self.run_end(&input).min(self.run_limit);
+            let rest = input.split_off(end);
+            let done = self.process_run(side, &mut input, out)?;
+            if done < input.len() {
+                // A timer the run set is due before record `done`: that
+                // part of the run goes again after it fires.
+                let mut again = input.split_off(done);
+                again.extend(rest);
+                input = again;
+            } else {
+                input = rest;
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the run starting at `input[0]` ends: before the first record
+    /// whose watermark moved and reaches the next timer; before any record
+    /// whose watermark moved if the guest writes state during calls (such a
+    /// call cannot be taken back, see [`Self::process_run`]).
+    fn run_end(&self, input: &[Record]) -> usize {
+        let next_timer = if self.guest.writes_during_calls() {
+            i64::MIN
+        } else {
+            self.timers.next_event_time().unwrap_or(i64::MAX)
+        };
+        input
+            .windows(2)
+            .position(|pair| {
+                pair[1].watermark > pair[0].watermark && pair[1].watermark >= next_timer
+            })
+            .map_or(input.len(), |i| i + 1)
+    }
+
+    /// Call the guest with one run and apply its output; returns how many
+    /// records of the run were processed. If the run set an event-time
+    /// timer that a later record's watermark reaches, the call is taken
+    /// back (its output holds all its effects) and only the records before
+    /// that one go again, so the timer fires in between.
+    fn process_run(
+        &mut self,
+        side: InputSide,
+        run: &mut [Record],
+        out: &mut Collector,
+    ) -> Result<usize, OperatorError> {
+        let mut len = run.len();
+        loop {
+            let records = &mut run[..len];
+            let refs = self.guest.key_records(records)?;
+            let encoder = self.guest.begin(self.watermark)?;
+            for (record, key_ref) in records.iter().zip(&refs) {
+                match side {
+                    InputSide::First => encoder.record(*key_ref, record.timestamp, &record.value),
+                    InputSide::Second => {
+                        encoder.second_record(*key_ref, record.timestamp, &record.value)
+                    }
+                }
+            }
+            for record in records.iter() {
+                self.guest.event(record.timestamp, record.watermark);
+            }
+            let output = self.guest.call_only()?;
+            let cut = match earliest_event_timer(&output)? {
+                Some(timer) => records
+                    .windows(2)
+                    .position(|pair| {
+                        pair[1].watermark > pair[0].watermark && pair[1].watermark >= timer
+                    })
+                    .map(|i| i + 1),
+                None => None,
+            };
+            match cut {
+                Some(cut) if !self.guest.writes_during_calls() => {
+                    // Give the records their keys back for the shorter run.
+                    for (record, key) in records.iter_mut().zip(self.guest.keys_of(&refs)) {
+                        record.key = Some(key);
+                    }
+                    len = cut;
+                    // Runs of this data get cut: try shorter ones first,
+                    // so records are not sent again and again.
+                    self.run_limit = cut.saturating_mul(2);
+                }
+                _ => {
+                    self.guest.apply(
+                        &output,
+                        Some(records),
+                        TimerAccess::Allowed(&mut self.timers),
+                        out,
+                    )?;
+                    self.run_limit = self.run_limit.saturating_mul(2);
+                    return Ok(len);
                 }
             }
         }
-        for record in &input {
-            self.guest.event(record.timestamp);
+    }
+
+    /// Move to `watermark` if it is ahead: due event-time timers fire, and
+    /// what they emit goes out at the watermark from before.
+    fn advance(&mut self, watermark: i64, out: &mut Collector) -> Result<(), OperatorError> {
+        if watermark <= self.watermark {
+            return Ok(());
         }
-        self.guest.call(
-            Some(&mut input),
-            TimerAccess::Allowed(&mut self.timers),
-            out,
-        )
+        let before = self.watermark;
+        self.watermark = watermark;
+        if self
+            .timers
+            .next_event_time()
+            .is_some_and(|t| t <= watermark)
+        {
+            self.fire_timers(TimeDomain::EventTime, watermark, before, out)?;
+        }
+        Ok(())
     }
 
     /// Send broadcast records to the guest, in a batch of their own in which
@@ -88,13 +191,18 @@ impl WasmKeyedProcess {
         mut input: Vec<Record>,
         out: &mut Collector,
     ) -> Result<(), OperatorError> {
+        // Broadcast records come in batches of their own; they move the
+        // watermark as the first of them stood.
+        if let Some(first) = input.first() {
+            self.advance(first.watermark, out)?;
+        }
         self.guest.no_keys();
         let encoder = self.guest.begin(self.watermark)?;
         for record in &input {
             encoder.broadcast_record(record.timestamp, &record.value);
         }
         for record in &input {
-            self.guest.event(record.timestamp);
+            self.guest.event(record.timestamp, record.watermark);
         }
         self.guest.set_broadcast_mode(BroadcastMode::Writable);
         let result = self.guest.call(
@@ -114,6 +222,7 @@ impl WasmKeyedProcess {
         &mut self,
         domain: TimeDomain,
         time: i64,
+        watermark: i64,
         out: &mut Collector,
     ) -> Result<(), OperatorError> {
         loop {
@@ -129,7 +238,7 @@ impl WasmKeyedProcess {
                 encoder.timer(*key_ref, timer.timestamp, domain);
             }
             for timer in &due {
-                self.guest.event(timer.timestamp);
+                self.guest.event(timer.timestamp, watermark);
             }
             self.guest
                 .call(None, TimerAccess::Allowed(&mut self.timers), out)?;
@@ -159,12 +268,12 @@ impl Operator for WasmKeyedProcess {
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Collector) -> Result<(), OperatorError> {
-        self.watermark = watermark;
-        self.fire_timers(TimeDomain::EventTime, watermark, out)
+        self.advance(watermark, out)
     }
 
     fn on_processing_time(&mut self, now: i64, out: &mut Collector) -> Result<(), OperatorError> {
-        self.fire_timers(TimeDomain::ProcessingTime, now, out)
+        let watermark = self.watermark;
+        self.fire_timers(TimeDomain::ProcessingTime, now, watermark, out)
     }
 
     fn next_processing_time(&self) -> Option<i64> {

@@ -11,7 +11,7 @@ use crate::state::{
     BroadcastMode, BroadcastState, StateBackend, StateError, StateId, StateKey, StateKind,
     key_group_of,
 };
-use crate::time::{Timer, TimerService, processing_time_now};
+use crate::time::{TimeDomain, Timer, TimerService, processing_time_now};
 use crate::wasm::layout::{BatchEncoder, OutputEntry, output_entries};
 use crate::wasm::{FunctionDescriptor, GuestFailure, GuestInstance, KeyedStateAccess};
 
@@ -22,8 +22,11 @@ pub struct KeyedGuest {
     /// Descriptor indices of the value states, in slot order.
     value_states: Vec<usize>,
     side_outputs: Vec<String>,
-    /// Timestamp of each event of the batch in flight, for emitted records.
-    event_timestamps: Vec<i64>,
+    /// Whether the guest declared list or map state.
+    has_list_or_map_state: bool,
+    /// Timestamp and watermark of each event of the batch in flight, for
+    /// the records it emits.
+    events: Vec<(i64, i64)>,
     max_parallelism: u32,
 }
 
@@ -65,7 +68,11 @@ impl KeyedGuest {
                 .map(|(i, _)| i)
                 .collect(),
             side_outputs: descriptor.side_outputs.clone(),
-            event_timestamps: Vec::new(),
+            has_list_or_map_state: descriptor
+                .states
+                .iter()
+                .any(|s| matches!(s.kind, StateKind::List | StateKind::Map)),
+            events: Vec::new(),
             max_parallelism,
         })
     }
@@ -153,7 +160,7 @@ impl KeyedGuest {
     /// Start the batch: header and key table with the value-state slots.
     pub fn begin(&mut self, watermark: i64) -> Result<&mut BatchEncoder, OperatorError> {
         self.encoder.begin(watermark, processing_time_now());
-        self.event_timestamps.clear();
+        self.events.clear();
         let access = self
             .guest
             .context_mut()
@@ -176,28 +183,59 @@ impl KeyedGuest {
         Ok(&mut self.encoder)
     }
 
-    /// Note the timestamp of the event just encoded, for what it emits.
-    pub fn event(&mut self, timestamp: i64) {
-        self.event_timestamps.push(timestamp);
+    /// Note the timestamp of the event just encoded, and the watermark of
+    /// the output stream where what it emits goes, for what it emits.
+    pub fn event(&mut self, timestamp: i64, watermark: i64) {
+        self.events.push((timestamp, watermark));
+    }
+
+    /// Whether the guest keeps list or map state, which it writes through
+    /// host calls during a call: such a call cannot be taken back.
+    pub fn writes_during_calls(&self) -> bool {
+        self.has_list_or_map_state
+    }
+
+    /// The key table of the batch in flight, as each of `refs` names it.
+    pub fn keys_of(&mut self, refs: &[u32]) -> Vec<Vec<u8>> {
+        let keys = &self.access().keys;
+        refs.iter().map(|&r| keys[r as usize].1.clone()).collect()
+    }
+
+    /// Call the guest with the encoded batch; its output, to be applied
+    /// with [`Self::apply`] or dropped.
+    pub fn call_only(&mut self) -> Result<Vec<u8>, OperatorError> {
+        Ok(self.guest.process_batch(self.encoder.finish())?)
     }
 
     /// Call the guest with the encoded batch and apply what it returns.
     /// `input` holds the records of the batch's record events, by event index.
     pub fn call(
         &mut self,
+        input: Option<&mut [Record]>,
+        timers: TimerAccess<'_>,
+        out: &mut Collector,
+    ) -> Result<(), OperatorError> {
+        let output = self.call_only()?;
+        self.apply(&output, input, timers, out)
+    }
+
+    /// Apply what a call returned to state, timers and `out`.
+    pub fn apply(
+        &mut self,
+        output: &[u8],
         mut input: Option<&mut [Record]>,
         mut timers: TimerAccess<'_>,
         out: &mut Collector,
     ) -> Result<(), OperatorError> {
-        let output = self.guest.process_batch(self.encoder.finish())?;
-        for entry in output_entries(&output) {
+        for entry in output_entries(output) {
             match entry.map_err(GuestFailure::from)? {
                 OutputEntry::Emit { event, value } => {
-                    let timestamp = self.event_timestamp(event)?;
-                    out.main.push(Record::new(value.to_vec(), timestamp));
+                    let (timestamp, watermark) = self.event_at(event)?;
+                    out.main
+                        .push(Record::at_watermark(value.to_vec(), timestamp, watermark));
                 }
                 OutputEntry::Forward { event } => {
-                    let timestamp = self.event_timestamp(event)?;
+                    let (timestamp, watermark) = self.event_at(event)?;
                     let record = input
                         .as_deref_mut()
                         .and_then(|records| records.get_mut(event as usize))
@@ -206,22 +244,25 @@ impl KeyedGuest {
                                 "guest forwarded event {event}, which is not a record"
                             ))
                         })?;
-                    out.main
-                        .push(Record::new(std::mem::take(&mut record.value), timestamp));
+                    out.main.push(Record::at_watermark(
+                        std::mem::take(&mut record.value),
+                        timestamp,
+                        watermark,
+                    ));
                 }
                 OutputEntry::EmitSide {
                     side_output,
                     event,
                     value,
                 } => {
-                    let timestamp = self.event_timestamp(event)?;
+                    let (timestamp, watermark) = self.event_at(event)?;
                     let declared = self.side_outputs.len();
                     let side = out.side.get_mut(side_output as usize).ok_or_else(|| {
                         OperatorError::Record(format!(
                             "guest emitted to side output {side_output}, but declared {declared}"
                         ))
                     })?;
-                    side.push(Record::new(value.to_vec(), timestamp));
+                    side.push(Record::at_watermark(value.to_vec(), timestamp, watermark));
                 }
                 OutputEntry::SetTimer {
                     key,
@@ -252,16 +293,13 @@ impl KeyedGuest {
         Ok(())
     }
 
-    fn event_timestamp(&self, event: u32) -> Result<i64, OperatorError> {
-        self.event_timestamps
-            .get(event as usize)
-            .copied()
-            .ok_or_else(|| {
-                OperatorError::Record(format!(
-                    "guest referred to event {event}, but the batch has {} events",
-                    self.event_timestamps.len()
-                ))
-            })
+    fn event_at(&self, event: u32) -> Result<(i64, i64), OperatorError> {
+        self.events.get(event as usize).copied().ok_or_else(|| {
+            OperatorError::Record(format!(
+                "guest referred to event {event}, but the batch has {} events",
+                self.events.len()
+            ))
+        })
     }
 
     fn timer_for(&mut self, key: u32, timestamp: i64) -> Result<Timer, OperatorError> {
@@ -286,6 +324,22 @@ impl KeyedGuest {
             .at(state, key, op)
             .map_err(|error| OperatorError::Record(error.to_string()))
     }
+}
+
+/// The earliest event-time timer a call's `output` sets, if any.
+pub fn earliest_event_timer(output: &[u8]) -> Result<Option<i64>, OperatorError> {
+    let mut earliest = None;
+    for entry in output_entries(output) {
+        if let OutputEntry::SetTimer {
+            domain: TimeDomain::EventTime,
+            timestamp,
+            ..
+        } = entry.map_err(GuestFailure::from)?
+        {
+            earliest = Some(earliest.map_or(timestamp, |e: i64| e.min(timestamp)));
+        }
+    }
+    Ok(earliest)
 }
 
 impl TimerAccess<'_> {

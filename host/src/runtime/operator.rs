@@ -32,6 +32,31 @@ impl Collector {
     pub fn is_empty(&self) -> bool {
         self.main.is_empty() && self.side.iter().all(Vec::is_empty)
     }
+
+    /// How much has been collected so far, to [`Self::stamp_since`] later.
+    pub fn mark(&self) -> CollectorMark {
+        CollectorMark {
+            main: self.main.len(),
+            side: self.side.iter().map(Vec::len).collect(),
+        }
+    }
+
+    /// Put every record collected since `mark` at `watermark` of the
+    /// operator's output stream (see [`Record::watermark`]).
+    pub fn stamp_since(&mut self, mark: &CollectorMark, watermark: i64) {
+        let sides = self.side.iter_mut().zip(&mark.side);
+        for (records, from) in std::iter::once((&mut self.main, &mark.main)).chain(sides) {
+            for record in &mut records[*from..] {
+                record.watermark = watermark;
+            }
+        }
+    }
+}
+
+/// The lengths of a [`Collector`]'s lists at one moment.
+pub struct CollectorMark {
+    main: usize,
+    side: Vec<usize>,
 }
 
 /// Why an operator failed; the task adds which operator and subtask.
@@ -64,6 +89,12 @@ pub trait Operator: Send {
     }
 
     /// The input watermark advanced to `watermark`; fire due event-time timers.
+    ///
+    /// What timers emit goes out *before* `watermark` in the output stream,
+    /// so it carries the watermark from before the advance. Operators with
+    /// event-time timers also advance inside `process`, before each record
+    /// whose [`Record::watermark`] is ahead of theirs; the chain calls this
+    /// only with watermarks ahead of the last one it gave.
     fn on_watermark(&mut self, _watermark: i64, _out: &mut Collector) -> Result<(), OperatorError> {
         Ok(())
     }

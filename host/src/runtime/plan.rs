@@ -38,6 +38,7 @@ use crate::state::{
     KeyGroupRange, MemoryStateBackend, RocksDbShared, RocksDbStateBackend, StateBackend, TtlClock,
     TtlStates,
 };
+use crate::time::watermark::NO_WATERMARK;
 use crate::time::{InputWatermarks, WatermarkGenerator};
 use crate::wasm::bindings::FunctionKind;
 use crate::wasm::{GuestEngine, GuestInstance, GuestModule, GuestTag, function_kind_of};
@@ -360,7 +361,8 @@ pub fn plan(
                         attach_keys,
                     )
                     .with_context(|| format!("source `{}`", source.name))?;
-                    let mut watermarks = WatermarkGenerator::new(source.watermark);
+                    let mut watermarks =
+                        WatermarkGenerator::new(source.watermark, source.watermark_emission);
                     if let Some(restore) = &checkpoints.restore {
                         restore_source(
                             restore,
@@ -565,6 +567,7 @@ impl Wiring<'_> {
             exchanges: Vec::new(),
             sinks: Vec::new(),
             checkpoints: None,
+            watermark: NO_WATERMARK,
         };
         for &sink in &group.sinks {
             chain.sinks.push(ChainSink {

@@ -56,6 +56,7 @@ impl RecordDecoder {
             value: raw.value,
             timestamp,
             key: raw.key,
+            watermark: crate::time::watermark::NO_WATERMARK,
         })
     }
 }
@@ -140,7 +141,10 @@ impl SourceTask {
             let mut records = Vec::with_capacity(raw.len());
             for item in raw.drain(..) {
                 match self.decoder.decode(item) {
-                    Ok(record) => {
+                    Ok(mut record) => {
+                        // Judged by the watermark after the record before
+                        // it, wherever the batch happens to start.
+                        record.watermark = self.watermarks.current();
                         if record.timestamp != NO_TIMESTAMP {
                             self.watermarks.observe(record.timestamp);
                         }

@@ -87,6 +87,8 @@ pub struct Chain {
     /// How this task takes part in checkpoints (`None` in tests that run a
     /// chain alone).
     pub checkpoints: Option<CheckpointHandle>,
+    /// The last watermark given to every node and exchange of the chain.
+    pub watermark: i64,
 }
 
 impl Chain {
@@ -218,8 +220,13 @@ impl Chain {
         self.drain(&mut work)
     }
 
-    /// The watermark advanced: every node in chain order, then the exchanges.
+    /// The watermark advanced: every node in chain order, then the
+    /// exchanges. Nothing happens unless it is ahead of the last one.
     pub fn watermark(&mut self, watermark: i64) -> Result<(), Stop> {
+        if watermark <= self.watermark {
+            return Ok(());
+        }
+        self.watermark = watermark;
         for node in 0..self.nodes.len() {
             self.run_callback(node, |op, out| op.on_watermark(watermark, out))?;
         }
@@ -505,17 +512,17 @@ impl InboxTask {
             let side = self.channel_sides[message.input];
             match message.element {
                 Element::Records(mut records) => {
-                    self.watermarks.activate(message.input);
+                    self.combine_watermarks(message.input, &mut records);
                     // Coalesce what is already waiting for the same input
                     // into one batch (adaptive batching), unless earlier
                     // messages wait in `replay`.
                     while records.len() < self.max_batch && replay.is_empty() {
                         match self.inbox.try_recv() {
                             Ok(Message {
-                                element: Element::Records(more),
+                                element: Element::Records(mut more),
                                 input,
                             }) if self.channel_sides[input] == side && !aligner.holds(input) => {
-                                self.watermarks.activate(input);
+                                self.combine_watermarks(input, &mut more);
                                 records.extend(more)
                             }
                             Ok(other) => {
@@ -532,14 +539,12 @@ impl InboxTask {
                     }
                 }
                 Element::Watermark(watermark) => {
-                    if let Some(advanced) = self.watermarks.update(message.input, watermark) {
-                        self.chain.watermark(advanced)?;
-                    }
+                    self.watermarks.update(message.input, watermark);
+                    self.chain.watermark(self.watermarks.current())?;
                 }
                 Element::Idle => {
-                    if let Some(advanced) = self.watermarks.idle(message.input) {
-                        self.chain.watermark(advanced)?;
-                    }
+                    self.watermarks.idle(message.input);
+                    self.chain.watermark(self.watermarks.current())?;
                     if self.watermarks.all_idle() {
                         self.chain.idle()?;
                     }
@@ -565,15 +570,23 @@ impl InboxTask {
                         self.chain.barrier(id, None, waited)?;
                         release(&mut aligner, &mut replay);
                     }
-                    let advanced = self.watermarks.end(message.input);
+                    self.watermarks.end(message.input);
                     if self.watermarks.all_ended() {
                         return self.chain.end(None);
                     }
-                    if let Some(advanced) = advanced {
-                        self.chain.watermark(advanced)?;
-                    }
+                    self.chain.watermark(self.watermarks.current())?;
                 }
             }
+        }
+    }
+
+    /// Turn the watermark each record of `input` carries (its producer's)
+    /// into this task's: the minimum over its inputs as it stands when the
+    /// record arrives.
+    fn combine_watermarks(&mut self, input: usize, records: &mut [Record]) {
+        self.watermarks.activate(input);
+        for record in records {
+            record.watermark = self.watermarks.at_record(input, record.watermark);
         }
     }
 

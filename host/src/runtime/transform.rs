@@ -44,13 +44,18 @@ impl Operator for WasmTransform {
                     let mut buffer = std::mem::take(&mut source.value);
                     buffer.clear();
                     buffer.extend_from_slice(value);
-                    out.main.push(Record::new(buffer, source.timestamp));
+                    out.main.push(Record::at_watermark(
+                        buffer,
+                        source.timestamp,
+                        source.watermark,
+                    ));
                 }
                 OutputEntry::Forward { event } => {
                     let source = event_record_mut(&mut input, event)?;
-                    out.main.push(Record::new(
+                    out.main.push(Record::at_watermark(
                         std::mem::take(&mut source.value),
                         source.timestamp,
+                        source.watermark,
                     ));
                 }
                 OutputEntry::EmitSide {
@@ -58,14 +63,15 @@ impl Operator for WasmTransform {
                     event,
                     value,
                 } => {
-                    let timestamp = event_record(&input, event)?.timestamp;
+                    let source = event_record(&input, event)?;
+                    let (timestamp, watermark) = (source.timestamp, source.watermark);
                     let side = out.side.get_mut(side_output as usize).ok_or_else(|| {
                         OperatorError::Record(format!(
                             "guest emitted to side output {side_output}, but declared {}",
                             self.side_outputs.len()
                         ))
                     })?;
-                    side.push(Record::new(value.to_vec(), timestamp));
+                    side.push(Record::at_watermark(value.to_vec(), timestamp, watermark));
                 }
                 other => {
                     return Err(OperatorError::Record(format!(

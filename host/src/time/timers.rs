@@ -191,6 +191,12 @@ impl TimerService {
         self.processing_time.first_timestamp()
     }
 
+    /// Earliest event-time timer: a watermark below it fires nothing, so an
+    /// operator need not stop in the middle of a batch for it.
+    pub fn next_event_time(&self) -> Option<i64> {
+        self.event_time.first_timestamp()
+    }
+
     /// Number of timers registered in `domain`.
     pub fn len(&self, domain: TimeDomain) -> usize {
         match domain {

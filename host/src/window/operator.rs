@@ -147,6 +147,9 @@ struct PendingAdds {
     /// Every input of the batch; each group chains its own through `next`.
     inputs: Vec<PendingInput>,
     hasher: Xxh3DefaultBuilder,
+    /// The earliest end (`max_timestamp`) of a window waiting here, whose
+    /// timer may not be registered yet (it is when the accumulator is made).
+    earliest_end: Option<i64>,
 }
 
 fn group_hash(hasher: &Xxh3DefaultBuilder, key: &[u8], window: TimeWindow) -> u64 {
@@ -180,6 +183,8 @@ impl PendingAdds {
         timestamp: i64,
         value: Vec<u8>,
     ) {
+        let end = state_window.max_timestamp();
+        self.earliest_end = Some(self.earliest_end.map_or(end, |e| e.min(end)));
         let input = self.inputs.len();
         self.inputs.push(PendingInput {
             timestamp,
@@ -221,6 +226,7 @@ impl PendingAdds {
     }
 
     fn clear(&mut self) {
+        self.earliest_end = None;
         self.groups.clear();
         self.index.clear();
         self.inputs.clear();
@@ -308,6 +314,33 @@ impl WindowOperator {
         }
     }
 
+    /// Move to `watermark` if it is ahead. Windows due at it fire first
+    /// (their results go out at the watermark from before); the inputs
+    /// waiting for one `add-batch` call go in before that, since they came
+    /// before the watermark. Most records move the watermark without
+    /// anything falling due, and then the batch goes on unbroken.
+    fn advance(&mut self, watermark: i64, out: &mut Collector) -> Result<(), OperatorError> {
+        if watermark <= self.watermark {
+            return Ok(());
+        }
+        let before = self.watermark;
+        let due = self.def.time == WindowTime::Event
+            && self
+                .timers
+                .next_event_time()
+                .into_iter()
+                .chain(self.pending.earliest_end)
+                .any(|t| t <= watermark);
+        if due {
+            self.flush_adds()?;
+        }
+        self.watermark = watermark;
+        if due {
+            self.on_time(TimeDomain::EventTime, watermark, before, out)?;
+        }
+        Ok(())
+    }
+
     /// Flink's `isWindowLate`: its state is gone, or will be at this watermark.
     fn is_late(&self, window: &TimeWindow) -> bool {
         self.def.time == WindowTime::Event
@@ -336,7 +369,8 @@ impl WindowOperator {
         self.register_timers(key_group, key, window)
     }
 
-    /// A window whose end the watermark already passed fires after this batch.
+    /// A window whose end the watermark already passed fires at once, after
+    /// the record that came for it.
     fn fire_if_late(
         &mut self,
         key_group: u16,
@@ -682,12 +716,32 @@ impl WindowOperator {
             state_window: GLOBAL_WINDOW,
             timestamp,
         };
-        self.fire(std::slice::from_ref(&firing), out)?;
+        let emit_at = self.watermark;
+        self.fire(std::slice::from_ref(&firing), emit_at, out)?;
         self.clean(std::slice::from_ref(&firing))
     }
 
     /// Emit the results of `firings` (one guest call for all of them).
-    fn fire(&mut self, firings: &[Firing], out: &mut Collector) -> Result<(), OperatorError> {
+    /// Emit the results of `firings` at `emit_at`, the watermark of the
+    /// output stream where they go.
+    fn fire(
+        &mut self,
+        firings: &[Firing],
+        emit_at: i64,
+        out: &mut Collector,
+    ) -> Result<(), OperatorError> {
+        let mark = out.mark();
+        self.fire_unstamped(firings, emit_at, out)?;
+        out.stamp_since(&mark, emit_at);
+        Ok(())
+    }
+
+    fn fire_unstamped(
+        &mut self,
+        firings: &[Firing],
+        emit_at: i64,
+        out: &mut Collector,
+    ) -> Result<(), OperatorError> {
         let contents = self.contents;
         let watermark = self.watermark;
         match &mut self.function {
@@ -746,7 +800,7 @@ impl WindowOperator {
                     encoder.window(*key_ref, firing.window.start, firing.window.end, decoded);
                 }
                 for (firing, _) in &fired {
-                    guest.event(firing.timestamp);
+                    guest.event(firing.timestamp, emit_at);
                 }
                 // The guest's side outputs come after the late-data output.
                 let mut guest_out = Collector::with_side_outputs(out.side.len() - 1);
@@ -783,10 +837,13 @@ impl WindowOperator {
     }
 
     /// Fire and clean up every window whose timers are due at `time`.
+    /// Fire and clean up every window whose timers are due at `time`; what
+    /// fires goes out at `emit_at`.
     fn on_time(
         &mut self,
         domain: TimeDomain,
         time: i64,
+        emit_at: i64,
         out: &mut Collector,
     ) -> Result<(), OperatorError> {
         loop {
@@ -826,7 +883,7 @@ impl WindowOperator {
                     firings.push(firing);
                 }
             }
-            self.fire(&firings, out)?;
+            self.fire(&firings, emit_at, out)?;
             self.clean(&cleanups)?;
         }
     }
@@ -840,7 +897,9 @@ impl Operator for WindowOperator {
                 value,
                 timestamp,
                 key,
+                watermark,
             } = record;
+            self.advance(watermark, out)?;
             let key = key.ok_or_else(|| {
                 OperatorError::Record("a window operator received a record without key".into())
             })?;
@@ -862,35 +921,36 @@ impl Operator for WindowOperator {
                     if let Some(value) =
                         self.assign_to_time_windows(assigner, key_group, &key, time, value)?
                     {
-                        out.side[0].push(Record::new(value, timestamp));
+                        out.side[0].push(Record::at_watermark(value, timestamp, self.watermark));
                     }
                 }
             }
+            if !self.late_firings.is_empty() {
+                // A late firing happens at once, with this record in it and
+                // before the next one comes.
+                self.flush_adds()?;
+                let late_firings = std::mem::take(&mut self.late_firings);
+                let emit_at = self.watermark;
+                self.fire(&late_firings, emit_at, out)?;
+            }
         }
-        self.flush_adds()?;
-        if !self.late_firings.is_empty() {
-            let late_firings = std::mem::take(&mut self.late_firings);
-            self.fire(&late_firings, out)?;
-        }
-        Ok(())
+        self.flush_adds()
     }
 
     fn on_end_of_input(&mut self, out: &mut Collector) -> Result<(), OperatorError> {
         // A bounded input is complete: processing-time windows fire now
         // rather than never (event-time ones fired with the final watermark).
-        self.on_time(TimeDomain::ProcessingTime, i64::MAX, out)
+        let emit_at = self.watermark;
+        self.on_time(TimeDomain::ProcessingTime, i64::MAX, emit_at, out)
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Collector) -> Result<(), OperatorError> {
-        self.watermark = watermark;
-        if self.def.time == WindowTime::Event {
-            self.on_time(TimeDomain::EventTime, watermark, out)?;
-        }
-        Ok(())
+        self.advance(watermark, out)
     }
 
     fn on_processing_time(&mut self, now: i64, out: &mut Collector) -> Result<(), OperatorError> {
-        self.on_time(TimeDomain::ProcessingTime, now, out)
+        let emit_at = self.watermark;
+        self.on_time(TimeDomain::ProcessingTime, now, emit_at, out)
     }
 
     fn next_processing_time(&self) -> Option<i64> {

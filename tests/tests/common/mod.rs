@@ -406,3 +406,31 @@ pub fn with_absolute_paths(job_toml: &str, base: &Path) -> String {
     }
     out.join("\n") + "\n"
 }
+
+/// Out-of-order events `{"user", "ts", "n"}` for six users: event time moves
+/// on 0–600 ms per record, each record is up to 2 s out of order (the
+/// watermark bound), one in 25 is 3–25 s late, and one in 50 lies exactly
+/// on a 10 s window edge (or one millisecond before it), so most of those
+/// are late too. The same `count` always gives the same text.
+pub fn out_of_order_events(count: usize) -> String {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let mut text = String::new();
+    let mut now: i64 = 1_700_000_000_000;
+    for n in 1..=count {
+        now += next(600) as i64;
+        let user = format!("user-{}", next(6));
+        let ts = match next(100) {
+            0..4 => now - 3_000 - next(22_000) as i64,
+            4..6 => now - now.rem_euclid(10_000) - next(2) as i64,
+            _ => now - next(2_000) as i64,
+        };
+        text.push_str(&format!("{{\"user\":\"{user}\",\"ts\":{ts},\"n\":{n}}}\n"));
+    }
+    text
+}
