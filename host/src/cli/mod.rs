@@ -1,5 +1,6 @@
 //! The `eddy` command line: run, validate, inspect and bench.
 
+mod logging;
 mod progress;
 
 use std::io::IsTerminal;
@@ -54,7 +55,7 @@ pub enum Command {
 
 /// Entry point of the binary: run the command, print errors as a user should see them.
 pub fn main() -> ExitCode {
-    init_tracing();
+    logging::init();
     let cli = Cli::parse();
     match execute(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,16 +76,6 @@ pub fn render_error(error: &anyhow::Error) -> String {
         text.push_str(&format!("\n  caused by: {cause}"));
     }
     text
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,eddy::guest=info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
 }
 
 fn execute(command: Command) -> Result<()> {
