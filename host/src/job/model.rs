@@ -235,7 +235,8 @@ pub struct OperatorDef {
     /// `aggregate` and `window-process` only.
     pub window: Option<WindowDef>,
     pub parallelism: u32,
-    /// Passed to the guest's `init`.
+    /// Passed to the guest's `init` call, which hands it to the SDK's `open`
+    /// (`OpenContext::config`).
     pub config: String,
     pub limits: GuestLimits,
 }
