@@ -159,24 +159,62 @@ fn text_file_is_not_a_webassembly_file() {
 }
 
 #[test]
-fn aggregate_component_used_as_map_names_both_worlds() {
+fn aggregate_component_used_as_map_names_its_kind_and_the_right_one() {
     let scratch = Scratch::new();
     let module = wasm("count_aggregate");
     let job = one_operator_job(&scratch, "x", "{}\n", "map", &module, "");
     let expected = format!(
-        "{} is a component of world `aggregate`, but a `map` function needs world `transform`",
+        "{} is a function of kind `aggregate` (world `aggregate`), but the operator is declared `kind = \"map\"`; for this module write `kind = \"aggregate\"`",
         module.display()
     );
     rejected_by_run_and_validate(&job, &["operator `op`", &expected]);
 }
 
 #[test]
-fn keyed_process_component_used_as_map_names_both_worlds() {
+fn keyed_process_component_used_as_map_names_its_kind_and_the_right_one() {
     let scratch = Scratch::new();
     let module = wasm("fraud_detection");
     let job = one_operator_job(&scratch, "x", "{}\n", "map", &module, "");
     let expected = format!(
-        "{} is a component of world `keyed-process`, but a `map` function needs world `transform`",
+        "{} is a function of kind `keyed-process` (world `keyed-process`), but the operator is declared `kind = \"map\"`; for this module write `kind = \"keyed-process\"`",
+        module.display()
+    );
+    rejected_by_run_and_validate(&job, &["operator `op`", &expected]);
+}
+
+/// A window operator `op` of `kind` running `module`.
+fn window_job(scratch: &Scratch, kind: &str, module: &Path) -> PathBuf {
+    one_operator_job(
+        scratch,
+        "x",
+        "{\"k\":\"a\",\"ts\":1}\n",
+        kind,
+        module,
+        "key_by = { field = \"k\" }\nwindow = { type = \"tumbling\", size = \"1m\" }\n",
+    )
+}
+
+#[test]
+fn window_process_component_used_as_aggregate_is_called_a_window_process_function() {
+    // Its world is `keyed-process`, which would tell the user nothing.
+    let scratch = Scratch::new();
+    let module = wasm("window_collect");
+    let job = window_job(&scratch, "aggregate", &module);
+    let expected = format!(
+        "{} is a function of kind `window-process` (world `keyed-process`), but the operator is declared `kind = \"aggregate\"`; for this module write `kind = \"window-process\"`",
+        module.display()
+    );
+    rejected_by_run_and_validate(&job, &["operator `op`", &expected]);
+}
+
+#[test]
+fn keyed_process_component_used_as_window_process_names_its_kind() {
+    // The same world: only the function's own description tells them apart.
+    let scratch = Scratch::new();
+    let module = wasm("fraud_detection");
+    let job = window_job(&scratch, "window-process", &module);
+    let expected = format!(
+        "{} is a function of kind `keyed-process` (world `keyed-process`), but the operator is declared `kind = \"window-process\"`; for this module write `kind = \"keyed-process\"`",
         module.display()
     );
     rejected_by_run_and_validate(&job, &["operator `op`", &expected]);
@@ -569,7 +607,7 @@ fn validate_rejects_a_wrong_world_without_running_anything() {
     out.stderr_has(&[
         "error: job `enrich` is not valid",
         "caused by: operator `enrich`",
-        "is a component of world `aggregate`, but a `map` function needs world `transform`",
+        "is a function of kind `aggregate` (world `aggregate`), but the operator is declared `kind = \"map\"`",
     ]);
     assert_eq!(out.stdout, "");
     assert!(
