@@ -240,6 +240,114 @@ fn aggregate_operator_without_a_window_is_refused_before_running() {
     assert_eq!(out.stdout, "", "nothing ran");
 }
 
+/// A window job whose second sink `late` reads `side_input`, written on
+/// line 25 of the job file.
+fn window_job_reading(scratch: &Scratch, module: &Path, side_input: &str) -> PathBuf {
+    one_operator_job(
+        scratch,
+        "agg",
+        "{\"k\":\"a\",\"ts\":1}\n",
+        "aggregate",
+        module,
+        &format!(
+            "key_by = {{ field = \"k\" }}\nwindow = {{ type = \"tumbling\", size = \"10s\" }}\n\n\
+             [[sink]]\nname = \"late\"\ntype = \"stdout\"\ninput = \"{side_input}\""
+        ),
+    )
+}
+
+#[test]
+fn a_side_output_that_does_not_exist_is_located_and_each_available_one_explained() {
+    let scratch = Scratch::new();
+    let job = window_job_reading(&scratch, &wasm("count_aggregate"), "op/lat");
+    let ran = rejected_by_run_and_validate(&job, &[]);
+    assert_eq!(
+        ran.stderr,
+        "error: sink `late`: input `op/lat` names no side output of operator `op`; \
+         operator `op` has: `late` (the window's `late_output`)\n  \
+         --> job.toml:25:9\n   |\n25 | input = \"op/lat\"\n   |         ^^^^^^^^\n",
+        "{}",
+        ran.describe()
+    );
+    assert_eq!(validate(&job).stderr, ran.stderr, "validate says the same");
+}
+
+#[test]
+fn a_side_output_of_an_operator_without_any_says_it_has_none() {
+    let scratch = Scratch::new();
+    let job = one_operator_job(
+        &scratch,
+        "x",
+        "{}\n",
+        "map",
+        &wasm("faulty"),
+        "\n[[sink]]\nname = \"errors\"\ntype = \"stdout\"\ninput = \"op/errors\"",
+    );
+    rejected_by_run_and_validate(
+        &job,
+        &[
+            "error: sink `errors`: input `op/errors` names no side output of operator `op`; \
+             operator `op` has none (it has no window and its module declares none)",
+            "--> job.toml:23:9",
+        ],
+    );
+}
+
+#[test]
+fn the_windows_own_side_output_is_accepted() {
+    // The control of the two tests above: the same job reading `late`.
+    let scratch = Scratch::new();
+    let job = window_job_reading(&scratch, &wasm("count_aggregate"), "op/late");
+    validate(&job).success();
+}
+
+#[test]
+fn side_outputs_declared_by_the_module_are_attributed_to_it() {
+    let scratch = Scratch::new();
+    scratch.write("orders.jsonl", "");
+    scratch.write("payments.jsonl", "");
+    let job = scratch.write(
+        "job.toml",
+        format!(
+            r#"[job]
+name = "join"
+
+[[source]]
+name = "orders"
+type = "file"
+path = "orders.jsonl"
+
+[[source]]
+name = "payments"
+type = "file"
+path = "payments.jsonl"
+
+[[operator]]
+uid = "join"
+kind = "co-process"
+module = {module}
+input = "orders"
+key_by = {{ field = "order_id" }}
+connect = {{ input = "payments" }}
+
+[[sink]]
+name = "out"
+type = "stdout"
+input = "join/unpayed"
+"#,
+            module = toml_path(&wasm("order_payment_join"))
+        ),
+    );
+    rejected_by_run_and_validate(
+        &job,
+        &[
+            "error: sink `out`: input `join/unpayed` names no side output of operator `join`; \
+             operator `join` has: `unpaid` (declared by its module), `orphan-payments` (declared by its module)",
+            "--> job.toml:25:9",
+        ],
+    );
+}
+
 #[test]
 fn late_records_nobody_reads_are_counted_in_the_summary() {
     let scratch = Scratch::new();

@@ -40,6 +40,20 @@ pub struct Job {
     /// In topological order: every operator comes after its input.
     pub operators: Vec<OperatorDef>,
     pub sinks: Vec<SinkDef>,
+    /// Every `input` that reads a side output: whether the side output
+    /// exists is known only once the modules say what they declare, and the
+    /// error then points back at the `input` in the file.
+    pub side_output_reads: Vec<SideOutputRead>,
+}
+
+/// An `input = "uid/side-output"` of an operator or sink.
+#[derive(Debug, Clone)]
+pub struct SideOutputRead {
+    /// Who reads it, as messages name it: ``sink `late` ``, ``operator `x` ``.
+    pub reader: String,
+    pub stream: StreamRef,
+    /// Where the `input` is written in the job file.
+    pub at: super::load::Location,
 }
 
 /// How records are grouped for calls into guests.
