@@ -1,6 +1,7 @@
 //! The `eddy` command line: run, validate, inspect and bench.
 
 mod logging;
+pub mod new;
 mod progress;
 
 use std::io::IsTerminal;
@@ -51,6 +52,8 @@ pub enum Command {
     },
     /// Measure records/s of the benchmark pipelines, WASM against native Rust.
     Bench(crate::bench::BenchArgs),
+    /// Make a guest crate of one function kind, ready to build, test and run.
+    New(new::NewArgs),
 }
 
 /// Entry point of the binary: run the command, print errors as a user should see them.
@@ -88,6 +91,7 @@ fn execute(command: Command) -> Result<()> {
         Command::Validate { job } => validate(&job),
         Command::Inspect { module } => inspect(&module),
         Command::Bench(args) => crate::bench::run(&args),
+        Command::New(args) => new::run(&args),
     }
 }
 
