@@ -29,18 +29,16 @@ const DEFAULT_FILTER: &str = "warn,eddy::guest=info";
 /// redirected output carries no escape codes).
 pub fn init() {
     let (filter, problem) = match std::env::var(VARIABLE) {
-        Ok(value) if !value.trim().is_empty() => {
-            match EnvFilter::builder().parse(expand(&value)) {
-                Ok(filter) => (filter, None),
-                Err(error) => (
-                    EnvFilter::new(DEFAULT_FILTER),
-                    Some(format!(
-                        "warning: ignoring {VARIABLE}={value:?}: {error}; \
+        Ok(value) if !value.trim().is_empty() => match EnvFilter::builder().parse(expand(&value)) {
+            Ok(filter) => (filter, None),
+            Err(error) => (
+                EnvFilter::new(DEFAULT_FILTER),
+                Some(format!(
+                    "warning: ignoring {VARIABLE}={value:?}: {error}; \
                          write a level (`debug`) or `target=level` directives separated by commas"
-                    )),
-                ),
-            }
-        }
+                )),
+            ),
+        },
         _ => (EnvFilter::new(DEFAULT_FILTER), None),
     };
     tracing_subscriber::fmt()

@@ -33,9 +33,16 @@ const CLICKS: &str = include_str!("new/data/clicks.jsonl");
 impl NewKind {
     /// The kind as the job file's `kind` writes it.
     pub fn name(self) -> &'static str {
-        self.to_possible_value()
-            .map(|value| value.get_name())
-            .unwrap_or("?")
+        match self {
+            NewKind::Map => "map",
+            NewKind::Filter => "filter",
+            NewKind::FlatMap => "flat-map",
+            NewKind::KeyedProcess => "keyed-process",
+            NewKind::CoProcess => "co-process",
+            NewKind::BroadcastProcess => "broadcast-process",
+            NewKind::Aggregate => "aggregate",
+            NewKind::WindowProcess => "window-process",
+        }
     }
 
     /// `src/lib.rs` and `job.toml` of this kind.
@@ -206,8 +213,8 @@ fn check_target(path: &Path) -> Result<()> {
 fn sdk_path(given: Option<&Path>) -> Result<PathBuf> {
     let path = given.map_or_else(default_sdk_path, Path::to_path_buf);
     let manifest = path.join("Cargo.toml");
-    let is_sdk = std::fs::read_to_string(&manifest)
-        .is_ok_and(|text| text.contains("name = \"eddy-sdk\""));
+    let is_sdk =
+        std::fs::read_to_string(&manifest).is_ok_and(|text| text.contains("name = \"eddy-sdk\""));
     if !is_sdk {
         let hint = match given {
             Some(_) => "give the `guest-sdk` folder of an eddy checkout",
@@ -220,8 +227,8 @@ fn sdk_path(given: Option<&Path>) -> Result<PathBuf> {
             path.display()
         );
     }
-    let path = std::path::absolute(&path)
-        .with_context(|| format!("cannot resolve {}", path.display()))?;
+    let path =
+        std::path::absolute(&path).with_context(|| format!("cannot resolve {}", path.display()))?;
     // `a/host/../guest-sdk` reads better as `a/guest-sdk`.
     Ok(path.canonicalize().unwrap_or(path))
 }
@@ -264,6 +271,13 @@ mod tests {
             assert_eq!(crate_name(Path::new(good)).unwrap(), good);
         }
         assert_eq!(crate_name(Path::new("dir/sub/x-y")).unwrap(), "x-y");
+    }
+
+    #[test]
+    fn names_are_the_job_files_kinds() {
+        for kind in NewKind::value_variants() {
+            assert_eq!(kind.to_possible_value().unwrap().get_name(), kind.name());
+        }
     }
 
     #[test]

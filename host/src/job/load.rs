@@ -23,9 +23,9 @@ use super::model::{
     DEFAULT_GUEST_MEMORY, DEFAULT_LATE_OUTPUT, DEFAULT_RESTART_DELAY,
     DEFAULT_RESTART_INITIAL_DELAY, DEFAULT_RESTART_MAX_DELAY, DEFAULT_RESTART_MULTIPLIER,
     DEFAULT_WRITE_BUFFER, GuestLimits, Job, JoinInterval, KeyBy, OperatorDef, RestartStrategy,
-    RocksDbConfig, SecondInputRouting, SideOutputRead, SinkConnector, SinkDef, SourceConnector, SourceDef,
-    StateBackendConfig, StreamRef, TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef,
-    WindowKind, WindowTime,
+    RocksDbConfig, SecondInputRouting, SideOutputRead, SinkConnector, SinkDef, SourceConnector,
+    SourceDef, StateBackendConfig, StreamRef, TimestampSource, WatermarkStrategy, WindowAssigner,
+    WindowDef, WindowKind, WindowTime,
 };
 use super::spec::{
     BatchSpec, BetweenSpec, CheckpointModeSpec, CheckpointsSpec, ConnectSpec,

@@ -131,7 +131,9 @@ pub fn load_modules(
         let available = side_outputs_of(job, &modules, node);
         if side.is_some_and(|side| !available.iter().any(|(name, _)| name == side)) {
             let has = if available.is_empty() {
-                format!("operator `{node}` has none (it has no window and its module declares none)")
+                format!(
+                    "operator `{node}` has none (it has no window and its module declares none)"
+                )
             } else {
                 let list: Vec<String> = available
                     .iter()

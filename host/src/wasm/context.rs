@@ -178,11 +178,21 @@ impl log::Host for GuestContext {
         let tag = &self.tag;
         let (operator, subtask) = (tag.operator.as_str(), tag.subtask);
         match level {
-            log::Level::Trace => tracing::trace!(target: GUEST_TARGET, operator, subtask, "{message}"),
-            log::Level::Debug => tracing::debug!(target: GUEST_TARGET, operator, subtask, "{message}"),
-            log::Level::Info => tracing::info!(target: GUEST_TARGET, operator, subtask, "{message}"),
-            log::Level::Warn => tracing::warn!(target: GUEST_TARGET, operator, subtask, "{message}"),
-            log::Level::Error => tracing::error!(target: GUEST_TARGET, operator, subtask, "{message}"),
+            log::Level::Trace => {
+                tracing::trace!(target: GUEST_TARGET, operator, subtask, "{message}")
+            }
+            log::Level::Debug => {
+                tracing::debug!(target: GUEST_TARGET, operator, subtask, "{message}")
+            }
+            log::Level::Info => {
+                tracing::info!(target: GUEST_TARGET, operator, subtask, "{message}")
+            }
+            log::Level::Warn => {
+                tracing::warn!(target: GUEST_TARGET, operator, subtask, "{message}")
+            }
+            log::Level::Error => {
+                tracing::error!(target: GUEST_TARGET, operator, subtask, "{message}")
+            }
         }
         Ok(())
     }

@@ -425,3 +425,21 @@ fn world_linker(engine: &GuestEngine, world: World) -> wasmtime::Result<Linker<G
     }
     Ok(linker)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_selector_in_the_wrong_place_is_sent_to_key_by_and_back() {
+        let path = Path::new("f.wasm");
+        assert_eq!(
+            wrong_kind_message(path, FunctionKind::KeySelector, FunctionKind::Map),
+            "f.wasm is a function of kind `map` (world `transform`), but `key_by = { selector = ... }` needs a `key-selector` function (exported with `eddy_sdk::export_key_selector!`)"
+        );
+        assert_eq!(
+            wrong_kind_message(path, FunctionKind::Map, FunctionKind::KeySelector),
+            "f.wasm is a function of kind `key-selector` (world `transform`), but the operator is declared `kind = \"map\"`; a key selector is used as an operator's `key_by = { selector = \"...\" }`"
+        );
+    }
+}
