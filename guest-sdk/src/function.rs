@@ -6,8 +6,15 @@
 //! by the SDK ([`Decode`], [`Encode`]); returning `Err` fails the task with
 //! the message, like throwing from a Flink function.
 //!
-//! Functions without configuration write
-//! `fn open(_: &OpenContext) -> Result<Self, String> { Ok(Self) }`.
+//! `open` takes `&OpenContext` in the stateless kinds ([`Map`], [`Filter`],
+//! [`FlatMap`], [`KeySelector`]) and in [`Aggregate`] (whose state is the
+//! accumulator the host keeps), and `&mut OpenContext` in the keyed kinds
+//! ([`KeyedProcess`], [`ProcessWindow`], [`CoProcess`],
+//! [`KeyedBroadcastProcess`]), which register their states and side outputs
+//! there. A function without configuration or state writes
+//! `fn open(_: &OpenContext) -> Result<Self, String> { Ok(Self) }`, or
+//! `fn open(_: &mut OpenContext)` in a keyed kind; the operator's config is
+//! [`OpenContext::config`] (or [`OpenContext::config_json_or_default`]).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -159,24 +159,62 @@ fn text_file_is_not_a_webassembly_file() {
 }
 
 #[test]
-fn aggregate_component_used_as_map_names_both_worlds() {
+fn aggregate_component_used_as_map_names_its_kind_and_the_right_one() {
     let scratch = Scratch::new();
     let module = wasm("count_aggregate");
     let job = one_operator_job(&scratch, "x", "{}\n", "map", &module, "");
     let expected = format!(
-        "{} is a component of world `aggregate`, but a `map` function needs world `transform`",
+        "{} is a function of kind `aggregate` (world `aggregate`), but the operator is declared `kind = \"map\"`; for this module write `kind = \"aggregate\"`",
         module.display()
     );
     rejected_by_run_and_validate(&job, &["operator `op`", &expected]);
 }
 
 #[test]
-fn keyed_process_component_used_as_map_names_both_worlds() {
+fn keyed_process_component_used_as_map_names_its_kind_and_the_right_one() {
     let scratch = Scratch::new();
     let module = wasm("fraud_detection");
     let job = one_operator_job(&scratch, "x", "{}\n", "map", &module, "");
     let expected = format!(
-        "{} is a component of world `keyed-process`, but a `map` function needs world `transform`",
+        "{} is a function of kind `keyed-process` (world `keyed-process`), but the operator is declared `kind = \"map\"`; for this module write `kind = \"keyed-process\"`",
+        module.display()
+    );
+    rejected_by_run_and_validate(&job, &["operator `op`", &expected]);
+}
+
+/// A window operator `op` of `kind` running `module`.
+fn window_job(scratch: &Scratch, kind: &str, module: &Path) -> PathBuf {
+    one_operator_job(
+        scratch,
+        "x",
+        "{\"k\":\"a\",\"ts\":1}\n",
+        kind,
+        module,
+        "key_by = { field = \"k\" }\nwindow = { type = \"tumbling\", size = \"1m\" }\n",
+    )
+}
+
+#[test]
+fn window_process_component_used_as_aggregate_is_called_a_window_process_function() {
+    // Its world is `keyed-process`, which would tell the user nothing.
+    let scratch = Scratch::new();
+    let module = wasm("window_collect");
+    let job = window_job(&scratch, "aggregate", &module);
+    let expected = format!(
+        "{} is a function of kind `window-process` (world `keyed-process`), but the operator is declared `kind = \"aggregate\"`; for this module write `kind = \"window-process\"`",
+        module.display()
+    );
+    rejected_by_run_and_validate(&job, &["operator `op`", &expected]);
+}
+
+#[test]
+fn keyed_process_component_used_as_window_process_names_its_kind() {
+    // The same world: only the function's own description tells them apart.
+    let scratch = Scratch::new();
+    let module = wasm("fraud_detection");
+    let job = window_job(&scratch, "window-process", &module);
+    let expected = format!(
+        "{} is a function of kind `keyed-process` (world `keyed-process`), but the operator is declared `kind = \"window-process\"`; for this module write `kind = \"keyed-process\"`",
         module.display()
     );
     rejected_by_run_and_validate(&job, &["operator `op`", &expected]);
@@ -200,6 +238,114 @@ fn aggregate_operator_without_a_window_is_refused_before_running() {
         "kind = \"aggregate\"",
     ]);
     assert_eq!(out.stdout, "", "nothing ran");
+}
+
+/// A window job whose second sink `late` reads `side_input`, written on
+/// line 25 of the job file.
+fn window_job_reading(scratch: &Scratch, module: &Path, side_input: &str) -> PathBuf {
+    one_operator_job(
+        scratch,
+        "agg",
+        "{\"k\":\"a\",\"ts\":1}\n",
+        "aggregate",
+        module,
+        &format!(
+            "key_by = {{ field = \"k\" }}\nwindow = {{ type = \"tumbling\", size = \"10s\" }}\n\n\
+             [[sink]]\nname = \"late\"\ntype = \"stdout\"\ninput = \"{side_input}\""
+        ),
+    )
+}
+
+#[test]
+fn a_side_output_that_does_not_exist_is_located_and_each_available_one_explained() {
+    let scratch = Scratch::new();
+    let job = window_job_reading(&scratch, &wasm("count_aggregate"), "op/lat");
+    let ran = rejected_by_run_and_validate(&job, &[]);
+    assert_eq!(
+        ran.stderr,
+        "error: sink `late`: input `op/lat` names no side output of operator `op`; \
+         operator `op` has: `late` (the window's `late_output`)\n  \
+         --> job.toml:25:9\n   |\n25 | input = \"op/lat\"\n   |         ^^^^^^^^\n",
+        "{}",
+        ran.describe()
+    );
+    assert_eq!(validate(&job).stderr, ran.stderr, "validate says the same");
+}
+
+#[test]
+fn a_side_output_of_an_operator_without_any_says_it_has_none() {
+    let scratch = Scratch::new();
+    let job = one_operator_job(
+        &scratch,
+        "x",
+        "{}\n",
+        "map",
+        &wasm("faulty"),
+        "\n[[sink]]\nname = \"errors\"\ntype = \"stdout\"\ninput = \"op/errors\"",
+    );
+    rejected_by_run_and_validate(
+        &job,
+        &[
+            "error: sink `errors`: input `op/errors` names no side output of operator `op`; \
+             operator `op` has none (it has no window and its module declares none)",
+            "--> job.toml:23:9",
+        ],
+    );
+}
+
+#[test]
+fn the_windows_own_side_output_is_accepted() {
+    // The control of the two tests above: the same job reading `late`.
+    let scratch = Scratch::new();
+    let job = window_job_reading(&scratch, &wasm("count_aggregate"), "op/late");
+    validate(&job).success();
+}
+
+#[test]
+fn side_outputs_declared_by_the_module_are_attributed_to_it() {
+    let scratch = Scratch::new();
+    scratch.write("orders.jsonl", "");
+    scratch.write("payments.jsonl", "");
+    let job = scratch.write(
+        "job.toml",
+        format!(
+            r#"[job]
+name = "join"
+
+[[source]]
+name = "orders"
+type = "file"
+path = "orders.jsonl"
+
+[[source]]
+name = "payments"
+type = "file"
+path = "payments.jsonl"
+
+[[operator]]
+uid = "join"
+kind = "co-process"
+module = {module}
+input = "orders"
+key_by = {{ field = "order_id" }}
+connect = {{ input = "payments" }}
+
+[[sink]]
+name = "out"
+type = "stdout"
+input = "join/unpayed"
+"#,
+            module = toml_path(&wasm("order_payment_join"))
+        ),
+    );
+    rejected_by_run_and_validate(
+        &job,
+        &[
+            "error: sink `out`: input `join/unpayed` names no side output of operator `join`; \
+             operator `join` has: `unpaid` (declared by its module), `orphan-payments` (declared by its module)",
+            "--> job.toml:25:9",
+        ],
+    );
 }
 
 #[test]
@@ -569,7 +715,7 @@ fn validate_rejects_a_wrong_world_without_running_anything() {
     out.stderr_has(&[
         "error: job `enrich` is not valid",
         "caused by: operator `enrich`",
-        "is a component of world `aggregate`, but a `map` function needs world `transform`",
+        "is a function of kind `aggregate` (world `aggregate`), but the operator is declared `kind = \"map\"`",
     ]);
     assert_eq!(out.stdout, "");
     assert!(

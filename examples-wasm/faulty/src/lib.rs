@@ -69,6 +69,8 @@ impl Map for Faulty {
         if matches!(config.mode, Mode::TrapRandomly) && config.one_in == 0 {
             return Err("faulty guest: mode `trap-randomly` needs `one_in` of at least 1".into());
         }
+        // For the logging tests: a debug line that `EDDY_LOG=debug` shows.
+        eddy_sdk::log::debug!("faulty guest: opened in mode {:?}", config.mode);
         Ok(Faulty {
             config,
             random: random_seed(),

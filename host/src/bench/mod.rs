@@ -347,6 +347,7 @@ fn bench_job(pipeline: Pipeline, args: &BenchArgs) -> Result<Job> {
             }),
             connector: SinkConnector::Discard,
         }],
+        side_output_reads: Vec::new(),
     })
 }
 

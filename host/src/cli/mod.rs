@@ -1,5 +1,7 @@
 //! The `eddy` command line: run, validate, inspect and bench.
 
+mod logging;
+pub mod new;
 mod progress;
 
 use std::io::IsTerminal;
@@ -50,11 +52,13 @@ pub enum Command {
     },
     /// Measure records/s of the benchmark pipelines, WASM against native Rust.
     Bench(crate::bench::BenchArgs),
+    /// Make a guest crate of one function kind, ready to build, test and run.
+    New(new::NewArgs),
 }
 
 /// Entry point of the binary: run the command, print errors as a user should see them.
 pub fn main() -> ExitCode {
-    init_tracing();
+    logging::init();
     let cli = Cli::parse();
     match execute(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -77,16 +81,6 @@ pub fn render_error(error: &anyhow::Error) -> String {
     text
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,eddy::guest=info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
-}
-
 fn execute(command: Command) -> Result<()> {
     match command {
         Command::Run {
@@ -97,6 +91,7 @@ fn execute(command: Command) -> Result<()> {
         Command::Validate { job } => validate(&job),
         Command::Inspect { module } => inspect(&module),
         Command::Bench(args) => crate::bench::run(&args),
+        Command::New(args) => new::run(&args),
     }
 }
 

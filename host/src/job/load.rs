@@ -5,6 +5,7 @@
 //! file the way a compiler does, so that users can fix a job file without
 //! reading eddy's source.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io;
@@ -22,9 +23,9 @@ use super::model::{
     DEFAULT_GUEST_MEMORY, DEFAULT_LATE_OUTPUT, DEFAULT_RESTART_DELAY,
     DEFAULT_RESTART_INITIAL_DELAY, DEFAULT_RESTART_MAX_DELAY, DEFAULT_RESTART_MULTIPLIER,
     DEFAULT_WATERMARK_INTERVAL, DEFAULT_WRITE_BUFFER, GuestLimits, Job, JoinInterval, KeyBy,
-    OperatorDef, RestartStrategy, RocksDbConfig, SecondInputRouting, SinkConnector, SinkDef,
-    SourceConnector, SourceDef, StateBackendConfig, StreamRef, TimestampSource, WatermarkEmission,
-    WatermarkStrategy, WindowAssigner, WindowDef, WindowKind, WindowTime,
+    OperatorDef, RestartStrategy, RocksDbConfig, SecondInputRouting, SideOutputRead, SinkConnector,
+    SinkDef, SourceConnector, SourceDef, StateBackendConfig, StreamRef, TimestampSource,
+    WatermarkEmission, WatermarkStrategy, WindowAssigner, WindowDef, WindowKind, WindowTime,
 };
 use super::spec::{
     BatchSpec, BetweenSpec, CheckpointModeSpec, CheckpointsSpec, ConnectSpec,
@@ -77,7 +78,12 @@ pub fn parse_job(text: &str, file: &Path) -> Result<Job, JobError> {
             format!("cannot resolve the directory of the job file: {error}"),
         )
     })?;
-    Loader { source, dir }.job(spec)
+    Loader {
+        source,
+        dir,
+        side_output_reads: RefCell::default(),
+    }
+    .job(spec)
 }
 
 /// Why a job file was rejected. Displayed like a compiler diagnostic: the
@@ -108,11 +114,21 @@ impl JobError {
             .as_ref()
             .map(|location| (location.line, location.column))
     }
+
+    /// An error about a place in `file` found after loading (when modules
+    /// say what they declare), shown like the loader's own.
+    pub fn at(file: &Path, location: &Location, message: impl Into<String>) -> JobError {
+        JobError {
+            file: file.to_path_buf(),
+            message: message.into(),
+            location: Some(location.clone()),
+        }
+    }
 }
 
 /// A place in the job file, with the line it is on for the snippet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Location {
+pub struct Location {
     /// 1-based.
     line: usize,
     /// 1-based, in characters.
@@ -302,6 +318,8 @@ struct Loader<'a> {
     source: SourceText<'a>,
     /// Absolute directory of the job file, the base of relative paths.
     dir: PathBuf,
+    /// Every `input` naming a side output, in file order.
+    side_output_reads: RefCell<Vec<SideOutputRead>>,
 }
 
 impl Loader<'_> {
@@ -393,6 +411,7 @@ impl Loader<'_> {
             sources,
             operators,
             sinks,
+            side_output_reads: self.side_output_reads.take(),
         })
     }
 
@@ -1469,10 +1488,18 @@ impl Loader<'_> {
                 "input `{text}`: invalid side output name `{side_output}`; use only letters, digits, `_` and `-`"
             ));
         }
-        Ok(StreamRef {
+        let stream = StreamRef {
             node: node.to_owned(),
             side_output: side_output.map(str::to_owned),
-        })
+        };
+        if side_output.is_some() {
+            self.side_output_reads.borrow_mut().push(SideOutputRead {
+                reader: owner.to_string(),
+                stream: stream.clone(),
+                at: Location::of(self.source.text, input.span()),
+            });
+        }
+        Ok(stream)
     }
 
     /// Orders operators so that each comes after its inputs, keeping file

@@ -5,5 +5,5 @@ mod load;
 pub mod model;
 pub mod spec;
 
-pub use load::{JobError, load_job, parse_job};
+pub use load::{JobError, Location, load_job, parse_job};
 pub use model::*;

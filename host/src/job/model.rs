@@ -40,6 +40,20 @@ pub struct Job {
     /// In topological order: every operator comes after its input.
     pub operators: Vec<OperatorDef>,
     pub sinks: Vec<SinkDef>,
+    /// Every `input` that reads a side output: whether the side output
+    /// exists is known only once the modules say what they declare, and the
+    /// error then points back at the `input` in the file.
+    pub side_output_reads: Vec<SideOutputRead>,
+}
+
+/// An `input = "uid/side-output"` of an operator or sink.
+#[derive(Debug, Clone)]
+pub struct SideOutputRead {
+    /// Who reads it, as messages name it: ``sink `late` ``, ``operator `x` ``.
+    pub reader: String,
+    pub stream: StreamRef,
+    /// Where the `input` is written in the job file.
+    pub at: super::load::Location,
 }
 
 /// How records are grouped for calls into guests.
@@ -250,7 +264,8 @@ pub struct OperatorDef {
     /// `aggregate` and `window-process` only.
     pub window: Option<WindowDef>,
     pub parallelism: u32,
-    /// Passed to the guest's `init`.
+    /// Passed to the guest's `init` call, which hands it to the SDK's `open`
+    /// (`OpenContext::config`).
     pub config: String,
     pub limits: GuestLimits,
 }

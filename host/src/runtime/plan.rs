@@ -28,7 +28,7 @@ use crate::connectors::file::{FileReader, ThreadedLineReader};
 use crate::connectors::generator::GeneratorReader;
 use crate::connectors::sink::SinkWriter;
 use crate::connectors::staged_file::StagedFileWriter;
-use crate::job::{CheckpointMode, StateBackendConfig};
+use crate::job::{CheckpointMode, JobError, StateBackendConfig};
 use crate::job::{
     InputSide, Job, KeyBy, LATE_LEFT_OUTPUT, LATE_RIGHT_OUTPUT, OperatorDef, OperatorKind,
     SinkConnector, SourceConnector, StreamRef,
@@ -127,61 +127,56 @@ pub fn load_modules(
             }
         }
     }
-    let inputs = job
-        .operators
-        .iter()
-        .flat_map(|o| {
-            o.input_streams()
-                .map(move |(_, stream)| (format!("operator `{}`", o.uid), Some(stream)))
-        })
-        .chain(
-            job.sinks
-                .iter()
-                .map(|s| (format!("sink `{}`", s.name), s.input.as_ref())),
-        );
-    for (reader, input) in inputs {
-        let Some(StreamRef {
-            node,
-            side_output: Some(side),
-        }) = input
-        else {
-            continue;
-        };
-        let declared = declared_side_outputs(job, &modules, node);
-        if !declared.contains(side) {
-            bail!(
-                "{reader} reads side output `{side}` of operator `{node}`, but its module declares {}",
-                if declared.is_empty() {
-                    "no side outputs".to_string()
-                } else {
-                    format!("only: {}", declared.join(", "))
-                }
+    for read in &job.side_output_reads {
+        let (node, side) = (&read.stream.node, read.stream.side_output.as_deref());
+        let available = side_outputs_of(job, &modules, node);
+        if side.is_some_and(|side| !available.iter().any(|(name, _)| name == side)) {
+            let has = if available.is_empty() {
+                format!(
+                    "operator `{node}` has none (it has no window and its module declares none)"
+                )
+            } else {
+                let list: Vec<String> = available
+                    .iter()
+                    .map(|(name, origin)| format!("`{name}` ({origin})"))
+                    .collect();
+                format!("operator `{node}` has: {}", list.join(", "))
+            };
+            let message = format!(
+                "{}: input `{}` names no side output of operator `{node}`; {has}",
+                read.reader, read.stream
             );
+            return Err(JobError::at(&job.file, &read.at, message).into());
         }
     }
     Ok(modules)
 }
 
-/// Side outputs of operator `uid`: the host's (a window's late-data output,
-/// an interval join's late records), then what its module declares.
-fn declared_side_outputs(job: &Job, modules: &LoadedModules, uid: &str) -> Vec<String> {
+/// The side outputs of operator `uid`, each with where it comes from: the
+/// host's (a window's late-data output, an interval join's late records),
+/// then what its module declares.
+fn side_outputs_of(job: &Job, modules: &LoadedModules, uid: &str) -> Vec<(String, &'static str)> {
     let operator = job.operators.iter().find(|o| o.uid == uid);
     let window_late = operator
         .and_then(|o| o.window.as_ref())
-        .map(|w| w.late_output.clone());
+        .map(|w| (w.late_output.clone(), "the window's `late_output`"));
     let join_late = operator
         .filter(|o| o.kind == OperatorKind::IntervalJoin)
-        .map(|_| [LATE_LEFT_OUTPUT.to_string(), LATE_RIGHT_OUTPUT.to_string()]);
+        .map(|_| {
+            [LATE_LEFT_OUTPUT, LATE_RIGHT_OUTPUT]
+                .map(|name| (name.to_string(), "the interval join's late records"))
+        });
+    let declared = modules
+        .operators
+        .get(uid)
+        .map(|m| m.descriptor.side_outputs.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|name| (name, "declared by its module"));
     window_late
         .into_iter()
         .chain(join_late.into_iter().flatten())
-        .chain(
-            modules
-                .operators
-                .get(uid)
-                .map(|m| m.descriptor.side_outputs.clone())
-                .unwrap_or_default(),
-        )
+        .chain(declared)
         .collect()
 }
 

@@ -13,6 +13,11 @@ use crate::state::{
     BroadcastAccess, BroadcastEntries, BroadcastState, StateBackend, StateError, StateId, StateKey,
 };
 
+/// The tracing target of everything a guest says: its `log` calls and its
+/// stdout and stderr lines, so that one filter (`EDDY_LOG=eddy::guest=debug`)
+/// shows or hides all of it apart from the host's own lines.
+pub const GUEST_TARGET: &str = "eddy::guest";
+
 /// Which operator subtask a guest belongs to, for logs and errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestTag {
@@ -173,11 +178,21 @@ impl log::Host for GuestContext {
         let tag = &self.tag;
         let (operator, subtask) = (tag.operator.as_str(), tag.subtask);
         match level {
-            log::Level::Trace => tracing::trace!(operator, subtask, "{message}"),
-            log::Level::Debug => tracing::debug!(operator, subtask, "{message}"),
-            log::Level::Info => tracing::info!(operator, subtask, "{message}"),
-            log::Level::Warn => tracing::warn!(operator, subtask, "{message}"),
-            log::Level::Error => tracing::error!(operator, subtask, "{message}"),
+            log::Level::Trace => {
+                tracing::trace!(target: GUEST_TARGET, operator, subtask, "{message}")
+            }
+            log::Level::Debug => {
+                tracing::debug!(target: GUEST_TARGET, operator, subtask, "{message}")
+            }
+            log::Level::Info => {
+                tracing::info!(target: GUEST_TARGET, operator, subtask, "{message}")
+            }
+            log::Level::Warn => {
+                tracing::warn!(target: GUEST_TARGET, operator, subtask, "{message}")
+            }
+            log::Level::Error => {
+                tracing::error!(target: GUEST_TARGET, operator, subtask, "{message}")
+            }
         }
         Ok(())
     }

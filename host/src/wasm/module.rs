@@ -128,10 +128,7 @@ pub enum ModuleError {
         world: World,
         message: String,
     },
-    #[error(
-        "{} describes itself as a `{}` function, but the operator is declared `{}`",
-        path.display(), function_kind_name(*actual), function_kind_name(*expected)
-    )]
+    #[error("{}", wrong_kind_message(path, *expected, *actual))]
     WrongKind {
         path: PathBuf,
         expected: FunctionKind,
@@ -151,6 +148,32 @@ pub enum ModuleError {
         path: PathBuf,
         failure: GuestFailure,
     },
+}
+
+/// Why a module of kind `actual` cannot serve where `expected` is needed,
+/// in the terms of the job file: the kind the module says it is (its world
+/// alone would not tell a window-process function from a keyed-process one)
+/// and the `kind` that would take it.
+fn wrong_kind_message(path: &Path, expected: FunctionKind, actual: FunctionKind) -> String {
+    let module = format!(
+        "{} is a function of kind `{}` (world `{}`)",
+        path.display(),
+        function_kind_name(actual),
+        World::for_kind(actual).name()
+    );
+    let expected_name = function_kind_name(expected);
+    match (expected, actual) {
+        (FunctionKind::KeySelector, _) => format!(
+            "{module}, but `key_by = {{ selector = ... }}` needs a `key-selector` function (exported with `eddy_sdk::export_key_selector!`)"
+        ),
+        (_, FunctionKind::KeySelector) => format!(
+            "{module}, but the operator is declared `kind = \"{expected_name}\"`; a key selector is used as an operator's `key_by = {{ selector = \"...\" }}`"
+        ),
+        _ => format!(
+            "{module}, but the operator is declared `kind = \"{expected_name}\"`; for this module write `kind = \"{}\"`",
+            function_kind_name(actual)
+        ),
+    }
 }
 
 /// What a function told the host about itself.
@@ -262,16 +285,30 @@ impl GuestModule {
                     exports.join(", ")
                 },
             })?;
-        if let Some(kind) = expected_kind
-            && World::for_kind(kind) != actual
-        {
-            return Err(ModuleError::WrongWorld {
+        // A module of another world is still described, so that the error
+        // can say which kind of function it is; only if that fails is the
+        // world all there is to say.
+        let wrong_world = expected_kind
+            .filter(|kind| World::for_kind(*kind) != actual)
+            .map(|kind| ModuleError::WrongWorld {
                 path: path.to_path_buf(),
                 kind,
                 expected: World::for_kind(kind),
                 actual,
             });
-        }
+        GuestModule::link_and_describe(engine, path, component, actual, bytes.len() as u64)
+            .map_err(|error| wrong_world.unwrap_or(error))
+    }
+
+    /// Link `component` against the imports of its world `actual` and ask
+    /// it what it is.
+    fn link_and_describe(
+        engine: &GuestEngine,
+        path: &Path,
+        component: Component,
+        actual: World,
+        size: u64,
+    ) -> Result<GuestModule, ModuleError> {
         let link_error = |error: wasmtime::Error| ModuleError::Link {
             path: path.to_path_buf(),
             world: actual,
@@ -298,7 +335,7 @@ impl GuestModule {
                 states: Vec::new(),
                 side_outputs: Vec::new(),
             },
-            size: bytes.len() as u64,
+            size,
             engine: engine.clone(),
             pre,
             component,
@@ -387,4 +424,22 @@ fn world_linker(engine: &GuestEngine, world: World) -> wasmtime::Result<Linker<G
         }
     }
     Ok(linker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_selector_in_the_wrong_place_is_sent_to_key_by_and_back() {
+        let path = Path::new("f.wasm");
+        assert_eq!(
+            wrong_kind_message(path, FunctionKind::KeySelector, FunctionKind::Map),
+            "f.wasm is a function of kind `map` (world `transform`), but `key_by = { selector = ... }` needs a `key-selector` function (exported with `eddy_sdk::export_key_selector!`)"
+        );
+        assert_eq!(
+            wrong_kind_message(path, FunctionKind::Map, FunctionKind::KeySelector),
+            "f.wasm is a function of kind `key-selector` (world `transform`), but the operator is declared `kind = \"map\"`; a key selector is used as an operator's `key_by = { selector = \"...\" }`"
+        );
+    }
 }

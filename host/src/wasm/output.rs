@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-use super::context::GuestTag;
+use super::context::{GUEST_TARGET, GuestTag};
 
 /// Most bytes of one line kept before it is cut and logged.
 const MAX_LINE: usize = 16 * 1024;
@@ -44,7 +44,7 @@ impl GuestOutput {
     fn emit(&self, line: &[u8]) {
         let line = String::from_utf8_lossy(line);
         tracing::info!(
-            target: "eddy::guest",
+            target: GUEST_TARGET,
             operator = %self.tag.operator,
             subtask = self.tag.subtask,
             stream = self.stream,

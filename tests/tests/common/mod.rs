@@ -166,10 +166,23 @@ pub fn eddy(args: &[&str], cwd: &Path, stdin: Option<&str>) -> Output {
 
 /// [`eddy`] for a run known to be long: killed only after `limit`.
 pub fn eddy_within(args: &[&str], cwd: &Path, stdin: Option<&str>, limit: Duration) -> Output {
+    eddy_with_env(args, cwd, stdin, limit, &[])
+}
+
+/// [`eddy_within`] with environment variables set (`EDDY_LOG` is unset
+/// unless `env` sets it).
+pub fn eddy_with_env(
+    args: &[&str],
+    cwd: &Path,
+    stdin: Option<&str>,
+    limit: Duration,
+    env: &[(&str, &str)],
+) -> Output {
     let mut child = Command::new(eddy_bin())
         .args(args)
         .current_dir(cwd)
         .env_remove("EDDY_LOG")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
