@@ -178,15 +178,20 @@ fn differences(expected: &[String], actual: &[String]) -> Vec<(String, i64, i64)
         .collect()
 }
 
+/// How many lines each sink committed.
+fn line_counts(outputs: &Outputs) -> Vec<(&str, usize)> {
+    outputs
+        .iter()
+        .map(|(sink, lines)| (sink.as_str(), lines.len()))
+        .collect()
+}
+
 #[track_caller]
 fn assert_same_output(expected: &Outputs, actual: &Outputs) {
     assert!(
         expected.len() >= 2 && expected.values().all(|lines| !lines.is_empty()),
         "the reference run committed output in every sink: {:?}",
-        expected
-            .iter()
-            .map(|(sink, lines)| (sink, lines.len()))
-            .collect::<Vec<_>>()
+        line_counts(expected)
     );
     assert_eq!(
         actual.keys().collect::<Vec<_>>(),
@@ -419,13 +424,7 @@ max_records = 256
 
 {extra}
 
-[[source]]
-name = "events"
-type = "file"
-path = "events.jsonl"
-timestamp = {{ field = "ts" }}
-watermark = {{ strategy = "bounded-out-of-orderness", max_out_of_orderness = "2s" }}
-
+{source}
 [[operator]]
 uid = "per-minute"
 kind = "aggregate"
@@ -463,6 +462,7 @@ path = "out/quiet-users"
 delivery = "exactly-once"
 input = "timeouts"
 "#,
+        source = common::OUT_OF_ORDER_SOURCE,
         aggregate = toml_path(&wasm("count_aggregate")),
         timeouts = toml_path(&wasm("count_with_timeout")),
     );
@@ -478,13 +478,7 @@ fn killed_twenty_times_a_job_with_late_data_commits_exactly_the_failure_free_out
     let job = late_data_job(&reference, "late-harness", CRASH_CHECKPOINTS);
     run_in(&reference, &job, &[]).success();
     let expected = outputs(&reference);
-    eprintln!(
-        "reference: {:?}",
-        expected
-            .iter()
-            .map(|(sink, lines)| (sink, lines.len()))
-            .collect::<Vec<_>>()
-    );
+    eprintln!("reference: {:?}", line_counts(&expected));
     assert!(
         expected["late"].len() > 100,
         "the data has records beyond the allowed lateness"

@@ -49,13 +49,7 @@ parallelism = {parallelism}
 max_records = {max_records}
 flush_interval = "{flush_interval}"
 
-[[source]]
-name = "events"
-type = "file"
-path = "events.jsonl"
-timestamp = {{ field = "ts" }}
-watermark = {{ strategy = "bounded-out-of-orderness", max_out_of_orderness = "2s" }}
-
+{source}
 [[operator]]
 uid = "op"
 input = "events"
@@ -67,7 +61,8 @@ name = "results"
 type = "file"
 path = "out/results.jsonl"
 input = "op"
-{late_sink}"#
+{late_sink}"#,
+        source = OUT_OF_ORDER_SOURCE,
     )
 }
 

@@ -425,6 +425,8 @@ pub fn with_absolute_paths(job_toml: &str, base: &Path) -> String {
 /// watermark bound), one in 25 is 3–25 s late, and one in 50 lies exactly
 /// on a 10 s window edge (or one millisecond before it), so most of those
 /// are late too. The same `count` always gives the same text.
+///
+/// [`OUT_OF_ORDER_SOURCE`] reads them from `events.jsonl`.
 pub fn out_of_order_events(count: usize) -> String {
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = move |n: u64| {
@@ -447,3 +449,13 @@ pub fn out_of_order_events(count: usize) -> String {
     }
     text
 }
+
+/// A `[[source]]` named `events` reading [`out_of_order_events`] from
+/// `events.jsonl`, with the 2 s watermark bound they are made for.
+pub const OUT_OF_ORDER_SOURCE: &str = r#"[[source]]
+name = "events"
+type = "file"
+path = "events.jsonl"
+timestamp = { field = "ts" }
+watermark = { strategy = "bounded-out-of-orderness", max_out_of_orderness = "2s" }
+"#;
