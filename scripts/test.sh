@@ -9,7 +9,7 @@ cd "$repo"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-bash scripts/setup-system.sh
+bash scripts/setup-system.sh rocksdb
 bash scripts/build-guests.sh
 cargo build --release --locked --bins --features rocksdb
 {
