@@ -1,22 +1,43 @@
 #!/usr/bin/env bash
-# System packages the build needs beyond the Rust toolchain: a C++ compiler
-# and libclang, with which the `rocksdb` crate compiles and binds the
-# embedded RocksDB. Installs them with apt when they are missing (as root,
-# or through sudo); does nothing when they are present.
+# System packages the build needs beyond the Rust toolchain. Installs them
+# with apt when they are missing (as root, or through sudo); does nothing
+# when they are present.
+#
+#   setup-system.sh            what the Quick start's build needs: a C
+#                              compiler (rustc links with it, and wasmtime
+#                              compiles a small C helper)
+#   setup-system.sh rocksdb    also a C++ compiler and libclang, with which
+#                              the `rocksdb` crate compiles and binds the
+#                              embedded RocksDB (cargo feature `rocksdb`,
+#                              which the tests build)
 set -euo pipefail
 
+with_rocksdb=false
+for part in "$@"; do
+    case "$part" in
+        rocksdb) with_rocksdb=true ;;
+        *)
+            echo "setup-system: unknown part \`$part\` (known: rocksdb)" >&2
+            exit 2
+            ;;
+    esac
+done
+
 missing=()
-command -v c++ >/dev/null 2>&1 || missing+=(g++)
-# bindgen loads libclang at build time.
-if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
-    missing+=(libclang-dev)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+if $with_rocksdb; then
+    command -v c++ >/dev/null 2>&1 || missing+=(g++)
+    # bindgen loads libclang at build time.
+    if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
+        missing+=(libclang-dev)
+    fi
+    command -v clang >/dev/null 2>&1 || missing+=(clang)
 fi
-command -v clang >/dev/null 2>&1 || missing+=(clang)
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0
 fi
 
-echo "==> installing ${missing[*]} (needed to build the embedded RocksDB)" >&2
+echo "==> installing ${missing[*]} (needed to build eddy)" >&2
 sudo=()
 if [[ $(id -u) -ne 0 ]]; then
     command -v sudo >/dev/null 2>&1 || {

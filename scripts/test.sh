@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # README's Tests: set up and run every test (host, end-to-end, guest SDK and
-# example guests), then print the total. Honours CARGO_TARGET_DIR, so a cache
-# outside the checkout can be used.
+# example guests), then print the total. Builds eddy with every optional part
+# (cargo feature `rocksdb`), so the tests cover every state backend. Honours
+# CARGO_TARGET_DIR, so a cache outside the checkout can be used.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-bash scripts/setup-system.sh
+bash scripts/setup-system.sh rocksdb
 bash scripts/build-guests.sh
-cargo build --release --locked --bins
+cargo build --release --locked --bins --features rocksdb
 {
-    cargo test --release --locked --workspace
+    cargo test --release --locked --workspace --features rocksdb
     cargo test --release --locked --manifest-path guest-sdk/Cargo.toml
     host=$(rustc -vV | sed -n 's/^host: //p')
     (cd examples-wasm && cargo test --release --locked --target "$host")

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::checkpoint::coordinator::CheckpointStats;
+use crate::features::CargoFeature;
 use crate::job::{
     BatchConfig, CheckpointConfig, CheckpointMode, DEFAULT_LATE_OUTPUT, DEFAULT_WATERMARK_INTERVAL,
     GeneratorSpec, GuestLimits, Job, KeyBy, OperatorDef, OperatorKind, RecordFormat, RocksDbConfig,
@@ -188,23 +189,33 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
         if pipeline == Pipeline::WindowCount {
             // The same job with its state in the embedded RocksDB (Flink's
-            // job B with EmbeddedRocksDBStateBackend).
-            let dir = tempfile::tempdir().context("temporary directory for RocksDB")?;
-            let mut rocksdb_job = job.clone();
-            rocksdb_job.state = StateBackendConfig::RocksDb(RocksDbConfig {
-                local_dir: dir.path().to_path_buf(),
-                ..RocksDbConfig::default()
-            });
-            let mut rocksdb_rates = Vec::new();
-            for _ in 0..args.rounds.max(1) {
-                rocksdb_rates.push(measure(&rocksdb_job, &RunOptions::default(), args.records)?.0);
+            // job B with EmbeddedRocksDBStateBackend), if this build has it.
+            if CargoFeature::RocksDb.in_this_build() {
+                let rocksdb = rocksdb_rate(&job, args)?;
+                println!("  wasm, RocksDB state {:>12.0} records/s", rocksdb);
+                println!("  RocksDB/memory time ratio {:.2}x", wasm / rocksdb);
+            } else {
+                let missing = CargoFeature::RocksDb.missing("the RocksDB state backend");
+                println!("  wasm, RocksDB state: skipped, {missing}");
             }
-            let rocksdb = median(&mut rocksdb_rates);
-            println!("  wasm, RocksDB state {:>12.0} records/s", rocksdb);
-            println!("  RocksDB/memory time ratio {:.2}x", wasm / rocksdb);
         }
     }
     Ok(())
+}
+
+/// Median records/s of `job` with its state in the embedded RocksDB.
+fn rocksdb_rate(job: &Job, args: &BenchArgs) -> Result<f64> {
+    let dir = tempfile::tempdir().context("temporary directory for RocksDB")?;
+    let mut rocksdb_job = job.clone();
+    rocksdb_job.state = StateBackendConfig::RocksDb(RocksDbConfig {
+        local_dir: dir.path().to_path_buf(),
+        ..RocksDbConfig::default()
+    });
+    let mut rates = Vec::new();
+    for _ in 0..args.rounds.max(1) {
+        rates.push(measure(&rocksdb_job, &RunOptions::default(), args.records)?.0);
+    }
+    Ok(median(&mut rates))
 }
 
 /// Records/s of one run of `job`, and its checkpoint figures.

@@ -18,11 +18,11 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::CheckpointError;
-use crate::state::rocksdb::RocksDbCheckpointReader;
 use crate::state::{KeyGroupRange, StateBackend, StateError, StateSnapshot};
 use crate::time::{TimeDomain, Timer, TimerService};
 
@@ -386,10 +386,11 @@ impl OperatorSnapshot {
     /// succeeds: it is scratch either way. Failing to remove it is only
     /// logged, since the state file is whole by then.
     pub fn write_to(self, out: &mut impl Write) -> Result<WrittenState, CheckpointError> {
-        let scratch = match &self.keyed {
-            Some(StateSnapshot::RocksDbCheckpoint { dir, .. }) => Some(dir.clone()),
-            _ => None,
-        };
+        let scratch = self
+            .keyed
+            .as_ref()
+            .and_then(StateSnapshot::scratch_dir)
+            .map(Path::to_path_buf);
         let written = self.write_frames(out);
         if let Some(dir) = scratch
             && let Err(error) = std::fs::remove_dir_all(&dir)
@@ -409,8 +410,9 @@ impl OperatorSnapshot {
             Some(StateSnapshot::MemoryCopy(copy)) => {
                 copy.for_each_entry(|entry| writer.entry(entry))?;
             }
+            #[cfg(feature = "rocksdb")]
             Some(StateSnapshot::RocksDbCheckpoint { dir, states }) => {
-                let reader = RocksDbCheckpointReader::open(&dir, states)?;
+                let reader = crate::state::rocksdb::RocksDbCheckpointReader::open(&dir, states)?;
                 reader.for_each_entry(|entry| writer.entry(entry))?;
                 reader.for_each_timer(|domain, timer| writer.timer(domain, timer))?;
             }
@@ -634,9 +636,11 @@ mod tests {
     use super::*;
     use crate::state::{
         BroadcastAccess, BroadcastEntries, BroadcastError, BroadcastMode, BroadcastState,
-        MemoryStateBackend, RocksDbShared, RocksDbStateBackend, StateDescriptor, StateKey,
-        StateKind, StateTtl, TtlClock, TtlStates, TtlUpdate, key_group_of,
+        MemoryStateBackend, StateDescriptor, StateKey, StateKind, StateTtl, TtlClock, TtlStates,
+        TtlUpdate, key_group_of,
     };
+    #[cfg(feature = "rocksdb")]
+    use crate::state::{RocksDbShared, RocksDbStateBackend};
     use crate::window::TimeWindow;
 
     const MAX_PARALLELISM: u32 = 128;
@@ -644,10 +648,25 @@ mod tests {
     #[derive(Debug, Clone, Copy, PartialEq)]
     enum Kind {
         Memory,
+        #[cfg(feature = "rocksdb")]
         RocksDb,
     }
 
-    const KINDS: [Kind; 2] = [Kind::Memory, Kind::RocksDb];
+    /// Every backend of this build.
+    const KINDS: &[Kind] = &[
+        Kind::Memory,
+        #[cfg(feature = "rocksdb")]
+        Kind::RocksDb,
+    ];
+
+    /// Another backend than `kind` to restore into, if the build has one.
+    fn other(kind: Kind) -> Kind {
+        let at = KINDS
+            .iter()
+            .position(|&k| k == kind)
+            .expect("a kind of KINDS");
+        KINDS[(at + 1) % KINDS.len()]
+    }
 
     /// A backend as a job has it (wrapped in [`TtlStates`]), with its timers.
     struct Subject {
@@ -662,6 +681,7 @@ mod tests {
             Kind::Memory => {
                 Box::new(MemoryStateBackend::new("op", range).with_ttl_clock(clock.clone()))
             }
+            #[cfg(feature = "rocksdb")]
             Kind::RocksDb => {
                 let mut shared = RocksDbShared::new(dir.path().to_path_buf(), 8 << 20, 4 << 20);
                 shared.clock = clock.clone();
@@ -930,10 +950,11 @@ mod tests {
     }
 
     fn write(snapshot: OperatorSnapshot) -> (Vec<u8>, WrittenState) {
-        let scratch = match &snapshot.keyed {
-            Some(StateSnapshot::RocksDbCheckpoint { dir, .. }) => Some(dir.clone()),
-            _ => None,
-        };
+        let scratch = snapshot
+            .keyed
+            .as_ref()
+            .and_then(StateSnapshot::scratch_dir)
+            .map(Path::to_path_buf);
         let mut file = Vec::new();
         let written = snapshot.write_to(&mut file).unwrap();
         if let Some(dir) = scratch {
@@ -968,8 +989,8 @@ mod tests {
 
     #[test]
     fn every_pair_of_backends_round_trips_everything() {
-        for from in KINDS {
-            for to in KINDS {
+        for &from in KINDS {
+            for &to in KINDS {
                 let all = KeyGroupRange::all(MAX_PARALLELISM);
                 let clock = TtlClock::manual(1_000);
                 let mut source = open(from, all.clone(), &clock);
@@ -1032,7 +1053,7 @@ mod tests {
     fn key_groups_split_between_and_merge_from_subtasks() {
         let all = KeyGroupRange::all(MAX_PARALLELISM);
         let halves = [0, 1].map(|s| KeyGroupRange::for_subtask(s, 2, MAX_PARALLELISM));
-        for kind in KINDS {
+        for &kind in KINDS {
             let clock = TtlClock::manual(1_000);
             let mut source = open(kind, all.clone(), &clock);
             let expected = fill(&mut source, &clock, 300);
@@ -1059,11 +1080,7 @@ mod tests {
 
             // Restore the halves into subtasks of the other backend, then
             // scale in: one subtask reads both of their files.
-            let other = if kind == Kind::Memory {
-                Kind::RocksDb
-            } else {
-                Kind::Memory
-            };
+            let other = other(kind);
             let mut files = Vec::new();
             for (range, part) in halves.iter().zip(&parts) {
                 let mut half = open(other, range.clone(), &clock);
@@ -1089,7 +1106,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_is_a_copy_that_later_changes_do_not_reach() {
-        for kind in KINDS {
+        for &kind in KINDS {
             let all = KeyGroupRange::all(MAX_PARALLELISM);
             let clock = TtlClock::manual(1_000);
             let mut subject = open(kind, all.clone(), &clock);
@@ -1128,7 +1145,7 @@ mod tests {
 
     #[test]
     fn restoring_replaces_what_a_key_holds() {
-        for kind in KINDS {
+        for &kind in KINDS {
             let all = KeyGroupRange::all(MAX_PARALLELISM);
             let clock = TtlClock::manual(1_000);
             let mut subject = open(kind, all.clone(), &clock);
@@ -1248,7 +1265,7 @@ mod tests {
 
     #[test]
     fn restoring_a_state_the_operator_does_not_declare_is_an_error() {
-        for kind in KINDS {
+        for &kind in KINDS {
             let all = KeyGroupRange::all(MAX_PARALLELISM);
             let clock = TtlClock::manual(1_000);
             let mut source = open(kind, all.clone(), &clock);
@@ -1417,6 +1434,7 @@ mod tests {
         assert!(reason(&miscounted).starts_with("its end frame counts 1 entries"));
     }
 
+    #[cfg(feature = "rocksdb")]
     #[test]
     fn large_state_is_written_in_bounded_frames() {
         let all = KeyGroupRange::all(MAX_PARALLELISM);

@@ -35,6 +35,7 @@ use super::spec::{
     RestartStrategyKind, SinkSpec, SinkType, SourceSpec, SourceType, StateBackendKind, StateSpec,
     TimestampSpec, WatermarkKind, WatermarkSpec, WindowSize, WindowSpec, WindowType,
 };
+use crate::features::CargoFeature;
 
 /// What a file source reads, in messages; it may also be a named pipe.
 const INPUT_FILE: &str = "input file";
@@ -69,6 +70,16 @@ pub fn load_job(path: &Path) -> Result<Job, JobError> {
 /// Checks and converts the text of a job file. `file` names it in messages
 /// and its directory is the base of the relative paths inside.
 pub fn parse_job(text: &str, file: &Path) -> Result<Job, JobError> {
+    parse_job_for_build(text, file, CargoFeature::in_this_build)
+}
+
+/// [`parse_job`] for a build of eddy that has the cargo features for which
+/// `built` is true, so that tests can check what a build without one says.
+fn parse_job_for_build(
+    text: &str,
+    file: &Path,
+    built: fn(CargoFeature) -> bool,
+) -> Result<Job, JobError> {
     let source = SourceText { file, text };
     let spec: JobSpec =
         toml::from_str(text).map_err(|error| source.error(error.span(), error.message()))?;
@@ -81,6 +92,7 @@ pub fn parse_job(text: &str, file: &Path) -> Result<Job, JobError> {
     Loader {
         source,
         dir,
+        built,
         side_output_reads: RefCell::default(),
     }
     .job(spec)
@@ -320,6 +332,8 @@ struct Loader<'a> {
     dir: PathBuf,
     /// Every `input` naming a side output, in file order.
     side_output_reads: RefCell<Vec<SideOutputRead>>,
+    /// Whether the eddy that will run the job has a cargo feature.
+    built: fn(CargoFeature) -> bool,
 }
 
 impl Loader<'_> {
@@ -1726,6 +1740,17 @@ impl Loader<'_> {
             )?;
             return Ok(StateBackendConfig::Memory);
         }
+        if let Some(feature) = backend.cargo_feature()
+            && !(self.built)(feature)
+        {
+            return Err(self.source.error(
+                span_of(&spec.backend),
+                format!(
+                    "{owner}: {}",
+                    feature.missing(&format!("state backend `{}`", backend.as_str()))
+                ),
+            ));
+        }
         let local_dir = match &spec.local_dir {
             Some(empty) if empty.get_ref().trim().is_empty() => {
                 return Err(self.source.error_at(
@@ -1867,5 +1892,51 @@ fn article(kind: NodeKind) -> &'static str {
     match kind {
         NodeKind::Operator => "an",
         NodeKind::Source | NodeKind::Sink => "a",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROCKSDB_JOB: &str = r#"[job]
+name = "state-on-disk"
+
+[[source]]
+name = "gen"
+type = "generator"
+
+[[sink]]
+name = "devnull"
+type = "discard"
+input = "gen"
+
+[state]
+backend = "rocksdb"
+"#;
+
+    /// As a build of eddy with the cargo features for which `built` is true
+    /// would load it.
+    fn load(text: &str, built: fn(CargoFeature) -> bool) -> Result<Job, JobError> {
+        parse_job_for_build(text, Path::new("job.toml"), built)
+    }
+
+    #[test]
+    fn a_backend_the_build_lacks_names_the_cargo_feature_and_the_line() {
+        let error = load(ROCKSDB_JOB, |_| false).unwrap_err();
+        assert_eq!(
+            error.message(),
+            "`[state]`: state backend `rocksdb` is not in this build of eddy: rebuild with `cargo build --release --features rocksdb`"
+        );
+        assert_eq!(error.location(), Some((14, 11)), "at the backend's value");
+    }
+
+    #[test]
+    fn a_backend_the_build_has_loads() {
+        let job = load(ROCKSDB_JOB, |_| true).expect("loads with the feature");
+        assert!(matches!(job.state, StateBackendConfig::RocksDb(_)));
+        let memory = ROCKSDB_JOB.replace("\"rocksdb\"", "\"memory\"");
+        let job = load(&memory, |_| false).expect("memory needs no feature");
+        assert_eq!(job.state, StateBackendConfig::Memory);
     }
 }

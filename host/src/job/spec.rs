@@ -20,6 +20,8 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Unexpected, Visitor};
 use toml::Spanned;
 
+use crate::features::CargoFeature;
+
 /// Default parallelism of operators and generator sources when `[job]` sets none.
 pub const DEFAULT_PARALLELISM: u32 = 1;
 /// Default number of key groups (Flink's default too).
@@ -204,6 +206,15 @@ impl StateBackendKind {
         match self {
             StateBackendKind::Memory => "memory",
             StateBackendKind::RocksDb => "rocksdb",
+        }
+    }
+
+    /// The cargo feature a build of eddy needs for this backend (`None`:
+    /// every build has it).
+    pub fn cargo_feature(self) -> Option<CargoFeature> {
+        match self {
+            StateBackendKind::Memory => None,
+            StateBackendKind::RocksDb => Some(CargoFeature::RocksDb),
         }
     }
 }

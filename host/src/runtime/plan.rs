@@ -28,16 +28,13 @@ use crate::connectors::file::{FileReader, ThreadedLineReader};
 use crate::connectors::generator::GeneratorReader;
 use crate::connectors::sink::SinkWriter;
 use crate::connectors::staged_file::StagedFileWriter;
-use crate::job::{CheckpointMode, JobError, StateBackendConfig};
+use crate::job::{CheckpointMode, JobError};
 use crate::job::{
     InputSide, Job, KeyBy, LATE_LEFT_OUTPUT, LATE_RIGHT_OUTPUT, OperatorDef, OperatorKind,
     SinkConnector, SourceConnector, StreamRef,
 };
 use crate::join::IntervalJoin;
-use crate::state::{
-    KeyGroupRange, MemoryStateBackend, RocksDbShared, RocksDbStateBackend, StateBackend, TtlClock,
-    TtlStates,
-};
+use crate::state::{JobStateBackend, KeyGroupRange, StateBackend};
 use crate::time::watermark::NO_WATERMARK;
 use crate::time::{InputWatermarks, WatermarkGenerator};
 use crate::wasm::bindings::FunctionKind;
@@ -290,14 +287,7 @@ pub fn plan(
         .iter()
         .map(|g| g.inboxes.iter().map(|(tx, _)| tx.clone()).collect())
         .collect();
-    let rocksdb = match &job.state {
-        StateBackendConfig::Memory => None,
-        StateBackendConfig::RocksDb(config) => Some(RocksDbShared::new(
-            config.local_dir.clone(),
-            usize::try_from(config.block_cache_bytes).unwrap_or(usize::MAX),
-            usize::try_from(config.write_buffer_bytes).unwrap_or(usize::MAX),
-        )),
-    };
+    let state_backend = JobStateBackend::new(&job.state)?;
     let mode = job
         .checkpoints
         .as_ref()
@@ -305,7 +295,7 @@ pub fn plan(
     let wiring = Wiring {
         checkpoints,
         job,
-        rocksdb: rocksdb.as_ref(),
+        state_backend: &state_backend,
         modules,
         options,
         groups: &groups,
@@ -539,8 +529,8 @@ fn open_reader(
 struct Wiring<'a> {
     checkpoints: &'a CheckpointWiring<'a>,
     job: &'a Job,
-    /// Shared by every RocksDB database of the job, if it uses that backend.
-    rocksdb: Option<&'a RocksDbShared>,
+    /// Opens the keyed state of each operator subtask.
+    state_backend: &'a JobStateBackend,
     modules: &'a LoadedModules,
     options: &'a RunOptions,
     groups: &'a [Group],
@@ -724,27 +714,7 @@ impl Wiring<'_> {
         let backend = || -> Result<Box<dyn StateBackend>> {
             let range =
                 KeyGroupRange::for_subtask(subtask, def.parallelism, self.job.max_parallelism);
-            let (backend, clock): (Box<dyn StateBackend>, TtlClock) = match self.rocksdb {
-                None => (
-                    Box::new(MemoryStateBackend::new(def.uid.clone(), range)),
-                    TtlClock::System,
-                ),
-                Some(shared) => (
-                    Box::new(
-                        RocksDbStateBackend::open(shared, &def.uid, subtask, range).with_context(
-                            || {
-                                format!(
-                                    "operator `{}`: cannot open its RocksDB state in {}",
-                                    def.uid,
-                                    shared.dir.display()
-                                )
-                            },
-                        )?,
-                    ),
-                    shared.clock.clone(),
-                ),
-            };
-            Ok(Box::new(TtlStates::new(backend, clock)))
+            self.state_backend.open(&def.uid, subtask, range)
         };
         let max_parallelism = self.job.max_parallelism;
         let max_batch = self.job.batch.max_records;

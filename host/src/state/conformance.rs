@@ -4,8 +4,9 @@
 use super::ttl::TtlClock;
 use super::*;
 
-/// A fresh backend of each kind owning `range`, with its name for messages.
-/// The RocksDB one lives in a temporary directory removed with it.
+/// A fresh backend of each kind in this build owning `range`, with its name
+/// for messages. The RocksDB one lives in a temporary directory removed
+/// with it.
 fn each_backend(
     range: KeyGroupRange,
 ) -> Vec<(&'static str, Box<dyn StateBackend>, tempfile::TempDir)> {
@@ -18,21 +19,24 @@ fn each_backend_on(
     range: KeyGroupRange,
     clock: TtlClock,
 ) -> Vec<(&'static str, Box<dyn StateBackend>, tempfile::TempDir)> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut shared = RocksDbShared::new(dir.path().to_path_buf(), 8 << 20, 4 << 20);
-    shared.clock = clock.clone();
-    let rocks = RocksDbStateBackend::open(&shared, "op", 0, range.clone()).expect("open RocksDB");
-    let memory = MemoryStateBackend::new("op", range).with_ttl_clock(clock.clone());
     let wrap = |backend: Box<dyn StateBackend>| -> Box<dyn StateBackend> {
         Box::new(TtlStates::new(backend, clock.clone()))
     };
+    let memory = MemoryStateBackend::new("op", range.clone()).with_ttl_clock(clock.clone());
     vec![
         (
             "memory",
             wrap(Box::new(memory)),
             tempfile::tempdir().expect("temp dir"),
         ),
-        ("rocksdb", wrap(Box::new(rocks)), dir),
+        #[cfg(feature = "rocksdb")]
+        {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let mut shared = RocksDbShared::new(dir.path().to_path_buf(), 8 << 20, 4 << 20);
+            shared.clock = clock.clone();
+            let rocks = RocksDbStateBackend::open(&shared, "op", 0, range).expect("open RocksDB");
+            ("rocksdb", wrap(Box::new(rocks)), dir)
+        },
     ]
 }
 
@@ -174,6 +178,7 @@ fn snapshots_are_consistent_copies() {
                 assert_eq!(copy.entry_count(), 100);
                 assert_eq!(copy.descriptors()[0].name, "v");
             }
+            #[cfg(feature = "rocksdb")]
             StateSnapshot::RocksDbCheckpoint { dir, states } => {
                 assert_eq!(name, "rocksdb");
                 assert_eq!(states, vec![descriptor("v", StateKind::Value)]);
@@ -193,6 +198,7 @@ fn snapshots_are_consistent_copies() {
     }
 }
 
+#[cfg(feature = "rocksdb")]
 #[test]
 fn rocksdb_keeps_each_key_group_contiguous() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,8 +6,10 @@
 //! name and key group so that snapshots and rescaling work per key group.
 
 pub mod broadcast;
+mod job_backend;
 pub mod key_group;
 pub mod memory;
+#[cfg(feature = "rocksdb")]
 pub mod rocksdb;
 pub mod ttl;
 
@@ -21,8 +23,10 @@ use crate::checkpoint::state_file::{StoredEntry, StoredPayload};
 pub use broadcast::{
     BroadcastAccess, BroadcastEntries, BroadcastError, BroadcastMode, BroadcastState,
 };
+pub use job_backend::JobStateBackend;
 pub use key_group::{KeyGroupRange, key_group_of, subtask_for_key_group};
 pub use memory::{MemorySnapshot, MemoryStateBackend};
+#[cfg(feature = "rocksdb")]
 pub use rocksdb::{RocksDbShared, RocksDbStateBackend};
 pub use ttl::{TtlClock, TtlStates};
 
@@ -130,6 +134,7 @@ pub enum StateSnapshot {
     MemoryCopy(MemorySnapshot),
     /// A native RocksDB checkpoint: the SST files hard-linked into `dir`, so
     /// a later checkpoint needs to upload only the files that are new.
+    #[cfg(feature = "rocksdb")]
     RocksDbCheckpoint {
         dir: std::path::PathBuf,
         /// The states registered when it was taken: the column families to
@@ -137,6 +142,19 @@ pub enum StateSnapshot {
         /// since the checkpoint itself does not say what kind each state is.
         states: Vec<StateDescriptor>,
     },
+}
+
+impl StateSnapshot {
+    /// The folder of files the backend made for this snapshot, scratch to
+    /// be removed once the snapshot is written out (none for a copy in
+    /// memory).
+    pub fn scratch_dir(&self) -> Option<&std::path::Path> {
+        match self {
+            StateSnapshot::MemoryCopy(_) => None,
+            #[cfg(feature = "rocksdb")]
+            StateSnapshot::RocksDbCheckpoint { dir, .. } => Some(dir),
+        }
+    }
 }
 
 /// The descriptor of `state` after checking that it has the `expected`

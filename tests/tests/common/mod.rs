@@ -62,7 +62,7 @@ pub fn eddy_bin() -> PathBuf {
     let bin = profile_dir.join(format!("eddy{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.is_file(),
-        "missing eddy binary {}: run `cargo build --release --bins` first (or set EDDY_BIN)",
+        "missing eddy binary {}: run `cargo build --release --bins --features rocksdb` first (or set EDDY_BIN)",
         bin.display()
     );
     bin

@@ -1,0 +1,79 @@
+//! The state backend a job chose, set up once per run and opened for each
+//! operator subtask: the one place that maps a [`StateBackendConfig`] to a
+//! backend, and so the one place of the runtime that knows which backends
+//! this build of eddy has (RocksDB is behind the cargo feature `rocksdb`).
+
+#[cfg(feature = "rocksdb")]
+use anyhow::Context;
+use anyhow::Result;
+
+use super::{KeyGroupRange, MemoryStateBackend, StateBackend, TtlClock, TtlStates};
+use crate::job::StateBackendConfig;
+
+/// What every operator subtask of a job needs to open its keyed state.
+pub enum JobStateBackend {
+    /// Hash maps on the heap; nothing is shared.
+    Memory,
+    /// The block cache and directory shared by every database of the job.
+    #[cfg(feature = "rocksdb")]
+    RocksDb(super::RocksDbShared),
+}
+
+impl JobStateBackend {
+    /// Set up the backend `config` chooses. A backend this build lacks is an
+    /// error naming the cargo feature (the job loader refuses such a job
+    /// file first; this catches jobs made in code, as `eddy bench` makes
+    /// them).
+    pub fn new(config: &StateBackendConfig) -> Result<JobStateBackend> {
+        match config {
+            StateBackendConfig::Memory => Ok(JobStateBackend::Memory),
+            #[cfg(feature = "rocksdb")]
+            StateBackendConfig::RocksDb(config) => {
+                Ok(JobStateBackend::RocksDb(super::RocksDbShared::new(
+                    config.local_dir.clone(),
+                    usize::try_from(config.block_cache_bytes).unwrap_or(usize::MAX),
+                    usize::try_from(config.write_buffer_bytes).unwrap_or(usize::MAX),
+                )))
+            }
+            #[cfg(not(feature = "rocksdb"))]
+            StateBackendConfig::RocksDb(_) => Err(anyhow::anyhow!(
+                crate::features::CargoFeature::RocksDb.missing("state backend `rocksdb`")
+            )),
+        }
+    }
+
+    /// The keyed state of subtask `subtask` of operator `operator`, owning
+    /// the key groups `range`, with state time-to-live enforced on the
+    /// backend's clock.
+    #[cfg_attr(
+        not(feature = "rocksdb"),
+        expect(unused_variables, reason = "only RocksDB has a database per subtask")
+    )]
+    pub fn open(
+        &self,
+        operator: &str,
+        subtask: u32,
+        range: KeyGroupRange,
+    ) -> Result<Box<dyn StateBackend>> {
+        let (backend, clock): (Box<dyn StateBackend>, TtlClock) = match self {
+            JobStateBackend::Memory => (
+                Box::new(MemoryStateBackend::new(operator, range)),
+                TtlClock::System,
+            ),
+            #[cfg(feature = "rocksdb")]
+            JobStateBackend::RocksDb(shared) => (
+                Box::new(
+                    super::RocksDbStateBackend::open(shared, operator, subtask, range)
+                        .with_context(|| {
+                            format!(
+                                "operator `{operator}`: cannot open its RocksDB state in {}",
+                                shared.dir.display()
+                            )
+                        })?,
+                ),
+                shared.clock.clone(),
+            ),
+        };
+        Ok(Box::new(TtlStates::new(backend, clock)))
+    }
+}
