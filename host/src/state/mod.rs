@@ -8,6 +8,7 @@
 pub mod broadcast;
 pub mod key_group;
 pub mod memory;
+pub mod overlay;
 pub mod rocksdb;
 pub mod ttl;
 
@@ -23,6 +24,7 @@ pub use broadcast::{
 };
 pub use key_group::{KeyGroupRange, key_group_of, subtask_for_key_group};
 pub use memory::{MemorySnapshot, MemoryStateBackend};
+pub use overlay::{Overlay, PendingWrites};
 pub use rocksdb::{RocksDbShared, RocksDbStateBackend};
 pub use ttl::{TtlClock, TtlStates};
 
