@@ -13,10 +13,10 @@ use anyhow::{Context, Result, bail};
 
 use crate::checkpoint::coordinator::CheckpointStats;
 use crate::job::{
-    BatchConfig, CheckpointConfig, CheckpointMode, DEFAULT_LATE_OUTPUT, GeneratorSpec, GuestLimits,
-    Job, KeyBy, OperatorDef, OperatorKind, RecordFormat, RocksDbConfig, SinkConnector, SinkDef,
-    SourceConnector, SourceDef, StateBackendConfig, StreamRef, TimestampSource, WatermarkStrategy,
-    WindowAssigner, WindowDef, WindowKind, WindowTime,
+    BatchConfig, CheckpointConfig, CheckpointMode, DEFAULT_LATE_OUTPUT, FailurePolicy,
+    GeneratorSpec, GuestLimits, Job, KeyBy, OperatorDef, OperatorKind, RecordFormat, RocksDbConfig,
+    SinkConnector, SinkDef, SourceConnector, SourceDef, StateBackendConfig, StreamRef,
+    TimestampSource, WatermarkStrategy, WindowAssigner, WindowDef, WindowKind, WindowTime,
 };
 use crate::runtime::{NativeOperatorFactory, RunOptions, run_job};
 
@@ -242,6 +242,7 @@ fn operator(
         parallelism: args.parallelism,
         config: String::new(),
         limits: GuestLimits::default(),
+        on_failure: FailurePolicy::Fail,
     }
 }
 
