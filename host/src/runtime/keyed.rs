@@ -2,8 +2,11 @@
 //! many keys go to the guest with their value state; timers, state updates
 //! and output come back in one buffer.
 
+use std::ops::Range;
+
 use super::keyed_guest::{KeyedGuest, TimerAccess};
 use super::operator::{Collector, Operator, OperatorError, keyed_snapshot};
+use super::poison::{self, OnFailure, Retry};
 use super::record::Record;
 use crate::checkpoint::state_file::{OperatorSnapshot, RestoredOperatorState};
 use crate::job::InputSide;
@@ -22,6 +25,9 @@ pub struct WasmKeyedProcess {
     watermark: i64,
     /// Largest batch of timer firings per call.
     max_batch: usize,
+    /// What happens to records the guest fails on (keyed records only:
+    /// broadcast records and timer firings always fail the task).
+    on_failure: OnFailure,
 }
 
 /// What records of the second input are, if there is one.
@@ -42,8 +48,12 @@ impl WasmKeyedProcess {
         backend: Box<dyn StateBackend>,
         max_parallelism: u32,
         max_batch: usize,
+        on_failure: OnFailure,
     ) -> Result<Self, OperatorError> {
         let mut guest = KeyedGuest::new(guest, descriptor, backend, max_parallelism)?;
+        if let OnFailure::DeadLetter(_) = on_failure {
+            guest.buffer_state_writes();
+        }
         let timers = guest.backend().timer_service()?;
         Ok(WasmKeyedProcess {
             guest,
@@ -51,6 +61,7 @@ impl WasmKeyedProcess {
             timers,
             watermark: NO_WATERMARK,
             max_batch: max_batch.max(1),
+            on_failure,
         })
     }
 
@@ -61,24 +72,29 @@ impl WasmKeyedProcess {
         mut input: Vec<Record>,
         out: &mut Collector,
     ) -> Result<(), OperatorError> {
-        let refs = self.guest.key_records(&mut input)?;
-        let encoder = self.guest.begin(self.watermark)?;
-        for (record, key_ref) in input.iter().zip(&refs) {
-            match side {
-                InputSide::First => encoder.record(*key_ref, record.timestamp, &record.value),
-                InputSide::Second => {
-                    encoder.second_record(*key_ref, record.timestamp, &record.value)
-                }
+        let mut call = RecordCall {
+            guest: &mut self.guest,
+            timers: &mut self.timers,
+            watermark: self.watermark,
+            side,
+        };
+        match &self.on_failure {
+            OnFailure::Fail => match call.run(&mut input, out) {
+                Ok(()) => Ok(()),
+                Err(error) => Err(poison::name_record(error, &input)),
+            },
+            OnFailure::DeadLetter(letters) => {
+                // Attempts move keys out of records; each needs them back.
+                let keys = input.iter().map(|record| record.key.clone()).collect();
+                let len = input.len();
+                let mut retry = KeyedRetry {
+                    call,
+                    input: &mut input,
+                    keys,
+                };
+                poison::run_isolating(&mut retry, len, letters, out)
             }
         }
-        for record in &input {
-            self.guest.event(record.timestamp);
-        }
-        self.guest.call(
-            Some(&mut input),
-            TimerAccess::Allowed(&mut self.timers),
-            out,
-        )
     }
 
     /// Send broadcast records to the guest, in a batch of their own in which
@@ -139,6 +155,66 @@ impl WasmKeyedProcess {
     /// Number of timers registered, by domain (for tests and metrics).
     pub fn timer_count(&self, domain: TimeDomain) -> usize {
         self.timers.len(domain)
+    }
+}
+
+/// One guest call on records of one input.
+struct RecordCall<'a> {
+    guest: &'a mut KeyedGuest,
+    timers: &'a mut TimerService,
+    watermark: i64,
+    side: InputSide,
+}
+
+impl RecordCall<'_> {
+    /// Call the guest with `input` (keys moved out of them) and apply what
+    /// it returns. A guest failure changes no state or timer.
+    fn run(&mut self, input: &mut [Record], out: &mut Collector) -> Result<(), OperatorError> {
+        let refs = self.guest.key_records(input)?;
+        let encoder = self.guest.begin(self.watermark)?;
+        for (record, key_ref) in input.iter().zip(&refs) {
+            match self.side {
+                InputSide::First => encoder.record(*key_ref, record.timestamp, &record.value),
+                InputSide::Second => {
+                    encoder.second_record(*key_ref, record.timestamp, &record.value)
+                }
+            }
+        }
+        for record in input.iter() {
+            self.guest.event(record.timestamp);
+        }
+        self.guest
+            .call(Some(input), TimerAccess::Allowed(&mut *self.timers), out)
+    }
+}
+
+/// Parts of one batch run again to set aside the records the guest fails on.
+struct KeyedRetry<'a> {
+    call: RecordCall<'a>,
+    input: &'a mut [Record],
+    /// The key of every record of the batch.
+    keys: Vec<Option<Vec<u8>>>,
+}
+
+impl Retry for KeyedRetry<'_> {
+    fn attempt(&mut self, range: Range<usize>, out: &mut Collector) -> Result<(), OperatorError> {
+        for (record, key) in self.input[range.clone()]
+            .iter_mut()
+            .zip(&self.keys[range.clone()])
+        {
+            if record.key.is_none() {
+                record.key.clone_from(key);
+            }
+        }
+        self.call.run(&mut self.input[range], out)
+    }
+
+    fn respawn(&mut self) -> Result<(), OperatorError> {
+        Ok(self.call.guest.respawn()?)
+    }
+
+    fn record(&self, index: usize) -> &Record {
+        &self.input[index]
     }
 }
 

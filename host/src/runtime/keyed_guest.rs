@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use super::operator::{Collector, OperatorError};
 use super::record::Record;
 use crate::state::{
-    BroadcastMode, BroadcastState, StateBackend, StateError, StateId, StateKey, StateKind,
-    key_group_of,
+    BroadcastMode, BroadcastState, PendingWrites, StateBackend, StateError, StateId, StateKey,
+    StateKind, key_group_of,
 };
 use crate::time::{Timer, TimerService, processing_time_now};
 use crate::wasm::layout::{BatchEncoder, OutputEntry, output_entries};
-use crate::wasm::{FunctionDescriptor, GuestFailure, GuestInstance, KeyedStateAccess};
+use crate::wasm::{FunctionDescriptor, GuestFailure, GuestInstance, KeyedStateAccess, StateWrites};
 
 /// A keyed-process world guest with its state and the batch in flight.
 pub struct KeyedGuest {
@@ -53,6 +53,7 @@ impl KeyedGuest {
             state_ids,
             keys: Vec::new(),
             broadcast: BroadcastState::new(&descriptor.states),
+            writes: StateWrites::Direct,
         });
         Ok(KeyedGuest {
             guest,
@@ -76,6 +77,18 @@ impl KeyedGuest {
             .keyed
             .as_mut()
             .expect("keyed access is set in new()")
+    }
+
+    /// Hold the state writes of each call until it returns, so that a call
+    /// that fails changes no state (operators that set aside the records
+    /// their guest fails on).
+    pub fn buffer_state_writes(&mut self) {
+        self.access().writes = StateWrites::Buffered(PendingWrites::default());
+    }
+
+    /// Replace the guest instance after a failed call, keeping its state.
+    pub fn respawn(&mut self) -> Result<(), GuestFailure> {
+        self.guest.respawn()
     }
 
     /// The state backend, shared by the guest's states and the operator's own.
@@ -185,12 +198,35 @@ impl KeyedGuest {
     /// `input` holds the records of the batch's record events, by event index.
     pub fn call(
         &mut self,
+        input: Option<&mut [Record]>,
+        timers: TimerAccess<'_>,
+        out: &mut Collector,
+    ) -> Result<(), OperatorError> {
+        let output = match self.guest.process_batch(self.encoder.finish()) {
+            Ok(output) => output,
+            Err(failure) => {
+                self.access().discard_writes();
+                return Err(failure.into());
+            }
+        };
+        let applied = self.apply(&output, input, timers, out);
+        match applied {
+            Ok(()) => self.access().commit_writes()?,
+            Err(_) => self.access().discard_writes(),
+        }
+        applied
+    }
+
+    /// Apply the entries of a call's output (in order, after the writes the
+    /// call made through host calls).
+    fn apply(
+        &mut self,
+        output: &[u8],
         mut input: Option<&mut [Record]>,
         mut timers: TimerAccess<'_>,
         out: &mut Collector,
     ) -> Result<(), OperatorError> {
-        let output = self.guest.process_batch(self.encoder.finish())?;
-        for entry in output_entries(&output) {
+        for entry in output_entries(output) {
             match entry.map_err(GuestFailure::from)? {
                 OutputEntry::Emit { event, value } => {
                     let timestamp = self.event_timestamp(event)?;
@@ -215,12 +251,18 @@ impl KeyedGuest {
                     value,
                 } => {
                     let timestamp = self.event_timestamp(event)?;
+                    // `out` may have more side outputs than the guest
+                    // declared (the dead-letter output comes after them).
                     let declared = self.side_outputs.len();
-                    let side = out.side.get_mut(side_output as usize).ok_or_else(|| {
-                        OperatorError::Record(format!(
-                            "guest emitted to side output {side_output}, but declared {declared}"
-                        ))
-                    })?;
+                    let side = out
+                        .side
+                        .get_mut(side_output as usize)
+                        .filter(|_| (side_output as usize) < declared)
+                        .ok_or_else(|| {
+                            OperatorError::Record(format!(
+                                "guest emitted to side output {side_output}, but declared {declared}"
+                            ))
+                        })?;
                     side.push(Record::new(value.to_vec(), timestamp));
                 }
                 OutputEntry::SetTimer {
