@@ -117,7 +117,7 @@ fn run_job(job: &Path, scratch: &Scratch) -> (Vec<String>, Vec<serde_json::Value
     } else {
         Vec::new()
     };
-    letters.sort_by_key(|letter| record_n(letter));
+    letters.sort_by_key(record_n);
     assert_eq!(
         out.summary_counts("sink", "dlq").0,
         letters.len() as u64,

@@ -74,7 +74,8 @@ pub fn run_isolating(
     out: &mut Collector,
 ) -> Result<(), OperatorError> {
     // Ranges still to run, the next on top.
-    let mut pending = vec![0..len];
+    let mut pending: Vec<Range<usize>> = Vec::new();
+    pending.push(0..len);
     while let Some(range) = pending.pop() {
         if range.is_empty() {
             continue;

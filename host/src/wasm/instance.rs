@@ -113,7 +113,13 @@ pub struct GuestInstance {
     instance: WorldInstance,
     limits: GuestLimits,
     deadline: u64,
-    /// What [`GuestInstance::respawn`] makes a new instance from.
+    /// What [`GuestInstance::respawn`] makes a new instance from (boxed:
+    /// instances are embedded in operators, and this is rarely used).
+    origin: Box<Origin>,
+}
+
+/// The module of an instance and the configuration it was initialised with.
+struct Origin {
     module: GuestModule,
     /// The configuration `init` was called with, if it was.
     config: Option<String>,
@@ -150,8 +156,10 @@ impl GuestInstance {
             instance,
             limits,
             deadline,
-            module: module.clone(),
-            config: None,
+            origin: Box::new(Origin {
+                module: module.clone(),
+                config: None,
+            }),
         })
     }
 
@@ -162,8 +170,8 @@ impl GuestInstance {
     /// updated, and an interrupted call cannot be resumed.
     pub fn respawn(&mut self) -> Result<(), GuestFailure> {
         let tag = (*self.store.data().tag).clone();
-        let mut fresh = GuestInstance::new(&self.module, tag, self.limits)?;
-        if let Some(config) = &self.config {
+        let mut fresh = GuestInstance::new(&self.origin.module, tag, self.limits)?;
+        if let Some(config) = &self.origin.config {
             fresh.init(config)?;
         }
         fresh.store.data_mut().keyed = self.store.data_mut().keyed.take();
@@ -245,7 +253,7 @@ impl GuestInstance {
 
     /// Hand the operator's configuration to the function.
     pub fn init(&mut self, config: &str) -> Result<(), GuestFailure> {
-        self.config = Some(config.to_string());
+        self.origin.config = Some(config.to_string());
         self.call(|instance, store| match instance {
             WorldInstance::Transform(i) => i
                 .eddy_dataflow_transform_function()
