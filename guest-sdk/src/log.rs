@@ -58,6 +58,13 @@ pub(crate) fn record_panic(message: &str) {
     }
 }
 
+/// As [`record_panic`], for a panic while processing event `event` of the batch.
+pub(crate) fn record_panic_at(event: u32, message: &str) {
+    if cfg!(target_arch = "wasm32") {
+        log_import::record_panic_at(event, message);
+    }
+}
+
 /// Log at trace level, with `format!` arguments.
 #[macro_export]
 #[doc(hidden)]

@@ -456,7 +456,7 @@ paralelism = 2
     ))
     .expect_err("misspelt field");
     let expected = format!(
-        "error: unknown field `paralelism`, expected one of `uid`, `kind`, `module`, `input`, `key_by`, `connect`, `broadcast`, `between`, `window`, `parallelism`, `config`, `limits`
+        "error: unknown field `paralelism`, expected one of `uid`, `kind`, `module`, `input`, `key_by`, `connect`, `broadcast`, `between`, `window`, `parallelism`, `config`, `limits`, `on_failure`, `dead_letter`
   --> {}:15:1
    |
 15 | paralelism = 2

@@ -427,12 +427,12 @@ fn identity_faulty_guest_passes_records_through() {
 }
 
 #[test]
-fn guest_panic_names_operator_subtask_and_panic_message() {
+fn guest_panic_names_operator_subtask_panic_message_and_record() {
     let scratch = Scratch::new();
     let job = faulty_job(&scratch, r#"{ mode = "panic-on", needle = "boom" }"#, "");
     run_quiet(&job).failure().stderr_has(&[
         "error: job `faulty` failed: operator `op` (subtask 1/1) failed: guest panicked: panicked at faulty/src/lib.rs:",
-        "faulty guest: found boom",
+        "faulty guest: found boom\non record: {\"a\":\"boom\"}\n",
     ]);
 }
 

@@ -5,6 +5,8 @@
 //! - `panic-on`: panics with `faulty guest: found <needle>` on a record
 //!   containing `needle`, identity otherwise;
 //! - `loop`: never returns from the first record;
+//! - `loop-on`: never returns from a record containing `needle`, identity
+//!   otherwise;
 //! - `hog`: allocates and touches 1 GiB on the first record;
 //! - `error`: returns `Err("faulty guest: refused record")` on the first record;
 //! - `trap-randomly`: traps (`unreachable`) on a random record, each with
@@ -21,6 +23,7 @@ enum Mode {
     Identity,
     PanicOn,
     Loop,
+    LoopOn,
     Hog,
     Error,
     TrapRandomly,
@@ -63,8 +66,15 @@ impl Map for Faulty {
 
     fn open(ctx: &OpenContext) -> Result<Self, String> {
         let config: Config = ctx.config_json_or_default()?;
-        if matches!(config.mode, Mode::PanicOn) && config.needle.is_empty() {
-            return Err("faulty guest: mode `panic-on` needs a non-empty `needle`".into());
+        if matches!(config.mode, Mode::PanicOn | Mode::LoopOn) && config.needle.is_empty() {
+            return Err(format!(
+                "faulty guest: mode `{}` needs a non-empty `needle`",
+                if matches!(config.mode, Mode::PanicOn) {
+                    "panic-on"
+                } else {
+                    "loop-on"
+                }
+            ));
         }
         if matches!(config.mode, Mode::TrapRandomly) && config.one_in == 0 {
             return Err("faulty guest: mode `trap-randomly` needs `one_in` of at least 1".into());
@@ -81,14 +91,16 @@ impl Map for Faulty {
         match self.config.mode {
             Mode::Identity => {}
             Mode::PanicOn => {
-                let needle = self.config.needle.as_bytes();
-                if value.windows(needle.len()).any(|window| window == needle) {
+                if contains(&value, &self.config.needle) {
                     panic!("faulty guest: found {}", self.config.needle);
                 }
             }
-            Mode::Loop => loop {
-                std::hint::spin_loop();
-            },
+            Mode::Loop => spin(),
+            Mode::LoopOn => {
+                if contains(&value, &self.config.needle) {
+                    spin();
+                }
+            }
             Mode::Hog => {
                 let memory = vec![1u8; 1 << 30];
                 std::hint::black_box(&memory);
@@ -101,6 +113,18 @@ impl Map for Faulty {
             }
         }
         Ok(value)
+    }
+}
+
+fn contains(value: &[u8], needle: &str) -> bool {
+    let needle = needle.as_bytes();
+    value.windows(needle.len()).any(|window| window == needle)
+}
+
+/// Never return, as a guest stuck in a loop would.
+fn spin() -> ! {
+    loop {
+        std::hint::spin_loop();
     }
 }
 

@@ -16,7 +16,7 @@ use crate::function::{CoProcess, KeyedBroadcastProcess, KeyedProcess, ProcessWin
 use crate::layout::{BatchReader, Event, NO_KEY, OutputWriter};
 use crate::log::{self, Level};
 use crate::open::{OpenContext, Registrations};
-use crate::panic::install_hook;
+use crate::panic::{EventGuard, install_hook};
 use crate::state::scope;
 use crate::window::Window;
 
@@ -257,6 +257,7 @@ pub fn process_batch<F: KeyedFunction>(
                 watermark: header.watermark,
                 processing_time: header.processing_time,
             };
+            let _event = EventGuard::enter(event);
             function.on_event(
                 next,
                 Context::new(Emitter::new(&mut output, event), position),

@@ -9,7 +9,7 @@ use crate::context::{Collector, Emitter};
 use crate::function::{Filter, FlatMap, KeySelector, Map};
 use crate::layout::{BatchReader, Event, OutputWriter};
 use crate::open::{OpenContext, Registrations};
-use crate::panic::install_hook;
+use crate::panic::{EventGuard, install_hook};
 
 use super::Instance;
 
@@ -152,7 +152,10 @@ pub fn process_batch<F: RecordFunction>(
         let mut event = 0;
         while let Some(next) = reader.next_event()? {
             match next {
-                Event::Record { value, .. } => function.on_record(event, value, &mut output)?,
+                Event::Record { value, .. } => {
+                    let _event = EventGuard::enter(event);
+                    function.on_record(event, value, &mut output)?
+                }
                 other => {
                     return Err(format!(
                         "event {event} is {}, but stateless functions take records only",

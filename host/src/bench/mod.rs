@@ -15,10 +15,10 @@ use crate::checkpoint::coordinator::CheckpointStats;
 use crate::features::CargoFeature;
 use crate::job::{
     BatchConfig, CheckpointConfig, CheckpointMode, DEFAULT_LATE_OUTPUT, DEFAULT_WATERMARK_INTERVAL,
-    GeneratorSpec, GuestLimits, Job, KeyBy, OperatorDef, OperatorKind, RecordFormat, RocksDbConfig,
-    SinkConnector, SinkDef, SourceConnector, SourceDef, StateBackendConfig, StreamRef,
-    TimestampSource, WatermarkEmission, WatermarkStrategy, WindowAssigner, WindowDef, WindowKind,
-    WindowTime,
+    FailurePolicy, GeneratorSpec, GuestLimits, Job, KeyBy, OperatorDef, OperatorKind, RecordFormat,
+    RocksDbConfig, SinkConnector, SinkDef, SourceConnector, SourceDef, StateBackendConfig,
+    StreamRef, TimestampSource, WatermarkEmission, WatermarkStrategy, WindowAssigner, WindowDef,
+    WindowKind, WindowTime,
 };
 use crate::runtime::{NativeOperatorFactory, RunOptions, run_job};
 
@@ -276,6 +276,7 @@ fn operator(
         parallelism: args.parallelism,
         config: String::new(),
         limits: GuestLimits::default(),
+        on_failure: FailurePolicy::Fail,
     }
 }
 

@@ -22,16 +22,17 @@ use super::model::{
     DEFAULT_CHECKPOINT_TIMEOUT, DEFAULT_CHECKPOINTS_RETAINED, DEFAULT_FLUSH_INTERVAL,
     DEFAULT_GUEST_MEMORY, DEFAULT_LATE_OUTPUT, DEFAULT_RESTART_DELAY,
     DEFAULT_RESTART_INITIAL_DELAY, DEFAULT_RESTART_MAX_DELAY, DEFAULT_RESTART_MULTIPLIER,
-    DEFAULT_WATERMARK_INTERVAL, DEFAULT_WRITE_BUFFER, GuestLimits, Job, JoinInterval, KeyBy,
-    OperatorDef, RestartStrategy, RocksDbConfig, SecondInputRouting, SideOutputRead, SinkConnector,
-    SinkDef, SourceConnector, SourceDef, StateBackendConfig, StreamRef, TimestampSource,
-    WatermarkEmission, WatermarkStrategy, WindowAssigner, WindowDef, WindowKind, WindowTime,
+    DEFAULT_WATERMARK_INTERVAL, DEFAULT_WRITE_BUFFER, FailurePolicy, GuestLimits, Job,
+    JoinInterval, KeyBy, OperatorDef, RestartStrategy, RocksDbConfig, SecondInputRouting,
+    SideOutputRead, SinkConnector, SinkDef, SourceConnector, SourceDef, StateBackendConfig,
+    StreamRef, TimestampSource, WatermarkEmission, WatermarkStrategy, WindowAssigner, WindowDef,
+    WindowKind, WindowTime,
 };
 use super::spec::{
     BatchSpec, BetweenSpec, CheckpointModeSpec, CheckpointsSpec, ConnectSpec,
     DEFAULT_MAX_PARALLELISM, DEFAULT_PARALLELISM, DeliverySpec, EmitKind, GeneratorSpec,
     GuestLimitsSpec, HumanDuration, InputsSpec, JobSection, JobSpec, KeyBySpec,
-    MAX_MAX_PARALLELISM, OperatorKind, OperatorSpec, RecordFormat, RestartSpec,
+    MAX_MAX_PARALLELISM, OnFailureSpec, OperatorKind, OperatorSpec, RecordFormat, RestartSpec,
     RestartStrategyKind, SinkSpec, SinkType, SourceSpec, SourceType, StateBackendKind, StateSpec,
     TimestampSpec, WatermarkKind, WatermarkSpec, WindowSize, WindowSpec, WindowType,
 };
@@ -407,6 +408,11 @@ impl Loader<'_> {
         let dead_letter_sinks: HashSet<&str> = sources
             .iter()
             .filter_map(|source| source.dead_letter.as_deref())
+            .chain(
+                operators
+                    .iter()
+                    .filter_map(|operator| operator.on_failure.dead_letter_sink()),
+            )
             .collect();
         let sinks = spec
             .sinks
@@ -1168,11 +1174,55 @@ impl Loader<'_> {
             parallelism,
             config: self.config(&owner, spec.config.as_ref())?,
             limits: merge_limits(&spec.limits, defaults.limits),
+            on_failure: self.on_failure(&owner, spec, defaults.names)?,
         };
         Ok(OperatorWithInputSpan {
             operator,
             input_spans,
         })
+    }
+
+    /// `on_failure` with its `dead_letter` sink; refused for the kinds whose
+    /// failures cannot be set aside record by record.
+    fn on_failure(
+        &self,
+        owner: &Owner,
+        spec: &OperatorSpec,
+        names: &Names,
+    ) -> Result<FailurePolicy, JobError> {
+        let policy = spec.on_failure.as_ref().map(|p| (p, *p.get_ref()));
+        match (policy, &spec.dead_letter) {
+            (None | Some((_, OnFailureSpec::Fail)), None) => Ok(FailurePolicy::Fail),
+            (None | Some((_, OnFailureSpec::Fail)), Some(sink)) => Err(self.source.error_at(
+                sink,
+                format!(
+                    "{owner}: `dead_letter` takes the records the guest fails on only with `on_failure = \"dead-letter\"`; add that, or remove `dead_letter`"
+                ),
+            )),
+            (Some((policy, OnFailureSpec::DeadLetter)), sink) => {
+                let kind = *spec.kind.get_ref();
+                if let Some(why) = dead_letter_unsupported(kind) {
+                    return Err(self.source.error_at(
+                        policy,
+                        format!(
+                            "{owner}: `on_failure = \"dead-letter\"` is not supported for `{}` operators: {why}; it is for `map`, `filter`, `flat-map`, `keyed-process` and `co-process` operators",
+                            kind.as_str()
+                        ),
+                    ));
+                }
+                let sink = sink.as_ref().ok_or_else(|| {
+                    self.source.error_at(
+                        policy,
+                        format!(
+                            "{owner}: `on_failure = \"dead-letter\"` needs `dead_letter`, the sink that receives the records the guest fails on, e.g. `dead_letter = \"failed\"`"
+                        ),
+                    )
+                })?;
+                Ok(FailurePolicy::DeadLetter {
+                    sink: self.dead_letter_sink(owner, sink, names)?,
+                })
+            }
+        }
     }
 
     /// The second input: `connect` (keyed like the first input unless it
@@ -1664,7 +1714,7 @@ impl Loader<'_> {
             return Err(self.source.error_at(
                 &spec.name,
                 format!(
-                    "{owner}: missing field `input`; a sink without one only receives dead letters, but no source names it as `dead_letter`"
+                    "{owner}: missing field `input`; a sink without one only receives dead letters, but no source or operator names it as `dead_letter`"
                 ),
             ));
         }
@@ -1846,6 +1896,24 @@ impl Loader<'_> {
 struct OperatorWithInputSpan {
     operator: OperatorDef,
     input_spans: Vec<Range<usize>>,
+}
+
+/// Why records of an operator of `kind` cannot be dead-lettered, if they cannot.
+fn dead_letter_unsupported(kind: OperatorKind) -> Option<&'static str> {
+    match kind {
+        OperatorKind::Map
+        | OperatorKind::Filter
+        | OperatorKind::FlatMap
+        | OperatorKind::KeyedProcess
+        | OperatorKind::CoProcess => None,
+        OperatorKind::Aggregate | OperatorKind::WindowProcess => Some(
+            "their guest is called with the accumulators or elements of whole windows, so a failure cannot be traced to one record",
+        ),
+        OperatorKind::BroadcastProcess => Some(
+            "a broadcast record changes broadcast state that every subtask must hold alike, so it cannot be set aside in one subtask",
+        ),
+        OperatorKind::IntervalJoin => Some("eddy runs it without a guest, so no guest can fail"),
+    }
 }
 
 /// An operator's limits, each falling back to `[limits]`, then to the default.

@@ -268,6 +268,31 @@ pub struct OperatorDef {
     /// (`OpenContext::config`).
     pub config: String,
     pub limits: GuestLimits,
+    /// What happens to a record the guest fails on.
+    pub on_failure: FailurePolicy,
+}
+
+/// What an operator does when its guest traps, panics, times out, runs out
+/// of memory or returns an error on a batch (`on_failure` in the job file).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// The task fails, and with it the run (or the restart strategy steps in).
+    #[default]
+    Fail,
+    /// The batch runs again on a fresh instance to find the records that
+    /// fail; each goes to the sink named here with the failure, the rest
+    /// are processed as if those records had never come.
+    DeadLetter { sink: String },
+}
+
+impl FailurePolicy {
+    /// The sink that receives failed records, if any.
+    pub fn dead_letter_sink(&self) -> Option<&str> {
+        match self {
+            FailurePolicy::Fail => None,
+            FailurePolicy::DeadLetter { sink } => Some(sink),
+        }
+    }
 }
 
 impl OperatorDef {

@@ -513,6 +513,21 @@ pub struct OperatorSpec {
     pub config: Option<Spanned<toml::Value>>,
     #[serde(default)]
     pub limits: GuestLimitsSpec,
+    /// What happens when the guest fails on a record (Kafka Streams'
+    /// exception handlers): fail the job, or set the record aside.
+    pub on_failure: Option<Spanned<OnFailureSpec>>,
+    /// With `on_failure = "dead-letter"`: the sink receiving failed records.
+    pub dead_letter: Option<Spanned<String>>,
+}
+
+/// `on_failure` of an operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnFailureSpec {
+    /// The job fails (today's behaviour, and Flink's).
+    Fail,
+    /// The failing records go to the `dead_letter` sink; the rest go on.
+    DeadLetter,
 }
 
 /// The operator kinds of the job file, matched against the guest's own kind.

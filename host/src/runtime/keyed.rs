@@ -2,8 +2,11 @@
 //! many keys go to the guest with their value state; timers, state updates
 //! and output come back in one buffer.
 
+use std::ops::Range;
+
 use super::keyed_guest::{KeyedGuest, TimerAccess, earliest_event_timer};
 use super::operator::{Collector, Operator, OperatorError, keyed_snapshot};
+use super::poison::{self, OnFailure, Retry};
 use super::record::Record;
 use crate::checkpoint::state_file::{OperatorSnapshot, RestoredOperatorState};
 use crate::job::InputSide;
@@ -25,6 +28,9 @@ pub struct WasmKeyedProcess {
     /// Longest run to try next (see [`Self::process_run`]): halved towards
     /// where runs were cut, doubled after each run that went through.
     run_limit: usize,
+    /// What happens to records the guest fails on (keyed records only:
+    /// broadcast records and timer firings always fail the task).
+    on_failure: OnFailure,
 }
 
 /// What records of the second input are, if there is one.
@@ -45,8 +51,12 @@ impl WasmKeyedProcess {
         backend: Box<dyn StateBackend>,
         max_parallelism: u32,
         max_batch: usize,
+        on_failure: OnFailure,
     ) -> Result<Self, OperatorError> {
         let mut guest = KeyedGuest::new(guest, descriptor, backend, max_parallelism)?;
+        if let OnFailure::DeadLetter(_) = on_failure {
+            guest.buffer_state_writes();
+        }
         let timers = guest.backend().timer_service()?;
         Ok(WasmKeyedProcess {
             guest,
@@ -55,6 +65,7 @@ impl WasmKeyedProcess {
             watermark: NO_WATERMARK,
             max_batch: max_batch.max(1),
             run_limit: usize::MAX,
+            on_failure,
         })
     }
 
@@ -72,7 +83,13 @@ impl WasmKeyedProcess {
             self.advance(input[0].watermark, out)?;
             let end = self.run_end(&input).min(self.run_limit);
             let rest = input.split_off(end);
-            let done = self.process_run(side, &mut input, out)?;
+            let done = if matches!(self.on_failure, OnFailure::DeadLetter(_)) {
+                self.isolate_failing_records(side, &mut input, out)?;
+                input.len()
+            } else {
+                self.process_run(side, &mut input, out)
+                    .map_err(|error| poison::name_record(error, &input))?
+            };
             if done < input.len() {
                 // A timer the run set is due before record `done`: that
                 // part of the run goes again after it fires.
@@ -89,9 +106,13 @@ impl WasmKeyedProcess {
     /// Where the run starting at `input[0]` ends: before the first record
     /// whose watermark moved and reaches the next timer; before any record
     /// whose watermark moved if the guest writes state during calls (such a
-    /// call cannot be taken back, see [`Self::process_run`]).
+    /// call cannot be taken back, see [`Self::process_run`]) or if failing
+    /// records are set aside (the search re-runs parts of a run, which must
+    /// then all meet one watermark).
     fn run_end(&self, input: &[Record]) -> usize {
-        let next_timer = if self.guest.writes_during_calls() {
+        let every_move =
+            self.guest.writes_during_calls() || matches!(self.on_failure, OnFailure::DeadLetter(_));
+        let next_timer = if every_move {
             i64::MIN
         } else {
             self.timers.next_event_time().unwrap_or(i64::MAX)
@@ -143,6 +164,7 @@ impl WasmKeyedProcess {
             };
             match cut {
                 Some(cut) if !self.guest.writes_during_calls() => {
+                    self.guest.drop_call();
                     // Give the records their keys back for the shorter run.
                     for (record, key) in records.iter_mut().zip(self.guest.keys_of(&refs)) {
                         record.key = Some(key);
@@ -182,6 +204,33 @@ impl WasmKeyedProcess {
             self.fire_timers(TimeDomain::EventTime, watermark, before, out)?;
         }
         Ok(())
+    }
+
+    /// Run one run (all at one watermark) with `on_failure = "dead-letter"`:
+    /// records the guest fails on are set aside, the rest go on.
+    fn isolate_failing_records(
+        &mut self,
+        side: InputSide,
+        run: &mut [Record],
+        out: &mut Collector,
+    ) -> Result<(), OperatorError> {
+        let OnFailure::DeadLetter(letters) = &self.on_failure else {
+            unreachable!("called for dead-letter operators only");
+        };
+        // Attempts move keys out of records; each needs them back.
+        let keys = run.iter().map(|record| record.key.clone()).collect();
+        let len = run.len();
+        let mut retry = KeyedRetry {
+            call: RecordCall {
+                guest: &mut self.guest,
+                timers: &mut self.timers,
+                watermark: self.watermark,
+                side,
+            },
+            input: run,
+            keys,
+        };
+        poison::run_isolating(&mut retry, len, letters, out)
     }
 
     /// Send broadcast records to the guest, in a batch of their own in which
@@ -248,6 +297,66 @@ impl WasmKeyedProcess {
     /// Number of timers registered, by domain (for tests and metrics).
     pub fn timer_count(&self, domain: TimeDomain) -> usize {
         self.timers.len(domain)
+    }
+}
+
+/// One guest call on records of one input.
+struct RecordCall<'a> {
+    guest: &'a mut KeyedGuest,
+    timers: &'a mut TimerService,
+    watermark: i64,
+    side: InputSide,
+}
+
+impl RecordCall<'_> {
+    /// Call the guest with `input` (keys moved out of them) and apply what
+    /// it returns. A guest failure changes no state or timer.
+    fn run(&mut self, input: &mut [Record], out: &mut Collector) -> Result<(), OperatorError> {
+        let refs = self.guest.key_records(input)?;
+        let encoder = self.guest.begin(self.watermark)?;
+        for (record, key_ref) in input.iter().zip(&refs) {
+            match self.side {
+                InputSide::First => encoder.record(*key_ref, record.timestamp, &record.value),
+                InputSide::Second => {
+                    encoder.second_record(*key_ref, record.timestamp, &record.value)
+                }
+            }
+        }
+        for record in input.iter() {
+            self.guest.event(record.timestamp, record.watermark);
+        }
+        self.guest
+            .call(Some(input), TimerAccess::Allowed(&mut *self.timers), out)
+    }
+}
+
+/// Parts of one batch run again to set aside the records the guest fails on.
+struct KeyedRetry<'a> {
+    call: RecordCall<'a>,
+    input: &'a mut [Record],
+    /// The key of every record of the batch.
+    keys: Vec<Option<Vec<u8>>>,
+}
+
+impl Retry for KeyedRetry<'_> {
+    fn attempt(&mut self, range: Range<usize>, out: &mut Collector) -> Result<(), OperatorError> {
+        for (record, key) in self.input[range.clone()]
+            .iter_mut()
+            .zip(&self.keys[range.clone()])
+        {
+            if record.key.is_none() {
+                record.key.clone_from(key);
+            }
+        }
+        self.call.run(&mut self.input[range], out)
+    }
+
+    fn respawn(&mut self) -> Result<(), OperatorError> {
+        Ok(self.call.guest.respawn()?)
+    }
+
+    fn record(&self, index: usize) -> &Record {
+        &self.input[index]
     }
 }
 

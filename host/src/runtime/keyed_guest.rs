@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use super::operator::{Collector, OperatorError};
 use super::record::Record;
 use crate::state::{
-    BroadcastMode, BroadcastState, StateBackend, StateError, StateId, StateKey, StateKind,
-    key_group_of,
+    BroadcastMode, BroadcastState, PendingWrites, StateBackend, StateError, StateId, StateKey,
+    StateKind, key_group_of,
 };
 use crate::time::{TimeDomain, Timer, TimerService, processing_time_now};
 use crate::wasm::layout::{BatchEncoder, OutputEntry, output_entries};
-use crate::wasm::{FunctionDescriptor, GuestFailure, GuestInstance, KeyedStateAccess};
+use crate::wasm::{FunctionDescriptor, GuestFailure, GuestInstance, KeyedStateAccess, StateWrites};
 
 /// A keyed-process world guest with its state and the batch in flight.
 pub struct KeyedGuest {
@@ -24,6 +24,8 @@ pub struct KeyedGuest {
     side_outputs: Vec<String>,
     /// Whether the guest declared list or map state.
     has_list_or_map_state: bool,
+    /// Whether the state writes of a call are held until it returns.
+    buffers_writes: bool,
     /// Timestamp and watermark of each event of the batch in flight, for
     /// the records it emits.
     events: Vec<(i64, i64)>,
@@ -56,6 +58,7 @@ impl KeyedGuest {
             state_ids,
             keys: Vec::new(),
             broadcast: BroadcastState::new(&descriptor.states),
+            writes: StateWrites::Direct,
         });
         Ok(KeyedGuest {
             guest,
@@ -72,6 +75,7 @@ impl KeyedGuest {
                 .states
                 .iter()
                 .any(|s| matches!(s.kind, StateKind::List | StateKind::Map)),
+            buffers_writes: false,
             events: Vec::new(),
             max_parallelism,
         })
@@ -83,6 +87,19 @@ impl KeyedGuest {
             .keyed
             .as_mut()
             .expect("keyed access is set in new()")
+    }
+
+    /// Hold the state writes of each call until it returns, so that a call
+    /// that fails changes no state (operators that set aside the records
+    /// their guest fails on).
+    pub fn buffer_state_writes(&mut self) {
+        self.access().writes = StateWrites::Buffered(PendingWrites::default());
+        self.buffers_writes = true;
+    }
+
+    /// Replace the guest instance after a failed call, keeping its state.
+    pub fn respawn(&mut self) -> Result<(), GuestFailure> {
+        self.guest.respawn()
     }
 
     /// The state backend, shared by the guest's states and the operator's own.
@@ -189,10 +206,11 @@ impl KeyedGuest {
         self.events.push((timestamp, watermark));
     }
 
-    /// Whether the guest keeps list or map state, which it writes through
-    /// host calls during a call: such a call cannot be taken back.
+    /// Whether a call can change state that [`Self::drop_call`] cannot take
+    /// back: list and map state written through host calls, unless the
+    /// writes are buffered ([`Self::buffer_state_writes`]).
     pub fn writes_during_calls(&self) -> bool {
-        self.has_list_or_map_state
+        self.has_list_or_map_state && !self.buffers_writes
     }
 
     /// The key table of the batch in flight, as each of `refs` names it.
@@ -202,9 +220,16 @@ impl KeyedGuest {
     }
 
     /// Call the guest with the encoded batch; its output, to be applied
-    /// with [`Self::apply`] or dropped.
+    /// with [`Self::apply`] or dropped with [`Self::drop_call`]. A failed
+    /// call leaves no buffered writes behind.
     pub fn call_only(&mut self) -> Result<Vec<u8>, OperatorError> {
-        Ok(self.guest.process_batch(self.encoder.finish())?)
+        match self.guest.process_batch(self.encoder.finish()) {
+            Ok(output) => Ok(output),
+            Err(failure) => {
+                self.access().discard_writes();
+                Err(failure.into())
+            }
+        }
     }
 
     /// Call the guest with the encoded batch and apply what it returns.
@@ -219,8 +244,32 @@ impl KeyedGuest {
         self.apply(&output, input, timers, out)
     }
 
-    /// Apply what a call returned to state, timers and `out`.
+    /// Drop what the last call did, without applying its output: the
+    /// writes it made through host calls, when they are buffered.
+    pub fn drop_call(&mut self) {
+        self.access().discard_writes();
+    }
+
+    /// Apply what a call returned to state, timers and `out` (after the
+    /// writes the call made through host calls); on an error, nothing of
+    /// the call stays.
     pub fn apply(
+        &mut self,
+        output: &[u8],
+        input: Option<&mut [Record]>,
+        timers: TimerAccess<'_>,
+        out: &mut Collector,
+    ) -> Result<(), OperatorError> {
+        let applied = self.apply_entries(output, input, timers, out);
+        match applied {
+            Ok(()) => self.access().commit_writes()?,
+            Err(_) => self.access().discard_writes(),
+        }
+        applied
+    }
+
+    /// Apply the entries of a call's output, in order.
+    fn apply_entries(
         &mut self,
         output: &[u8],
         mut input: Option<&mut [Record]>,
@@ -256,12 +305,18 @@ impl KeyedGuest {
                     value,
                 } => {
                     let (timestamp, watermark) = self.event_at(event)?;
+                    // `out` may have more side outputs than the guest
+                    // declared (the dead-letter output comes after them).
                     let declared = self.side_outputs.len();
-                    let side = out.side.get_mut(side_output as usize).ok_or_else(|| {
-                        OperatorError::Record(format!(
-                            "guest emitted to side output {side_output}, but declared {declared}"
-                        ))
-                    })?;
+                    let side = out
+                        .side
+                        .get_mut(side_output as usize)
+                        .filter(|_| (side_output as usize) < declared)
+                        .ok_or_else(|| {
+                            OperatorError::Record(format!(
+                                "guest emitted to side output {side_output}, but declared {declared}"
+                            ))
+                        })?;
                     side.push(Record::at_watermark(value.to_vec(), timestamp, watermark));
                 }
                 OutputEntry::SetTimer {

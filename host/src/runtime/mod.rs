@@ -1,6 +1,7 @@
 //! The data path: records, operators, exchanges, tasks, and the executor
 //! that runs a job's tasks on threads.
 
+pub mod dead_letter;
 pub mod exchange;
 pub mod executor;
 pub mod fields;
@@ -9,6 +10,7 @@ pub mod keyed_guest;
 pub mod metrics;
 pub mod operator;
 pub mod plan;
+pub mod poison;
 pub mod record;
 pub mod restart;
 pub mod source_task;

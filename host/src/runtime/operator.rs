@@ -64,6 +64,13 @@ pub struct CollectorMark {
 pub enum OperatorError {
     #[error(transparent)]
     Guest(#[from] GuestFailure),
+    /// A guest failure while processing a known record.
+    #[error("{failure}\non record: {record}")]
+    GuestOnRecord {
+        failure: GuestFailure,
+        /// A preview of the record's value, with its event time if it has one.
+        record: String,
+    },
     #[error("state backend: {0}")]
     State(#[from] crate::state::StateError),
     #[error("{0}")]

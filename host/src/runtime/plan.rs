@@ -18,6 +18,7 @@ use super::keyed::{SecondInput, WasmKeyedProcess};
 use super::keyed_guest::KeyedGuest;
 use super::metrics::{JobMetrics, NodeMetrics, NodeRole};
 use super::operator::Operator;
+use super::poison::{DeadLetterOutput, OnFailure};
 use super::source_task::{IdleDetector, RecordDecoder, SourceTask};
 use super::task::{Chain, ChainNode, ChainSink, InboxTask, Stop, Target};
 use super::transform::WasmTransform;
@@ -28,7 +29,7 @@ use crate::connectors::file::{FileReader, ThreadedLineReader};
 use crate::connectors::generator::GeneratorReader;
 use crate::connectors::sink::SinkWriter;
 use crate::connectors::staged_file::StagedFileWriter;
-use crate::job::{CheckpointMode, JobError};
+use crate::job::{CheckpointMode, FailurePolicy, JobError};
 use crate::job::{
     InputSide, Job, KeyBy, LATE_LEFT_OUTPUT, LATE_RIGHT_OUTPUT, OperatorDef, OperatorKind,
     SinkConnector, SourceConnector, StreamRef,
@@ -320,19 +321,10 @@ pub fn plan(
             match group.head {
                 Head::Source(s) => {
                     let source = job.sources[s].clone();
-                    let dead_letter = source.dead_letter.as_ref().map(|name| {
-                        let sink = job
-                            .sinks
-                            .iter()
-                            .position(|k| &k.name == name)
-                            .expect("validated");
-                        chain.sinks.push(ChainSink {
-                            name: name.clone(),
-                            writer: wiring.sink_writer(sink, subtask),
-                            metrics: sink_writers[sink].1.clone(),
-                        });
-                        chain.sinks.len() - 1
-                    });
+                    let dead_letter = source
+                        .dead_letter
+                        .as_ref()
+                        .map(|name| wiring.chain_sink(name, subtask, &mut chain));
                     let attach_keys = job.operators.iter().any(|o| {
                         [InputSide::First, InputSide::Second]
                             .iter()
@@ -564,7 +556,7 @@ impl Wiring<'_> {
         let mut node_ops = Vec::new();
         for &o in &group.operators {
             let def = &self.job.operators[o];
-            let mut op = self.instantiate(def, subtask)?;
+            let mut op = self.instantiate(def, subtask, &self.operator_metrics[o])?;
             if let Some(restore) = &self.checkpoints.restore {
                 let range =
                     KeyGroupRange::for_subtask(subtask, def.parallelism, self.job.max_parallelism);
@@ -601,6 +593,13 @@ impl Wiring<'_> {
                 };
                 side.push(self.targets(g, subtask, &stream, &mut chain)?);
             }
+            // The records its guest fails on: a side output after the
+            // guest's own (`poison::DeadLetterOutput`).
+            if let Some(sink) = def.on_failure.dead_letter_sink() {
+                side.push(vec![Target::Sink(
+                    self.chain_sink(sink, subtask, &mut chain),
+                )]);
+            }
             chain.nodes.push(ChainNode {
                 op,
                 main,
@@ -609,6 +608,27 @@ impl Wiring<'_> {
             });
         }
         Ok(chain)
+    }
+
+    /// The index of sink `name` among the sinks of `chain`, added if the
+    /// chain does not write it yet: a dead-letter sink, which takes records
+    /// from every task that sets some aside, besides its `input` if any.
+    fn chain_sink(&self, name: &str, subtask: u32, chain: &mut Chain) -> usize {
+        if let Some(index) = chain.sinks.iter().position(|s| s.name == name) {
+            return index;
+        }
+        let sink = self
+            .job
+            .sinks
+            .iter()
+            .position(|k| k.name == name)
+            .expect("validated: dead letters go to a sink of the job");
+        chain.sinks.push(ChainSink {
+            name: name.to_string(),
+            writer: self.sink_writer(sink, subtask),
+            metrics: self.sink_writers[sink].1.clone(),
+        });
+        chain.sinks.len() - 1
     }
 
     /// The writer of sink `sink` for `subtask`: the job-wide one, or part
@@ -707,7 +727,12 @@ impl Wiring<'_> {
 
     /// The operator of `def` for one subtask: its guest (initialised with the
     /// operator's config) or its native twin.
-    fn instantiate(&self, def: &OperatorDef, subtask: u32) -> Result<Box<dyn Operator>> {
+    fn instantiate(
+        &self,
+        def: &OperatorDef,
+        subtask: u32,
+        metrics: &Arc<NodeMetrics>,
+    ) -> Result<Box<dyn Operator>> {
         if let Some(factory) = self.options.native_operators.get(&def.uid) {
             return Ok(factory(subtask));
         }
@@ -733,6 +758,16 @@ impl Wiring<'_> {
                 .with_context(|| format!("{}: init", context()))?;
             Ok((guest, module))
         };
+        // Dead letters follow the side outputs the module declares.
+        let on_failure = |module: &GuestModule| match &def.on_failure {
+            FailurePolicy::Fail => OnFailure::Fail,
+            FailurePolicy::DeadLetter { .. } => OnFailure::DeadLetter(DeadLetterOutput {
+                uid: def.uid.clone(),
+                subtask: subtask + 1,
+                side_output: module.descriptor.side_outputs.len(),
+                metrics: metrics.clone(),
+            }),
+        };
         let window = || {
             def.window
                 .clone()
@@ -744,6 +779,7 @@ impl Wiring<'_> {
                 Box::new(WasmTransform::new(
                     guest,
                     module.descriptor.side_outputs.clone(),
+                    on_failure(module),
                 ))
             }
             OperatorKind::IntervalJoin => {
@@ -766,6 +802,7 @@ impl Wiring<'_> {
                         backend()?,
                         max_parallelism,
                         max_batch,
+                        on_failure(module),
                     )
                     .with_context(context)?,
                 )

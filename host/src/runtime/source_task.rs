@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::dead_letter::{DeadLetter, LetterOrigin};
 use super::fields::{FieldError, key_field, timestamp_field, validate_json};
 use super::metrics::NodeMetrics;
 use super::operator::OperatorError;
@@ -243,14 +244,17 @@ impl SourceTask {
                 super::exchange::preview(&item.value)
             )));
         };
-        let letter = serde_json::json!({
-            "source": self.source.name,
-            "origin": origin,
-            "position": item.position.to_string(),
-            "reason": reason,
-            "record": String::from_utf8_lossy(&item.value),
-        });
-        let record = Record::new(letter.to_string().into_bytes(), NO_TIMESTAMP);
+        let record = DeadLetter {
+            origin: LetterOrigin::Source {
+                name: &self.source.name,
+                origin,
+                position: item.position.to_string(),
+            },
+            reason,
+            record: &item.value,
+            timestamp: None,
+        }
+        .into_record();
         let sink = &self.chain.sinks[sink];
         sink.metrics.add_in(1);
         self.metrics

@@ -1,6 +1,9 @@
 //! Stateless guest functions (map, filter, flat-map): one guest call per batch.
 
+use std::ops::Range;
+
 use super::operator::{Collector, Operator, OperatorError};
+use super::poison::{self, OnFailure, Retry};
 use super::record::Record;
 use crate::time::processing_time_now;
 use crate::wasm::GuestInstance;
@@ -8,39 +11,46 @@ use crate::wasm::layout::{BatchEncoder, NO_KEY, OutputEntry, output_entries};
 
 /// A map, filter or flat-map implemented by a guest of the `transform` world.
 pub struct WasmTransform {
-    guest: GuestInstance,
+    guest: TransformGuest,
+    on_failure: OnFailure,
+}
+
+/// The guest and what one call needs.
+struct TransformGuest {
+    instance: GuestInstance,
     encoder: BatchEncoder,
     side_outputs: Vec<String>,
 }
 
 impl WasmTransform {
-    pub fn new(guest: GuestInstance, side_outputs: Vec<String>) -> Self {
+    pub fn new(guest: GuestInstance, side_outputs: Vec<String>, on_failure: OnFailure) -> Self {
         WasmTransform {
-            guest,
-            encoder: BatchEncoder::default(),
-            side_outputs,
+            guest: TransformGuest {
+                instance: guest,
+                encoder: BatchEncoder::default(),
+                side_outputs,
+            },
+            on_failure,
         }
     }
 }
 
-impl Operator for WasmTransform {
-    fn process(
-        &mut self,
-        mut input: Vec<Record>,
-        out: &mut Collector,
-    ) -> Result<(), OperatorError> {
+impl TransformGuest {
+    /// One guest call on `input`, its output added to `out`. A guest
+    /// failure leaves `input` and `out` as they were.
+    fn call(&mut self, input: &mut [Record], out: &mut Collector) -> Result<(), OperatorError> {
         self.encoder.begin(i64::MIN, processing_time_now());
-        for record in &input {
+        for record in input.iter() {
             self.encoder.record(NO_KEY, record.timestamp, &record.value);
         }
-        let output = self.guest.process_batch(self.encoder.finish())?;
+        let output = self.instance.process_batch(self.encoder.finish())?;
         out.main.reserve(input.len());
         for entry in output_entries(&output) {
             match entry.map_err(crate::wasm::GuestFailure::from)? {
                 OutputEntry::Emit { event, value } => {
                     // Reuse the input's buffer: a map emits once per event,
                     // so most emits cost no allocation.
-                    let source = event_record_mut(&mut input, event)?;
+                    let source = event_record_mut(input, event)?;
                     let mut buffer = std::mem::take(&mut source.value);
                     buffer.clear();
                     buffer.extend_from_slice(value);
@@ -51,7 +61,7 @@ impl Operator for WasmTransform {
                     ));
                 }
                 OutputEntry::Forward { event } => {
-                    let source = event_record_mut(&mut input, event)?;
+                    let source = event_record_mut(input, event)?;
                     out.main.push(Record::at_watermark(
                         std::mem::take(&mut source.value),
                         source.timestamp,
@@ -63,14 +73,20 @@ impl Operator for WasmTransform {
                     event,
                     value,
                 } => {
-                    let source = event_record(&input, event)?;
+                    let source = event_record(input, event)?;
                     let (timestamp, watermark) = (source.timestamp, source.watermark);
-                    let side = out.side.get_mut(side_output as usize).ok_or_else(|| {
-                        OperatorError::Record(format!(
-                            "guest emitted to side output {side_output}, but declared {}",
-                            self.side_outputs.len()
-                        ))
-                    })?;
+                    // `out` may have more side outputs than the guest
+                    // declared (the dead-letter output comes after them).
+                    let declared = self.side_outputs.len();
+                    let side = out
+                        .side
+                        .get_mut(side_output as usize)
+                        .filter(|_| (side_output as usize) < declared)
+                        .ok_or_else(|| {
+                            OperatorError::Record(format!(
+                                "guest emitted to side output {side_output}, but declared {declared}"
+                            ))
+                        })?;
                     side.push(Record::at_watermark(value.to_vec(), timestamp, watermark));
                 }
                 other => {
@@ -82,9 +98,52 @@ impl Operator for WasmTransform {
         }
         Ok(())
     }
+}
+
+/// Parts of one batch run again to set aside the records the guest fails on.
+struct TransformRetry<'a> {
+    guest: &'a mut TransformGuest,
+    input: &'a mut [Record],
+}
+
+impl Retry for TransformRetry<'_> {
+    fn attempt(&mut self, range: Range<usize>, out: &mut Collector) -> Result<(), OperatorError> {
+        self.guest.call(&mut self.input[range], out)
+    }
+
+    fn respawn(&mut self) -> Result<(), OperatorError> {
+        Ok(self.guest.instance.respawn()?)
+    }
+
+    fn record(&self, index: usize) -> &Record {
+        &self.input[index]
+    }
+}
+
+impl Operator for WasmTransform {
+    fn process(
+        &mut self,
+        mut input: Vec<Record>,
+        out: &mut Collector,
+    ) -> Result<(), OperatorError> {
+        match &self.on_failure {
+            OnFailure::Fail => match self.guest.call(&mut input, out) {
+                Ok(()) => Ok(()),
+                Err(error) => Err(poison::name_record(error, &input)),
+            },
+            OnFailure::DeadLetter(letters) => {
+                let len = input.len();
+                let mut retry = TransformRetry {
+                    guest: &mut self.guest,
+                    input: &mut input,
+                };
+                poison::run_isolating(&mut retry, len, letters, out)
+            }
+        }
+    }
 
     fn side_outputs(&self) -> &[String] {
-        &self.side_outputs
+        &self.guest.side_outputs
     }
 }
 

@@ -9,6 +9,7 @@ pub mod broadcast;
 mod job_backend;
 pub mod key_group;
 pub mod memory;
+pub mod overlay;
 #[cfg(feature = "rocksdb")]
 pub mod rocksdb;
 pub mod ttl;
@@ -26,6 +27,7 @@ pub use broadcast::{
 pub use job_backend::JobStateBackend;
 pub use key_group::{KeyGroupRange, key_group_of, subtask_for_key_group};
 pub use memory::{MemorySnapshot, MemoryStateBackend};
+pub use overlay::{Overlay, PendingWrites};
 #[cfg(feature = "rocksdb")]
 pub use rocksdb::{RocksDbShared, RocksDbStateBackend};
 pub use ttl::{TtlClock, TtlStates};

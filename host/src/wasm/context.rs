@@ -10,7 +10,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::keyed::eddy::dataflow::{log, state, types};
 use super::output::GuestOutput;
 use crate::state::{
-    BroadcastAccess, BroadcastEntries, BroadcastState, StateBackend, StateError, StateId, StateKey,
+    BroadcastAccess, BroadcastEntries, BroadcastState, Overlay, PendingWrites, StateBackend,
+    StateError, StateId, StateKey,
 };
 
 /// The tracing target of everything a guest says: its `log` calls and its
@@ -47,6 +48,17 @@ pub struct KeyedStateAccess {
     pub keys: Vec<(u16, Vec<u8>)>,
     /// The guest's `broadcast-map` states (none for most functions).
     pub broadcast: BroadcastState,
+    /// Whether the writes of a call reach the backend at once.
+    pub writes: StateWrites,
+}
+
+/// When the keyed state writes of a guest call reach the backend.
+pub enum StateWrites {
+    /// As the guest makes them.
+    Direct,
+    /// When the call returns successfully; a failed call's are dropped
+    /// (operators that set aside records the guest fails on).
+    Buffered(PendingWrites),
 }
 
 /// Why a guest's state reference could not be served.
@@ -89,8 +101,41 @@ impl KeyedStateAccess {
             key: key_bytes,
             namespace: b"",
         };
-        Ok(op(self.backend.as_mut(), id, at)?)
+        Ok(match &mut self.writes {
+            StateWrites::Direct => op(self.backend.as_mut(), id, at)?,
+            StateWrites::Buffered(pending) => {
+                let mut overlay = Overlay {
+                    base: self.backend.as_mut(),
+                    pending,
+                };
+                op(&mut overlay, id, at)?
+            }
+        })
     }
+
+    /// The call succeeded: apply the writes it buffered, if any.
+    pub fn commit_writes(&mut self) -> Result<(), StateError> {
+        match &mut self.writes {
+            StateWrites::Direct => Ok(()),
+            StateWrites::Buffered(pending) => pending.commit(self.backend.as_mut()),
+        }
+    }
+
+    /// The call failed: drop the writes it buffered, if any.
+    pub fn discard_writes(&mut self) {
+        if let StateWrites::Buffered(pending) = &mut self.writes {
+            pending.discard();
+        }
+    }
+}
+
+/// A panic a guest reported through `log.record-panic(-at)` before trapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestPanic {
+    /// The panic message with its location (`panicked at src/lib.rs:3:5:\n...`).
+    pub message: String,
+    /// Index of the batch event being processed, if the guest said.
+    pub event: Option<u32>,
 }
 
 /// Store data of one guest instance.
@@ -99,8 +144,8 @@ pub struct GuestContext {
     table: ResourceTable,
     pub(crate) limits: StoreLimits,
     pub tag: Arc<GuestTag>,
-    /// Message of the last panic the guest reported, kept for the error.
-    pub last_panic: Option<String>,
+    /// The last panic the guest reported, kept for the error.
+    pub last_panic: Option<GuestPanic>,
     /// Present for keyed operators.
     pub keyed: Option<KeyedStateAccess>,
 }
@@ -198,7 +243,18 @@ impl log::Host for GuestContext {
     }
 
     fn record_panic(&mut self, message: String) -> wasmtime::Result<()> {
-        self.last_panic = Some(message);
+        self.last_panic = Some(GuestPanic {
+            message,
+            event: None,
+        });
+        Ok(())
+    }
+
+    fn record_panic_at(&mut self, event: u32, message: String) -> wasmtime::Result<()> {
+        self.last_panic = Some(GuestPanic {
+            message,
+            event: Some(event),
+        });
         Ok(())
     }
 }

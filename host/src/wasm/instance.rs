@@ -20,7 +20,12 @@ use crate::job::GuestLimits;
 #[derive(Debug, Error)]
 pub enum GuestFailure {
     #[error("guest panicked: {message}")]
-    Panic { message: String },
+    Panic {
+        message: String,
+        /// The batch event being processed, if the guest said (the Rust
+        /// SDK does), so the host can name the record.
+        event: Option<u32>,
+    },
     #[error("guest call exceeded the time limit of {} (it was interrupted)", humantime::format_duration(*limit))]
     Timeout { limit: Duration },
     #[error("guest exceeded its memory limit of {limit} ({detail})")]
@@ -35,6 +40,67 @@ pub enum GuestFailure {
     Instantiate { message: String },
 }
 
+/// Which way a guest failed on its input, as dead letters name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    Panic,
+    Timeout,
+    OutOfMemory,
+    Trap,
+    Error,
+}
+
+impl FailureKind {
+    /// The name in dead letters and documentation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Panic => "panic",
+            FailureKind::Timeout => "timeout",
+            FailureKind::OutOfMemory => "out-of-memory",
+            FailureKind::Trap => "trap",
+            FailureKind::Error => "error",
+        }
+    }
+}
+
+impl GuestFailure {
+    /// The kind of a failure that the input of a call can cause: a panic,
+    /// a trap, a time-out, the memory limit or an error result. `None` for
+    /// a broken batch layout or a failed instantiation, which are faults of
+    /// the function or the host whatever the input.
+    pub fn input_failure(&self) -> Option<FailureKind> {
+        match self {
+            GuestFailure::Panic { .. } => Some(FailureKind::Panic),
+            GuestFailure::Timeout { .. } => Some(FailureKind::Timeout),
+            GuestFailure::OutOfMemory { .. } => Some(FailureKind::OutOfMemory),
+            GuestFailure::Trap { .. } => Some(FailureKind::Trap),
+            GuestFailure::Returned { .. } => Some(FailureKind::Error),
+            GuestFailure::Layout(_) | GuestFailure::Instantiate { .. } => None,
+        }
+    }
+
+    /// What the guest itself said (its panic or error message), or what
+    /// the sandbox saw (the trap, the limit), without the prefix of the
+    /// failure's display.
+    pub fn guest_message(&self) -> String {
+        match self {
+            GuestFailure::Panic { message, .. }
+            | GuestFailure::Trap { message }
+            | GuestFailure::Returned { message }
+            | GuestFailure::Instantiate { message } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The batch event the guest was processing when it panicked, if known.
+    pub fn event(&self) -> Option<u32> {
+        match self {
+            GuestFailure::Panic { event, .. } => *event,
+            _ => None,
+        }
+    }
+}
+
 enum WorldInstance {
     Transform(bindings::transform::Transform),
     KeyedProcess(bindings::keyed::KeyedProcess),
@@ -47,6 +113,16 @@ pub struct GuestInstance {
     instance: WorldInstance,
     limits: GuestLimits,
     deadline: u64,
+    /// What [`GuestInstance::respawn`] makes a new instance from (boxed:
+    /// instances are embedded in operators, and this is rarely used).
+    origin: Box<Origin>,
+}
+
+/// The module of an instance and the configuration it was initialised with.
+struct Origin {
+    module: GuestModule,
+    /// The configuration `init` was called with, if it was.
+    config: Option<String>,
 }
 
 impl GuestInstance {
@@ -80,7 +156,27 @@ impl GuestInstance {
             instance,
             limits,
             deadline,
+            origin: Box::new(Origin {
+                module: module.clone(),
+                config: None,
+            }),
         })
+    }
+
+    /// Replace this instance with a fresh one of the same module (from its
+    /// pre-linked `InstancePre`), initialised with the same configuration,
+    /// keeping the keyed state access of the store. After a trap, panic or
+    /// time-out the old instance must not run again: its memory may be half
+    /// updated, and an interrupted call cannot be resumed.
+    pub fn respawn(&mut self) -> Result<(), GuestFailure> {
+        let tag = (*self.store.data().tag).clone();
+        let mut fresh = GuestInstance::new(&self.origin.module, tag, self.limits)?;
+        if let Some(config) = &self.origin.config {
+            fresh.init(config)?;
+        }
+        fresh.store.data_mut().keyed = self.store.data_mut().keyed.take();
+        *self = fresh;
+        Ok(())
     }
 
     /// The store data: keyed state access and the guest's tag.
@@ -121,8 +217,11 @@ impl GuestInstance {
                     .to_string(),
             };
         }
-        if let Some(message) = self.store.data_mut().last_panic.take() {
-            return GuestFailure::Panic { message };
+        if let Some(panic) = self.store.data_mut().last_panic.take() {
+            return GuestFailure::Panic {
+                message: panic.message,
+                event: panic.event,
+            };
         }
         // The trap itself (e.g. "wasm `unreachable` instruction executed")
         // is a cause below wasmtime's backtrace, which says nothing alone.
@@ -154,6 +253,7 @@ impl GuestInstance {
 
     /// Hand the operator's configuration to the function.
     pub fn init(&mut self, config: &str) -> Result<(), GuestFailure> {
+        self.origin.config = Some(config.to_string());
         self.call(|instance, store| match instance {
             WorldInstance::Transform(i) => i
                 .eddy_dataflow_transform_function()

@@ -13,9 +13,9 @@ pub mod layout;
 pub mod module;
 mod output;
 
-pub use context::{GuestContext, GuestTag, KeyedStateAccess};
+pub use context::{GuestContext, GuestPanic, GuestTag, KeyedStateAccess, StateWrites};
 pub use engine::GuestEngine;
-pub use instance::{GuestFailure, GuestInstance};
+pub use instance::{FailureKind, GuestFailure, GuestInstance};
 pub use module::{
     FunctionDescriptor, GuestModule, ModuleError, World, function_kind_name, function_kind_of,
 };
