@@ -662,7 +662,7 @@ type = "generator"
 timestamp = "source"
 watermark = { strategy = "monotonous", bound = "5s" }
 "#,
-        "unknown field `bound`, expected `strategy` or `max_out_of_orderness`",
+        "unknown field `bound`, expected one of `strategy`, `max_out_of_orderness`, `emit`, `interval`",
         (7, 40),
     );
 }
@@ -1446,19 +1446,19 @@ fn watermark_interval_only_with_periodic_emission() {
     assert_rejected(
         &generator_with_watermark(r#"{ strategy = "monotonous", interval = "1s" }"#),
         "source `gen`: `interval` only applies to `emit = \"periodic\"`",
-        (6, 51),
+        (7, 51),
     );
     assert_rejected(
         &generator_with_watermark(
             r#"{ strategy = "monotonous", emit = "periodic", interval = "0s" }"#,
         ),
         "source `gen`: the watermark `interval` must be more than 0",
-        (6, 70),
+        (7, 70),
     );
     assert_rejected(
         &generator_with_watermark(r#"{ strategy = "monotonous", emit = "sometimes" }"#),
         "unknown variant `sometimes`, expected `per-record` or `periodic`",
-        (6, 47),
+        (7, 47),
     );
 }
 
