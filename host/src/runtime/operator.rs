@@ -33,6 +33,24 @@ impl Collector {
         self.main.is_empty() && self.side.iter().all(Vec::is_empty)
     }
 
+    /// Side output `index` of a guest that declared `declared` of them.
+    /// The collector may hold more (the dead-letter output comes after the
+    /// guest's own), which the guest may not write to.
+    pub fn guest_side_output(
+        &mut self,
+        index: u32,
+        declared: usize,
+    ) -> Result<&mut Vec<Record>, OperatorError> {
+        self.side
+            .get_mut(index as usize)
+            .filter(|_| (index as usize) < declared)
+            .ok_or_else(|| {
+                OperatorError::Record(format!(
+                    "guest emitted to side output {index}, but declared {declared}"
+                ))
+            })
+    }
+
     /// How much has been collected so far, to [`Self::stamp_since`] later.
     pub fn mark(&self) -> CollectorMark {
         CollectorMark {

@@ -75,19 +75,8 @@ impl TransformGuest {
                 } => {
                     let source = event_record(input, event)?;
                     let (timestamp, watermark) = (source.timestamp, source.watermark);
-                    // `out` may have more side outputs than the guest
-                    // declared (the dead-letter output comes after them).
-                    let declared = self.side_outputs.len();
-                    let side = out
-                        .side
-                        .get_mut(side_output as usize)
-                        .filter(|_| (side_output as usize) < declared)
-                        .ok_or_else(|| {
-                            OperatorError::Record(format!(
-                                "guest emitted to side output {side_output}, but declared {declared}"
-                            ))
-                        })?;
-                    side.push(Record::at_watermark(value.to_vec(), timestamp, watermark));
+                    out.guest_side_output(side_output, self.side_outputs.len())?
+                        .push(Record::at_watermark(value.to_vec(), timestamp, watermark));
                 }
                 other => {
                     return Err(OperatorError::Record(format!(
