@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::CheckpointError;
 use crate::state::{KeyGroupRange, StateBackend, StateError, StateSnapshot};
+use crate::time::watermark::NO_WATERMARK;
 use crate::time::{TimeDomain, Timer, TimerService};
 
 /// One keyed entry as a backend stores it (TTL stamps included), detached
@@ -78,6 +79,11 @@ pub struct OperatorSnapshot {
     pub timers: Option<TimerSnapshot>,
     /// Broadcast maps (`None` for operators without broadcast state).
     pub broadcast: Option<BroadcastSnapshot>,
+    /// The operator's event-time watermark at the barrier. A restored
+    /// operator starts from it, so that a timer which was already due but
+    /// waited for the watermark to move fires where it would have without
+    /// the restore (after the next move, not before the first record).
+    pub watermark: Option<i64>,
 }
 
 /// Figures of one written state file.
@@ -135,6 +141,9 @@ enum Frame {
         timers: u64,
         broadcast: u64,
     },
+    /// The event-time watermark the operator subtask stood at (at most one,
+    /// before the end frame; files of operators without event time have none).
+    Watermark { watermark: i64 },
 }
 
 /// A [`StoredEntry`] without what its frame says (state and key group).
@@ -423,6 +432,9 @@ impl OperatorSnapshot {
         for entry in self.broadcast.into_iter().flat_map(|b| b.entries) {
             writer.broadcast(entry)?;
         }
+        if let Some(watermark) = self.watermark {
+            writer.frame(&Frame::Watermark { watermark })?;
+        }
         writer.finish()
     }
 }
@@ -482,6 +494,10 @@ pub struct RestoredOperatorState {
     pub timers: Vec<(TimeDomain, Timer)>,
     /// (state name, key, value).
     pub broadcast: Vec<(String, Vec<u8>, Vec<u8>)>,
+    /// The lowest watermark of the files read (several when the
+    /// parallelism changed): the restored operator may not fire a timer
+    /// before any of the subtasks it continues would have.
+    pub watermark: Option<i64>,
 }
 
 impl RestoredOperatorState {
@@ -526,6 +542,7 @@ impl RestoredOperatorState {
             }
         }
         let (mut entries, mut timers, mut broadcast) = (Vec::new(), Vec::new(), Vec::new());
+        let mut watermark = None;
         let (mut entry_count, mut timer_count, mut broadcast_count) = (0u64, 0u64, 0u64);
         loop {
             let number = frames.number;
@@ -581,6 +598,13 @@ impl RestoredOperatorState {
                         broadcast.extend(chunk);
                     }
                 }
+                Frame::Watermark { watermark: at } => {
+                    if watermark.replace(at).is_some() {
+                        return Err(unreadable(format!(
+                            "frame {number} is a second watermark (a damaged file)"
+                        )));
+                    }
+                }
                 Frame::End {
                     entries: ends_entries,
                     timers: ends_timers,
@@ -605,10 +629,16 @@ impl RestoredOperatorState {
         self.entries.append(&mut entries);
         self.timers.append(&mut timers);
         self.broadcast.append(&mut broadcast);
+        self.watermark = match (self.watermark, watermark) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         Ok(())
     }
 
-    /// Put everything back: entries into `backend` as stored, timers into `timers`.
+    /// Put everything back: entries into `backend` as stored, timers into
+    /// `timers`. Returns the watermark the operator continues from
+    /// ([`NO_WATERMARK`] if the files had none).
     ///
     /// Entries keep their TTL stamps ([`StateBackend::restore_entry`]), so a
     /// restore does not extend any entry's life. Broadcast entries are not
@@ -617,14 +647,14 @@ impl RestoredOperatorState {
         &self,
         backend: &mut dyn StateBackend,
         timers: &mut TimerService,
-    ) -> Result<(), StateError> {
+    ) -> Result<i64, StateError> {
         for entry in &self.entries {
             backend.restore_entry(entry)?;
         }
         for (domain, timer) in &self.timers {
             timers.register(*domain, timer.clone())?;
         }
-        Ok(())
+        Ok(self.watermark.unwrap_or(NO_WATERMARK))
     }
 }
 
@@ -946,6 +976,7 @@ mod tests {
             keyed: Some(subject.backend.snapshot(&dir).unwrap()),
             timers: subject.timers.snapshot(),
             broadcast: None,
+            watermark: None,
         }
     }
 
@@ -1221,6 +1252,33 @@ mod tests {
                 (index, map.clone())
             })
             .to_vec()
+    }
+
+    #[test]
+    fn the_watermark_comes_back_and_the_lowest_wins_when_files_merge() {
+        let with = |watermark| {
+            write(OperatorSnapshot {
+                watermark,
+                ..OperatorSnapshot::default()
+            })
+            .0
+        };
+        let all = KeyGroupRange::all(MAX_PARALLELISM);
+        let mut restored = RestoredOperatorState::default();
+        restored.read(&with(Some(1_500)), &all, false).unwrap();
+        assert_eq!(restored.watermark, Some(1_500));
+        restored.read(&with(Some(900)), &all, false).unwrap();
+        restored.read(&with(None), &all, false).unwrap();
+        restored.read(&with(Some(2_000)), &all, false).unwrap();
+        assert_eq!(restored.watermark, Some(900));
+
+        let mut none = RestoredOperatorState::default();
+        none.read(&with(None), &all, false).unwrap();
+        let mut subject = open(Kind::Memory, all.clone(), &TtlClock::manual(1_000));
+        let watermark = none
+            .apply_keyed(subject.backend.as_mut(), &mut subject.timers)
+            .unwrap();
+        assert_eq!(watermark, NO_WATERMARK);
     }
 
     #[test]

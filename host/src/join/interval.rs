@@ -225,11 +225,12 @@ impl Operator for IntervalJoin {
         &mut self,
         scratch: &std::path::Path,
     ) -> Result<Option<OperatorSnapshot>, OperatorError> {
-        keyed_snapshot(self.backend.as_mut(), &self.timers, scratch).map(Some)
+        keyed_snapshot(self.backend.as_mut(), &self.timers, self.watermark, scratch).map(Some)
     }
 
     fn restore_state(&mut self, state: RestoredOperatorState) -> Result<(), OperatorError> {
-        Ok(state.apply_keyed(self.backend.as_mut(), &mut self.timers)?)
+        self.watermark = state.apply_keyed(self.backend.as_mut(), &mut self.timers)?;
+        Ok(())
     }
 }
 

@@ -393,13 +393,14 @@ impl Operator for WasmKeyedProcess {
         &mut self,
         scratch: &std::path::Path,
     ) -> Result<Option<OperatorSnapshot>, OperatorError> {
-        let mut snapshot = keyed_snapshot(self.guest.backend(), &self.timers, scratch)?;
+        let mut snapshot =
+            keyed_snapshot(self.guest.backend(), &self.timers, self.watermark, scratch)?;
         snapshot.broadcast = Some(self.guest.broadcast().snapshot());
         Ok(Some(snapshot))
     }
 
     fn restore_state(&mut self, state: RestoredOperatorState) -> Result<(), OperatorError> {
-        state.apply_keyed(self.guest.backend(), &mut self.timers)?;
+        self.watermark = state.apply_keyed(self.guest.backend(), &mut self.timers)?;
         self.guest
             .broadcast()
             .restore(&state.broadcast)

@@ -171,11 +171,13 @@ pub trait Operator: Send {
 pub fn keyed_snapshot(
     backend: &mut dyn StateBackend,
     timers: &TimerService,
+    watermark: i64,
     scratch: &Path,
 ) -> Result<OperatorSnapshot, OperatorError> {
     Ok(OperatorSnapshot {
         keyed: Some(backend.snapshot(scratch)?),
         timers: timers.snapshot(),
         broadcast: None,
+        watermark: Some(watermark),
     })
 }

@@ -964,10 +964,17 @@ impl Operator for WindowOperator {
         &mut self,
         scratch: &std::path::Path,
     ) -> Result<Option<OperatorSnapshot>, OperatorError> {
-        keyed_snapshot(self.function.backend(), &self.timers, scratch).map(Some)
+        keyed_snapshot(
+            self.function.backend(),
+            &self.timers,
+            self.watermark,
+            scratch,
+        )
+        .map(Some)
     }
 
     fn restore_state(&mut self, state: RestoredOperatorState) -> Result<(), OperatorError> {
-        Ok(state.apply_keyed(self.function.backend(), &mut self.timers)?)
+        self.watermark = state.apply_keyed(self.function.backend(), &mut self.timers)?;
+        Ok(())
     }
 }
