@@ -10,6 +10,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod connectors;
+pub mod control;
 pub mod features;
 pub mod job;
 pub mod join;

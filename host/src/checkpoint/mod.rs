@@ -16,8 +16,11 @@ pub mod state_file;
 use thiserror::Error;
 
 pub use local::LocalCheckpointStorage;
-pub use manifest::{FORMAT_VERSION, Manifest, OperatorFile, StateFile};
-pub use protocol::{CheckpointHandle, CheckpointTag, TaskAck};
+pub use manifest::{EDDY_VERSION, FORMAT_VERSION, Manifest, OperatorFile, SnapshotKind, StateFile};
+pub use protocol::{
+    AfterSavepoint, Barrier, BarrierKind, BarrierRequests, CheckpointHandle, CheckpointTag,
+    StopVerdict, TaskAck,
+};
 
 /// Why a checkpoint cannot be used; each names the checkpoint and what is
 /// wrong with it, for the message a user sees.

@@ -23,7 +23,7 @@ use super::source_task::{IdleDetector, RecordDecoder, SourceTask};
 use super::task::{Chain, ChainNode, ChainSink, InboxTask, Stop, Target};
 use super::transform::WasmTransform;
 use crate::checkpoint::state_file::RestoredOperatorState;
-use crate::checkpoint::{CheckpointHandle, CheckpointStorage, Manifest, TaskAck};
+use crate::checkpoint::{BarrierRequests, CheckpointHandle, CheckpointStorage, Manifest, TaskAck};
 use crate::connectors::SourceReader;
 use crate::connectors::file::{FileReader, ThreadedLineReader};
 use crate::connectors::generator::GeneratorReader;
@@ -52,6 +52,19 @@ pub struct RunOptions {
     pub native_operators: HashMap<String, NativeOperatorFactory>,
     /// Where to restore the job from, if not from the beginning.
     pub from_checkpoint: Option<FromCheckpoint>,
+    /// What to do with state of operators the job no longer has.
+    pub non_restored_state: NonRestoredState,
+}
+
+/// State in a checkpoint or savepoint for an operator the job no longer
+/// has (Flink's `--allowNonRestoredState`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NonRestoredState {
+    /// Refuse to start: the operator's `uid` may have been changed by mistake.
+    #[default]
+    Refuse,
+    /// Start without it (`--allow-non-restored-state`).
+    Drop,
 }
 
 /// Which checkpoint `eddy run --from-checkpoint` restores.
@@ -60,8 +73,16 @@ pub enum FromCheckpoint {
     /// The newest complete checkpoint in the job's checkpoint folder
     /// (the beginning if there is none).
     Latest,
-    /// The checkpoint in this folder (a `chk-<n>` folder).
+    /// The checkpoint or savepoint in this folder (a `chk-<n>` or
+    /// `savepoint-<n>` folder).
     Path(std::path::PathBuf),
+    /// After a failure: the newest complete checkpoint this run took (ids
+    /// from `since` on), else where the run started (`initial`); never a
+    /// checkpoint an earlier run left in the folder.
+    Restart {
+        since: u64,
+        initial: Option<Box<FromCheckpoint>>,
+    },
 }
 
 /// The checkpoint a run starts from, read and checked.
@@ -72,7 +93,7 @@ pub struct RestoreSource<'a> {
 
 /// How the tasks of a run reach the checkpoint coordinator.
 pub struct CheckpointWiring<'a> {
-    pub requested: Arc<std::sync::atomic::AtomicU64>,
+    pub requests: Arc<BarrierRequests>,
     pub acks: Sender<TaskAck>,
     pub scratch: std::path::PathBuf,
     pub restore: Option<RestoreSource<'a>>,
@@ -311,7 +332,7 @@ pub fn plan(
         for subtask in 0..group.parallelism {
             let mut chain = wiring.chain(g, subtask)?;
             chain.checkpoints = Some(CheckpointHandle {
-                requested: checkpoints.requested.clone(),
+                requests: checkpoints.requests.clone(),
                 acks: checkpoints.acks.clone(),
                 mode,
                 scratch: checkpoints.scratch.clone(),
