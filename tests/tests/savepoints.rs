@@ -705,6 +705,39 @@ fn bad_savepoints_and_requests_get_clear_messages_and_start_nothing() {
     .success();
     output.stderr_has(&["is not restored (--allow-non-restored-state)"]);
 
+    // A state whose kind changed: the savepoint says `count` of
+    // `timeouts` was a list state (as if an older module had declared it
+    // so); today's module declares a value state of that name.
+    let changed = scratch
+        .path("changed-kind")
+        .join(savepoint.file_name().unwrap());
+    std::fs::create_dir_all(&changed).unwrap();
+    for file in walk(&savepoint) {
+        let target = changed.join(file.strip_prefix(&savepoint).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &target).unwrap();
+    }
+    let manifest_path = changed.join("_manifest.json");
+    let mut manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    let functions = manifest["functions"].as_array_mut().unwrap();
+    let timeouts = functions
+        .iter_mut()
+        .find(|f| f["uid"] == "timeouts")
+        .expect("the manifest records the keyed process function");
+    assert_eq!(timeouts["kind"], "keyed-process");
+    assert_eq!(timeouts["module_sha256"].as_str().unwrap().len(), 64);
+    timeouts["states"][0]["kind"] = Value::from("list");
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let changed = changed.to_str().unwrap().to_string();
+    eddy(&scratch, &["run", "job.toml", "--from-savepoint", &changed])
+        .failure()
+        .stderr_has(&[
+            "operator `timeouts`: state `count` is a list state in savepoint",
+            "and a value state in",
+            "a state's kind cannot change across a restore",
+        ]);
+
     // Not a savepoint folder at all.
     let output = eddy(
         &scratch,

@@ -19,8 +19,8 @@ use super::manifest::{OperatorFile, SnapshotKind};
 use super::protocol::{SinkCommit, SourceState};
 use super::{
     AfterSavepoint, Barrier, BarrierKind, BarrierRequests, CheckpointStorage, CheckpointTag,
-    EDDY_VERSION, FORMAT_VERSION, LocalCheckpointStorage, Manifest, StateFile, StopVerdict,
-    TaskAck,
+    EDDY_VERSION, FORMAT_VERSION, FunctionRecord, LocalCheckpointStorage, Manifest, StateFile,
+    StopVerdict, TaskAck,
 };
 use crate::connectors::staged_file;
 use crate::job::{CheckpointConfig, Job, SinkConnector};
@@ -112,6 +112,8 @@ struct InFlight {
 pub struct Coordinator {
     job: String,
     max_parallelism: u32,
+    /// What every manifest records about the job's guest functions.
+    functions: Vec<FunctionRecord>,
     config: Option<CheckpointConfig>,
     storage: Option<LocalCheckpointStorage>,
     /// Exactly-once file sinks, by name: their folders.
@@ -156,6 +158,7 @@ impl Coordinator {
         Coordinator {
             job: job.name.clone(),
             max_parallelism: job.max_parallelism,
+            functions: Vec::new(),
             storage: job
                 .checkpoints
                 .as_ref()
@@ -175,6 +178,12 @@ impl Coordinator {
             final_parts: Vec::new(),
             stats,
         }
+    }
+
+    /// Record `functions` in every manifest from now on.
+    pub fn with_functions(mut self, functions: Vec<FunctionRecord>) -> Self {
+        self.functions = functions;
+        self
     }
 
     /// How long until [`Self::tick`] has something to do.
@@ -381,6 +390,7 @@ impl Coordinator {
             operators: flight.operators.clone(),
             sources: flight.sources.clone(),
             sinks: flight.sinks.clone(),
+            functions: self.functions.clone(),
         };
         flight.storage.complete(&manifest)?;
         self.publish(&manifest.sinks)?;
@@ -509,6 +519,7 @@ impl Coordinator {
                 operators: Vec::new(),
                 sources,
                 sinks: sinks.clone(),
+                functions: self.functions.clone(),
             };
             self.next_id += 1;
             storage.complete(&manifest)?;

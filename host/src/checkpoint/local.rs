@@ -286,6 +286,7 @@ mod tests {
             operators: Vec::new(),
             sources: Vec::new(),
             sinks: Vec::new(),
+            functions: Vec::new(),
         };
         storage.complete(&manifest).unwrap();
         manifest

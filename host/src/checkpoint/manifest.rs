@@ -44,6 +44,32 @@ pub struct Manifest {
     /// checkpoint is complete.
     #[serde(default)]
     pub sinks: Vec<SinkCommit>,
+    /// The guest function of every WASM operator: which module version
+    /// wrote the state, and what its states are, so that a restore can
+    /// refuse a module whose state kinds changed.
+    #[serde(default)]
+    pub functions: Vec<FunctionRecord>,
+}
+
+/// The guest function of one operator, as a checkpoint records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionRecord {
+    pub uid: String,
+    /// SHA-256 of the module's bytes, hex.
+    pub module_sha256: String,
+    /// The function kind (`keyed-process`, `aggregate`, ...).
+    pub kind: String,
+    pub states: Vec<StateRecord>,
+}
+
+/// One state a function declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateRecord {
+    pub name: String,
+    /// `value`, `list`, `map` or `broadcast-map`.
+    pub kind: String,
+    /// Time-to-live in milliseconds, if the state has one.
+    pub ttl_ms: Option<u64>,
 }
 
 /// Whether a manifest is a checkpoint's or a savepoint's.

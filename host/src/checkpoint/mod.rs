@@ -16,7 +16,10 @@ pub mod state_file;
 use thiserror::Error;
 
 pub use local::LocalCheckpointStorage;
-pub use manifest::{EDDY_VERSION, FORMAT_VERSION, Manifest, OperatorFile, SnapshotKind, StateFile};
+pub use manifest::{
+    EDDY_VERSION, FORMAT_VERSION, FunctionRecord, Manifest, OperatorFile, SnapshotKind, StateFile,
+    StateRecord,
+};
 pub use protocol::{
     AfterSavepoint, Barrier, BarrierKind, BarrierRequests, CheckpointHandle, CheckpointTag,
     StopVerdict, TaskAck,

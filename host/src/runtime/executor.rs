@@ -21,11 +21,14 @@ use super::restart::RestartTracker;
 use super::task::{Stop, TaskError};
 use crate::checkpoint::coordinator::{CheckpointStats, Coordinator, SavepointReport, SharedStats};
 use crate::checkpoint::{
-    BarrierRequests, CheckpointStorage, LocalCheckpointStorage, Manifest, SnapshotKind, TaskAck,
+    BarrierRequests, CheckpointStorage, FunctionRecord, LocalCheckpointStorage, Manifest,
+    SnapshotKind, StateRecord, TaskAck,
 };
 use crate::connectors::staged_file;
 use crate::job::{Job, SinkConnector, StateBackendConfig};
+use crate::state::StateKind;
 use crate::wasm::GuestEngine;
+use crate::wasm::function_kind_name;
 
 /// What a finished run reports.
 #[derive(Debug, Clone)]
@@ -186,7 +189,7 @@ fn execute_attempts(
     // Checkpoints this run takes get ids from here on.
     let mut first_own_id = None;
     loop {
-        let restore = find_checkpoint(job, from.as_ref(), options.non_restored_state)
+        let restore = find_checkpoint(job, &modules, from.as_ref(), options.non_restored_state)
             .map_err(JobFailure::Setup)?;
         first_own_id.get_or_insert_with(|| {
             newest_checkpoint_id(job, restore.as_ref().map(|(m, _)| m.id)) + 1
@@ -308,6 +311,7 @@ fn snapshot(stats: &SharedStats) -> CheckpointStats {
 /// The checkpoint to restore, checked, with the storage holding it.
 fn find_checkpoint(
     job: &Job,
+    modules: &LoadedModules,
     from: Option<&FromCheckpoint>,
     non_restored: NonRestoredState,
 ) -> Result<Option<(Manifest, LocalCheckpointStorage)>> {
@@ -316,7 +320,7 @@ fn find_checkpoint(
         Some(FromCheckpoint::Restart { since, initial }) => {
             match own_latest_checkpoint(job, *since)? {
                 Some(found) => found,
-                None => return find_checkpoint(job, initial.as_deref(), non_restored),
+                None => return find_checkpoint(job, modules, initial.as_deref(), non_restored),
             }
         }
         Some(FromCheckpoint::Latest) => {
@@ -384,8 +388,75 @@ fn find_checkpoint(
             ),
         }
     }
+    check_state_kinds(&manifest, what, modules)?;
     tracing::info!("restoring {what} {}", manifest.id);
     Ok(Some((manifest, storage)))
+}
+
+/// Refuse a restore where a module declares a state under a name the
+/// snapshot has with another kind (its bytes would be misread).
+fn check_state_kinds(manifest: &Manifest, what: &str, modules: &LoadedModules) -> Result<()> {
+    for recorded in &manifest.functions {
+        let Some(module) = modules.operator(&recorded.uid) else {
+            continue;
+        };
+        for state in &recorded.states {
+            let now = module
+                .descriptor
+                .states
+                .iter()
+                .find(|s| s.name == state.name);
+            if let Some(now) = now
+                && state_kind_name(now.kind) != state.kind
+            {
+                bail!(
+                    "operator `{}`: state `{}` is a {} state in {what} {} and a {} state in {}; a state's kind cannot change across a restore (give the new state another name)",
+                    recorded.uid,
+                    state.name,
+                    state.kind,
+                    manifest.id,
+                    state_kind_name(now.kind),
+                    module.path.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How manifests name a state kind.
+fn state_kind_name(kind: StateKind) -> &'static str {
+    match kind {
+        StateKind::Value => "value",
+        StateKind::List => "list",
+        StateKind::Map => "map",
+        StateKind::BroadcastMap => "broadcast-map",
+    }
+}
+
+/// What manifests record about the job's guest functions.
+fn function_records(job: &Job, modules: &LoadedModules) -> Vec<FunctionRecord> {
+    job.operators
+        .iter()
+        .filter_map(|op| {
+            let module = modules.operator(&op.uid)?;
+            Some(FunctionRecord {
+                uid: op.uid.clone(),
+                module_sha256: module.sha256.clone(),
+                kind: function_kind_name(module.descriptor.kind).to_string(),
+                states: module
+                    .descriptor
+                    .states
+                    .iter()
+                    .map(|s| StateRecord {
+                        name: s.name.clone(),
+                        kind: state_kind_name(s.kind).to_string(),
+                        ttl_ms: s.ttl.map(|t| t.millis),
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
 }
 
 /// The newest complete checkpoint of `job` with an id of at least `since`
@@ -476,7 +547,8 @@ impl Attempt<'_> {
             .map_err(AttemptFailure::Setup)?;
         let newest = newest_checkpoint_id(job, restore.map(|(m, _)| m.id));
         let mut coordinator =
-            Coordinator::new(job, tasks.len(), requests, newest, self.stats.clone());
+            Coordinator::new(job, tasks.len(), requests, newest, self.stats.clone())
+                .with_functions(function_records(job, self.modules));
         self.shared.update(|state| {
             state.phase = JobPhase::Running;
             state.metrics = Some(metrics.clone());
