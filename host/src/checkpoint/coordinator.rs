@@ -16,6 +16,7 @@ use anyhow::{Context, Result};
 
 use super::manifest::OperatorFile;
 use super::protocol::{SinkCommit, SourceState};
+use super::state_file;
 use super::{
     CheckpointStorage, CheckpointTag, FORMAT_VERSION, LocalCheckpointStorage, Manifest, StateFile,
     TaskAck,
@@ -226,8 +227,7 @@ impl Coordinator {
                 part.uid, part.key_groups.0, part.key_groups.1
             );
             let mut bytes = Vec::new();
-            part.snapshot
-                .write_to(&mut bytes)
+            state_file::encode(part.snapshot, &mut bytes)
                 .with_context(|| format!("checkpoint {id}: operator `{}`", part.uid))?;
             flight.files.push(storage.write_file(id, &path, &bytes)?);
             flight.operators.push(OperatorFile {

@@ -15,6 +15,8 @@ pub mod state_file;
 
 use thiserror::Error;
 
+use crate::snapshot::SnapshotError;
+
 pub use local::LocalCheckpointStorage;
 pub use manifest::{FORMAT_VERSION, Manifest, OperatorFile, StateFile};
 pub use protocol::{CheckpointHandle, CheckpointTag, TaskAck};
@@ -63,7 +65,17 @@ pub enum CheckpointError {
     /// The state snapshot being written out could not be read (a RocksDB
     /// checkpoint that cannot be opened or holds malformed keys).
     #[error("reading the state snapshot to write it out: {0}")]
-    ReadSnapshot(#[from] crate::state::StateError),
+    ReadSnapshot(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Writing a snapshot out fails on either side: reading it, or writing the file.
+impl From<SnapshotError> for CheckpointError {
+    fn from(error: SnapshotError) -> Self {
+        match error {
+            SnapshotError::Read(error) => CheckpointError::ReadSnapshot(error),
+            SnapshotError::Write(error) => CheckpointError::WriteState(error),
+        }
+    }
 }
 
 /// A checkpoint that was skipped while looking for one to restore, and why.

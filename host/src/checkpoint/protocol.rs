@@ -9,9 +9,9 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use serde::{Deserialize, Serialize};
 
-use super::state_file::OperatorSnapshot;
 use crate::connectors::SourcePosition;
 use crate::job::CheckpointMode;
+use crate::snapshot::OperatorSnapshot;
 
 /// Which checkpoint a task's part belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,7 +19,7 @@ mod conformance;
 
 use thiserror::Error;
 
-use crate::checkpoint::state_file::{StoredEntry, StoredPayload};
+use crate::snapshot::{KeyedStateSnapshot, SnapshotError, StoredEntry, StoredPayload};
 
 pub use broadcast::{
     BroadcastAccess, BroadcastEntries, BroadcastError, BroadcastMode, BroadcastState,
@@ -128,34 +128,11 @@ pub enum StateError {
     Storage(String),
 }
 
-/// A consistent copy of a backend's state at one moment, for checkpoints
-/// and savepoints (issue 5 writes it out; the task goes on processing).
-#[derive(Debug)]
-pub enum StateSnapshot {
-    /// The in-memory backend's tables, copied.
-    MemoryCopy(MemorySnapshot),
-    /// A native RocksDB checkpoint: the SST files hard-linked into `dir`, so
-    /// a later checkpoint needs to upload only the files that are new.
-    #[cfg(feature = "rocksdb")]
-    RocksDbCheckpoint {
-        dir: std::path::PathBuf,
-        /// The states registered when it was taken: the column families to
-        /// read and how (a list's values are merged, a map's keys grouped),
-        /// since the checkpoint itself does not say what kind each state is.
-        states: Vec<StateDescriptor>,
-    },
-}
-
-impl StateSnapshot {
-    /// The folder of files the backend made for this snapshot, scratch to
-    /// be removed once the snapshot is written out (none for a copy in
-    /// memory).
-    pub fn scratch_dir(&self) -> Option<&std::path::Path> {
-        match self {
-            StateSnapshot::MemoryCopy(_) => None,
-            #[cfg(feature = "rocksdb")]
-            StateSnapshot::RocksDbCheckpoint { dir, .. } => Some(dir),
-        }
+/// A backend that cannot read its own snapshot fails the write-out with
+/// its own message.
+impl From<StateError> for SnapshotError {
+    fn from(error: StateError) -> Self {
+        SnapshotError::Read(Box::new(error))
     }
 }
 
@@ -335,9 +312,15 @@ pub trait StateBackend: Send {
     fn timer_service(&mut self) -> Result<crate::time::TimerService, StateError>;
 
     /// Take a consistent snapshot of every state (the hook checkpoints
-    /// call). RocksDB writes a native checkpoint into `dir`, which must not
-    /// exist yet; the memory backend copies its tables and ignores `dir`.
-    fn snapshot(&mut self, dir: &std::path::Path) -> Result<StateSnapshot, StateError>;
+    /// call), for checkpoints and savepoints to write out while the task
+    /// goes on processing. RocksDB writes a native checkpoint into `dir`
+    /// (SST files hard-linked, so a later checkpoint needs to upload only
+    /// the files that are new), which must not exist yet; the memory backend
+    /// copies its tables and ignores `dir`.
+    fn snapshot(
+        &mut self,
+        dir: &std::path::Path,
+    ) -> Result<Box<dyn KeyedStateSnapshot>, StateError>;
 
     /// Put back one entry of a checkpoint exactly as it was stored (TTL
     /// stamps included, so restoring does not extend any entry's life),
