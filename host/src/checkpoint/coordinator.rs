@@ -18,8 +18,7 @@ use super::manifest::OperatorFile;
 use super::protocol::{SinkCommit, SourceState};
 use super::state_file;
 use super::{
-    CheckpointStorage, CheckpointTag, FORMAT_VERSION, LocalCheckpointStorage, Manifest, StateFile,
-    TaskAck,
+    CheckpointStorage, CheckpointTag, FORMAT_VERSION, Manifest, StateFile, TaskAck, open_storage,
 };
 use crate::connectors::staged_file;
 use crate::job::{CheckpointConfig, Job, SinkConnector};
@@ -77,7 +76,7 @@ struct InFlight {
 pub struct Coordinator {
     job: String,
     config: Option<CheckpointConfig>,
-    storage: Option<LocalCheckpointStorage>,
+    storage: Option<Arc<dyn CheckpointStorage>>,
     /// Exactly-once file sinks, by name: their folders.
     staged_sinks: HashMap<String, PathBuf>,
     requested: Arc<AtomicU64>,
@@ -115,10 +114,7 @@ impl Coordinator {
             .collect();
         Coordinator {
             job: job.name.clone(),
-            storage: job
-                .checkpoints
-                .as_ref()
-                .map(|c| LocalCheckpointStorage::new(&c.dir)),
+            storage: job.checkpoints.as_ref().map(open_storage),
             config: job.checkpoints.clone(),
             staged_sinks,
             requested,
@@ -362,6 +358,7 @@ impl Coordinator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::LocalCheckpointStorage;
     use crate::checkpoint::protocol::SourceState;
     use crate::connectors::SourcePosition;
 

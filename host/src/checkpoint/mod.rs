@@ -13,8 +13,12 @@ pub mod manifest;
 pub mod protocol;
 pub mod state_file;
 
+use std::path::Path;
+use std::sync::Arc;
+
 use thiserror::Error;
 
+use crate::job::CheckpointConfig;
 use crate::snapshot::SnapshotError;
 
 pub use local::LocalCheckpointStorage;
@@ -76,6 +80,21 @@ impl From<SnapshotError> for CheckpointError {
             SnapshotError::Write(error) => CheckpointError::WriteState(error),
         }
     }
+}
+
+/// The storage a job's `[checkpoints]` section names: the one place that
+/// picks the medium (a local directory now), so that everything else sees
+/// only [`CheckpointStorage`] and an object store can follow.
+pub fn open_storage(config: &CheckpointConfig) -> Arc<dyn CheckpointStorage> {
+    Arc::new(LocalCheckpointStorage::new(&config.dir))
+}
+
+/// The storage holding the checkpoint `path` names (`--from-checkpoint
+/// PATH`, a `chk-<n>` folder), and its id; `None` if `path` is not named
+/// like a checkpoint.
+pub fn open_checkpoint_at(path: &Path) -> Option<(Arc<dyn CheckpointStorage>, u64)> {
+    let (storage, id) = LocalCheckpointStorage::of_checkpoint_dir(path)?;
+    Some((Arc::new(storage), id))
 }
 
 /// A checkpoint that was skipped while looking for one to restore, and why.

@@ -19,7 +19,7 @@ use super::plan::{
 use super::restart::RestartTracker;
 use super::task::{Stop, TaskError};
 use crate::checkpoint::coordinator::{CheckpointStats, Coordinator, SharedStats};
-use crate::checkpoint::{CheckpointStorage, LocalCheckpointStorage, Manifest, TaskAck};
+use crate::checkpoint::{self, CheckpointStorage, Manifest, TaskAck};
 use crate::connectors::staged_file;
 use crate::job::{Job, SinkConnector, StateBackendConfig};
 use crate::wasm::GuestEngine;
@@ -152,14 +152,14 @@ fn snapshot(stats: &SharedStats) -> CheckpointStats {
 fn find_checkpoint(
     job: &Job,
     from: Option<&FromCheckpoint>,
-) -> Result<Option<(Manifest, LocalCheckpointStorage)>> {
+) -> Result<Option<(Manifest, Arc<dyn CheckpointStorage>)>> {
     let found = match from {
         None => return Ok(None),
         Some(FromCheckpoint::Latest) => {
             let config = job.checkpoints.as_ref().with_context(|| {
                 "`--from-checkpoint latest` needs a `[checkpoints]` section in the job file, to know where checkpoints are"
             })?;
-            let storage = LocalCheckpointStorage::new(&config.dir);
+            let storage = checkpoint::open_storage(config);
             let restorable = storage.latest_restorable(&job.name)?;
             let Some(restorable) = restorable else {
                 tracing::warn!(
@@ -175,13 +175,12 @@ fn find_checkpoint(
             (restorable.manifest, storage)
         }
         Some(FromCheckpoint::Path(path)) => {
-            let (storage, id) =
-                LocalCheckpointStorage::of_checkpoint_dir(path).with_context(|| {
-                    format!(
-                        "{} is not a checkpoint folder (named `chk-<number>`)",
-                        path.display()
-                    )
-                })?;
+            let (storage, id) = checkpoint::open_checkpoint_at(path).with_context(|| {
+                format!(
+                    "{} is not a checkpoint folder (named `chk-<number>`)",
+                    path.display()
+                )
+            })?;
             let manifest = storage
                 .verified_manifest(id, &job.name)
                 .with_context(|| format!("cannot restore from {}", path.display()))?;
@@ -241,7 +240,7 @@ struct Attempt<'a> {
 impl Attempt<'_> {
     fn run(
         &self,
-        restore: Option<&(Manifest, LocalCheckpointStorage)>,
+        restore: Option<&(Manifest, Arc<dyn CheckpointStorage>)>,
         on_tick: &mut impl FnMut(&JobMetrics, &CheckpointStats, Duration),
     ) -> Result<JobMetrics, AttemptFailure> {
         let job = self.job;
@@ -254,7 +253,7 @@ impl Attempt<'_> {
             scratch: scratch.clone(),
             restore: restore.map(|(manifest, storage)| RestoreSource {
                 manifest,
-                storage: storage as &dyn CheckpointStorage,
+                storage: storage.clone(),
             }),
         };
         let Plan {
@@ -376,7 +375,7 @@ fn newest_checkpoint_id(job: &Job, restored: Option<u64>) -> u64 {
     let stored = job
         .checkpoints
         .as_ref()
-        .and_then(|c| LocalCheckpointStorage::new(&c.dir).ids().ok())
+        .and_then(|c| checkpoint::open_storage(c).ids().ok())
         .and_then(|ids| ids.last().copied());
     stored.unwrap_or(0).max(restored.unwrap_or(0))
 }

@@ -68,7 +68,7 @@ pub enum FromCheckpoint {
 /// The checkpoint a run starts from, read and checked.
 pub struct RestoreSource<'a> {
     pub manifest: &'a Manifest,
-    pub storage: &'a dyn CheckpointStorage,
+    pub storage: Arc<dyn CheckpointStorage>,
 }
 
 /// How the tasks of a run reach the checkpoint coordinator.
