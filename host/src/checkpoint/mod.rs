@@ -3,8 +3,9 @@
 //!
 //! This module holds where checkpoints are kept and how a complete one is
 //! told from a damaged one: [`CheckpointStorage`] with the local-directory
-//! implementation [`LocalCheckpointStorage`], and the [`Manifest`] that makes
-//! a checkpoint complete. The barrier protocol that takes them is issue 5's
+//! implementation [`LocalCheckpointStorage`] (made only by [`open_storage`]
+//! and [`open_checkpoint_at`]; the rest of eddy sees the trait), and the
+//! [`Manifest`] that makes a checkpoint complete. The barrier protocol that takes them is issue 5's
 //! next part (see `ARCHITECTURE.md`, "Intended checkpoint flow").
 
 pub mod coordinator;

@@ -577,12 +577,11 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
-    use crate::runtime::operator::restore_keyed;
     use crate::snapshot::BroadcastSnapshot;
     use crate::state::{
         BroadcastAccess, BroadcastEntries, BroadcastError, BroadcastMode, BroadcastState,
         MemoryStateBackend, StateBackend, StateDescriptor, StateError, StateKey, StateKind,
-        StateTtl, TtlClock, TtlStates, TtlUpdate, key_group_of,
+        StateTtl, TtlClock, TtlStates, TtlUpdate, key_group_of, restore_keyed,
     };
     #[cfg(feature = "rocksdb")]
     use crate::state::{RocksDbShared, RocksDbStateBackend};

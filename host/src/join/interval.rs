@@ -10,10 +10,12 @@
 //! instead of being dropped silently (Flink's `sideOutputLeftLateData`).
 
 use crate::job::{InputSide, JoinInterval, LATE_LEFT_OUTPUT, LATE_RIGHT_OUTPUT};
-use crate::runtime::operator::{Collector, Operator, OperatorError, keyed_snapshot, restore_keyed};
+use crate::runtime::operator::{Collector, Operator, OperatorError, keyed_snapshot};
 use crate::runtime::record::{NO_TIMESTAMP, Record};
 use crate::snapshot::{OperatorSnapshot, RestoredOperatorState};
-use crate::state::{StateBackend, StateDescriptor, StateId, StateKey, StateKind, key_group_of};
+use crate::state::{
+    StateBackend, StateDescriptor, StateId, StateKey, StateKind, key_group_of, restore_keyed,
+};
 use crate::time::watermark::NO_WATERMARK;
 use crate::time::{TimeDomain, Timer, TimerService};
 use crate::wasm::layout::{put_bytes, split_length_prefixed};

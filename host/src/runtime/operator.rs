@@ -7,9 +7,8 @@ use std::path::Path;
 
 use super::record::Record;
 use crate::snapshot::{OperatorSnapshot, RestoredOperatorState};
-use crate::state::{StateBackend, StateError};
+use crate::state::StateBackend;
 use crate::time::TimerService;
-use crate::time::watermark::NO_WATERMARK;
 use crate::wasm::GuestFailure;
 
 /// Output of one operator call: the main output and the named side outputs.
@@ -181,25 +180,4 @@ pub fn keyed_snapshot(
         broadcast: None,
         watermark: Some(watermark),
     })
-}
-
-/// Put back a keyed operator's part of a checkpoint: entries into
-/// `backend` as stored, timers into `timers`. Returns the watermark the
-/// operator continues from ([`NO_WATERMARK`] if the files had none).
-///
-/// Entries keep their TTL stamps ([`StateBackend::restore_entry`]), so a
-/// restore does not extend any entry's life. Broadcast entries are not
-/// keyed: [`crate::state::BroadcastState::restore`] puts them back.
-pub fn restore_keyed(
-    state: &RestoredOperatorState,
-    backend: &mut dyn StateBackend,
-    timers: &mut TimerService,
-) -> Result<i64, StateError> {
-    for entry in &state.entries {
-        backend.restore_entry(entry)?;
-    }
-    for (domain, timer) in &state.timers {
-        timers.register(*domain, timer.clone())?;
-    }
-    Ok(state.watermark.unwrap_or(NO_WATERMARK))
 }

@@ -19,7 +19,11 @@ mod conformance;
 
 use thiserror::Error;
 
-use crate::snapshot::{KeyedStateSnapshot, SnapshotError, StoredEntry, StoredPayload};
+use crate::snapshot::{
+    KeyedStateSnapshot, RestoredOperatorState, SnapshotError, StoredEntry, StoredPayload,
+};
+use crate::time::TimerService;
+use crate::time::watermark::NO_WATERMARK;
 
 pub use broadcast::{
     BroadcastAccess, BroadcastEntries, BroadcastError, BroadcastMode, BroadcastState,
@@ -205,6 +209,28 @@ pub(crate) fn check_restore(
         });
     }
     Ok(StateId(index as u32))
+}
+
+/// Put back a keyed operator's part of a checkpoint (the counterpart of
+/// `runtime::operator::keyed_snapshot`): entries into `backend` as stored,
+/// timers into `timers`. Returns the watermark the operator continues from
+/// ([`NO_WATERMARK`] if the files had none).
+///
+/// Entries keep their TTL stamps ([`StateBackend::restore_entry`]), so a
+/// restore does not extend any entry's life. Broadcast entries are not
+/// keyed: [`BroadcastState::restore`] puts them back.
+pub fn restore_keyed(
+    state: &RestoredOperatorState,
+    backend: &mut dyn StateBackend,
+    timers: &mut TimerService,
+) -> Result<i64, StateError> {
+    for entry in &state.entries {
+        backend.restore_entry(entry)?;
+    }
+    for (domain, timer) in &state.timers {
+        timers.register(*domain, timer.clone())?;
+    }
+    Ok(state.watermark.unwrap_or(NO_WATERMARK))
 }
 
 /// The id of a state registered before under the same name (`None` if it

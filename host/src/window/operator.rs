@@ -12,10 +12,12 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use crate::job::{WindowDef, WindowKind, WindowTime};
 use crate::runtime::keyed_guest::{KeyedGuest, TimerAccess};
-use crate::runtime::operator::{Collector, Operator, OperatorError, keyed_snapshot, restore_keyed};
+use crate::runtime::operator::{Collector, Operator, OperatorError, keyed_snapshot};
 use crate::runtime::record::{NO_TIMESTAMP, Record};
 use crate::snapshot::{OperatorSnapshot, RestoredOperatorState};
-use crate::state::{StateBackend, StateDescriptor, StateId, StateKey, StateKind, key_group_of};
+use crate::state::{
+    StateBackend, StateDescriptor, StateId, StateKey, StateKind, key_group_of, restore_keyed,
+};
 use crate::time::watermark::NO_WATERMARK;
 use crate::time::{TimeDomain, Timer, TimerService, processing_time_now};
 use crate::wasm::layout::{AggregateBatchEncoder, WindowResultsEncoder, split_length_prefixed};
