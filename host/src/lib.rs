@@ -15,6 +15,7 @@ pub mod features;
 pub mod job;
 pub mod join;
 pub mod runtime;
+pub mod snapshot;
 pub mod state;
 pub mod time;
 pub mod wasm;

@@ -886,7 +886,9 @@ fn restoring_needs_a_complete_checkpoint_of_this_job_with_its_operators() {
         &["--from-checkpoint", path_str(&not_a_checkpoint)],
     )
     .failure()
-    .stderr_has(&["is not a checkpoint folder (named `chk-<number>`)"]);
+    .stderr_has(&[
+        "is not a checkpoint or savepoint folder (named `chk-<number>` or `savepoint-<number>`)",
+    ]);
     let never_completed = chk(&dir, 999);
     run_in(&scratch, &job, &["--from-checkpoint", path_str(&never_completed)])
         .failure()

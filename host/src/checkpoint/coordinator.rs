@@ -17,10 +17,11 @@ use serde::{Deserialize, Serialize};
 
 use super::manifest::{OperatorFile, SnapshotKind};
 use super::protocol::{SinkCommit, SourceState};
+use super::state_file;
 use super::{
     AfterSavepoint, Barrier, BarrierKind, BarrierRequests, CheckpointStorage, CheckpointTag,
-    EDDY_VERSION, FORMAT_VERSION, FunctionRecord, LocalCheckpointStorage, Manifest, StateFile,
-    StopVerdict, TaskAck,
+    EDDY_VERSION, FORMAT_VERSION, FunctionRecord, Manifest, StateFile, StopVerdict, TaskAck,
+    open_savepoint_storage, open_storage,
 };
 use crate::connectors::staged_file;
 use crate::job::{CheckpointConfig, Job, SinkConnector};
@@ -95,7 +96,7 @@ struct InFlight {
     id: u64,
     kind: BarrierKind,
     /// Where its files go: the job's checkpoints, or a savepoint folder.
-    storage: LocalCheckpointStorage,
+    storage: Arc<dyn CheckpointStorage>,
     /// Who asked for a savepoint.
     reply: Option<Sender<Result<SavepointReport, String>>>,
     started: Instant,
@@ -115,7 +116,7 @@ pub struct Coordinator {
     /// What every manifest records about the job's guest functions.
     functions: Vec<FunctionRecord>,
     config: Option<CheckpointConfig>,
-    storage: Option<LocalCheckpointStorage>,
+    storage: Option<Arc<dyn CheckpointStorage>>,
     /// Exactly-once file sinks, by name: their folders.
     staged_sinks: HashMap<String, PathBuf>,
     requests: Arc<BarrierRequests>,
@@ -159,10 +160,7 @@ impl Coordinator {
             job: job.name.clone(),
             max_parallelism: job.max_parallelism,
             functions: Vec::new(),
-            storage: job
-                .checkpoints
-                .as_ref()
-                .map(|c| LocalCheckpointStorage::new(&c.dir)),
+            storage: job.checkpoints.as_ref().map(open_storage),
             config: job.checkpoints.clone(),
             staged_sinks,
             requests,
@@ -279,7 +277,7 @@ impl Coordinator {
             ));
             return;
         }
-        let storage = LocalCheckpointStorage::savepoints(&request.dir);
+        let storage = open_savepoint_storage(&request.dir);
         let kind = BarrierKind::Savepoint(request.after);
         self.start(kind, storage, Some(request.reply), now);
     }
@@ -288,7 +286,7 @@ impl Coordinator {
     fn start(
         &mut self,
         kind: BarrierKind,
-        storage: LocalCheckpointStorage,
+        storage: Arc<dyn CheckpointStorage>,
         reply: Option<Sender<Result<SavepointReport, String>>>,
         now: Instant,
     ) {
@@ -345,8 +343,7 @@ impl Coordinator {
                 part.uid, part.key_groups.0, part.key_groups.1
             );
             let mut bytes = Vec::new();
-            part.snapshot
-                .write_to(&mut bytes)
+            state_file::encode(part.snapshot, &mut bytes)
                 .with_context(|| format!("checkpoint {id}: operator `{}`", part.uid))?;
             flight.files.push(storage.write_file(id, &path, &bytes)?);
             flight.operators.push(OperatorFile {
@@ -400,7 +397,7 @@ impl Coordinator {
             let stops = flight.kind == BarrierKind::Savepoint(AfterSavepoint::Stop);
             let report = SavepointReport {
                 id: flight.id,
-                path: flight.storage.checkpoint_dir(flight.id),
+                path: flight.storage.location(flight.id),
                 bytes,
                 duration_ms: now.duration_since(flight.started).as_millis() as u64,
                 sources: manifest.sources,
@@ -548,6 +545,7 @@ impl Coordinator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::LocalCheckpointStorage;
     use crate::checkpoint::protocol::SourceState;
     use crate::connectors::SourcePosition;
 

@@ -110,6 +110,10 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 impl CheckpointStorage for LocalCheckpointStorage {
+    fn location(&self, id: u64) -> PathBuf {
+        self.checkpoint_dir(id)
+    }
+
     fn write_file(
         &self,
         id: u64,

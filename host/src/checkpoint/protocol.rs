@@ -9,9 +9,9 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use serde::{Deserialize, Serialize};
 
-use super::state_file::OperatorSnapshot;
 use crate::connectors::SourcePosition;
 use crate::job::CheckpointMode;
+use crate::snapshot::OperatorSnapshot;
 
 /// What a barrier asks of the tasks it passes (Flink's checkpoint types).
 /// Every kind is aligned and forwarded the same way; they differ in where

@@ -21,8 +21,8 @@ use super::restart::RestartTracker;
 use super::task::{Stop, TaskError};
 use crate::checkpoint::coordinator::{CheckpointStats, Coordinator, SavepointReport, SharedStats};
 use crate::checkpoint::{
-    BarrierRequests, CheckpointStorage, FunctionRecord, LocalCheckpointStorage, Manifest,
-    SnapshotKind, StateRecord, TaskAck,
+    self, BarrierRequests, CheckpointStorage, FunctionRecord, Manifest, SnapshotKind, StateRecord,
+    TaskAck,
 };
 use crate::connectors::staged_file;
 use crate::job::{Job, SinkConnector, StateBackendConfig};
@@ -314,7 +314,7 @@ fn find_checkpoint(
     modules: &LoadedModules,
     from: Option<&FromCheckpoint>,
     non_restored: NonRestoredState,
-) -> Result<Option<(Manifest, LocalCheckpointStorage)>> {
+) -> Result<Option<(Manifest, Arc<dyn CheckpointStorage>)>> {
     let found = match from {
         None => return Ok(None),
         Some(FromCheckpoint::Restart { since, initial }) => {
@@ -327,7 +327,7 @@ fn find_checkpoint(
             let config = job.checkpoints.as_ref().with_context(|| {
                 "`--from-checkpoint latest` needs a `[checkpoints]` section in the job file, to know where checkpoints are"
             })?;
-            let storage = LocalCheckpointStorage::new(&config.dir);
+            let storage = checkpoint::open_storage(config);
             let restorable = storage.latest_restorable(&job.name)?;
             let Some(restorable) = restorable else {
                 tracing::warn!(
@@ -343,13 +343,12 @@ fn find_checkpoint(
             (restorable.manifest, storage)
         }
         Some(FromCheckpoint::Path(path)) => {
-            let (storage, id) =
-                LocalCheckpointStorage::of_checkpoint_dir(path).with_context(|| {
-                    format!(
-                        "{} is not a checkpoint or savepoint folder (named `chk-<number>` or `savepoint-<number>`)",
-                        path.display()
-                    )
-                })?;
+            let (storage, id) = checkpoint::open_checkpoint_at(path).with_context(|| {
+                format!(
+                    "{} is not a checkpoint or savepoint folder (named `chk-<number>` or `savepoint-<number>`)",
+                    path.display()
+                )
+            })?;
             let manifest = storage
                 .verified_manifest(id, &job.name)
                 .with_context(|| format!("cannot restore from {}", path.display()))?;
@@ -464,11 +463,11 @@ fn function_records(job: &Job, modules: &LoadedModules) -> Vec<FunctionRecord> {
 fn own_latest_checkpoint(
     job: &Job,
     since: u64,
-) -> Result<Option<(Manifest, LocalCheckpointStorage)>> {
+) -> Result<Option<(Manifest, Arc<dyn CheckpointStorage>)>> {
     let Some(config) = &job.checkpoints else {
         return Ok(None);
     };
-    let storage = LocalCheckpointStorage::new(&config.dir);
+    let storage = checkpoint::open_storage(config);
     for id in storage.ids()?.into_iter().rev().filter(|&id| id >= since) {
         match storage.verified_manifest(id, &job.name) {
             Ok(manifest) => return Ok(Some((manifest, storage))),
@@ -517,7 +516,7 @@ struct Attempt<'a> {
 impl Attempt<'_> {
     fn run(
         &self,
-        restore: Option<&(Manifest, LocalCheckpointStorage)>,
+        restore: Option<&(Manifest, Arc<dyn CheckpointStorage>)>,
         on_tick: &mut dyn FnMut(&JobMetrics, &CheckpointStats, Duration),
     ) -> Result<(JobMetrics, JobEnd), AttemptFailure> {
         let job = self.job;
@@ -530,7 +529,7 @@ impl Attempt<'_> {
             scratch: scratch.clone(),
             restore: restore.map(|(manifest, storage)| RestoreSource {
                 manifest,
-                storage: storage as &dyn CheckpointStorage,
+                storage: storage.clone(),
             }),
         };
         let Plan {
@@ -683,7 +682,7 @@ fn newest_checkpoint_id(job: &Job, restored: Option<u64>) -> u64 {
     let stored = job
         .checkpoints
         .as_ref()
-        .and_then(|c| LocalCheckpointStorage::new(&c.dir).ids().ok())
+        .and_then(|c| checkpoint::open_storage(c).ids().ok())
         .and_then(|ids| ids.last().copied());
     stored.unwrap_or(0).max(restored.unwrap_or(0))
 }

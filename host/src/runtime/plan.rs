@@ -22,7 +22,7 @@ use super::poison::{DeadLetterOutput, OnFailure};
 use super::source_task::{IdleDetector, RecordDecoder, SourceTask};
 use super::task::{Chain, ChainNode, ChainSink, InboxTask, Stop, Target};
 use super::transform::WasmTransform;
-use crate::checkpoint::state_file::RestoredOperatorState;
+use crate::checkpoint::state_file;
 use crate::checkpoint::{BarrierRequests, CheckpointHandle, CheckpointStorage, Manifest, TaskAck};
 use crate::connectors::SourceReader;
 use crate::connectors::file::{FileReader, ThreadedLineReader};
@@ -35,6 +35,7 @@ use crate::job::{
     SinkConnector, SourceConnector, StreamRef,
 };
 use crate::join::IntervalJoin;
+use crate::snapshot::RestoredOperatorState;
 use crate::state::{JobStateBackend, KeyGroupRange, StateBackend};
 use crate::time::watermark::NO_WATERMARK;
 use crate::time::{InputWatermarks, WatermarkGenerator};
@@ -88,7 +89,7 @@ pub enum FromCheckpoint {
 /// The checkpoint a run starts from, read and checked.
 pub struct RestoreSource<'a> {
     pub manifest: &'a Manifest,
-    pub storage: &'a dyn CheckpointStorage,
+    pub storage: Arc<dyn CheckpointStorage>,
 }
 
 /// How the tasks of a run reach the checkpoint coordinator.
@@ -491,8 +492,7 @@ fn restore_operator(
                 )
             })?;
         let bytes = restore.storage.read_file(manifest.id, file)?;
-        state
-            .read(&bytes, range, with_broadcast)
+        state_file::decode_into(&mut state, &bytes, range, with_broadcast)
             .with_context(|| format!("checkpoint {}: state file {}", manifest.id, part.file))?;
     }
     Ok(state)
