@@ -781,3 +781,85 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// Copy `from` (a folder) to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    for file in walk(from) {
+        let target = to.join(file.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &target).unwrap();
+    }
+}
+
+#[test]
+fn a_savepoint_of_format_version_1_is_read_back_by_this_version_on_every_backend() {
+    // `tests/fixtures/savepoint-v1`: a savepoint written by format version 1
+    // (`eddy stop --savepoint` of the job in `job.toml.in`, parallelism 2,
+    // memory state, plain file sinks), and what that run wrote before it
+    // stopped. Restoring it must finish the output exactly: what the first
+    // run wrote plus what the restored run writes is what one run writes.
+    // If a deliberate format change makes this fail, bump the format
+    // version and have this test expect the version message instead.
+    let fixture = common::repo_root().join("tests/fixtures/savepoint-v1");
+    let template = std::fs::read_to_string(fixture.join("job.toml.in")).unwrap();
+    let job = template
+        .replace("AGGREGATE", &toml_path(&wasm("count_aggregate")))
+        .replace("TIMEOUTS", &toml_path(&wasm("count_with_timeout")));
+
+    let reference = Scratch::new();
+    reference.write("job.toml", &job);
+    eddy(&reference, &["run", "--quiet", "job.toml"]).success();
+    let whole = |scratch: &Scratch| {
+        ["windows", "quiet"].map(|sink| {
+            let mut lines = common::file_lines(&scratch.path(&format!("out/{sink}.jsonl")));
+            lines.sort();
+            lines
+        })
+    };
+    let expected = whole(&reference);
+
+    for (parallelism, state) in [
+        (3, "[state]\nbackend = \"memory\"\n"),
+        (1, "[state]\nbackend = \"rocksdb\"\nlocal_dir = \"state\"\n"),
+    ] {
+        let scratch = Scratch::new();
+        copy_dir(&fixture.join("out"), &scratch.path("out"));
+        copy_dir(
+            &fixture.join("savepoint-000000000001"),
+            &scratch.path("savepoint-000000000001"),
+        );
+        let job = job.replace(
+            "parallelism = 2\n",
+            &format!("parallelism = {parallelism}\n\n{state}"),
+        );
+        scratch.write("job.toml", &job);
+        let output = eddy(
+            &scratch,
+            &[
+                "run",
+                "job.toml",
+                "--from-savepoint",
+                "savepoint-000000000001",
+            ],
+        )
+        .success();
+        assert_eq!(
+            restored_savepoint(&output.stderr),
+            Some(1),
+            "{}",
+            output.stderr
+        );
+        let restored = whole(&scratch);
+        for (sink, (expected, restored)) in ["windows", "quiet"]
+            .iter()
+            .zip(expected.iter().zip(&restored))
+        {
+            assert!(
+                expected == restored,
+                "sink `{sink}` at parallelism {parallelism} ({state:?}): {} lines expected, {} after the restore",
+                expected.len(),
+                restored.len()
+            );
+        }
+    }
+}
