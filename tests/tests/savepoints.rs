@@ -570,6 +570,9 @@ fn the_control_api_needs_the_token_and_answers_as_its_openapi_description_says()
     check("GET", "/v1/jobs", "/v1/jobs", None, 200);
     let details = check("GET", "/v1/jobs/{id}", &format!("/v1/jobs/{id}"), None, 200);
     assert_eq!(details["status"]["phase"], "running");
+    let source = &details["status"]["nodes"][0];
+    assert_eq!(source["name"], "events");
+    assert!(source["records_out"].as_u64().unwrap() > 0, "{details}");
     assert_eq!(details["name"], "api");
     check("GET", "/v1/jobs/{id}", "/v1/jobs/no-such-job", None, 404);
     let savepoints = format!("/v1/jobs/{id}/savepoints");

@@ -144,9 +144,18 @@ pub fn status(wanted: &str) -> Result<()> {
         status.restarts
     );
     for node in &status.nodes {
+        let watermark = node
+            .watermark
+            .map(|w| format!("  watermark {w}"))
+            .unwrap_or_default();
         println!(
-            "  {:<8} {:<24} x{:<3} in {:>12}  out {:>12}",
-            node.role, node.name, node.parallelism, node.records_in, node.records_out
+            "  {:<8} {:<24} x{:<3} in {:>12}  out {:>12}  {:>10.0}/s{watermark}",
+            node.role,
+            node.name,
+            node.parallelism,
+            node.records_in,
+            node.records_out,
+            node.records_out_per_second.max(node.records_in_per_second),
         );
     }
     let checkpoints = &status.checkpoints;

@@ -128,12 +128,7 @@ pub fn run_job(
 
 fn new_shared() -> Arc<Shared> {
     Arc::new(Shared {
-        state: Mutex::new(JobState {
-            phase: JobPhase::Starting,
-            metrics: None,
-            restarts: 0,
-            last_failure: None,
-        }),
+        state: Mutex::new(JobState::starting()),
         checkpoints: SharedStats::default(),
         started: Instant::now(),
         cancel_requested: AtomicBool::new(false),
@@ -631,6 +626,7 @@ impl Attempt<'_> {
             }
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 last_tick = Instant::now();
+                self.shared.update(JobState::sample_rates);
                 let stats = snapshot(self.stats);
                 on_tick(&metrics, &stats, self.started.elapsed());
             }

@@ -69,6 +69,54 @@ pub struct JobState {
     pub restarts: u32,
     /// The last task failure, as the user would see it.
     pub last_failure: Option<String>,
+    /// Per node of `metrics`: records in and out per second over the last
+    /// second or so.
+    pub rates: Vec<(f64, f64)>,
+    /// When `rates` were last sampled, and the counts then.
+    sampled: Option<(Instant, Vec<(u64, u64)>)>,
+}
+
+impl JobState {
+    /// The state of a job that has not started yet.
+    pub(super) fn starting() -> Self {
+        JobState {
+            phase: JobPhase::Starting,
+            metrics: None,
+            restarts: 0,
+            last_failure: None,
+            rates: Vec::new(),
+            sampled: None,
+        }
+    }
+
+    /// Work out the rates since the last sample (about once a second).
+    pub(super) fn sample_rates(&mut self) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        let now = Instant::now();
+        let counts: Vec<(u64, u64)> = metrics
+            .nodes
+            .iter()
+            .map(|n| (n.records_in(), n.records_out()))
+            .collect();
+        if let Some((at, before)) = &self.sampled
+            && before.len() == counts.len()
+        {
+            let seconds = now.duration_since(*at).as_secs_f64().max(1e-3);
+            self.rates = counts
+                .iter()
+                .zip(before)
+                .map(|((i, o), (bi, bo))| {
+                    (
+                        i.saturating_sub(*bi) as f64 / seconds,
+                        o.saturating_sub(*bo) as f64 / seconds,
+                    )
+                })
+                .collect();
+        }
+        self.sampled = Some((now, counts));
+    }
 }
 
 /// The parts of a job's state shared between the executor and its handles.
@@ -127,6 +175,12 @@ pub struct NodeStatus {
     pub parallelism: u32,
     pub records_in: u64,
     pub records_out: u64,
+    /// Over the last second or so.
+    pub records_in_per_second: f64,
+    pub records_out_per_second: f64,
+    /// The lowest watermark of the node's subtasks (ms since the Unix
+    /// epoch), once every subtask has one.
+    pub watermark: Option<i64>,
 }
 
 /// The checkpoint figures of [`CheckpointStats`], as plain data.
@@ -213,12 +267,19 @@ impl JobHandle {
             .metrics
             .iter()
             .flat_map(|m| &m.nodes)
-            .map(|node| NodeStatus {
-                name: node.name.clone(),
-                role: format!("{:?}", node.role).to_lowercase(),
-                parallelism: node.parallelism,
-                records_in: node.records_in(),
-                records_out: node.records_out(),
+            .enumerate()
+            .map(|(i, node)| {
+                let (rate_in, rate_out) = state.rates.get(i).copied().unwrap_or_default();
+                NodeStatus {
+                    name: node.name.clone(),
+                    role: format!("{:?}", node.role).to_lowercase(),
+                    parallelism: node.parallelism,
+                    records_in: node.records_in(),
+                    records_out: node.records_out(),
+                    records_in_per_second: rate_in,
+                    records_out_per_second: rate_out,
+                    watermark: node.watermark(),
+                }
             })
             .collect();
         JobStatus {

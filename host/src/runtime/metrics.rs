@@ -2,7 +2,9 @@
 //! progress display.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::time::watermark::NO_WATERMARK;
 
 /// What a node is, for display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub struct NodeMetrics {
     /// Records emitted to side outputs that nothing reads (late records of
     /// a window nobody routed, for one), counted so they are never lost unseen.
     pub unread_side_output: AtomicU64,
+    /// The event-time watermark of each subtask.
+    watermarks: Vec<AtomicI64>,
 }
 
 impl NodeMetrics {
@@ -39,6 +43,23 @@ impl NodeMetrics {
     }
     pub fn records_out(&self) -> u64 {
         self.records_out.load(Ordering::Relaxed)
+    }
+
+    /// Subtask `subtask` (0-based) reached `watermark`.
+    pub fn set_watermark(&self, subtask: u32, watermark: i64) {
+        if let Some(slot) = self.watermarks.get(subtask as usize) {
+            slot.store(watermark, Ordering::Relaxed);
+        }
+    }
+
+    /// The node's watermark: the lowest of its subtasks' (Flink's low
+    /// watermark), `None` before every subtask has one.
+    pub fn watermark(&self) -> Option<i64> {
+        self.watermarks
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed))
+            .min()
+            .filter(|&w| w != NO_WATERMARK)
     }
 }
 
@@ -59,6 +80,9 @@ impl JobMetrics {
             records_out: AtomicU64::new(0),
             dead_letters: AtomicU64::new(0),
             unread_side_output: AtomicU64::new(0),
+            watermarks: (0..parallelism)
+                .map(|_| AtomicI64::new(NO_WATERMARK))
+                .collect(),
         });
         self.nodes.push(metrics.clone());
         metrics

@@ -172,6 +172,7 @@ impl SourceTask {
                 self.chain.records(records)?;
             }
             if let Some(watermark) = self.watermarks.advance() {
+                self.metrics.set_watermark(self.chain.subtask, watermark);
                 self.chain.watermark(watermark)?;
             }
             if status == ReadStatus::Finished {

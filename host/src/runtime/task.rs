@@ -229,6 +229,9 @@ impl Chain {
         self.watermark = watermark;
         for node in 0..self.nodes.len() {
             self.run_callback(node, |op, out| op.on_watermark(watermark, out))?;
+            self.nodes[node]
+                .metrics
+                .set_watermark(self.subtask, watermark);
         }
         for e in 0..self.exchanges.len() {
             if let Err(error) = self.exchanges[e].watermark(watermark) {
