@@ -42,7 +42,8 @@ fn every_reader_survives_a_short_fuzzing_run() {
             .unwrap_or_else(|| panic!("no report line for {target}:\n{report}"));
         assert!(line.ends_with(", 0 failures"), "{line}");
         let inputs: u64 = line.split(' ').nth(1).unwrap().parse().unwrap();
-        assert!(inputs > 100, "{line}");
+        // Every seed and some mutations, even on a loaded machine.
+        assert!(inputs > 50, "{line}");
     }
 }
 
