@@ -4,6 +4,10 @@
 //! failed; damaged checkpoints are refused with a clear message and the
 //! previous complete one is used; at-least-once mode loses nothing; a
 //! restart strategy that gives up says so and names the last failure.
+//! Every run or restart that relies on a restore checks, in its log
+//! (`EDDY_LOG=eddy=info`), that it restored the checkpoint it should have:
+//! a job that silently started from the beginning could still commit the
+//! same output with exactly-once sinks.
 
 mod common;
 
@@ -358,8 +362,9 @@ fn run_with_kills(scratch: &Scratch, job: &Path, kills: Kills, expected: Option<
         if let Some(id) = restorable {
             // A run killed before it logged anything proves nothing either way.
             if status.is_some() || !stderr.is_empty() {
-                assert!(
-                    stderr.contains(&format!("restoring checkpoint {id}")),
+                assert_eq!(
+                    restored_checkpoints(&stderr),
+                    [id],
                     "run {runs} started with checkpoint {id} complete but did not restore it:\n{stderr}"
                 );
                 restored += 1;
@@ -403,6 +408,22 @@ fn newest_complete_checkpoint(dir: &Path) -> Option<u64> {
             entry.path().join("_manifest.json").is_file().then_some(id)
         })
         .max()
+}
+
+/// The id in a log line saying a run restores a checkpoint
+/// (`EDDY_LOG=eddy=info`), if it is one.
+fn restored_id(line: &str) -> Option<u64> {
+    let (_, id) = line.split_once("restoring checkpoint ")?;
+    Some(
+        id.trim()
+            .parse()
+            .expect("a checkpoint id after `restoring checkpoint`"),
+    )
+}
+
+/// The ids of the checkpoints a run's log says it restored, in order.
+fn restored_checkpoints(log: &str) -> Vec<u64> {
+    log.lines().filter_map(restored_id).collect()
 }
 
 #[test]
@@ -559,18 +580,65 @@ fn guest_traps_at_random_records_restart_the_job_and_the_output_is_exactly_the_f
         Some(r#"{"mode": "trap-randomly", "one_in": 20000}"#),
     );
     let file = job.file_name().unwrap().to_str().unwrap();
-    let output = eddy_within(
+    let output = common::eddy_with_env(
         &["run", file],
         scratch.dir.path(),
         None,
         Duration::from_secs(300),
+        &[("EDDY_LOG", "eddy=info")],
     );
     let output = output.success();
-    let restarts = output.stderr.matches("restarting in").count();
-    eprintln!("{restarts} restarts after traps");
-    assert!(restarts >= 1, "no trap happened:\n{}", output.stderr);
+    let restored = assert_each_restart_restored(&output.stderr);
+    eprintln!("restarts after traps restored checkpoints {restored:?}");
     output.stderr_has(&["wasm trap", "operator `faulty`"]);
     assert_same_output(&expected, &outputs(&scratch));
+}
+
+/// Checks, in the log of a run with restarts (`EDDY_LOG=eddy=info`), that
+/// every restart restored the latest checkpoint: each `restarting in` is
+/// followed by `restoring checkpoint N` before the next attempt fails, with
+/// `N` never going back, or by `starting from the beginning` only while no
+/// checkpoint had been restored yet (none was complete). A restart that
+/// restored nothing, silently, fails. Returns the restored ids; there must
+/// be at least one, or the run proved nothing about restoring.
+fn assert_each_restart_restored(log: &str) -> Vec<u64> {
+    let mut restored: Vec<u64> = Vec::new();
+    let mut restarts = 0;
+    let mut awaiting_restore = false;
+    for line in log.lines() {
+        if line.contains("; restarting in ") {
+            assert!(
+                !awaiting_restore,
+                "restart {restarts} neither restored a checkpoint nor started from the beginning:\n{log}"
+            );
+            restarts += 1;
+            awaiting_restore = true;
+        } else if let Some(id) = restored_id(line) {
+            assert!(awaiting_restore, "a restore without a restart:\n{log}");
+            assert!(
+                restored.last().is_none_or(|&last| last <= id),
+                "restart {restarts} restored checkpoint {id}, older than the one before it ({restored:?}):\n{log}"
+            );
+            restored.push(id);
+            awaiting_restore = false;
+        } else if line.contains("starting from the beginning") {
+            assert!(
+                restored.is_empty(),
+                "restart {restarts} started from the beginning after checkpoint {restored:?} had been restored:\n{log}"
+            );
+            awaiting_restore = false;
+        }
+    }
+    assert!(
+        !awaiting_restore,
+        "the last restart neither restored a checkpoint nor started from the beginning:\n{log}"
+    );
+    assert!(restarts >= 1, "no trap happened:\n{log}");
+    assert!(
+        !restored.is_empty(),
+        "none of {restarts} restarts restored a checkpoint:\n{log}"
+    );
+    restored
 }
 
 /// Run the harness job once to its end in `scratch`, keeping every
@@ -637,11 +705,12 @@ fn damaged_and_foreign_checkpoints_are_refused_and_the_previous_complete_one_is_
     std::fs::remove_file(&state_file).unwrap();
 
     let file = job.file_name().unwrap().to_str().unwrap();
-    let output = eddy_within(
+    let output = common::eddy_with_env(
         &["run", file, "--from-checkpoint", "latest"],
         scratch.dir.path(),
         None,
         Duration::from_secs(300),
+        &[("EDDY_LOG", "eddy=info")],
     )
     .success();
     output.stderr_has(&[
@@ -649,8 +718,14 @@ fn damaged_and_foreign_checkpoints_are_refused_and_the_previous_complete_one_is_
         &format!("checkpoint {truncated}: the manifest is truncated or corrupt"),
         &format!("checkpoint {missing_file}: state file "),
         "is missing",
-        &format!("restored from #{good}"),
+        &format!("restored from #{good}\n"),
     ]);
+    assert_eq!(
+        restored_checkpoints(&output.stderr),
+        [good],
+        "{}",
+        output.stderr
+    );
 }
 
 /// Every file below `dir`.
@@ -769,8 +844,11 @@ fn kill_once_a_checkpoint_is_complete(scratch: &Scratch, job: &Path) {
     assert!(checkpointed, "no checkpoint completed before the job ended");
 }
 
-/// Restart `job` from its latest checkpoint and check that it said so.
-fn restore_latest(scratch: &Scratch, job: &Path) {
+/// Restart `job` from its latest checkpoint, and check that it restored
+/// the newest complete one there (not silently started from the beginning).
+fn restore_latest(scratch: &Scratch, job: &Path) -> common::Output {
+    let newest = newest_complete_checkpoint(&scratch.path("checkpoints"))
+        .expect("a complete checkpoint to restore");
     let file = job.file_name().unwrap().to_str().unwrap();
     let output = common::eddy_with_env(
         &["run", "--quiet", file, "--from-checkpoint", "latest"],
@@ -780,11 +858,13 @@ fn restore_latest(scratch: &Scratch, job: &Path) {
         &[("EDDY_LOG", "eddy=info")],
     )
     .success();
-    assert!(
-        output.stderr.contains("restoring checkpoint"),
-        "the second run did not restore a checkpoint:\n{}",
+    assert_eq!(
+        restored_checkpoints(&output.stderr),
+        [newest],
+        "the second run did not restore checkpoint {newest}:\n{}",
         output.stderr
     );
+    output
 }
 
 #[test]
@@ -864,12 +944,7 @@ fn a_job_restored_at_another_parallelism_commits_exactly_the_failure_free_output
         .unwrap()
         .replace("parallelism = 2", "parallelism = 3");
     std::fs::write(&job, text).unwrap();
-    let output = run_in(&scratch, &job, &["--from-checkpoint", "latest"]).success();
-    assert!(
-        !output.stderr.contains("starting from the beginning"),
-        "{}",
-        output.stderr
-    );
+    restore_latest(&scratch, &job);
     assert_same_output(&expected, &outputs(&scratch));
 }
 

@@ -76,10 +76,68 @@ mod tests {
         }
     }
 
+    /// Key groups computed once with the hash of the first release: they
+    /// are part of the savepoint format, so none may ever change.
     #[test]
-    fn key_group_is_stable() {
-        // Part of the savepoint format: a change here breaks restores.
-        assert_eq!(key_group_of(b"alice", 128), key_group_of(b"alice", 128));
-        assert!(key_group_of(b"alice", 128) < 128);
+    fn key_groups_of_known_keys_never_change() {
+        let pinned: [(&[u8], [u16; 5]); 6] = [
+            // max parallelism:  1  7  128  1000  32768
+            (b"", [0, 4, 66, 138, 5314]),
+            (b"alice", [0, 5, 48, 80, 5808]),
+            (b"bob", [0, 4, 101, 397, 14565]),
+            (b"user-42", [0, 3, 77, 621, 2509]),
+            (b"\x00\xff", [0, 3, 115, 83, 3059]),
+            ("z\u{fc}rich".as_bytes(), [0, 3, 55, 159, 13751]),
+        ];
+        for (key, groups) in pinned {
+            for (max, expected) in [1, 7, 128, 1000, 32768].into_iter().zip(groups) {
+                assert_eq!(
+                    key_group_of(key, max),
+                    expected,
+                    "key {key:?} at max parallelism {max}"
+                );
+            }
+        }
+    }
+
+    /// Which subtask restores which key groups is part of the savepoint
+    /// format too (Flink's assignment).
+    #[test]
+    fn subtask_ranges_never_change() {
+        let pinned: [(u32, u32, &[std::ops::Range<u16>]); 5] = [
+            (2, 128, &[0..64, 64..128]),
+            (3, 128, &[0..43, 43..86, 86..128]),
+            (4, 128, &[0..32, 32..64, 64..96, 96..128]),
+            (
+                7,
+                1000,
+                &[
+                    0..143,
+                    143..286,
+                    286..429,
+                    429..572,
+                    572..715,
+                    715..858,
+                    858..1000,
+                ],
+            ),
+            (
+                5,
+                32768,
+                &[
+                    0..6554,
+                    6554..13108,
+                    13108..19661,
+                    19661..26215,
+                    26215..32768,
+                ],
+            ),
+        ];
+        for (parallelism, max, ranges) in pinned {
+            let actual: Vec<_> = (0..parallelism)
+                .map(|subtask| KeyGroupRange::for_subtask(subtask, parallelism, max).groups)
+                .collect();
+            assert_eq!(actual, ranges, "parallelism {parallelism} of {max}");
+        }
     }
 }
