@@ -1,182 +1,42 @@
-//! From a validated job to runnable tasks: load and check every module,
-//! chain operators, wire exchanges and sinks, instantiate guests per subtask.
-//!
-//! Chaining follows Flink: a stateless operator with the parallelism of its
-//! input runs in its input's task; a keyed operator, or a change of
-//! parallelism, starts a new task group behind an exchange. Sinks run in the
-//! task of their input.
+//! Tasks from a job: chain operators, wire exchanges and sinks,
+//! instantiate guests per subtask.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, Sender};
 
-use super::exchange::{self, Exchange, GuestKeySelector, KeySelector, Message, Partitioning};
-use super::keyed::{SecondInput, WasmKeyedProcess};
-use super::keyed_guest::KeyedGuest;
-use super::metrics::{JobMetrics, NodeMetrics, NodeRole};
-use super::operator::Operator;
-use super::poison::{DeadLetterOutput, OnFailure};
-use super::source_task::{IdleDetector, RecordDecoder, SourceTask};
-use super::task::{Chain, ChainNode, ChainSink, InboxTask, Stop, Target};
-use super::transform::WasmTransform;
-use crate::checkpoint::state_file::RestoredOperatorState;
-use crate::checkpoint::{CheckpointHandle, CheckpointStorage, Manifest, TaskAck};
+use super::restore::{restore_operator, restore_source};
+use super::{CheckpointWiring, LoadedModules, Plan, PlannedTask, RunOptions};
+use crate::checkpoint::CheckpointHandle;
 use crate::connectors::SourceReader;
 use crate::connectors::file::{FileReader, ThreadedLineReader};
 use crate::connectors::generator::GeneratorReader;
 use crate::connectors::sink::SinkWriter;
 use crate::connectors::staged_file::StagedFileWriter;
-use crate::job::{CheckpointMode, FailurePolicy, JobError};
+use crate::job::{CheckpointMode, FailurePolicy};
 use crate::job::{
-    InputSide, Job, KeyBy, LATE_LEFT_OUTPUT, LATE_RIGHT_OUTPUT, OperatorDef, OperatorKind,
-    SinkConnector, SourceConnector, StreamRef,
+    InputSide, Job, KeyBy, OperatorDef, OperatorKind, SinkConnector, SourceConnector, StreamRef,
 };
 use crate::join::IntervalJoin;
+use crate::runtime::exchange::{
+    self, Exchange, GuestKeySelector, KeySelector, Message, Partitioning,
+};
+use crate::runtime::keyed::{SecondInput, WasmKeyedProcess};
+use crate::runtime::keyed_guest::KeyedGuest;
+use crate::runtime::metrics::{JobMetrics, NodeMetrics, NodeRole};
+use crate::runtime::operator::Operator;
+use crate::runtime::poison::{DeadLetterOutput, OnFailure};
+use crate::runtime::source_task::{IdleDetector, RecordDecoder, SourceTask};
+use crate::runtime::task::{Chain, ChainNode, ChainSink, InboxTask, Target};
+use crate::runtime::transform::WasmTransform;
 use crate::state::{JobStateBackend, KeyGroupRange, StateBackend};
 use crate::time::watermark::NO_WATERMARK;
 use crate::time::{InputWatermarks, WatermarkGenerator};
-use crate::wasm::bindings::FunctionKind;
-use crate::wasm::{GuestEngine, GuestInstance, GuestModule, GuestTag, function_kind_of};
+use crate::wasm::{GuestInstance, GuestModule, GuestTag};
 use crate::window::{AggregateGuest, WindowFunction, WindowOperator};
-
-/// Makes the native-Rust twin of an operator for one subtask (benchmarks).
-pub type NativeOperatorFactory = Arc<dyn Fn(u32) -> Box<dyn Operator> + Send + Sync>;
-
-/// Options of one run.
-#[derive(Clone, Default)]
-pub struct RunOptions {
-    /// Operators (by uid) to run as native Rust instead of their module.
-    pub native_operators: HashMap<String, NativeOperatorFactory>,
-    /// Where to restore the job from, if not from the beginning.
-    pub from_checkpoint: Option<FromCheckpoint>,
-}
-
-/// Which checkpoint `eddy run --from-checkpoint` restores.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FromCheckpoint {
-    /// The newest complete checkpoint in the job's checkpoint folder
-    /// (the beginning if there is none).
-    Latest,
-    /// The checkpoint in this folder (a `chk-<n>` folder).
-    Path(std::path::PathBuf),
-}
-
-/// The checkpoint a run starts from, read and checked.
-pub struct RestoreSource<'a> {
-    pub manifest: &'a Manifest,
-    pub storage: &'a dyn CheckpointStorage,
-}
-
-/// How the tasks of a run reach the checkpoint coordinator.
-pub struct CheckpointWiring<'a> {
-    pub requested: Arc<std::sync::atomic::AtomicU64>,
-    pub acks: Sender<TaskAck>,
-    pub scratch: std::path::PathBuf,
-    pub restore: Option<RestoreSource<'a>>,
-}
-
-/// A task ready to run on a thread of its own.
-pub struct PlannedTask {
-    pub name: String,
-    pub run: Box<dyn FnOnce() -> Result<(), Stop> + Send>,
-}
-
-/// Everything needed to run a job.
-pub struct Plan {
-    pub tasks: Vec<PlannedTask>,
-    pub metrics: JobMetrics,
-    pub cancelled: Arc<AtomicBool>,
-}
-
-/// The modules of a job, loaded and checked.
-pub struct LoadedModules {
-    operators: HashMap<String, GuestModule>,
-    /// Key selectors by operator uid and the input they key.
-    selectors: HashMap<(String, InputSide), GuestModule>,
-}
-
-/// Load and check every module of `job` (what `eddy validate` does), and
-/// check that side outputs read by the job are declared by their operators.
-pub fn load_modules(
-    job: &Job,
-    engine: &GuestEngine,
-    options: &RunOptions,
-) -> Result<LoadedModules> {
-    let mut modules = LoadedModules {
-        operators: HashMap::new(),
-        selectors: HashMap::new(),
-    };
-    for op in &job.operators {
-        if let (Some(path), Some(kind)) = (&op.module, function_kind_of(op.kind))
-            && !options.native_operators.contains_key(&op.uid)
-        {
-            let module = GuestModule::load(engine, path, kind)
-                .with_context(|| format!("operator `{}`", op.uid))?;
-            modules.operators.insert(op.uid.clone(), module);
-        }
-        for side in [InputSide::First, InputSide::Second] {
-            if let Some(KeyBy::Selector(path)) = op.key_by_of(side) {
-                let module = GuestModule::load(engine, path, FunctionKind::KeySelector)
-                    .with_context(|| format!("operator `{}`: key_by selector", op.uid))?;
-                modules.selectors.insert((op.uid.clone(), side), module);
-            }
-        }
-    }
-    for read in &job.side_output_reads {
-        let (node, side) = (&read.stream.node, read.stream.side_output.as_deref());
-        let available = side_outputs_of(job, &modules, node);
-        if side.is_some_and(|side| !available.iter().any(|(name, _)| name == side)) {
-            let has = if available.is_empty() {
-                format!(
-                    "operator `{node}` has none (it has no window and its module declares none)"
-                )
-            } else {
-                let list: Vec<String> = available
-                    .iter()
-                    .map(|(name, origin)| format!("`{name}` ({origin})"))
-                    .collect();
-                format!("operator `{node}` has: {}", list.join(", "))
-            };
-            let message = format!(
-                "{}: input `{}` names no side output of operator `{node}`; {has}",
-                read.reader, read.stream
-            );
-            return Err(JobError::at(&job.file, &read.at, message).into());
-        }
-    }
-    Ok(modules)
-}
-
-/// The side outputs of operator `uid`, each with where it comes from: the
-/// host's (a window's late-data output, an interval join's late records),
-/// then what its module declares.
-fn side_outputs_of(job: &Job, modules: &LoadedModules, uid: &str) -> Vec<(String, &'static str)> {
-    let operator = job.operators.iter().find(|o| o.uid == uid);
-    let window_late = operator
-        .and_then(|o| o.window.as_ref())
-        .map(|w| (w.late_output.clone(), "the window's `late_output`"));
-    let join_late = operator
-        .filter(|o| o.kind == OperatorKind::IntervalJoin)
-        .map(|_| {
-            [LATE_LEFT_OUTPUT, LATE_RIGHT_OUTPUT]
-                .map(|name| (name.to_string(), "the interval join's late records"))
-        });
-    let declared = modules
-        .operators
-        .get(uid)
-        .map(|m| m.descriptor.side_outputs.clone())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|name| (name, "declared by its module"));
-    window_late
-        .into_iter()
-        .chain(join_late.into_iter().flatten())
-        .chain(declared)
-        .collect()
-}
 
 /// Where a task group's input comes from.
 #[derive(Clone, Copy)]
@@ -396,77 +256,6 @@ pub fn plan(
         metrics,
         cancelled,
     })
-}
-
-/// Rewind a source subtask's reader to where checkpoint `restore` has it.
-/// A source the checkpoint does not know (new in the job) starts at the beginning.
-fn restore_source(
-    restore: &RestoreSource<'_>,
-    source: &str,
-    subtask: u32,
-    parallelism: u32,
-    reader: &mut dyn SourceReader,
-    watermarks: &mut WatermarkGenerator,
-) -> Result<()> {
-    let id = restore.manifest.id;
-    let states: Vec<_> = restore
-        .manifest
-        .sources
-        .iter()
-        .filter(|s| s.source == source)
-        .collect();
-    if let Some(other) = states.iter().find(|s| s.parallelism != parallelism) {
-        bail!(
-            "source `{source}` ran with parallelism {} when checkpoint {id} was taken and has {parallelism} now; a source's parallelism cannot change across a restore",
-            other.parallelism
-        );
-    }
-    if let Some(state) = states.iter().find(|s| s.subtask == subtask) {
-        reader.seek(state.position).with_context(|| {
-            format!(
-                "source `{source}`: cannot go back to where checkpoint {id} read up to in {}",
-                reader.describe()
-            )
-        })?;
-        watermarks.restore(state.max_timestamp);
-    }
-    Ok(())
-}
-
-/// The state of operator `uid`'s subtask owning `range`, read from every
-/// file of checkpoint `restore` that holds some of its key groups (any
-/// number of them if the parallelism changed); broadcast state from the old
-/// subtask with the same index (modulo the old parallelism), as Flink does.
-fn restore_operator(
-    restore: &RestoreSource<'_>,
-    uid: &str,
-    subtask: u32,
-    range: &KeyGroupRange,
-) -> Result<RestoredOperatorState> {
-    let manifest = restore.manifest;
-    let mut state = RestoredOperatorState::default();
-    for part in manifest.operators.iter().filter(|p| p.uid == uid) {
-        let (start, end) = part.key_groups;
-        let with_broadcast = subtask % part.parallelism.max(1) == part.subtask;
-        if !with_broadcast && (end <= range.groups.start || start >= range.groups.end) {
-            continue;
-        }
-        let file = manifest
-            .files
-            .iter()
-            .find(|f| f.path == part.file)
-            .with_context(|| {
-                format!(
-                    "checkpoint {}: the manifest names state file {} for operator `{uid}` but does not list it",
-                    manifest.id, part.file
-                )
-            })?;
-        let bytes = restore.storage.read_file(manifest.id, file)?;
-        state
-            .read(&bytes, range, with_broadcast)
-            .with_context(|| format!("checkpoint {}: state file {}", manifest.id, part.file))?;
-    }
-    Ok(state)
 }
 
 /// `operator `uid` (subtask i/p)`, what errors about one operator subtask start with.
