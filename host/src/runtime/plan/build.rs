@@ -1,5 +1,6 @@
-//! Tasks from a job: chain operators, wire exchanges and sinks,
-//! instantiate guests per subtask.
+//! Tasks from a job graph: a chain per task group and subtask, wired as the
+//! graph's edges say, with guests instantiated (and restored from a
+//! checkpoint) per subtask.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, Sender};
 
+use super::graph::{EdgePartitioning, GraphEdge, JobGraph, NodeId, Output};
 use super::restore::{restore_operator, restore_source};
 use super::{CheckpointWiring, LoadedModules, Plan, PlannedTask, RunOptions};
 use crate::checkpoint::CheckpointHandle;
@@ -18,7 +20,7 @@ use crate::connectors::sink::SinkWriter;
 use crate::connectors::staged_file::StagedFileWriter;
 use crate::job::{CheckpointMode, FailurePolicy};
 use crate::job::{
-    InputSide, Job, KeyBy, OperatorDef, OperatorKind, SinkConnector, SourceConnector, StreamRef,
+    InputSide, Job, KeyBy, OperatorDef, OperatorKind, SinkConnector, SourceConnector,
 };
 use crate::join::IntervalJoin;
 use crate::runtime::exchange::{
@@ -38,6 +40,14 @@ use crate::time::{InputWatermarks, WatermarkGenerator};
 use crate::wasm::{GuestInstance, GuestModule, GuestTag};
 use crate::window::{AggregateGuest, WindowFunction, WindowOperator};
 
+/// Where a node of the graph is defined in the job, by index.
+#[derive(Clone, Copy)]
+enum Definition {
+    Source(usize),
+    Operator(usize),
+    Sink(usize),
+}
+
 /// Where a task group's input comes from.
 #[derive(Clone, Copy)]
 enum Head {
@@ -45,69 +55,97 @@ enum Head {
     Operator(usize),
 }
 
-/// Nodes that run together in one task per subtask.
-struct Group {
+/// An edge into an operator head, as its producers know it.
+type InputStream<'g> = (InputSide, &'g NodeId, &'g Output);
+
+/// A task group of the graph, its nodes found in the job, with the inbox
+/// of an operator head.
+struct Group<'g> {
     head: Head,
     parallelism: u32,
     /// Operators in chain order (an operator head comes first).
     operators: Vec<usize>,
+    /// Sinks in chain order.
     sinks: Vec<usize>,
     /// Operator heads: the side each inbox channel feeds, by channel index.
     /// Every subtask of every producer of every input has a channel.
     channel_sides: Vec<InputSide>,
     /// Operator heads: first channel index of each input stream.
-    channel_offsets: HashMap<(InputSide, StreamRef), usize>,
+    channel_offsets: HashMap<InputStream<'g>, usize>,
     inboxes: Vec<(Sender<Message>, Receiver<Message>)>,
 }
 
-/// Build the tasks of `job`, restored from `checkpoints.restore` if set.
-pub fn plan(
+/// Every node of `job` by name.
+fn definitions(job: &Job) -> HashMap<&str, Definition> {
+    let sources =
+        (job.sources.iter().enumerate()).map(|(i, s)| (s.name.as_str(), Definition::Source(i)));
+    let operators =
+        (job.operators.iter().enumerate()).map(|(i, o)| (o.uid.as_str(), Definition::Operator(i)));
+    let sinks = (job.sinks.iter().enumerate()).map(|(i, k)| (k.name.as_str(), Definition::Sink(i)));
+    sources.chain(operators).chain(sinks).collect()
+}
+
+/// The task groups of `graph`, with their inboxes.
+fn groups<'g>(graph: &'g JobGraph, definitions: &HashMap<&str, Definition>) -> Vec<Group<'g>> {
+    let mut groups = Vec::new();
+    for group in &graph.task_groups {
+        let head = match definitions[group.head.as_str()] {
+            Definition::Source(s) => Head::Source(s),
+            Definition::Operator(o) => Head::Operator(o),
+            Definition::Sink(_) => unreachable!("a sink heads no task group"),
+        };
+        let mut operators = Vec::new();
+        let mut sinks = Vec::new();
+        for node in &group.nodes {
+            match definitions[node.as_str()] {
+                Definition::Source(_) => {}
+                Definition::Operator(o) => operators.push(o),
+                Definition::Sink(k) => sinks.push(k),
+            }
+        }
+        let mut channel_sides = Vec::new();
+        let mut channel_offsets = HashMap::new();
+        let mut inboxes = Vec::new();
+        if let Head::Operator(_) = head {
+            for edge in graph.edges_into(group.head.as_str()) {
+                let producers = graph
+                    .node(edge.from.as_str())
+                    .expect("edges join nodes of the graph")
+                    .parallelism;
+                channel_offsets.insert((edge.input, &edge.from, &edge.output), channel_sides.len());
+                channel_sides.extend((0..producers).map(|_| edge.input));
+            }
+            inboxes = (0..group.parallelism)
+                .map(|_| exchange::channel())
+                .collect();
+        }
+        groups.push(Group {
+            head,
+            parallelism: group.parallelism,
+            operators,
+            sinks,
+            channel_sides,
+            channel_offsets,
+            inboxes,
+        });
+    }
+    groups
+}
+
+/// Build the tasks of `job` as `graph` chains and wires them, restored
+/// from `checkpoints.restore` if set.
+pub fn build_tasks(
     job: &Job,
+    graph: &JobGraph,
     modules: &LoadedModules,
     options: &RunOptions,
     checkpoints: &CheckpointWiring<'_>,
 ) -> Result<Plan> {
-    let mut groups: Vec<Group> = Vec::new();
-    let mut group_of: HashMap<&str, usize> = HashMap::new();
-    for (i, source) in job.sources.iter().enumerate() {
-        group_of.insert(&source.name, groups.len());
-        groups.push(Group {
-            head: Head::Source(i),
-            parallelism: source.parallelism,
-            operators: Vec::new(),
-            sinks: Vec::new(),
-            channel_sides: Vec::new(),
-            channel_offsets: HashMap::new(),
-            inboxes: Vec::new(),
-        });
-    }
-    for (i, op) in job.operators.iter().enumerate() {
-        let streams: Vec<(InputSide, &StreamRef)> = op.input_streams().collect();
-        let input_group = group_of[streams[0].1.node.as_str()];
-        let input_parallelism = groups[input_group].parallelism;
-        if op.kind.is_keyed() || streams.len() > 1 || op.parallelism != input_parallelism {
-            let mut channel_sides = Vec::new();
-            let mut channel_offsets = HashMap::new();
-            for (side, stream) in streams {
-                let producers = groups[group_of[stream.node.as_str()]].parallelism;
-                channel_offsets.insert((side, stream.clone()), channel_sides.len());
-                channel_sides.extend((0..producers).map(|_| side));
-            }
-            group_of.insert(&op.uid, groups.len());
-            groups.push(Group {
-                head: Head::Operator(i),
-                parallelism: op.parallelism,
-                operators: vec![i],
-                sinks: Vec::new(),
-                channel_sides,
-                channel_offsets,
-                inboxes: (0..op.parallelism).map(|_| exchange::channel()).collect(),
-            });
-        } else {
-            groups[input_group].operators.push(i);
-            group_of.insert(&op.uid, input_group);
-        }
-    }
+    let definitions = definitions(job);
+    let groups = groups(graph, &definitions);
+    let group_headed_by: HashMap<&str, usize> = (graph.task_groups.iter().enumerate())
+        .map(|(g, group)| (group.head.as_str(), g))
+        .collect();
 
     let mut metrics = JobMetrics::default();
     let source_metrics: Vec<_> = job
@@ -121,7 +159,7 @@ pub fn plan(
         .map(|o| metrics.add(&o.uid, NodeRole::Operator, o.parallelism))
         .collect();
     let mut sink_writers = Vec::new();
-    for (i, sink) in job.sinks.iter().enumerate() {
+    for sink in &job.sinks {
         let writer = match &sink.connector {
             SinkConnector::Stdout => SinkWriter::stdout(),
             SinkConnector::File(path) => SinkWriter::file(path, checkpoints.restore.is_some())
@@ -131,15 +169,10 @@ pub fn plan(
             // Every subtask gets part files of its own (`Wiring::sink_writer`).
             SinkConnector::ExactlyOnceFiles(_) | SinkConnector::Discard => SinkWriter::Discard,
         };
-        // Sinks run with the task of their input; dead-letter-only sinks with their sources.
-        let parallelism = match &sink.input {
-            Some(input) => {
-                let group = group_of[input.node.as_str()];
-                groups[group].sinks.push(i);
-                groups[group].parallelism
-            }
-            None => 1,
-        };
+        let parallelism = graph
+            .node(&sink.name)
+            .expect("every sink is a node of the graph")
+            .parallelism;
         sink_writers.push((writer, metrics.add(&sink.name, NodeRole::Sink, parallelism)));
     }
 
@@ -156,11 +189,13 @@ pub fn plan(
     let wiring = Wiring {
         checkpoints,
         job,
+        graph,
+        definitions: &definitions,
         state_backend: &state_backend,
         modules,
         options,
         groups: &groups,
-        group_of: &group_of,
+        group_headed_by: &group_headed_by,
         senders: &senders,
         sink_writers: &sink_writers,
         operator_metrics: &operator_metrics,
@@ -181,10 +216,10 @@ pub fn plan(
             match group.head {
                 Head::Source(s) => {
                     let source = job.sources[s].clone();
-                    let dead_letter = source
-                        .dead_letter
-                        .as_ref()
-                        .map(|name| wiring.chain_sink(name, subtask, &mut chain));
+                    let dead_letter = graph
+                        .edges_from(&source.name, &Output::DeadLetters)
+                        .next()
+                        .map(|edge| sink_in_chain(&chain, &edge.to));
                     let attach_keys = job.operators.iter().any(|o| {
                         [InputSide::First, InputSide::Second]
                             .iter()
@@ -215,7 +250,7 @@ pub fn plan(
                         decoder: RecordDecoder {
                             format: source.format,
                             timestamp: source.timestamp.clone(),
-                            key_fields: direct_key_fields(job, &source.name),
+                            key_fields: direct_key_fields(graph, &source.name),
                         },
                         watermarks,
                         reader,
@@ -268,20 +303,29 @@ fn subtask_context(def: &OperatorDef, subtask: u32) -> String {
     )
 }
 
-/// JSON key fields of keyed operators reading `source` directly.
-fn direct_key_fields(job: &Job, source: &str) -> Vec<Vec<String>> {
+/// JSON key fields of keyed operators reading `source` directly (through
+/// a hash exchange).
+fn direct_key_fields(graph: &JobGraph, source: &str) -> Vec<Vec<String>> {
     let mut fields: Vec<Vec<String>> = Vec::new();
-    for op in &job.operators {
-        for (side, stream) in op.input_streams() {
-            if stream.node == source
-                && let Some(KeyBy::Field(path)) = op.key_by_of(side)
-                && !fields.contains(path)
-            {
-                fields.push(path.clone());
-            }
+    for edge in graph.edges_from(source, &Output::Main) {
+        if let EdgePartitioning::Hash {
+            key: KeyBy::Field(path),
+        } = &edge.partitioning
+            && !fields.contains(path)
+        {
+            fields.push(path.clone());
         }
     }
     fields
+}
+
+/// The index of sink `sink` among the sinks of `chain`.
+fn sink_in_chain(chain: &Chain, sink: &NodeId) -> usize {
+    chain
+        .sinks
+        .iter()
+        .position(|s| s.name == sink.as_str())
+        .expect("the graph runs a sink in the chain of every node that writes to it")
 }
 
 fn open_reader(
@@ -310,12 +354,14 @@ fn open_reader(
 struct Wiring<'a> {
     checkpoints: &'a CheckpointWiring<'a>,
     job: &'a Job,
+    graph: &'a JobGraph,
+    definitions: &'a HashMap<&'a str, Definition>,
     /// Opens the keyed state of each operator subtask.
     state_backend: &'a JobStateBackend,
     modules: &'a LoadedModules,
     options: &'a RunOptions,
-    groups: &'a [Group],
-    group_of: &'a HashMap<&'a str, usize>,
+    groups: &'a [Group<'a>],
+    group_headed_by: &'a HashMap<&'a str, usize>,
     senders: &'a [Vec<Sender<Message>>],
     sink_writers: &'a [(SinkWriter, Arc<NodeMetrics>)],
     operator_metrics: &'a [Arc<NodeMetrics>],
@@ -357,37 +403,22 @@ impl Wiring<'_> {
             node_ops.push(op);
         }
         if let Head::Source(s) = group.head {
-            let stream = StreamRef {
-                node: self.job.sources[s].name.clone(),
-                side_output: None,
-            };
-            chain.head = self.targets(g, subtask, &stream, &mut chain)?;
+            let source = &self.job.sources[s].name;
+            chain.head = self.targets(g, subtask, source, &Output::Main, &mut chain)?;
         }
         for (local, op) in node_ops.into_iter().enumerate() {
             let def = &self.job.operators[group.operators[local]];
-            let main = self.targets(
-                g,
-                subtask,
-                &StreamRef {
-                    node: def.uid.clone(),
-                    side_output: None,
-                },
-                &mut chain,
-            )?;
+            let main = self.targets(g, subtask, &def.uid, &Output::Main, &mut chain)?;
             let mut side = Vec::new();
             for name in op.side_outputs().to_vec() {
-                let stream = StreamRef {
-                    node: def.uid.clone(),
-                    side_output: Some(name),
-                };
-                side.push(self.targets(g, subtask, &stream, &mut chain)?);
+                let output = Output::Side(name);
+                side.push(self.targets(g, subtask, &def.uid, &output, &mut chain)?);
             }
             // The records its guest fails on: a side output after the
             // guest's own (`poison::DeadLetterOutput`).
-            if let Some(sink) = def.on_failure.dead_letter_sink() {
-                side.push(vec![Target::Sink(
-                    self.chain_sink(sink, subtask, &mut chain),
-                )]);
+            if def.on_failure.dead_letter_sink().is_some() {
+                let output = Output::DeadLetters;
+                side.push(self.targets(g, subtask, &def.uid, &output, &mut chain)?);
             }
             chain.nodes.push(ChainNode {
                 op,
@@ -397,27 +428,6 @@ impl Wiring<'_> {
             });
         }
         Ok(chain)
-    }
-
-    /// The index of sink `name` among the sinks of `chain`, added if the
-    /// chain does not write it yet: a dead-letter sink, which takes records
-    /// from every task that sets some aside, besides its `input` if any.
-    fn chain_sink(&self, name: &str, subtask: u32, chain: &mut Chain) -> usize {
-        if let Some(index) = chain.sinks.iter().position(|s| s.name == name) {
-            return index;
-        }
-        let sink = self
-            .job
-            .sinks
-            .iter()
-            .position(|k| k.name == name)
-            .expect("validated: dead letters go to a sink of the job");
-        chain.sinks.push(ChainSink {
-            name: name.to_string(),
-            writer: self.sink_writer(sink, subtask),
-            metrics: self.sink_writers[sink].1.clone(),
-        });
-        chain.sinks.len() - 1
     }
 
     /// The writer of sink `sink` for `subtask`: the job-wide one, or part
@@ -431,60 +441,65 @@ impl Wiring<'_> {
         }
     }
 
-    /// Targets of `stream` as produced in group `g`: chained operators,
-    /// exchanges to other groups, and sinks.
+    /// Targets of `output` of node `from` in group `g`: chained operators,
+    /// exchanges to other groups, and sinks, as the graph's edges say.
     fn targets(
         &self,
         g: usize,
         subtask: u32,
-        stream: &StreamRef,
+        from: &str,
+        output: &Output,
         chain: &mut Chain,
     ) -> Result<Vec<Target>> {
         let group = &self.groups[g];
         let mut targets = Vec::new();
-        for (o, op) in self.job.operators.iter().enumerate() {
-            for (side, input) in op.input_streams() {
-                if input != stream {
-                    continue;
+        for edge in self.graph.edges_from(from, output) {
+            let target = match (self.definitions[edge.to.as_str()], &edge.partitioning) {
+                (Definition::Operator(o), EdgePartitioning::Forward) => Target::Node(
+                    (group.operators.iter().position(|&m| m == o))
+                        .expect("a forward edge stays in its chain"),
+                ),
+                (Definition::Operator(o), _) => {
+                    let op = &self.job.operators[o];
+                    Target::Exchange(self.exchange(edge, op, subtask, chain)?)
                 }
-                if let Some(local) = group.operators.iter().position(|&m| m == o)
-                    && !matches!(group.head, Head::Operator(h) if h == o)
-                {
-                    targets.push(Target::Node(local));
-                    continue;
-                }
-                let consumer = self.group_of[op.uid.as_str()];
-                let partitioning = match op.key_by_of(side) {
-                    _ if op.is_broadcast(side) => Partitioning::Broadcast,
-                    Some(key_by) => Partitioning::Keyed {
-                        selector: self.key_selector(op, key_by, side, subtask)?,
-                        max_parallelism: self.job.max_parallelism,
-                    },
-                    None => Partitioning::Rebalance {
-                        next: subtask as usize % self.senders[consumer].len().max(1),
-                    },
-                };
-                let offset = self.groups[consumer].channel_offsets[&(side, stream.clone())];
-                chain.exchanges.push(Exchange::new(
-                    partitioning,
-                    self.senders[consumer].clone(),
-                    offset + subtask as usize,
-                    self.job.batch.max_records,
-                ));
-                targets.push(Target::Exchange(chain.exchanges.len() - 1));
-            }
-        }
-        for (k, sink) in self.job.sinks.iter().enumerate() {
-            if sink.input.as_ref() == Some(stream) {
-                let local = group
-                    .sinks
-                    .iter()
-                    .position(|&s| s == k)
-                    .expect("sink in its input's group");
-                targets.push(Target::Sink(local));
-            }
+                (Definition::Sink(_), _) => Target::Sink(sink_in_chain(chain, &edge.to)),
+                (Definition::Source(_), _) => unreachable!("no edge enters a source"),
+            };
+            targets.push(target);
         }
         Ok(targets)
+    }
+
+    /// A new exchange of `chain` for the records of `edge`, which enters
+    /// `op`'s task group; its index among the chain's exchanges.
+    fn exchange(
+        &self,
+        edge: &GraphEdge,
+        op: &OperatorDef,
+        subtask: u32,
+        chain: &mut Chain,
+    ) -> Result<usize> {
+        let consumer = self.group_headed_by[edge.to.as_str()];
+        let partitioning = match &edge.partitioning {
+            EdgePartitioning::Broadcast => Partitioning::Broadcast,
+            EdgePartitioning::Hash { key } => Partitioning::Keyed {
+                selector: self.key_selector(op, key, edge.input, subtask)?,
+                max_parallelism: self.job.max_parallelism,
+            },
+            EdgePartitioning::Rebalance => Partitioning::Rebalance {
+                next: subtask as usize % self.senders[consumer].len().max(1),
+            },
+            EdgePartitioning::Forward => unreachable!("a forward edge has no exchange"),
+        };
+        let offset = self.groups[consumer].channel_offsets[&(edge.input, &edge.from, &edge.output)];
+        chain.exchanges.push(Exchange::new(
+            partitioning,
+            self.senders[consumer].clone(),
+            offset + subtask as usize,
+            self.job.batch.max_records,
+        ));
+        Ok(chain.exchanges.len() - 1)
     }
 
     fn key_selector(

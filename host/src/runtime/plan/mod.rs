@@ -1,13 +1,12 @@
-//! From a validated job to runnable tasks: load and check every module,
-//! chain operators, wire exchanges and sinks, instantiate guests per subtask,
-//! and restore them from a checkpoint.
-//!
-//! Chaining follows Flink: a stateless operator with the parallelism of its
-//! input runs in its input's task; a keyed operator, or a change of
-//! parallelism, starts a new task group behind an exchange. Sinks run in the
-//! task of their input.
+//! From a validated job to runnable tasks, one concern per step: `graph`
+//! (pure: which nodes chain into task groups, and the edges between them
+//! with their partitioning), `modules` (load and check every module),
+//! `build` (a chain per task group and subtask, wired as the graph says,
+//! guests instantiated) and `restore` (checkpoint state into sources and
+//! operators).
 
 mod build;
+pub mod graph;
 mod modules;
 mod restore;
 
@@ -22,8 +21,9 @@ use super::metrics::JobMetrics;
 use super::operator::Operator;
 use super::task::Stop;
 use crate::checkpoint::TaskAck;
+use crate::job::Job;
 
-pub use build::plan;
+pub use graph::JobGraph;
 pub use modules::{LoadedModules, load_modules};
 pub use restore::RestoreSource;
 
@@ -68,4 +68,15 @@ pub struct Plan {
     pub tasks: Vec<PlannedTask>,
     pub metrics: JobMetrics,
     pub cancelled: Arc<AtomicBool>,
+}
+
+/// Build the tasks of `job`, restored from `checkpoints.restore` if set:
+/// first its graph (chaining and wiring), then the tasks the graph says.
+pub fn plan(
+    job: &Job,
+    modules: &LoadedModules,
+    options: &RunOptions,
+    checkpoints: &CheckpointWiring<'_>,
+) -> Result<Plan> {
+    build::build_tasks(job, &JobGraph::of(job), modules, options, checkpoints)
 }
