@@ -144,13 +144,6 @@ pub enum EdgePartitioning {
     Broadcast,
 }
 
-impl EdgePartitioning {
-    /// Whether records cross threads through channels.
-    pub fn is_exchange(&self) -> bool {
-        *self != EdgePartitioning::Forward
-    }
-}
-
 impl JobGraph {
     /// Chain and wire the nodes of `job` (validated: inputs exist and come
     /// first, dead-letter sinks are sinks of the job).
