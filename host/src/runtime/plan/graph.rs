@@ -25,6 +25,7 @@ use crate::job::{SinkConnector, SourceConnector, StreamRef};
 pub struct NodeId(pub String);
 
 impl NodeId {
+    /// The name, to look the node up in the job.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -41,6 +42,7 @@ impl std::fmt::Display for NodeId {
 /// `GET /jobs/{id}` and the dashboard).
 #[derive(Debug, Clone, Serialize)]
 pub struct JobGraph {
+    /// The job's name.
     pub job: String,
     /// The number of key groups every hash exchange partitions into.
     pub max_parallelism: u32,
