@@ -290,8 +290,9 @@ impl Kills {
 }
 
 /// Run `job` in `scratch` again and again with `--from-checkpoint latest`,
-/// killing it (SIGKILL) at a random moment each time, until it has been
-/// killed `kills.count` times, then let it finish. A job that finishes
+/// killing it (SIGKILL) at a random moment each time (a run with nothing
+/// to restore: at a random moment after its first complete checkpoint),
+/// until it has been killed `kills.count` times, then let it finish. A job that finishes
 /// before that is checked against `expected` (when given) and started over
 /// from the beginning, so every kill lands in a running job. Every run that
 /// starts while a complete checkpoint is there must say it restored it, and
@@ -328,10 +329,21 @@ fn run_with_kills(scratch: &Scratch, job: &Path, kills: Kills, expected: Option<
             .spawn()
             .expect("start eddy");
         let (low, high) = kills.after_ms;
-        let kill_at = (killed < kills.count).then(|| Instant::now() + moments.next(low, high));
+        let delay = moments.next(low, high);
+        // A run with nothing to restore is killed only once it completed a
+        // checkpoint, so that the next run restores one however slowly
+        // this run started (a loaded machine).
+        let mut kill_at =
+            (killed < kills.count && restorable.is_some()).then(|| Instant::now() + delay);
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
                 break Some(status);
+            }
+            if killed < kills.count
+                && kill_at.is_none()
+                && newest_complete_checkpoint(&scratch.path("checkpoints")).is_some()
+            {
+                kill_at = Some(Instant::now() + delay);
             }
             if kill_at.is_some_and(|at| Instant::now() >= at) {
                 child.kill().unwrap(); // SIGKILL
@@ -874,7 +886,9 @@ fn restoring_needs_a_complete_checkpoint_of_this_job_with_its_operators() {
         &["--from-checkpoint", path_str(&not_a_checkpoint)],
     )
     .failure()
-    .stderr_has(&["is not a checkpoint folder (named `chk-<number>`)"]);
+    .stderr_has(&[
+        "is not a checkpoint or savepoint folder (named `chk-<number>` or `savepoint-<number>`)",
+    ]);
     let never_completed = chk(&dir, 999);
     run_in(&scratch, &job, &["--from-checkpoint", path_str(&never_completed)])
         .failure()

@@ -24,15 +24,25 @@ impl Default for Config {
     }
 }
 
+/// Who an event is about: a name, or a number (the generator source's
+/// `key`, which this function also accepts as `user`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum User {
+    Name(String),
+    Number(u64),
+}
+
 #[derive(Deserialize)]
 struct Event {
-    user: String,
+    #[serde(alias = "key")]
+    user: User,
     ts: i64,
 }
 
 #[derive(Serialize, Deserialize)]
 struct CountWithTimestamp {
-    user: String,
+    user: User,
     count: u64,
     last_modified: i64,
 }

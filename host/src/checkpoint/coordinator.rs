@@ -8,17 +8,20 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use crossbeam_channel::Sender;
+use serde::{Deserialize, Serialize};
 
-use super::manifest::OperatorFile;
+use super::manifest::{OperatorFile, SnapshotKind};
 use super::protocol::{SinkCommit, SourceState};
+use super::state_file;
 use super::{
-    CheckpointStorage, CheckpointTag, FORMAT_VERSION, LocalCheckpointStorage, Manifest, StateFile,
-    TaskAck,
+    AfterSavepoint, Barrier, BarrierKind, BarrierRequests, CheckpointStorage, CheckpointTag,
+    EDDY_VERSION, FORMAT_VERSION, FunctionRecord, Manifest, StateFile, StopVerdict, TaskAck,
+    open_savepoint_storage, open_storage,
 };
 use crate::connectors::staged_file;
 use crate::job::{CheckpointConfig, Job, SinkConnector};
@@ -56,12 +59,46 @@ pub struct CompletedCheckpoint {
     pub completed_at: Instant,
 }
 
+/// A user's request for a savepoint, with where to answer.
+#[derive(Debug)]
+pub struct SavepointRequest {
+    /// The folder the savepoint's own folder (`savepoint-<id>`) goes into.
+    pub dir: PathBuf,
+    pub after: AfterSavepoint,
+    pub reply: Sender<Result<SavepointReport, String>>,
+}
+
+/// A completed savepoint, as the CLI and the control API report it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavepointReport {
+    pub id: u64,
+    /// The savepoint's folder: what `--from-savepoint` takes.
+    pub path: PathBuf,
+    /// Bytes of its state files.
+    pub bytes: u64,
+    /// From the request to the manifest, in milliseconds.
+    pub duration_ms: u64,
+    /// Where every source subtask was at the barrier.
+    pub sources: Vec<SourceState>,
+    /// Whether the job stops now (`eddy stop --savepoint`).
+    pub stopped: bool,
+}
+
+/// Savepoints time out after this long when the job has no
+/// `[checkpoints]` timeout of its own.
+const SAVEPOINT_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// The shared view of [`CheckpointStats`].
 pub type SharedStats = Arc<Mutex<CheckpointStats>>;
 
-/// A checkpoint collecting acknowledgements.
+/// A checkpoint or savepoint collecting acknowledgements.
 struct InFlight {
     id: u64,
+    kind: BarrierKind,
+    /// Where its files go: the job's checkpoints, or a savepoint folder.
+    storage: Arc<dyn CheckpointStorage>,
+    /// Who asked for a savepoint.
+    reply: Option<Sender<Result<SavepointReport, String>>>,
     started: Instant,
     acked: Vec<bool>,
     files: Vec<StateFile>,
@@ -75,14 +112,21 @@ struct InFlight {
 /// Starts, collects and completes the checkpoints of one run.
 pub struct Coordinator {
     job: String,
+    max_parallelism: u32,
+    /// What every manifest records about the job's guest functions.
+    functions: Vec<FunctionRecord>,
     config: Option<CheckpointConfig>,
-    storage: Option<LocalCheckpointStorage>,
+    storage: Option<Arc<dyn CheckpointStorage>>,
     /// Exactly-once file sinks, by name: their folders.
     staged_sinks: HashMap<String, PathBuf>,
-    requested: Arc<AtomicU64>,
+    requests: Arc<BarrierRequests>,
     tasks: usize,
     next_id: u64,
     in_flight: Option<InFlight>,
+    /// A savepoint asked for while a checkpoint was in flight.
+    waiting: Option<SavepointRequest>,
+    /// The stopping savepoint the job stopped at.
+    stopped_at: Option<SavepointReport>,
     /// When the last checkpoint started, and when the last one ended.
     last_started: Instant,
     last_ended: Option<Instant>,
@@ -100,7 +144,7 @@ impl Coordinator {
     pub fn new(
         job: &Job,
         tasks: usize,
-        requested: Arc<AtomicU64>,
+        requests: Arc<BarrierRequests>,
         after: u64,
         stats: SharedStats,
     ) -> Self {
@@ -114,16 +158,17 @@ impl Coordinator {
             .collect();
         Coordinator {
             job: job.name.clone(),
-            storage: job
-                .checkpoints
-                .as_ref()
-                .map(|c| LocalCheckpointStorage::new(&c.dir)),
+            max_parallelism: job.max_parallelism,
+            functions: Vec::new(),
+            storage: job.checkpoints.as_ref().map(open_storage),
             config: job.checkpoints.clone(),
             staged_sinks,
-            requested,
+            requests,
             tasks,
             next_id: after + 1,
             in_flight: None,
+            waiting: None,
+            stopped_at: None,
             last_started: Instant::now(),
             last_ended: None,
             any_task_finished: false,
@@ -133,14 +178,21 @@ impl Coordinator {
         }
     }
 
+    /// Record `functions` in every manifest from now on.
+    pub fn with_functions(mut self, functions: Vec<FunctionRecord>) -> Self {
+        self.functions = functions;
+        self
+    }
+
     /// How long until [`Self::tick`] has something to do.
     pub fn next_wakeup(&self, now: Instant) -> Duration {
-        let Some(config) = &self.config else {
-            return Duration::from_secs(1);
-        };
-        let due = match &self.in_flight {
-            Some(flight) => flight.started + config.timeout,
-            None => {
+        if self.waiting.is_some() {
+            return Duration::from_millis(1);
+        }
+        let due = match (&self.in_flight, &self.config) {
+            (Some(flight), _) => flight.started + self.timeout(),
+            (None, None) => return Duration::from_secs(1),
+            (None, Some(config)) => {
                 let after_pause = self.last_ended.map(|t| t + config.min_pause);
                 (self.last_started + config.interval).max(after_pause.unwrap_or(now))
             }
@@ -149,15 +201,45 @@ impl Coordinator {
             .clamp(Duration::from_millis(1), Duration::from_secs(1))
     }
 
-    /// Start a checkpoint when one is due; abandon one that timed out.
-    pub fn tick(&mut self, now: Instant) {
-        let Some(config) = &self.config else {
-            return;
+    /// How long a checkpoint or savepoint may take.
+    fn timeout(&self) -> Duration {
+        self.config
+            .as_ref()
+            .map_or(SAVEPOINT_TIMEOUT, |config| config.timeout)
+    }
+
+    /// Take a savepoint: at once, or after the checkpoint in flight. The
+    /// answer goes to `request.reply` when it completes or fails.
+    pub fn savepoint(&mut self, request: SavepointRequest) {
+        let refusal = if self.any_task_finished {
+            Some("the job is finishing: a savepoint needs every task running".to_string())
+        } else if self.stopped_at.is_some() {
+            Some("the job is stopping after a savepoint".to_string())
+        } else if self.waiting.is_some()
+            || self
+                .in_flight
+                .as_ref()
+                .is_some_and(|f| f.kind != BarrierKind::Checkpoint)
+        {
+            Some("another savepoint is in progress; try again when it is done".to_string())
+        } else {
+            None
         };
+        match refusal {
+            Some(reason) => {
+                let _ = request.reply.send(Err(reason));
+            }
+            None => self.waiting = Some(request),
+        }
+    }
+
+    /// Start a checkpoint when one is due, or a waiting savepoint; abandon
+    /// one that timed out.
+    pub fn tick(&mut self, now: Instant) {
         if let Some(flight) = &self.in_flight {
-            if now.duration_since(flight.started) >= config.timeout {
+            let timeout = self.timeout();
+            if now.duration_since(flight.started) >= timeout {
                 let id = flight.id;
-                let timeout = config.timeout;
                 self.abandon(&format!(
                     "not every task acknowledged it within the timeout ({})",
                     humantime::format_duration(timeout)
@@ -166,6 +248,13 @@ impl Coordinator {
             }
             return;
         }
+        if let Some(request) = self.waiting.take() {
+            self.start_savepoint(request, now);
+            return;
+        }
+        let Some(config) = &self.config else {
+            return;
+        };
         let paused = self
             .last_ended
             .is_none_or(|ended| now.duration_since(ended) >= config.min_pause);
@@ -175,11 +264,42 @@ impl Coordinator {
         {
             return;
         }
+        let Some(storage) = self.storage.clone() else {
+            return;
+        };
+        self.start(BarrierKind::Checkpoint, storage, None, now);
+    }
+
+    fn start_savepoint(&mut self, request: SavepointRequest, now: Instant) {
+        if self.any_task_finished {
+            let _ = request.reply.send(Err(
+                "the job is finishing: a savepoint needs every task running".into(),
+            ));
+            return;
+        }
+        let storage = open_savepoint_storage(&request.dir);
+        let kind = BarrierKind::Savepoint(request.after);
+        self.start(kind, storage, Some(request.reply), now);
+    }
+
+    /// Ask the sources for barrier `kind` with the next id.
+    fn start(
+        &mut self,
+        kind: BarrierKind,
+        storage: Arc<dyn CheckpointStorage>,
+        reply: Option<Sender<Result<SavepointReport, String>>>,
+        now: Instant,
+    ) {
         let id = self.next_id;
         self.next_id += 1;
-        self.last_started = now;
+        if kind == BarrierKind::Checkpoint {
+            self.last_started = now;
+        }
         self.in_flight = Some(InFlight {
             id,
+            kind,
+            storage,
+            reply,
             started: now,
             acked: vec![false; self.tasks],
             files: Vec::new(),
@@ -190,7 +310,7 @@ impl Coordinator {
             pause: Duration::ZERO,
         });
         self.stats().in_progress = Some(id);
-        self.requested.store(id, Ordering::Release);
+        self.requests.request(Barrier { id, kind });
     }
 
     /// Take a task's part: write its state files, and complete the
@@ -215,19 +335,15 @@ impl Coordinator {
     }
 
     fn take_part(&mut self, id: u64, ack: TaskAck) -> Result<()> {
-        let storage = self
-            .storage
-            .as_ref()
-            .expect("checkpoints in flight have storage");
         let flight = self.in_flight.as_mut().expect("checked by the caller");
+        let storage = &flight.storage;
         for part in ack.operators {
             let path = format!(
                 "{}/key-groups-{:05}-{:05}.state",
                 part.uid, part.key_groups.0, part.key_groups.1
             );
             let mut bytes = Vec::new();
-            part.snapshot
-                .write_to(&mut bytes)
+            state_file::encode(part.snapshot, &mut bytes)
                 .with_context(|| format!("checkpoint {id}: operator `{}`", part.uid))?;
             flight.files.push(storage.write_file(id, &path, &bytes)?);
             flight.operators.push(OperatorFile {
@@ -249,27 +365,60 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Write the manifest of the checkpoint in flight, publish its sink
-    /// files, and drop checkpoints beyond retention.
+    /// Write the manifest of the checkpoint or savepoint in flight, publish
+    /// its sink files, and drop checkpoints beyond retention.
     fn complete(&mut self) -> Result<()> {
-        let flight = self.in_flight.take().expect("a checkpoint in flight");
-        let config = self.config.as_ref().expect("checkpointing");
-        let storage = self.storage.as_ref().expect("checkpointing");
+        let flight = self.in_flight.as_ref().expect("a checkpoint in flight");
         let bytes = flight.files.iter().map(|f| f.bytes).sum();
+        let savepoint = flight.kind != BarrierKind::Checkpoint;
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
+            kind: if savepoint {
+                SnapshotKind::Savepoint
+            } else {
+                SnapshotKind::Checkpoint
+            },
+            eddy_version: EDDY_VERSION.into(),
             job: self.job.clone(),
             id: flight.id,
+            max_parallelism: Some(self.max_parallelism),
             completed_at: processing_time_now(),
-            files: flight.files,
-            operators: flight.operators,
-            sources: flight.sources,
-            sinks: flight.sinks,
+            files: flight.files.clone(),
+            operators: flight.operators.clone(),
+            sources: flight.sources.clone(),
+            sinks: flight.sinks.clone(),
+            functions: self.functions.clone(),
         };
-        storage.complete(&manifest)?;
+        flight.storage.complete(&manifest)?;
         self.publish(&manifest.sinks)?;
-        storage.retain(&self.job, config.retain)?;
+        let flight = self.in_flight.take().expect("a checkpoint in flight");
         let now = Instant::now();
+        if let Some(reply) = flight.reply {
+            let stops = flight.kind == BarrierKind::Savepoint(AfterSavepoint::Stop);
+            let report = SavepointReport {
+                id: flight.id,
+                path: flight.storage.location(flight.id),
+                bytes,
+                duration_ms: now.duration_since(flight.started).as_millis() as u64,
+                sources: manifest.sources,
+                stopped: stops,
+            };
+            tracing::info!(
+                "savepoint {} complete: {}",
+                flight.id,
+                report.path.display()
+            );
+            if stops {
+                self.stopped_at = Some(report.clone());
+                self.requests.decide(StopVerdict::Stop(flight.id));
+            }
+            let _ = reply.send(Ok(report));
+            self.stats().in_progress = None;
+            return Ok(());
+        }
+        if let (Some(config), Some(storage)) = (&self.config, &self.storage) {
+            storage.retain(&self.job, config.retain)?;
+        }
         self.last_ended = Some(now);
         let mut stats = self.stats();
         stats.completed += 1;
@@ -287,21 +436,41 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Give up the checkpoint in flight.
+    /// Give up the checkpoint or savepoint in flight (a stopping
+    /// savepoint's sources read on).
     fn abandon(&mut self, reason: &str) {
         let Some(flight) = self.in_flight.take() else {
             return;
         };
-        tracing::info!("checkpoint {} abandoned: {reason}", flight.id);
-        if let Some(storage) = &self.storage
-            && let Err(error) = storage.discard(flight.id)
-        {
-            tracing::warn!("cannot remove abandoned checkpoint {}: {error}", flight.id);
+        let what = match flight.kind {
+            BarrierKind::Checkpoint => "checkpoint",
+            BarrierKind::Savepoint(_) => "savepoint",
+        };
+        tracing::info!("{what} {} abandoned: {reason}", flight.id);
+        if let Err(error) = flight.storage.discard(flight.id) {
+            tracing::warn!("cannot remove abandoned {what} {}: {error}", flight.id);
         }
-        self.last_ended = Some(Instant::now());
+        if flight.kind == BarrierKind::Savepoint(AfterSavepoint::Stop) {
+            self.requests.decide(StopVerdict::ReadOn(flight.id));
+        }
         let mut stats = self.stats();
-        stats.failed += 1;
         stats.in_progress = None;
+        match flight.reply {
+            Some(reply) => {
+                drop(stats);
+                let _ = reply.send(Err(format!("savepoint {} failed: {reason}", flight.id)));
+            }
+            None => {
+                stats.failed += 1;
+                drop(stats);
+                self.last_ended = Some(Instant::now());
+            }
+        }
+    }
+
+    /// The stopping savepoint the job stopped at, once it is complete.
+    pub fn stopped_at(&self) -> Option<&SavepointReport> {
+        self.stopped_at.as_ref()
     }
 
     /// Task `task` finished (its final part, sent before, has been taken).
@@ -310,6 +479,11 @@ impl Coordinator {
     pub fn task_finished(&mut self, task: usize) {
         self.finished[task] = true;
         self.any_task_finished = true;
+        if let Some(request) = self.waiting.take() {
+            let _ = request.reply.send(Err(
+                "the job is finishing: a savepoint needs every task running".into(),
+            ));
+        }
         if self.in_flight.as_ref().is_some_and(|f| !f.acked[task]) {
             self.abandon("a task finished before the barrier reached it");
         }
@@ -321,19 +495,28 @@ impl Coordinator {
     /// from; then the files are published.
     pub fn finish(&mut self) -> Result<()> {
         self.abandon("the job finished");
+        if self.stopped_at.is_some() {
+            // The savepoint holds the end: its sink files are published,
+            // and a final checkpoint would claim the sources had ended.
+            return Ok(());
+        }
         let parts = std::mem::take(&mut self.final_parts);
         let sources: Vec<SourceState> = parts.iter().filter_map(|p| p.source.clone()).collect();
         let sinks: Vec<SinkCommit> = parts.into_iter().flat_map(|p| p.sinks).collect();
         if let (Some(storage), Some(config)) = (&self.storage, &self.config) {
             let manifest = Manifest {
                 format_version: FORMAT_VERSION,
+                kind: SnapshotKind::Checkpoint,
+                eddy_version: EDDY_VERSION.into(),
                 job: self.job.clone(),
                 id: self.next_id,
+                max_parallelism: Some(self.max_parallelism),
                 completed_at: processing_time_now(),
                 files: Vec::new(),
                 operators: Vec::new(),
                 sources,
                 sinks: sinks.clone(),
+                functions: self.functions.clone(),
             };
             self.next_id += 1;
             storage.complete(&manifest)?;
@@ -362,6 +545,7 @@ impl Coordinator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::LocalCheckpointStorage;
     use crate::checkpoint::protocol::SourceState;
     use crate::connectors::SourcePosition;
 
@@ -394,27 +578,19 @@ mod tests {
     #[test]
     fn checkpoints_start_on_the_interval_one_at_a_time_after_the_pause_and_time_out() {
         let dir = tempfile::tempdir().unwrap();
-        let requested = Arc::new(AtomicU64::new(0));
+        let requests = Arc::new(BarrierRequests::default());
         let stats = SharedStats::default();
-        let mut c = Coordinator::new(&job(dir.path()), 2, requested.clone(), 4, stats.clone());
+        let mut c = Coordinator::new(&job(dir.path()), 2, requests.clone(), 4, stats.clone());
         let t0 = c.last_started;
         let at = |s: u64| t0 + Duration::from_secs(s);
 
         c.tick(at(9));
-        assert_eq!(requested.load(Ordering::Relaxed), 0, "before the interval");
+        assert_eq!(requests.newest(), 0, "before the interval");
         c.tick(at(10));
-        assert_eq!(
-            requested.load(Ordering::Relaxed),
-            5,
-            "numbered after the newest"
-        );
+        assert_eq!(requests.newest(), 5, "numbered after the newest");
         c.acknowledge(ack(0, 5)).unwrap();
         c.tick(at(25));
-        assert_eq!(
-            requested.load(Ordering::Relaxed),
-            5,
-            "one in flight at a time"
-        );
+        assert_eq!(requests.newest(), 5, "one in flight at a time");
         c.acknowledge(ack(1, 5)).unwrap();
         assert_eq!(
             stats.lock().unwrap().completed,
@@ -429,9 +605,9 @@ mod tests {
         // after that, although the interval since the last start has passed.
         c.last_ended = Some(at(19));
         c.tick(at(21));
-        assert_eq!(requested.load(Ordering::Relaxed), 5, "within min_pause");
+        assert_eq!(requests.newest(), 5, "within min_pause");
         c.tick(at(22));
-        assert_eq!(requested.load(Ordering::Relaxed), 6);
+        assert_eq!(requests.newest(), 6);
 
         // Nobody acknowledges 6: after the timeout it is abandoned and removed.
         c.acknowledge(ack(0, 6)).unwrap();
@@ -453,21 +629,17 @@ mod tests {
     #[test]
     fn a_task_that_finishes_before_the_barrier_abandons_the_checkpoint_and_stops_new_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let requested = Arc::new(AtomicU64::new(0));
+        let requests = Arc::new(BarrierRequests::default());
         let stats = SharedStats::default();
-        let mut c = Coordinator::new(&job(dir.path()), 2, requested.clone(), 0, stats.clone());
+        let mut c = Coordinator::new(&job(dir.path()), 2, requests.clone(), 0, stats.clone());
         let t0 = c.last_started;
         c.tick(t0 + Duration::from_secs(10));
-        assert_eq!(requested.load(Ordering::Relaxed), 1);
+        assert_eq!(requests.newest(), 1);
         c.acknowledge(ack(0, 1)).unwrap();
         c.task_finished(1);
         assert!(c.in_flight.is_none());
         assert_eq!(stats.lock().unwrap().failed, 1);
         c.tick(t0 + Duration::from_secs(100));
-        assert_eq!(
-            requested.load(Ordering::Relaxed),
-            1,
-            "no checkpoint once a task finished"
-        );
+        assert_eq!(requests.newest(), 1, "no checkpoint once a task finished");
     }
 }

@@ -20,33 +20,58 @@ use super::{CheckpointError, CheckpointStorage, FORMAT_VERSION, Manifest, StateF
 /// Name of the manifest in a checkpoint directory.
 pub const MANIFEST: &str = "_manifest.json";
 const CHECKPOINT_PREFIX: &str = "chk-";
+const SAVEPOINT_PREFIX: &str = "savepoint-";
 
-/// A job's checkpoints below one directory.
+/// A job's checkpoints (or savepoints) below one directory.
 #[derive(Debug, Clone)]
 pub struct LocalCheckpointStorage {
     dir: PathBuf,
+    /// How folders are named: `chk-` for checkpoints, `savepoint-` for
+    /// savepoints (which retention never touches).
+    prefix: &'static str,
 }
 
 impl LocalCheckpointStorage {
     /// Checkpoints below `dir`, created when first written.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        LocalCheckpointStorage { dir: dir.into() }
+        LocalCheckpointStorage {
+            dir: dir.into(),
+            prefix: CHECKPOINT_PREFIX,
+        }
     }
 
-    /// The storage holding the checkpoint folder `path` (`.../chk-<n>`),
-    /// and `n`; `None` if `path` is not named like a checkpoint.
+    /// Savepoints below `dir` (`savepoint-<n>` folders), created when first written.
+    pub fn savepoints(dir: impl Into<PathBuf>) -> Self {
+        LocalCheckpointStorage {
+            dir: dir.into(),
+            prefix: SAVEPOINT_PREFIX,
+        }
+    }
+
+    /// The storage holding the checkpoint or savepoint folder `path`
+    /// (`.../chk-<n>` or `.../savepoint-<n>`), and `n`; `None` if `path` is
+    /// not named like either.
     pub fn of_checkpoint_dir(path: &Path) -> Option<(Self, u64)> {
-        let id = checkpoint_id(path.file_name()?.to_str()?)?;
+        let name = path.file_name()?.to_str()?;
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-        Some((
-            LocalCheckpointStorage::new(parent.unwrap_or(Path::new("."))),
-            id,
-        ))
+        let parent = parent.unwrap_or(Path::new("."));
+        [CHECKPOINT_PREFIX, SAVEPOINT_PREFIX]
+            .into_iter()
+            .find_map(|prefix| Some((prefix, snapshot_id(name, prefix)?)))
+            .map(|(prefix, id)| {
+                (
+                    LocalCheckpointStorage {
+                        dir: parent.to_path_buf(),
+                        prefix,
+                    },
+                    id,
+                )
+            })
     }
 
-    /// The directory of checkpoint `id`.
+    /// The directory of checkpoint (or savepoint) `id`.
     pub fn checkpoint_dir(&self, id: u64) -> PathBuf {
-        self.dir.join(format!("{CHECKPOINT_PREFIX}{id:012}"))
+        self.dir.join(format!("{}{id:012}", self.prefix))
     }
 
     /// `path` below checkpoint `id`, refusing anything but plain relative
@@ -67,9 +92,9 @@ impl LocalCheckpointStorage {
     }
 }
 
-/// The id of a checkpoint folder named `name`.
-fn checkpoint_id(name: &str) -> Option<u64> {
-    name.strip_prefix(CHECKPOINT_PREFIX)?.parse().ok()
+/// The id of a folder named `name` (`<prefix><id>`).
+fn snapshot_id(name: &str, prefix: &str) -> Option<u64> {
+    name.strip_prefix(prefix)?.parse().ok()
 }
 
 /// Write `contents` to `path` and make it durable.
@@ -85,6 +110,10 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 impl CheckpointStorage for LocalCheckpointStorage {
+    fn location(&self, id: u64) -> PathBuf {
+        self.checkpoint_dir(id)
+    }
+
     fn write_file(
         &self,
         id: u64,
@@ -149,7 +178,7 @@ impl CheckpointStorage for LocalCheckpointStorage {
         };
         let mut ids: Vec<u64> = entries
             .flatten()
-            .filter_map(|entry| checkpoint_id(entry.file_name().to_str()?))
+            .filter_map(|entry| snapshot_id(entry.file_name().to_str()?, self.prefix))
             .collect();
         ids.sort_unstable();
         Ok(ids)
@@ -235,6 +264,7 @@ impl CheckpointStorage for LocalCheckpointStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::manifest::{EDDY_VERSION, SnapshotKind};
 
     const JOB: &str = "orders";
 
@@ -250,13 +280,17 @@ mod tests {
         ];
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
+            kind: SnapshotKind::Checkpoint,
+            eddy_version: EDDY_VERSION.into(),
             job: JOB.into(),
             id,
+            max_parallelism: Some(128),
             completed_at: 1_700_000_000_000,
             files,
             operators: Vec::new(),
             sources: Vec::new(),
             sinks: Vec::new(),
+            functions: Vec::new(),
         };
         storage.complete(&manifest).unwrap();
         manifest

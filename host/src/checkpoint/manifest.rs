@@ -14,11 +14,22 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub format_version: u32,
+    /// A checkpoint (for recovery, subject to retention) or a savepoint
+    /// (a user's, kept until they delete it).
+    #[serde(default)]
+    pub kind: SnapshotKind,
+    /// The eddy version that wrote it, for messages about old snapshots.
+    #[serde(default)]
+    pub eddy_version: String,
     /// The job (its `[job] name`) that took the checkpoint; another job's
     /// checkpoint is refused.
     pub job: String,
     /// Checkpoint number, increasing within a job.
     pub id: u64,
+    /// The job's number of key groups, which state is partitioned by: a
+    /// job with another `max_parallelism` cannot restore it.
+    #[serde(default)]
+    pub max_parallelism: Option<u32>,
     /// Processing time the checkpoint completed at, ms since the Unix epoch.
     pub completed_at: i64,
     /// Every state file, with what it must look like.
@@ -33,7 +44,45 @@ pub struct Manifest {
     /// checkpoint is complete.
     #[serde(default)]
     pub sinks: Vec<SinkCommit>,
+    /// The guest function of every WASM operator: which module version
+    /// wrote the state, and what its states are, so that a restore can
+    /// refuse a module whose state kinds changed.
+    #[serde(default)]
+    pub functions: Vec<FunctionRecord>,
 }
+
+/// The guest function of one operator, as a checkpoint records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionRecord {
+    pub uid: String,
+    /// SHA-256 of the module's bytes, hex.
+    pub module_sha256: String,
+    /// The function kind (`keyed-process`, `aggregate`, ...).
+    pub kind: String,
+    pub states: Vec<StateRecord>,
+}
+
+/// One state a function declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateRecord {
+    pub name: String,
+    /// `value`, `list`, `map` or `broadcast-map`.
+    pub kind: String,
+    /// Time-to-live in milliseconds, if the state has one.
+    pub ttl_ms: Option<u64>,
+}
+
+/// Whether a manifest is a checkpoint's or a savepoint's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SnapshotKind {
+    #[default]
+    Checkpoint,
+    Savepoint,
+}
+
+/// The version of eddy writing manifests now.
+pub const EDDY_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The state file of one operator subtask.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

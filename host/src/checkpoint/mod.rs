@@ -3,8 +3,9 @@
 //!
 //! This module holds where checkpoints are kept and how a complete one is
 //! told from a damaged one: [`CheckpointStorage`] with the local-directory
-//! implementation [`LocalCheckpointStorage`], and the [`Manifest`] that makes
-//! a checkpoint complete. The barrier protocol that takes them is issue 5's
+//! implementation [`LocalCheckpointStorage`] (made only by [`open_storage`]
+//! and [`open_checkpoint_at`]; the rest of eddy sees the trait), and the
+//! [`Manifest`] that makes a checkpoint complete. The barrier protocol that takes them is issue 5's
 //! next part (see `ARCHITECTURE.md`, "Intended checkpoint flow").
 
 pub mod coordinator;
@@ -13,11 +14,23 @@ pub mod manifest;
 pub mod protocol;
 pub mod state_file;
 
+use std::path::Path;
+use std::sync::Arc;
+
 use thiserror::Error;
 
+use crate::job::CheckpointConfig;
+use crate::snapshot::SnapshotError;
+
 pub use local::LocalCheckpointStorage;
-pub use manifest::{FORMAT_VERSION, Manifest, OperatorFile, StateFile};
-pub use protocol::{CheckpointHandle, CheckpointTag, TaskAck};
+pub use manifest::{
+    EDDY_VERSION, FORMAT_VERSION, FunctionRecord, Manifest, OperatorFile, SnapshotKind, StateFile,
+    StateRecord,
+};
+pub use protocol::{
+    AfterSavepoint, Barrier, BarrierKind, BarrierRequests, CheckpointHandle, CheckpointTag,
+    StopVerdict, TaskAck,
+};
 
 /// Why a checkpoint cannot be used; each names the checkpoint and what is
 /// wrong with it, for the message a user sees.
@@ -63,7 +76,39 @@ pub enum CheckpointError {
     /// The state snapshot being written out could not be read (a RocksDB
     /// checkpoint that cannot be opened or holds malformed keys).
     #[error("reading the state snapshot to write it out: {0}")]
-    ReadSnapshot(#[from] crate::state::StateError),
+    ReadSnapshot(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Writing a snapshot out fails on either side: reading it, or writing the file.
+impl From<SnapshotError> for CheckpointError {
+    fn from(error: SnapshotError) -> Self {
+        match error {
+            SnapshotError::Read(error) => CheckpointError::ReadSnapshot(error),
+            SnapshotError::Write(error) => CheckpointError::WriteState(error),
+        }
+    }
+}
+
+/// The storage a job's `[checkpoints]` section names: the one place that
+/// picks the medium (a local directory now), so that everything else sees
+/// only [`CheckpointStorage`] and an object store can follow.
+pub fn open_storage(config: &CheckpointConfig) -> Arc<dyn CheckpointStorage> {
+    Arc::new(LocalCheckpointStorage::new(&config.dir))
+}
+
+/// Savepoints below `dir` (`savepoint-<n>` folders), which retention never
+/// touches.
+pub fn open_savepoint_storage(dir: &Path) -> Arc<dyn CheckpointStorage> {
+    Arc::new(LocalCheckpointStorage::savepoints(dir))
+}
+
+/// The storage holding the checkpoint or savepoint `path` names
+/// (`--from-checkpoint PATH`, `--from-savepoint PATH`: a `chk-<n>` or
+/// `savepoint-<n>` folder), and its id; `None` if `path` is not named like
+/// either.
+pub fn open_checkpoint_at(path: &Path) -> Option<(Arc<dyn CheckpointStorage>, u64)> {
+    let (storage, id) = LocalCheckpointStorage::of_checkpoint_dir(path)?;
+    Some((Arc::new(storage), id))
 }
 
 /// A checkpoint that was skipped while looking for one to restore, and why.
@@ -109,6 +154,10 @@ pub trait CheckpointStorage: Send + Sync {
     /// The contents of a state file of a checked checkpoint, checked
     /// against the manifest's checksum.
     fn read_file(&self, id: u64, file: &StateFile) -> Result<Vec<u8>, CheckpointError>;
+
+    /// Where snapshot `id` is, as a user names it (a folder for local
+    /// storage): what `--from-checkpoint` and `--from-savepoint` take.
+    fn location(&self, id: u64) -> std::path::PathBuf;
 
     /// The newest checkpoint of `job` that passes [`Self::verified_manifest`],
     /// with the newer ones refused on the way (`None` if there is none).

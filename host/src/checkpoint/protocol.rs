@@ -2,16 +2,135 @@
 //! that starts a checkpoint at the sources, and each task's part of it.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use serde::{Deserialize, Serialize};
 
-use super::state_file::OperatorSnapshot;
 use crate::connectors::SourcePosition;
 use crate::job::CheckpointMode;
+use crate::snapshot::OperatorSnapshot;
+
+/// What a barrier asks of the tasks it passes (Flink's checkpoint types).
+/// Every kind is aligned and forwarded the same way; they differ in where
+/// the snapshot goes and what the job does after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarrierKind {
+    /// A checkpoint for recovery, kept as long as retention allows.
+    Checkpoint,
+    /// A savepoint a user asked for: kept until they delete it.
+    Savepoint(AfterSavepoint),
+}
+
+/// What the job does once a savepoint is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterSavepoint {
+    /// Go on running (`eddy savepoint`).
+    Continue,
+    /// Stop (`eddy stop --savepoint`): sources read nothing after the
+    /// barrier, no end-of-input watermark fires timers, sinks publish what
+    /// the savepoint holds, and the run ends. If the savepoint fails, the
+    /// sources go on reading instead.
+    Stop,
+}
+
+/// A barrier: everything a producer sent before it belongs to snapshot
+/// `id`, nothing after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Barrier {
+    pub id: u64,
+    pub kind: BarrierKind,
+}
+
+impl Barrier {
+    /// A plain checkpoint barrier.
+    pub fn checkpoint(id: u64) -> Self {
+        Barrier {
+            id,
+            kind: BarrierKind::Checkpoint,
+        }
+    }
+
+    /// Whether the job stops after this barrier's savepoint completes.
+    pub fn stops(&self) -> bool {
+        self.kind == BarrierKind::Savepoint(AfterSavepoint::Stop)
+    }
+}
+
+/// How the coordinator talks to sources: the newest barrier to inject,
+/// read between batches, and the verdict on a stopping savepoint, which
+/// sources wait for before they stop or read on.
+#[derive(Debug, Default)]
+pub struct BarrierRequests {
+    /// Id of the newest requested barrier (0: none), read without a lock.
+    newest: AtomicU64,
+    barrier: Mutex<Option<Barrier>>,
+    verdict: Mutex<Option<StopVerdict>>,
+    decided: Condvar,
+}
+
+/// What became of a stopping savepoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopVerdict {
+    /// Savepoint `id` is complete: stop.
+    Stop(u64),
+    /// Savepoint `id` failed: read on.
+    ReadOn(u64),
+}
+
+impl BarrierRequests {
+    /// Ask every source to inject `barrier`.
+    pub fn request(&self, barrier: Barrier) {
+        *lock(&self.barrier) = Some(barrier);
+        self.newest.store(barrier.id, Ordering::Release);
+    }
+
+    /// Id of the newest requested barrier (0: none).
+    pub fn newest(&self) -> u64 {
+        self.newest.load(Ordering::Acquire)
+    }
+
+    /// The barrier a source should inject, if one is newer than `last_injected`.
+    pub fn due(&self, last_injected: u64) -> Option<Barrier> {
+        if self.newest() <= last_injected {
+            return None;
+        }
+        (*lock(&self.barrier)).filter(|b| b.id > last_injected)
+    }
+
+    /// Tell sources waiting after a stopping savepoint's barrier what to do.
+    pub fn decide(&self, verdict: StopVerdict) {
+        *lock(&self.verdict) = Some(verdict);
+        self.decided.notify_all();
+    }
+
+    /// Wait for the verdict on stopping savepoint `id`; `None` if
+    /// `cancelled` is set first.
+    pub fn await_verdict(&self, id: u64, cancelled: &AtomicBool) -> Option<StopVerdict> {
+        let mut verdict = lock(&self.verdict);
+        loop {
+            match *verdict {
+                Some(v @ (StopVerdict::Stop(at) | StopVerdict::ReadOn(at))) if at == id => {
+                    return Some(v);
+                }
+                _ if cancelled.load(Ordering::Relaxed) => return None,
+                _ => {
+                    verdict = self
+                        .decided
+                        .wait_timeout(verdict, Duration::from_millis(50))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Which checkpoint a task's part belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,9 +156,9 @@ impl CheckpointTag {
 /// coordinator's.
 #[derive(Debug, Clone)]
 pub struct CheckpointHandle {
-    /// The newest checkpoint the coordinator asked for (0: none); sources
-    /// inject a barrier when it passes the last one they injected.
-    pub requested: Arc<AtomicU64>,
+    /// The barriers the coordinator asks for; sources inject one when it
+    /// is newer than the last one they injected.
+    pub requests: Arc<BarrierRequests>,
     pub acks: Sender<TaskAck>,
     pub mode: CheckpointMode,
     /// Where operators put what their snapshot needs on local disk (RocksDB
@@ -51,10 +170,9 @@ pub struct CheckpointHandle {
 }
 
 impl CheckpointHandle {
-    /// The checkpoint a source should inject a barrier for, if any.
-    pub fn due(&self, last_injected: u64) -> Option<u64> {
-        let requested = self.requested.load(Ordering::Acquire);
-        (requested > last_injected).then_some(requested)
+    /// The barrier a source should inject, if any.
+    pub fn due(&self, last_injected: u64) -> Option<Barrier> {
+        self.requests.due(last_injected)
     }
 
     /// Send a task's part to the coordinator (gone only when the job is

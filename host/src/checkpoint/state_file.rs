@@ -15,6 +15,12 @@
 //! most 1024 items or about 1 MiB, so writing needs little memory whatever
 //! the size of the state (a single list or map larger than that is still
 //! one item).
+//!
+//! This module is the codec only: [`encode`] writes an
+//! [`OperatorSnapshot`] (reading its keyed part through
+//! [`crate::snapshot::KeyedStateSnapshot`], whichever backend took it) and
+//! [`decode_into`] reads files back into a [`RestoredOperatorState`]; the
+//! data types are `crate::snapshot`'s.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -23,68 +29,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::CheckpointError;
-use crate::state::{KeyGroupRange, StateBackend, StateError, StateSnapshot};
-use crate::time::watermark::NO_WATERMARK;
-use crate::time::{TimeDomain, Timer, TimerService};
-
-/// One keyed entry as a backend stores it (TTL stamps included), detached
-/// from any backend.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredEntry {
-    /// The state's registered name (ids are per run; names are what the
-    /// operator declares, so they survive a restart).
-    pub state: String,
-    /// The key group of `key`, which decides the subtask that restores it.
-    pub key_group: u16,
-    /// The key, as the operator's key selector produced it.
-    pub key: Vec<u8>,
-    /// A window's namespace, empty for plain keyed state.
-    pub namespace: Vec<u8>,
-    /// What the key holds, with TTL stamps if the state has a TTL.
-    pub payload: StoredPayload,
-}
-
-/// What a key holds in one state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum StoredPayload {
-    /// A value state's value.
-    Value(Vec<u8>),
-    /// A list state's elements, in order.
-    List(Vec<Vec<u8>>),
-    /// Ordered by map key.
-    Map(Vec<(Vec<u8>, Vec<u8>)>),
-}
-
-/// Heap timers copied at the barrier (RocksDB timers are in its checkpoint).
-#[derive(Debug, Clone, Default)]
-pub struct TimerSnapshot {
-    /// Every timer with its time domain.
-    pub timers: Vec<(TimeDomain, Timer)>,
-}
-
-/// Broadcast maps copied at the barrier: (state name, key, value).
-#[derive(Debug, Clone, Default)]
-pub struct BroadcastSnapshot {
-    /// Every entry of every broadcast map.
-    pub entries: Vec<(String, Vec<u8>, Vec<u8>)>,
-}
-
-/// What one operator subtask hands over at a barrier: cheap to take on the
-/// task thread, written out by [`OperatorSnapshot::write_to`] elsewhere.
-#[derive(Debug, Default)]
-pub struct OperatorSnapshot {
-    /// The keyed state backend's snapshot (`None` for operators without keyed state).
-    pub keyed: Option<StateSnapshot>,
-    /// Heap timers (`None` when there are none or the keyed snapshot holds them).
-    pub timers: Option<TimerSnapshot>,
-    /// Broadcast maps (`None` for operators without broadcast state).
-    pub broadcast: Option<BroadcastSnapshot>,
-    /// The operator's event-time watermark at the barrier. A restored
-    /// operator starts from it, so that a timer which was already due but
-    /// waited for the watermark to move fires where it would have without
-    /// the restore (after the next move, not before the first record).
-    pub watermark: Option<i64>,
-}
+use crate::snapshot::{
+    OperatorSnapshot, RestoredOperatorState, SnapshotError, SnapshotSink, StoredEntry,
+    StoredPayload, TimeDomain, Timer,
+};
+use crate::state::KeyGroupRange;
 
 /// Figures of one written state file.
 #[derive(Debug, Clone, Copy, Default)]
@@ -215,12 +164,12 @@ struct FrameWriter<'w, W: Write> {
 }
 
 /// `frame` as the file holds it (length and encoding), in `buf` (cleared first).
-fn encode_frame(frame: &Frame, mut buf: Vec<u8>) -> Result<Vec<u8>, CheckpointError> {
+fn encode_frame(frame: &Frame, mut buf: Vec<u8>) -> std::io::Result<Vec<u8>> {
     buf.clear();
     buf.extend_from_slice(&[0; 4]);
-    let mut buf = postcard::to_extend(frame, buf).map_err(write_error)?;
+    let mut buf = postcard::to_extend(frame, buf).map_err(std::io::Error::other)?;
     let len = u32::try_from(buf.len() - 4).map_err(|_| {
-        write_error(format!(
+        std::io::Error::other(format!(
             "a frame of {} bytes is too large for the format (a single entry over 4 GiB?)",
             buf.len() - 4
         ))
@@ -238,13 +187,9 @@ fn header_frame() -> Vec<u8> {
     encode_frame(&header, Vec::new()).expect("a header frame encodes")
 }
 
-fn write_error(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> CheckpointError {
-    CheckpointError::WriteState(std::io::Error::other(error))
-}
-
 impl<'w, W: Write> FrameWriter<'w, W> {
     /// A writer that has written the header.
-    fn new(out: &'w mut W) -> Result<Self, CheckpointError> {
+    fn new(out: &'w mut W) -> Result<Self, SnapshotError> {
         let mut writer = FrameWriter {
             out,
             buf: Vec::new(),
@@ -265,16 +210,15 @@ impl<'w, W: Write> FrameWriter<'w, W> {
         Ok(writer)
     }
 
-    fn frame(&mut self, frame: &Frame) -> Result<(), CheckpointError> {
-        let buf = encode_frame(frame, std::mem::take(&mut self.buf))?;
-        self.out
-            .write_all(&buf)
-            .map_err(CheckpointError::WriteState)?;
+    fn frame(&mut self, frame: &Frame) -> Result<(), SnapshotError> {
+        let buf =
+            encode_frame(frame, std::mem::take(&mut self.buf)).map_err(SnapshotError::Write)?;
+        self.out.write_all(&buf).map_err(SnapshotError::Write)?;
         self.buf = buf;
         Ok(())
     }
 
-    fn entry(&mut self, entry: StoredEntry) -> Result<(), CheckpointError> {
+    fn add_entry(&mut self, entry: StoredEntry) -> Result<(), SnapshotError> {
         let same_chunk = self
             .entry_chunk_of
             .as_ref()
@@ -297,7 +241,7 @@ impl<'w, W: Write> FrameWriter<'w, W> {
         Ok(())
     }
 
-    fn flush_entries(&mut self) -> Result<(), CheckpointError> {
+    fn flush_entries(&mut self) -> Result<(), SnapshotError> {
         let (Some((state, key_group)), false) = (&self.entry_chunk_of, self.entry_chunk.is_empty())
         else {
             return Ok(());
@@ -311,7 +255,7 @@ impl<'w, W: Write> FrameWriter<'w, W> {
         self.frame(&frame)
     }
 
-    fn timer(&mut self, domain: TimeDomain, timer: Timer) -> Result<(), CheckpointError> {
+    fn add_timer(&mut self, domain: TimeDomain, timer: Timer) -> Result<(), SnapshotError> {
         let size = timer.key.len() + timer.namespace.len() + 16;
         let chunk_of = (domain, timer.key_group);
         let (chunk, bytes) = self.timer_chunks.entry(chunk_of).or_default();
@@ -332,7 +276,7 @@ impl<'w, W: Write> FrameWriter<'w, W> {
         Ok(())
     }
 
-    fn flush_timer_chunk(&mut self, chunk_of: (TimeDomain, u16)) -> Result<(), CheckpointError> {
+    fn flush_timer_chunk(&mut self, chunk_of: (TimeDomain, u16)) -> Result<(), SnapshotError> {
         let Some((timers, bytes)) = self.timer_chunks.remove(&chunk_of) else {
             return Ok(());
         };
@@ -344,14 +288,14 @@ impl<'w, W: Write> FrameWriter<'w, W> {
         })
     }
 
-    fn flush_timers(&mut self) -> Result<(), CheckpointError> {
+    fn flush_timers(&mut self) -> Result<(), SnapshotError> {
         while let Some(&chunk_of) = self.timer_chunks.keys().next() {
             self.flush_timer_chunk(chunk_of)?;
         }
         Ok(())
     }
 
-    fn broadcast(&mut self, entry: (String, Vec<u8>, Vec<u8>)) -> Result<(), CheckpointError> {
+    fn broadcast(&mut self, entry: (String, Vec<u8>, Vec<u8>)) -> Result<(), SnapshotError> {
         self.broadcast_chunk_bytes += entry.0.len() + entry.1.len() + entry.2.len() + 12;
         self.broadcast_chunk.push(entry);
         self.broadcast_written += 1;
@@ -363,7 +307,7 @@ impl<'w, W: Write> FrameWriter<'w, W> {
         Ok(())
     }
 
-    fn flush_broadcast(&mut self) -> Result<(), CheckpointError> {
+    fn flush_broadcast(&mut self) -> Result<(), SnapshotError> {
         if self.broadcast_chunk.is_empty() {
             return Ok(());
         }
@@ -373,7 +317,7 @@ impl<'w, W: Write> FrameWriter<'w, W> {
     }
 
     /// Write what is gathered and the end frame.
-    fn finish(mut self) -> Result<WrittenState, CheckpointError> {
+    fn finish(mut self) -> Result<WrittenState, SnapshotError> {
         self.flush_entries()?;
         self.flush_timers()?;
         self.flush_broadcast()?;
@@ -382,61 +326,67 @@ impl<'w, W: Write> FrameWriter<'w, W> {
             timers: self.written.timers,
             broadcast: self.broadcast_written,
         })?;
-        self.out.flush().map_err(CheckpointError::WriteState)?;
+        self.out.flush().map_err(SnapshotError::Write)?;
         Ok(self.written)
     }
 }
 
-impl OperatorSnapshot {
-    /// Serialise the snapshot (off the task thread), removing any scratch
-    /// files the backend made for it.
-    ///
-    /// A RocksDB checkpoint's directory is removed whether or not writing
-    /// succeeds: it is scratch either way. Failing to remove it is only
-    /// logged, since the state file is whole by then.
-    pub fn write_to(self, out: &mut impl Write) -> Result<WrittenState, CheckpointError> {
-        let scratch = self
-            .keyed
-            .as_ref()
-            .and_then(StateSnapshot::scratch_dir)
-            .map(Path::to_path_buf);
-        let written = self.write_frames(out);
-        if let Some(dir) = scratch
-            && let Err(error) = std::fs::remove_dir_all(&dir)
-        {
-            tracing::warn!(
-                "the RocksDB checkpoint {} was written out but cannot be removed: {error}",
-                dir.display()
-            );
-        }
-        written
+/// The writer is where a backend's snapshot puts what it holds.
+impl<W: Write> SnapshotSink for FrameWriter<'_, W> {
+    fn entry(&mut self, entry: StoredEntry) -> Result<(), SnapshotError> {
+        self.add_entry(entry)
     }
 
-    fn write_frames(self, out: &mut impl Write) -> Result<WrittenState, CheckpointError> {
-        let mut writer = FrameWriter::new(out)?;
-        match self.keyed {
-            None => {}
-            Some(StateSnapshot::MemoryCopy(copy)) => {
-                copy.for_each_entry(|entry| writer.entry(entry))?;
-            }
-            #[cfg(feature = "rocksdb")]
-            Some(StateSnapshot::RocksDbCheckpoint { dir, states }) => {
-                let reader = crate::state::rocksdb::RocksDbCheckpointReader::open(&dir, states)?;
-                reader.for_each_entry(|entry| writer.entry(entry))?;
-                reader.for_each_timer(|domain, timer| writer.timer(domain, timer))?;
-            }
-        }
-        for (domain, timer) in self.timers.into_iter().flat_map(|t| t.timers) {
-            writer.timer(domain, timer)?;
-        }
-        for entry in self.broadcast.into_iter().flat_map(|b| b.entries) {
-            writer.broadcast(entry)?;
-        }
-        if let Some(watermark) = self.watermark {
-            writer.frame(&Frame::Watermark { watermark })?;
-        }
-        writer.finish()
+    fn timer(&mut self, domain: TimeDomain, timer: Timer) -> Result<(), SnapshotError> {
+        self.add_timer(domain, timer)
     }
+}
+
+/// Serialise `snapshot` as a state file into `out` (off the task thread),
+/// removing any scratch files the backend made for it.
+///
+/// The scratch folder (a RocksDB checkpoint) is removed whether or not
+/// writing succeeds: it is scratch either way. Failing to remove it is only
+/// logged, since the state file is whole by then.
+pub fn encode(
+    snapshot: OperatorSnapshot,
+    out: &mut impl Write,
+) -> Result<WrittenState, CheckpointError> {
+    let scratch = snapshot
+        .keyed
+        .as_ref()
+        .and_then(|keyed| keyed.scratch_dir())
+        .map(Path::to_path_buf);
+    let written = write_frames(snapshot, out);
+    if let Some(dir) = scratch
+        && let Err(error) = std::fs::remove_dir_all(&dir)
+    {
+        tracing::warn!(
+            "the state snapshot in {} was written out but cannot be removed: {error}",
+            dir.display()
+        );
+    }
+    Ok(written?)
+}
+
+fn write_frames(
+    snapshot: OperatorSnapshot,
+    out: &mut impl Write,
+) -> Result<WrittenState, SnapshotError> {
+    let mut writer = FrameWriter::new(out)?;
+    if let Some(keyed) = snapshot.keyed {
+        keyed.read_into(&mut writer)?;
+    }
+    for (domain, timer) in snapshot.timers.into_iter().flat_map(|t| t.timers) {
+        writer.add_timer(domain, timer)?;
+    }
+    for entry in snapshot.broadcast.into_iter().flat_map(|b| b.entries) {
+        writer.broadcast(entry)?;
+    }
+    if let Some(watermark) = snapshot.watermark {
+        writer.frame(&Frame::Watermark { watermark })?;
+    }
+    writer.finish()
 }
 
 fn unreadable(reason: impl Into<String>) -> CheckpointError {
@@ -487,175 +437,138 @@ impl FrameReader<'_> {
     }
 }
 
-/// State read back from checkpoint files for one restoring subtask.
-#[derive(Debug, Default)]
-pub struct RestoredOperatorState {
-    pub entries: Vec<StoredEntry>,
-    pub timers: Vec<(TimeDomain, Timer)>,
-    /// (state name, key, value).
-    pub broadcast: Vec<(String, Vec<u8>, Vec<u8>)>,
-    /// The lowest watermark of the files read (several when the
-    /// parallelism changed): the restored operator may not fire a timer
-    /// before any of the subtasks it continues would have.
-    pub watermark: Option<i64>,
-}
-
-impl RestoredOperatorState {
-    /// Add the key groups of `range` found in `file` (a file written by
-    /// [`OperatorSnapshot::write_to`]), and its broadcast state if
-    /// `with_broadcast`.
-    ///
-    /// The whole file is checked (header, every frame, the end frame and its
-    /// counts) before anything is added, so on error `self` is unchanged.
-    pub fn read(
-        &mut self,
-        file: &[u8],
-        range: &KeyGroupRange,
-        with_broadcast: bool,
-    ) -> Result<(), CheckpointError> {
-        let mut frames = FrameReader {
-            rest: file,
-            number: 1,
-        };
-        if file.is_empty() {
-            return Err(unreadable("the file is empty"));
-        }
-        let header = header_frame();
-        if file.len() < header.len() && header.starts_with(file) {
-            return Err(unreadable(format!(
-                "it ends inside its header, after {} bytes (the file is truncated)",
-                file.len()
-            )));
-        }
-        match frames.next() {
-            Ok(Some(Frame::Header { magic, version })) if magic == MAGIC => {
-                if version != VERSION {
-                    return Err(unreadable(format!(
-                        "it was written in state file format version {version}; this eddy reads version {VERSION}"
-                    )));
-                }
-            }
-            _ => {
-                return Err(unreadable(
-                    "it does not start with an eddy operator state header (it is not a state file, or its start is damaged)",
-                ));
-            }
-        }
-        let (mut entries, mut timers, mut broadcast) = (Vec::new(), Vec::new(), Vec::new());
-        let mut watermark = None;
-        let (mut entry_count, mut timer_count, mut broadcast_count) = (0u64, 0u64, 0u64);
-        loop {
-            let number = frames.number;
-            let Some(frame) = frames.next()? else {
+/// Add to `restored` the key groups of `range` found in `file` (a file
+/// written by [`encode`]), and its broadcast state if `with_broadcast`.
+///
+/// The whole file is checked (header, every frame, the end frame and its
+/// counts) before anything is added, so on error `restored` is unchanged.
+pub fn decode_into(
+    restored: &mut RestoredOperatorState,
+    file: &[u8],
+    range: &KeyGroupRange,
+    with_broadcast: bool,
+) -> Result<(), CheckpointError> {
+    let mut frames = FrameReader {
+        rest: file,
+        number: 1,
+    };
+    if file.is_empty() {
+        return Err(unreadable("the file is empty"));
+    }
+    let header = header_frame();
+    if file.len() < header.len() && header.starts_with(file) {
+        return Err(unreadable(format!(
+            "it ends inside its header, after {} bytes (the file is truncated)",
+            file.len()
+        )));
+    }
+    match frames.next() {
+        Ok(Some(Frame::Header { magic, version })) if magic == MAGIC => {
+            if version != VERSION {
                 return Err(unreadable(format!(
-                    "it ends after frame {} without its end frame (the file is truncated)",
-                    number - 1
+                    "it was written in state file format version {version}; this eddy reads version {VERSION}"
                 )));
-            };
-            match frame {
-                Frame::Header { .. } => {
-                    return Err(unreadable(format!(
-                        "frame {number} is a second header (two files joined, or a damaged one)"
-                    )));
-                }
-                Frame::Entries {
-                    state,
-                    key_group,
-                    entries: chunk,
-                } => {
-                    entry_count += chunk.len() as u64;
-                    if range.contains(key_group) {
-                        entries.extend(chunk.into_iter().map(|entry| StoredEntry {
-                            state: state.clone(),
-                            key_group,
-                            key: entry.key,
-                            namespace: entry.namespace,
-                            payload: entry.payload,
-                        }));
-                    }
-                }
-                Frame::Timers {
-                    domain,
-                    key_group,
-                    timers: chunk,
-                } => {
-                    timer_count += chunk.len() as u64;
-                    if range.contains(key_group) {
-                        timers.extend(chunk.into_iter().map(|timer| {
-                            let timer = Timer {
-                                timestamp: timer.timestamp,
-                                key_group,
-                                key: timer.key,
-                                namespace: timer.namespace,
-                            };
-                            (TimeDomain::from(domain), timer)
-                        }));
-                    }
-                }
-                Frame::Broadcast { entries: chunk } => {
-                    broadcast_count += chunk.len() as u64;
-                    if with_broadcast {
-                        broadcast.extend(chunk);
-                    }
-                }
-                Frame::Watermark { watermark: at } => {
-                    if watermark.replace(at).is_some() {
-                        return Err(unreadable(format!(
-                            "frame {number} is a second watermark (a damaged file)"
-                        )));
-                    }
-                }
-                Frame::End {
-                    entries: ends_entries,
-                    timers: ends_timers,
-                    broadcast: ends_broadcast,
-                } => {
-                    let counted = (entry_count, timer_count, broadcast_count);
-                    if (ends_entries, ends_timers, ends_broadcast) != counted {
-                        return Err(unreadable(format!(
-                            "its end frame counts {ends_entries} entries, {ends_timers} timers and {ends_broadcast} broadcast entries, but the frames before it hold {entry_count}, {timer_count} and {broadcast_count}"
-                        )));
-                    }
-                    if !frames.rest.is_empty() {
-                        return Err(unreadable(format!(
-                            "{} bytes follow its end frame",
-                            frames.rest.len()
-                        )));
-                    }
-                    break;
-                }
             }
         }
-        self.entries.append(&mut entries);
-        self.timers.append(&mut timers);
-        self.broadcast.append(&mut broadcast);
-        self.watermark = match (self.watermark, watermark) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        _ => {
+            return Err(unreadable(
+                "it does not start with an eddy operator state header (it is not a state file, or its start is damaged)",
+            ));
+        }
+    }
+    let (mut entries, mut timers, mut broadcast) = (Vec::new(), Vec::new(), Vec::new());
+    let mut watermark = None;
+    let (mut entry_count, mut timer_count, mut broadcast_count) = (0u64, 0u64, 0u64);
+    loop {
+        let number = frames.number;
+        let Some(frame) = frames.next()? else {
+            return Err(unreadable(format!(
+                "it ends after frame {} without its end frame (the file is truncated)",
+                number - 1
+            )));
         };
-        Ok(())
-    }
-
-    /// Put everything back: entries into `backend` as stored, timers into
-    /// `timers`. Returns the watermark the operator continues from
-    /// ([`NO_WATERMARK`] if the files had none).
-    ///
-    /// Entries keep their TTL stamps ([`StateBackend::restore_entry`]), so a
-    /// restore does not extend any entry's life. Broadcast entries are not
-    /// keyed: [`crate::state::BroadcastState::restore`] puts them back.
-    pub fn apply_keyed(
-        &self,
-        backend: &mut dyn StateBackend,
-        timers: &mut TimerService,
-    ) -> Result<i64, StateError> {
-        for entry in &self.entries {
-            backend.restore_entry(entry)?;
+        match frame {
+            Frame::Header { .. } => {
+                return Err(unreadable(format!(
+                    "frame {number} is a second header (two files joined, or a damaged one)"
+                )));
+            }
+            Frame::Entries {
+                state,
+                key_group,
+                entries: chunk,
+            } => {
+                entry_count += chunk.len() as u64;
+                if range.contains(key_group) {
+                    entries.extend(chunk.into_iter().map(|entry| StoredEntry {
+                        state: state.clone(),
+                        key_group,
+                        key: entry.key,
+                        namespace: entry.namespace,
+                        payload: entry.payload,
+                    }));
+                }
+            }
+            Frame::Timers {
+                domain,
+                key_group,
+                timers: chunk,
+            } => {
+                timer_count += chunk.len() as u64;
+                if range.contains(key_group) {
+                    timers.extend(chunk.into_iter().map(|timer| {
+                        let timer = Timer {
+                            timestamp: timer.timestamp,
+                            key_group,
+                            key: timer.key,
+                            namespace: timer.namespace,
+                        };
+                        (TimeDomain::from(domain), timer)
+                    }));
+                }
+            }
+            Frame::Broadcast { entries: chunk } => {
+                broadcast_count += chunk.len() as u64;
+                if with_broadcast {
+                    broadcast.extend(chunk);
+                }
+            }
+            Frame::Watermark { watermark: at } => {
+                if watermark.replace(at).is_some() {
+                    return Err(unreadable(format!(
+                        "frame {number} is a second watermark (a damaged file)"
+                    )));
+                }
+            }
+            Frame::End {
+                entries: ends_entries,
+                timers: ends_timers,
+                broadcast: ends_broadcast,
+            } => {
+                let counted = (entry_count, timer_count, broadcast_count);
+                if (ends_entries, ends_timers, ends_broadcast) != counted {
+                    return Err(unreadable(format!(
+                        "its end frame counts {ends_entries} entries, {ends_timers} timers and {ends_broadcast} broadcast entries, but the frames before it hold {entry_count}, {timer_count} and {broadcast_count}"
+                    )));
+                }
+                if !frames.rest.is_empty() {
+                    return Err(unreadable(format!(
+                        "{} bytes follow its end frame",
+                        frames.rest.len()
+                    )));
+                }
+                break;
+            }
         }
-        for (domain, timer) in &self.timers {
-            timers.register(*domain, timer.clone())?;
-        }
-        Ok(self.watermark.unwrap_or(NO_WATERMARK))
     }
+    restored.entries.append(&mut entries);
+    restored.timers.append(&mut timers);
+    restored.broadcast.append(&mut broadcast);
+    restored.watermark = match (restored.watermark, watermark) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    Ok(())
 }
 
 #[cfg(test)]
@@ -664,13 +577,16 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
+    use crate::snapshot::BroadcastSnapshot;
     use crate::state::{
         BroadcastAccess, BroadcastEntries, BroadcastError, BroadcastMode, BroadcastState,
-        MemoryStateBackend, StateDescriptor, StateKey, StateKind, StateTtl, TtlClock, TtlStates,
-        TtlUpdate, key_group_of,
+        MemoryStateBackend, StateBackend, StateDescriptor, StateError, StateKey, StateKind,
+        StateTtl, TtlClock, TtlStates, TtlUpdate, key_group_of, restore_keyed,
     };
     #[cfg(feature = "rocksdb")]
     use crate::state::{RocksDbShared, RocksDbStateBackend};
+    use crate::time::TimerService;
+    use crate::time::watermark::NO_WATERMARK;
     use crate::window::TimeWindow;
 
     const MAX_PARALLELISM: u32 = 128;
@@ -984,10 +900,10 @@ mod tests {
         let scratch = snapshot
             .keyed
             .as_ref()
-            .and_then(StateSnapshot::scratch_dir)
+            .and_then(|keyed| keyed.scratch_dir())
             .map(Path::to_path_buf);
         let mut file = Vec::new();
-        let written = snapshot.write_to(&mut file).unwrap();
+        let written = encode(snapshot, &mut file).unwrap();
         if let Some(dir) = scratch {
             assert!(!dir.exists(), "the scratch checkpoint {dir:?} is removed");
         }
@@ -997,7 +913,7 @@ mod tests {
     fn read(files: &[&[u8]], range: &KeyGroupRange) -> RestoredOperatorState {
         let mut restored = RestoredOperatorState::default();
         for file in files {
-            restored.read(file, range, true).unwrap();
+            decode_into(&mut restored, file, range, true).unwrap();
         }
         sort_entries(&mut restored.entries);
         restored.timers.sort();
@@ -1037,9 +953,12 @@ mod tests {
 
                 let mut target = open(to, all.clone(), &clock);
                 register(&mut target);
-                read(&[&file], &all)
-                    .apply_keyed(target.backend.as_mut(), &mut target.timers)
-                    .unwrap();
+                restore_keyed(
+                    &read(&[&file], &all),
+                    target.backend.as_mut(),
+                    &mut target.timers,
+                )
+                .unwrap();
                 let (entries, timers) = dump(&mut target);
                 assert!(
                     entries == expected.entries(),
@@ -1116,8 +1035,7 @@ mod tests {
             for (range, part) in halves.iter().zip(&parts) {
                 let mut half = open(other, range.clone(), &clock);
                 register(&mut half);
-                part.apply_keyed(half.backend.as_mut(), &mut half.timers)
-                    .unwrap();
+                restore_keyed(part, half.backend.as_mut(), &mut half.timers).unwrap();
                 files.push(write(snapshot(&mut half)).0);
             }
             let merged = read(&[&files[0], &files[1]], &all);
@@ -1129,7 +1047,7 @@ mod tests {
             register(&mut half);
             let everything = read(&[&file], &all);
             assert!(matches!(
-                everything.apply_keyed(half.backend.as_mut(), &mut half.timers),
+                restore_keyed(&everything, half.backend.as_mut(), &mut half.timers),
                 Err(StateError::ForeignKeyGroup { .. })
             ));
         }
@@ -1207,9 +1125,7 @@ mod tests {
                 ],
                 ..RestoredOperatorState::default()
             };
-            restored
-                .apply_keyed(subject.backend.as_mut(), &mut subject.timers)
-                .unwrap();
+            restore_keyed(&restored, subject.backend.as_mut(), &mut subject.timers).unwrap();
             let (entries, _) = dump(&mut subject);
             let mut wanted = restored.entries.clone();
             sort_entries(&mut wanted);
@@ -1265,19 +1181,18 @@ mod tests {
         };
         let all = KeyGroupRange::all(MAX_PARALLELISM);
         let mut restored = RestoredOperatorState::default();
-        restored.read(&with(Some(1_500)), &all, false).unwrap();
+        decode_into(&mut restored, &with(Some(1_500)), &all, false).unwrap();
         assert_eq!(restored.watermark, Some(1_500));
-        restored.read(&with(Some(900)), &all, false).unwrap();
-        restored.read(&with(None), &all, false).unwrap();
-        restored.read(&with(Some(2_000)), &all, false).unwrap();
+        decode_into(&mut restored, &with(Some(900)), &all, false).unwrap();
+        decode_into(&mut restored, &with(None), &all, false).unwrap();
+        decode_into(&mut restored, &with(Some(2_000)), &all, false).unwrap();
         assert_eq!(restored.watermark, Some(900));
 
         let mut none = RestoredOperatorState::default();
-        none.read(&with(None), &all, false).unwrap();
+        decode_into(&mut none, &with(None), &all, false).unwrap();
         let mut subject = open(Kind::Memory, all.clone(), &TtlClock::manual(1_000));
-        let watermark = none
-            .apply_keyed(subject.backend.as_mut(), &mut subject.timers)
-            .unwrap();
+        let watermark =
+            restore_keyed(&none, subject.backend.as_mut(), &mut subject.timers).unwrap();
         assert_eq!(watermark, NO_WATERMARK);
     }
 
@@ -1299,7 +1214,7 @@ mod tests {
 
         let all = KeyGroupRange::all(MAX_PARALLELISM);
         let mut restored = RestoredOperatorState::default();
-        restored.read(&file, &all, true).unwrap();
+        decode_into(&mut restored, &file, &all, true).unwrap();
         assert_eq!(restored.broadcast.len(), 3);
         let mut fresh = BroadcastState::new(&broadcast_descriptors());
         fresh.restore(&restored.broadcast).unwrap();
@@ -1307,7 +1222,7 @@ mod tests {
 
         // Only one old subtask's copy is read: the others are skipped.
         let mut without = RestoredOperatorState::default();
-        without.read(&file, &all, false).unwrap();
+        decode_into(&mut without, &file, &all, false).unwrap();
         assert!(without.broadcast.is_empty());
 
         // A broadcast map the operator does not declare (any more).
@@ -1335,9 +1250,8 @@ mod tests {
             for descriptor in descriptors().iter().filter(|d| d.name != "m-ttl") {
                 target.backend.register(descriptor).unwrap();
             }
-            let error = restored
-                .apply_keyed(target.backend.as_mut(), &mut target.timers)
-                .unwrap_err();
+            let error =
+                restore_keyed(&restored, target.backend.as_mut(), &mut target.timers).unwrap_err();
             assert_eq!(
                 error.to_string(),
                 "the checkpoint holds state `m-ttl` for operator `op`, which does not declare it",
@@ -1362,9 +1276,8 @@ mod tests {
                     .collect(),
                 ..RestoredOperatorState::default()
             };
-            let error = list_only
-                .apply_keyed(target.backend.as_mut(), &mut target.timers)
-                .unwrap_err();
+            let error =
+                restore_keyed(&list_only, target.backend.as_mut(), &mut target.timers).unwrap_err();
             assert!(
                 matches!(error, StateError::RestoredKind { .. }),
                 "{kind:?}: {error}"
@@ -1387,9 +1300,13 @@ mod tests {
 
     fn reason(file: &[u8]) -> String {
         let mut restored = RestoredOperatorState::default();
-        let error = restored
-            .read(file, &KeyGroupRange::all(MAX_PARALLELISM), true)
-            .unwrap_err();
+        let error = decode_into(
+            &mut restored,
+            file,
+            &KeyGroupRange::all(MAX_PARALLELISM),
+            true,
+        )
+        .unwrap_err();
         assert!(restored.entries.is_empty() && restored.timers.is_empty());
         match error {
             CheckpointError::UnreadableState { reason } => reason,
@@ -1401,9 +1318,13 @@ mod tests {
     fn a_truncated_file_is_refused_saying_so() {
         let file = small_file();
         let mut restored = RestoredOperatorState::default();
-        restored
-            .read(&file, &KeyGroupRange::all(MAX_PARALLELISM), true)
-            .unwrap();
+        decode_into(
+            &mut restored,
+            &file,
+            &KeyGroupRange::all(MAX_PARALLELISM),
+            true,
+        )
+        .unwrap();
         assert_eq!(restored.broadcast.len(), 1);
         // Frame boundaries, where a cut leaves only whole frames.
         let mut boundaries = Vec::new();
@@ -1429,9 +1350,13 @@ mod tests {
             reason(&file[..boundaries[1]]),
             "it ends after frame 2 without its end frame (the file is truncated)"
         );
-        let error = RestoredOperatorState::default()
-            .read(&file[..10], &KeyGroupRange::all(MAX_PARALLELISM), true)
-            .unwrap_err();
+        let error = decode_into(
+            &mut RestoredOperatorState::default(),
+            &file[..10],
+            &KeyGroupRange::all(MAX_PARALLELISM),
+            true,
+        )
+        .unwrap_err();
         assert_eq!(
             error.to_string(),
             "an operator state file cannot be read: it ends inside its header, after 10 bytes (the file is truncated)"

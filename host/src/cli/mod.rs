@@ -1,6 +1,8 @@
-//! The `eddy` command line: run, validate, inspect and bench.
+//! The `eddy` command line: run, validate, inspect and bench; and the
+//! verbs that talk to running jobs (`jobs`).
 
 mod inspect;
+mod jobs;
 mod logging;
 pub mod new;
 mod progress;
@@ -13,8 +15,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::job::load_job;
-use crate::runtime::plan::{FromCheckpoint, load_modules};
-use crate::runtime::{JobFailure, RunOptions, run_job};
+use crate::runtime::plan::{FromCheckpoint, NonRestoredState, load_modules};
+use crate::runtime::{JobEnd, JobFailure, RunOptions, start_job};
 use crate::wasm::GuestEngine;
 
 /// eddy: a stream processor whose user functions are sandboxed WebAssembly components.
@@ -40,6 +42,55 @@ pub enum Command {
         /// none) or the path of a `chk-<n>` folder.
         #[arg(long, value_name = "latest|PATH")]
         from_checkpoint: Option<String>,
+        /// Restore the job from a savepoint folder (`savepoint-<n>`, as
+        /// `eddy savepoint` printed it), possibly with another parallelism
+        /// or state backend.
+        #[arg(long, value_name = "PATH", conflicts_with = "from_checkpoint")]
+        from_savepoint: Option<PathBuf>,
+        /// Start even if the checkpoint or savepoint holds state of
+        /// operators the job no longer has (that state is dropped).
+        #[arg(long)]
+        allow_non_restored_state: bool,
+        /// Where the control API listens (`eddy list` shows it); any free
+        /// loopback port by default.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        control: std::net::SocketAddr,
+        /// Allow `--control` on an address other than loopback (requests
+        /// still need the run's token).
+        #[arg(long)]
+        allow_remote_control: bool,
+    },
+    /// List the jobs running on this machine for this user.
+    List,
+    /// Show a running job's state, counters and checkpoints.
+    Status {
+        /// A job id, a unique prefix of one, or a job name.
+        job: String,
+    },
+    /// Take a savepoint of a running job; the job keeps running.
+    Savepoint {
+        /// A job id, a unique prefix of one, or a job name.
+        job: String,
+        /// Folder the savepoint's own folder goes into (default: the
+        /// run's `savepoints` folder).
+        dir: Option<PathBuf>,
+    },
+    /// Stop a running job with a final savepoint: sources stop, sinks
+    /// commit what the savepoint holds, and the run exits 0.
+    Stop {
+        /// A job id, a unique prefix of one, or a job name.
+        job: String,
+        /// Take the final savepoint (required: eddy does not stop a job
+        /// without one; use `cancel` for that).
+        #[arg(long)]
+        savepoint: bool,
+        /// Folder the savepoint's own folder goes into.
+        dir: Option<PathBuf>,
+    },
+    /// Cancel a running job at once; nothing more is committed.
+    Cancel {
+        /// A job id, a unique prefix of one, or a job name.
+        job: String,
     },
     /// Check a job file and every module it names, without running anything.
     Validate {
@@ -92,7 +143,45 @@ fn execute(command: Command) -> Result<()> {
             job,
             quiet,
             from_checkpoint,
-        } => run(&job, quiet, from_checkpoint.as_deref()),
+            from_savepoint,
+            allow_non_restored_state,
+            control,
+            allow_remote_control,
+        } => {
+            let control = jobs::ControlBind::new(control, allow_remote_control)?;
+            let from = match (from_checkpoint.as_deref(), from_savepoint) {
+                (Some("latest"), _) => Some(FromCheckpoint::Latest),
+                (Some(path), _) => Some(FromCheckpoint::Path(PathBuf::from(path))),
+                (None, Some(path)) => Some(FromCheckpoint::Path(path)),
+                (None, None) => None,
+            };
+            let options = RunOptions {
+                from_checkpoint: from,
+                non_restored_state: if allow_non_restored_state {
+                    NonRestoredState::Drop
+                } else {
+                    NonRestoredState::Refuse
+                },
+                ..RunOptions::default()
+            };
+            run(&job, quiet, options, control)
+        }
+        Command::List => jobs::list(),
+        Command::Status { job } => jobs::status(&job),
+        Command::Savepoint { job, dir } => jobs::savepoint(&job, dir.as_deref(), false),
+        Command::Stop {
+            job,
+            savepoint,
+            dir,
+        } => {
+            if !savepoint {
+                anyhow::bail!(
+                    "`eddy stop` takes a final savepoint: pass `--savepoint` (to stop without one, use `eddy cancel`)"
+                );
+            }
+            jobs::savepoint(&job, dir.as_deref(), true)
+        }
+        Command::Cancel { job } => jobs::cancel(&job),
         Command::Validate { job } => validate(&job),
         Command::Inspect { path, json } => {
             let format = match json {
@@ -106,22 +195,32 @@ fn execute(command: Command) -> Result<()> {
     }
 }
 
-fn run(path: &std::path::Path, quiet: bool, from_checkpoint: Option<&str>) -> Result<()> {
+fn run(
+    path: &std::path::Path,
+    quiet: bool,
+    options: RunOptions,
+    control: jobs::ControlBind,
+) -> Result<()> {
     let job = load_job(path)?;
-    let options = RunOptions {
-        from_checkpoint: from_checkpoint.map(|from| match from {
-            "latest" => FromCheckpoint::Latest,
-            path => FromCheckpoint::Path(PathBuf::from(path)),
-        }),
-        ..RunOptions::default()
-    };
     let live = !quiet && std::io::stderr().is_terminal();
-    let mut display = progress::Progress::new(live);
+    let display = std::sync::Arc::new(std::sync::Mutex::new(progress::Progress::new(live)));
     let started = std::time::Instant::now();
-    let result = run_job(&job, &options, |metrics, checkpoints, elapsed| {
-        display.tick(metrics, checkpoints, elapsed)
-    });
-    display.clear();
+    let ticking = display.clone();
+    let running = start_job(
+        job.clone(),
+        options,
+        move |metrics, checkpoints, elapsed| {
+            if let Ok(mut display) = ticking.lock() {
+                display.tick(metrics, checkpoints, elapsed)
+            }
+        },
+    )?;
+    let controlled = jobs::serve_control(&job, path, &running, control, quiet)?;
+    let result = running.wait();
+    drop(controlled);
+    if let Ok(mut display) = display.lock() {
+        display.clear();
+    }
     let summary = |outcome, metrics, checkpoints, elapsed| {
         if !quiet {
             eprint!(
@@ -132,13 +231,37 @@ fn run(path: &std::path::Path, quiet: bool, from_checkpoint: Option<&str>) -> Re
     };
     match result {
         Ok(report) => {
+            let outcome = match &report.end {
+                JobEnd::Finished => progress::Outcome::Finished,
+                JobEnd::Stopped(_) => progress::Outcome::Stopped,
+            };
             summary(
-                progress::Outcome::Finished,
+                outcome,
                 &report.metrics,
                 &report.checkpoints,
                 report.elapsed,
             );
+            if let JobEnd::Stopped(savepoint) = &report.end {
+                eprintln!(
+                    "job `{}` stopped at savepoint {}: {}",
+                    job.name,
+                    savepoint.id,
+                    savepoint.path.display()
+                );
+            }
             Ok(())
+        }
+        Err(JobFailure::Cancelled {
+            ref metrics,
+            ref checkpoints,
+        }) => {
+            summary(
+                progress::Outcome::Cancelled,
+                metrics,
+                checkpoints,
+                started.elapsed(),
+            );
+            Err(anyhow::anyhow!("job `{}` was cancelled", job.name))
         }
         Err(JobFailure::Setup(error)) => {
             Err(error.context(format!("job `{}` could not start", job.name)))

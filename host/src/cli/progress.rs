@@ -133,6 +133,9 @@ fn checkpoint_line(stats: &CheckpointStats) -> Option<String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Finished,
+    /// Stopped after a savepoint (`eddy stop --savepoint`).
+    Stopped,
+    Cancelled,
     Failed,
 }
 
@@ -146,6 +149,8 @@ pub fn summary(
 ) -> String {
     let verb = match outcome {
         Outcome::Finished => "finished in",
+        Outcome::Stopped => "stopped with a savepoint after",
+        Outcome::Cancelled => "cancelled after",
         Outcome::Failed => "failed after",
     };
     let mut text = format!("job `{job}` {verb} {:.2?}\n", elapsed);

@@ -9,11 +9,13 @@
 //! the watermark on arrival go to the `late-left` / `late-right` side outputs
 //! instead of being dropped silently (Flink's `sideOutputLeftLateData`).
 
-use crate::checkpoint::state_file::{OperatorSnapshot, RestoredOperatorState};
 use crate::job::{InputSide, JoinInterval, LATE_LEFT_OUTPUT, LATE_RIGHT_OUTPUT};
 use crate::runtime::operator::{Collector, Operator, OperatorError, keyed_snapshot};
 use crate::runtime::record::{NO_TIMESTAMP, Record};
-use crate::state::{StateBackend, StateDescriptor, StateId, StateKey, StateKind, key_group_of};
+use crate::snapshot::{OperatorSnapshot, RestoredOperatorState};
+use crate::state::{
+    StateBackend, StateDescriptor, StateId, StateKey, StateKind, key_group_of, restore_keyed,
+};
 use crate::time::watermark::NO_WATERMARK;
 use crate::time::{TimeDomain, Timer, TimerService};
 use crate::wasm::layout::{put_bytes, split_length_prefixed};
@@ -229,7 +231,7 @@ impl Operator for IntervalJoin {
     }
 
     fn restore_state(&mut self, state: RestoredOperatorState) -> Result<(), OperatorError> {
-        self.watermark = state.apply_keyed(self.backend.as_mut(), &mut self.timers)?;
+        self.watermark = restore_keyed(&state, self.backend.as_mut(), &mut self.timers)?;
         Ok(())
     }
 }

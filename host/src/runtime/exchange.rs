@@ -6,6 +6,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::fields::key_field;
 use super::operator::OperatorError;
 use super::record::Record;
+use crate::checkpoint::Barrier;
 use crate::state::{key_group_of, subtask_for_key_group};
 use crate::time::processing_time_now;
 use crate::wasm::GuestInstance;
@@ -19,11 +20,15 @@ pub enum Element {
     /// The producer has no input for now and holds no watermark back until
     /// it sends something again (Flink's idle watermark status).
     Idle,
-    /// Checkpoint barrier `n`: the producer's records before it are in
-    /// checkpoint `n`, those after it are not.
-    Barrier(u64),
+    /// A checkpoint or savepoint barrier: the producer's records before it
+    /// are in that snapshot, those after it are not.
+    Barrier(Barrier),
     /// The producer finished; nothing follows.
     End,
+    /// The producer stopped after a savepoint (`eddy stop --savepoint`):
+    /// nothing follows, but its input did not end, so no end-of-input
+    /// watermark fires timers (they are in the savepoint).
+    Stop,
 }
 
 /// An element with the index of the producer that sent it, so the consumer
@@ -251,10 +256,16 @@ impl Exchange {
         self.flush_then_tell_all(|| Element::Idle)
     }
 
-    /// Flush, then send checkpoint barrier `id` to every consumer subtask:
-    /// everything before it belongs to the checkpoint, nothing after it.
-    pub fn barrier(&mut self, id: u64) -> Result<(), ExchangeError> {
-        self.flush_then_tell_all(|| Element::Barrier(id))
+    /// Flush, then send `barrier` to every consumer subtask: everything
+    /// before it belongs to its snapshot, nothing after it.
+    pub fn barrier(&mut self, barrier: Barrier) -> Result<(), ExchangeError> {
+        self.flush_then_tell_all(|| Element::Barrier(barrier))
+    }
+
+    /// Flush, then tell every consumer subtask this producer stopped after
+    /// a savepoint.
+    pub fn stop(&mut self) -> Result<(), ExchangeError> {
+        self.flush_then_tell_all(|| Element::Stop)
     }
 
     /// Flush, then tell every consumer subtask this producer ended.

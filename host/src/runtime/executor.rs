@@ -4,25 +4,31 @@
 //! allows.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use crossbeam_channel::{Receiver, select};
+use crossbeam_channel::{Receiver, RecvTimeoutError, select};
 
+use super::handle::{JobCommand, JobHandle, JobPhase, JobState, RunningJob, Shared};
 use super::metrics::JobMetrics;
 use super::plan::{
-    CheckpointWiring, FromCheckpoint, LoadedModules, Plan, RestoreSource, RunOptions, load_modules,
-    plan,
+    CheckpointWiring, FromCheckpoint, LoadedModules, NonRestoredState, Plan, RestoreSource,
+    RunOptions, load_modules, plan,
 };
 use super::restart::RestartTracker;
 use super::task::{Stop, TaskError};
-use crate::checkpoint::coordinator::{CheckpointStats, Coordinator, SharedStats};
-use crate::checkpoint::{CheckpointStorage, LocalCheckpointStorage, Manifest, TaskAck};
+use crate::checkpoint::coordinator::{CheckpointStats, Coordinator, SavepointReport, SharedStats};
+use crate::checkpoint::{
+    self, BarrierRequests, CheckpointStorage, FunctionRecord, Manifest, SnapshotKind, StateRecord,
+    TaskAck,
+};
 use crate::connectors::staged_file;
 use crate::job::{Job, SinkConnector, StateBackendConfig};
+use crate::state::StateKind;
 use crate::wasm::GuestEngine;
+use crate::wasm::function_kind_name;
 
 /// What a finished run reports.
 #[derive(Debug, Clone)]
@@ -32,6 +38,17 @@ pub struct JobReport {
     pub checkpoints: CheckpointStats,
     /// Restarts after task failures.
     pub restarts: u32,
+    /// How the run ended well.
+    pub end: JobEnd,
+}
+
+/// How a run ended well.
+#[derive(Debug, Clone)]
+pub enum JobEnd {
+    /// Every input ended and the output is committed.
+    Finished,
+    /// Stopped after this savepoint (`eddy stop --savepoint`).
+    Stopped(SavepointReport),
 }
 
 /// How a run ended badly.
@@ -44,6 +61,12 @@ pub enum JobFailure {
     #[error("{error}")]
     Task {
         error: Box<TaskError>,
+        metrics: JobMetrics,
+        checkpoints: Box<CheckpointStats>,
+    },
+    /// Cancelled by request: tasks stopped, nothing more was committed.
+    #[error("the job was cancelled")]
+    Cancelled {
         metrics: JobMetrics,
         checkpoints: Box<CheckpointStats>,
     },
@@ -67,24 +90,110 @@ enum AttemptFailure {
         error: Box<TaskError>,
         metrics: JobMetrics,
     },
+    Cancelled {
+        metrics: JobMetrics,
+    },
 }
 
-/// Load, plan and run `job` to completion, restarting after failures as its
-/// restart strategy allows, and calling `on_tick` about once a second with
-/// the live counters.
+/// Start `job` on a thread of its own; the returned [`RunningJob`] gives
+/// handles to it and waits for its end. `on_tick` is called about once a
+/// second with the live counters (on the job's thread).
+pub fn start_job(
+    job: Job,
+    options: RunOptions,
+    mut on_tick: impl FnMut(&JobMetrics, &CheckpointStats, Duration) + Send + 'static,
+) -> Result<RunningJob> {
+    let shared = new_shared();
+    let (handle, commands) = JobHandle::new(shared.clone());
+    let thread = std::thread::Builder::new()
+        .name(format!("job {}", job.name))
+        .spawn(move || execute(&job, &options, &shared, &commands, &mut on_tick))
+        .context("cannot start the job's thread")?;
+    Ok(RunningJob { handle, thread })
+}
+
+/// Load, plan and run `job` to completion on this thread, restarting after
+/// failures as its restart strategy allows, and calling `on_tick` about
+/// once a second with the live counters. Nothing can talk to it; see
+/// [`start_job`] for a job with a handle.
 pub fn run_job(
     job: &Job,
     options: &RunOptions,
     mut on_tick: impl FnMut(&JobMetrics, &CheckpointStats, Duration),
 ) -> Result<JobReport, JobFailure> {
+    let shared = new_shared();
+    let (_handle, commands) = JobHandle::new(shared.clone());
+    execute(job, options, &shared, &commands, &mut on_tick)
+}
+
+fn new_shared() -> Arc<Shared> {
+    Arc::new(Shared {
+        state: Mutex::new(JobState {
+            phase: JobPhase::Starting,
+            metrics: None,
+            restarts: 0,
+            last_failure: None,
+        }),
+        checkpoints: SharedStats::default(),
+        started: Instant::now(),
+        cancel_requested: AtomicBool::new(false),
+    })
+}
+
+/// The executor: runs attempts until the job ends, serving `commands`.
+fn execute(
+    job: &Job,
+    options: &RunOptions,
+    shared: &Arc<Shared>,
+    commands: &Receiver<JobCommand>,
+    on_tick: &mut dyn FnMut(&JobMetrics, &CheckpointStats, Duration),
+) -> Result<JobReport, JobFailure> {
+    let result = execute_attempts(job, options, shared, commands, on_tick);
+    let phase = match &result {
+        Ok(JobReport {
+            end: JobEnd::Finished,
+            ..
+        }) => JobPhase::Finished,
+        Ok(JobReport {
+            end: JobEnd::Stopped(_),
+            ..
+        }) => JobPhase::Stopped,
+        Err(JobFailure::Cancelled { .. }) => JobPhase::Cancelled,
+        Err(_) => JobPhase::Failed,
+    };
+    shared.update(|state| state.phase = phase);
+    // Commands that came too late get a closed channel, not silence.
+    for command in commands.try_iter() {
+        if let JobCommand::Savepoint(request) = command {
+            let _ = request
+                .reply
+                .send(Err("the job ended before the savepoint could start".into()));
+        }
+    }
+    result
+}
+
+fn execute_attempts(
+    job: &Job,
+    options: &RunOptions,
+    shared: &Arc<Shared>,
+    commands: &Receiver<JobCommand>,
+    on_tick: &mut dyn FnMut(&JobMetrics, &CheckpointStats, Duration),
+) -> Result<JobReport, JobFailure> {
     let engine = GuestEngine::shared().map_err(JobFailure::Setup)?;
     let modules = load_modules(job, &engine, options).map_err(JobFailure::Setup)?;
-    let stats = SharedStats::default();
+    let stats = shared.checkpoints.clone();
     let mut restarts = RestartTracker::new(&job.restart);
     let started = Instant::now();
     let mut from = options.from_checkpoint.clone();
+    // Checkpoints this run takes get ids from here on.
+    let mut first_own_id = None;
     loop {
-        let restore = find_checkpoint(job, from.as_ref()).map_err(JobFailure::Setup)?;
+        let restore = find_checkpoint(job, &modules, from.as_ref(), options.non_restored_state)
+            .map_err(JobFailure::Setup)?;
+        first_own_id.get_or_insert_with(|| {
+            newest_checkpoint_id(job, restore.as_ref().map(|(m, _)| m.id)) + 1
+        });
         stats
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -95,21 +204,31 @@ pub fn run_job(
             modules: &modules,
             options,
             stats: &stats,
+            shared,
+            commands,
             started,
         };
-        let failure = match attempt.run(restore.as_ref(), &mut on_tick) {
-            Ok(metrics) => {
+        let failure = match attempt.run(restore.as_ref(), on_tick) {
+            Ok((metrics, end)) => {
                 return Ok(JobReport {
                     metrics,
                     elapsed: started.elapsed(),
                     checkpoints: snapshot(&stats),
                     restarts: restarts.failures(),
+                    end,
                 });
             }
             Err(AttemptFailure::Setup(error)) => return Err(JobFailure::Setup(error)),
+            Err(AttemptFailure::Cancelled { metrics }) => {
+                return Err(JobFailure::Cancelled {
+                    metrics,
+                    checkpoints: Box::new(snapshot(&stats)),
+                });
+            }
             Err(AttemptFailure::Task { error, metrics }) => (error, metrics),
         };
         let (error, metrics) = failure;
+        shared.update(|state| state.last_failure = Some(error.to_string()));
         match restarts.after_failure(Instant::now()) {
             Some(delay) => {
                 tracing::warn!(
@@ -117,12 +236,22 @@ pub fn run_job(
                     humantime::format_duration(delay),
                     restarts.failures()
                 );
-                std::thread::sleep(delay);
-                // The whole job restarts from its latest checkpoint, or from
-                // the beginning without checkpoints.
-                if job.checkpoints.is_some() {
-                    from = Some(FromCheckpoint::Latest);
+                shared.update(|state| {
+                    state.phase = JobPhase::Restarting;
+                    state.restarts = restarts.failures();
+                });
+                if wait_for_restart(delay, shared, commands) == Waited::Cancelled {
+                    return Err(JobFailure::Cancelled {
+                        metrics,
+                        checkpoints: Box::new(snapshot(&stats)),
+                    });
                 }
+                // The whole job restarts from its latest checkpoint, or from
+                // where it started (the beginning, or what it restored).
+                from = Some(FromCheckpoint::Restart {
+                    since: first_own_id.unwrap_or(1),
+                    initial: options.from_checkpoint.clone().map(Box::new),
+                });
             }
             None if restarts.failures() == 1 => {
                 return Err(JobFailure::Task {
@@ -144,6 +273,37 @@ pub fn run_job(
     }
 }
 
+/// How the delay before a restart ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Waited {
+    Elapsed,
+    Cancelled,
+}
+
+/// Sleep `delay` before a restart, answering commands meanwhile: a cancel
+/// ends the wait (and the job), a savepoint is refused.
+fn wait_for_restart(delay: Duration, shared: &Shared, commands: &Receiver<JobCommand>) -> Waited {
+    let until = Instant::now() + delay;
+    loop {
+        if shared.cancel_requested.load(Ordering::Relaxed) {
+            return Waited::Cancelled;
+        }
+        match commands.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(JobCommand::Cancel) => return Waited::Cancelled,
+            Ok(JobCommand::Savepoint(request)) => {
+                let _ = request.reply.send(Err(
+                    "the job is restarting after a failure; try again when it runs".into(),
+                ));
+            }
+            Err(RecvTimeoutError::Timeout) => return Waited::Elapsed,
+            Err(RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(until.saturating_duration_since(Instant::now()));
+                return Waited::Elapsed;
+            }
+        }
+    }
+}
+
 fn snapshot(stats: &SharedStats) -> CheckpointStats {
     stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
@@ -151,15 +311,23 @@ fn snapshot(stats: &SharedStats) -> CheckpointStats {
 /// The checkpoint to restore, checked, with the storage holding it.
 fn find_checkpoint(
     job: &Job,
+    modules: &LoadedModules,
     from: Option<&FromCheckpoint>,
-) -> Result<Option<(Manifest, LocalCheckpointStorage)>> {
+    non_restored: NonRestoredState,
+) -> Result<Option<(Manifest, Arc<dyn CheckpointStorage>)>> {
     let found = match from {
         None => return Ok(None),
+        Some(FromCheckpoint::Restart { since, initial }) => {
+            match own_latest_checkpoint(job, *since)? {
+                Some(found) => found,
+                None => return find_checkpoint(job, modules, initial.as_deref(), non_restored),
+            }
+        }
         Some(FromCheckpoint::Latest) => {
             let config = job.checkpoints.as_ref().with_context(|| {
                 "`--from-checkpoint latest` needs a `[checkpoints]` section in the job file, to know where checkpoints are"
             })?;
-            let storage = LocalCheckpointStorage::new(&config.dir);
+            let storage = checkpoint::open_storage(config);
             let restorable = storage.latest_restorable(&job.name)?;
             let Some(restorable) = restorable else {
                 tracing::warn!(
@@ -175,13 +343,12 @@ fn find_checkpoint(
             (restorable.manifest, storage)
         }
         Some(FromCheckpoint::Path(path)) => {
-            let (storage, id) =
-                LocalCheckpointStorage::of_checkpoint_dir(path).with_context(|| {
-                    format!(
-                        "{} is not a checkpoint folder (named `chk-<number>`)",
-                        path.display()
-                    )
-                })?;
+            let (storage, id) = checkpoint::open_checkpoint_at(path).with_context(|| {
+                format!(
+                    "{} is not a checkpoint or savepoint folder (named `chk-<number>` or `savepoint-<number>`)",
+                    path.display()
+                )
+            })?;
             let manifest = storage
                 .verified_manifest(id, &job.name)
                 .with_context(|| format!("cannot restore from {}", path.display()))?;
@@ -189,19 +356,125 @@ fn find_checkpoint(
         }
     };
     let (manifest, storage) = found;
+    let what = match manifest.kind {
+        SnapshotKind::Checkpoint => "checkpoint",
+        SnapshotKind::Savepoint => "savepoint",
+    };
+    if let Some(taken_with) = manifest.max_parallelism
+        && taken_with != job.max_parallelism
+    {
+        bail!(
+            "{what} {} was taken with max_parallelism = {taken_with}, and this job has {}: keyed state is partitioned into max_parallelism key groups, which is fixed for the life of a job; set `max_parallelism = {taken_with}` in `[job]`",
+            manifest.id,
+            job.max_parallelism
+        );
+    }
     if let Some(part) = manifest
         .operators
         .iter()
         .find(|p| !job.operators.iter().any(|o| o.uid == p.uid))
     {
-        bail!(
-            "checkpoint {} holds state of operator `{}`, which this job no longer has; restore it with a job that has that operator (its `uid` is what state is kept under)",
-            manifest.id,
-            part.uid
-        );
+        match non_restored {
+            NonRestoredState::Refuse => bail!(
+                "{what} {} holds state of operator `{}`, which this job no longer has; restore it with a job that has that operator (its `uid` is what state is kept under), or pass --allow-non-restored-state to start without that state",
+                manifest.id,
+                part.uid
+            ),
+            NonRestoredState::Drop => tracing::warn!(
+                "{what} {} holds state of operator `{}`, which this job no longer has: it is not restored (--allow-non-restored-state)",
+                manifest.id,
+                part.uid
+            ),
+        }
     }
-    tracing::info!("restoring checkpoint {}", manifest.id);
+    check_state_kinds(&manifest, what, modules)?;
+    tracing::info!("restoring {what} {}", manifest.id);
     Ok(Some((manifest, storage)))
+}
+
+/// Refuse a restore where a module declares a state under a name the
+/// snapshot has with another kind (its bytes would be misread).
+fn check_state_kinds(manifest: &Manifest, what: &str, modules: &LoadedModules) -> Result<()> {
+    for recorded in &manifest.functions {
+        let Some(module) = modules.operator(&recorded.uid) else {
+            continue;
+        };
+        for state in &recorded.states {
+            let now = module
+                .descriptor
+                .states
+                .iter()
+                .find(|s| s.name == state.name);
+            if let Some(now) = now
+                && state_kind_name(now.kind) != state.kind
+            {
+                bail!(
+                    "operator `{}`: state `{}` is a {} state in {what} {} and a {} state in {}; a state's kind cannot change across a restore (give the new state another name)",
+                    recorded.uid,
+                    state.name,
+                    state.kind,
+                    manifest.id,
+                    state_kind_name(now.kind),
+                    module.path.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How manifests name a state kind.
+fn state_kind_name(kind: StateKind) -> &'static str {
+    match kind {
+        StateKind::Value => "value",
+        StateKind::List => "list",
+        StateKind::Map => "map",
+        StateKind::BroadcastMap => "broadcast-map",
+    }
+}
+
+/// What manifests record about the job's guest functions.
+fn function_records(job: &Job, modules: &LoadedModules) -> Vec<FunctionRecord> {
+    job.operators
+        .iter()
+        .filter_map(|op| {
+            let module = modules.operator(&op.uid)?;
+            Some(FunctionRecord {
+                uid: op.uid.clone(),
+                module_sha256: module.sha256.clone(),
+                kind: function_kind_name(module.descriptor.kind).to_string(),
+                states: module
+                    .descriptor
+                    .states
+                    .iter()
+                    .map(|s| StateRecord {
+                        name: s.name.clone(),
+                        kind: state_kind_name(s.kind).to_string(),
+                        ttl_ms: s.ttl.map(|t| t.millis),
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// The newest complete checkpoint of `job` with an id of at least `since`
+/// (one this run took), if any.
+fn own_latest_checkpoint(
+    job: &Job,
+    since: u64,
+) -> Result<Option<(Manifest, Arc<dyn CheckpointStorage>)>> {
+    let Some(config) = &job.checkpoints else {
+        return Ok(None);
+    };
+    let storage = checkpoint::open_storage(config);
+    for id in storage.ids()?.into_iter().rev().filter(|&id| id >= since) {
+        match storage.verified_manifest(id, &job.name) {
+            Ok(manifest) => return Ok(Some((manifest, storage))),
+            Err(error) => tracing::warn!("{error}; trying an older checkpoint"),
+        }
+    }
+    Ok(None)
 }
 
 /// Before a run: exactly-once file sinks publish what the restored
@@ -235,26 +508,28 @@ struct Attempt<'a> {
     modules: &'a LoadedModules,
     options: &'a RunOptions,
     stats: &'a SharedStats,
+    shared: &'a Shared,
+    commands: &'a Receiver<JobCommand>,
     started: Instant,
 }
 
 impl Attempt<'_> {
     fn run(
         &self,
-        restore: Option<&(Manifest, LocalCheckpointStorage)>,
-        on_tick: &mut impl FnMut(&JobMetrics, &CheckpointStats, Duration),
-    ) -> Result<JobMetrics, AttemptFailure> {
+        restore: Option<&(Manifest, Arc<dyn CheckpointStorage>)>,
+        on_tick: &mut dyn FnMut(&JobMetrics, &CheckpointStats, Duration),
+    ) -> Result<(JobMetrics, JobEnd), AttemptFailure> {
         let job = self.job;
-        let requested = Arc::new(AtomicU64::new(0));
+        let requests = Arc::new(BarrierRequests::default());
         let (acks, ack_rx) = crossbeam_channel::unbounded();
         let scratch = scratch_dir(job);
         let wiring = CheckpointWiring {
-            requested: requested.clone(),
+            requests: requests.clone(),
             acks,
             scratch: scratch.clone(),
             restore: restore.map(|(manifest, storage)| RestoreSource {
                 manifest,
-                storage: storage as &dyn CheckpointStorage,
+                storage: storage.clone(),
             }),
         };
         let Plan {
@@ -264,15 +539,26 @@ impl Attempt<'_> {
         } = plan(job, self.modules, self.options, &wiring).map_err(AttemptFailure::Setup)?;
         drop(wiring);
         // After planning, so that a state folder that cannot be made is
-        // reported by the backend that needs it.
-        if job.checkpoints.is_some() {
-            std::fs::create_dir_all(&scratch)
-                .with_context(|| format!("cannot create {}", scratch.display()))
-                .map_err(AttemptFailure::Setup)?;
-        }
+        // reported by the backend that needs it. Jobs without checkpoints
+        // need it too, for savepoints.
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("cannot create {}", scratch.display()))
+            .map_err(AttemptFailure::Setup)?;
         let newest = newest_checkpoint_id(job, restore.map(|(m, _)| m.id));
         let mut coordinator =
-            Coordinator::new(job, tasks.len(), requested, newest, self.stats.clone());
+            Coordinator::new(job, tasks.len(), requests, newest, self.stats.clone())
+                .with_functions(function_records(job, self.modules));
+        self.shared.update(|state| {
+            state.phase = JobPhase::Running;
+            state.metrics = Some(metrics.clone());
+        });
+        let never = crossbeam_channel::never();
+        let mut commands = self.commands;
+        let mut cancelled_by_request = false;
+        if self.shared.cancel_requested.load(Ordering::Relaxed) {
+            cancelled.store(true, Ordering::Relaxed);
+            cancelled_by_request = true;
+        }
 
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         let mut handles = Vec::new();
@@ -300,8 +586,21 @@ impl Attempt<'_> {
                 recv(ack_rx) -> ack => {
                     if let Ok(ack) = ack {
                         acknowledge(&mut coordinator, ack);
+                        if coordinator.stopped_at().is_some() {
+                            self.shared.update(|state| state.phase = JobPhase::Stopping);
+                        }
                     }
                 }
+                recv(commands) -> command => match command {
+                    Ok(JobCommand::Savepoint(request)) => coordinator.savepoint(request),
+                    Ok(JobCommand::Cancel) => {
+                        tracing::info!("cancelling the job, as requested");
+                        cancelled.store(true, Ordering::Relaxed);
+                        cancelled_by_request = true;
+                    }
+                    // No handle is left: nothing can ask any more.
+                    Err(_) => commands = &never,
+                },
                 recv(done_rx) -> done => {
                     let Ok((index, name, result)) = done else { break };
                     remaining -= 1;
@@ -346,12 +645,19 @@ impl Attempt<'_> {
         if let Some(message) = host_panic {
             return Err(AttemptFailure::Setup(anyhow!("internal error: {message}")));
         }
+        if cancelled_by_request {
+            return Err(AttemptFailure::Cancelled { metrics });
+        }
         take_acks(&mut coordinator, &ack_rx);
         coordinator
             .finish()
             .context("the job finished, but its output could not be committed")
             .map_err(AttemptFailure::Setup)?;
-        Ok(metrics)
+        let end = match coordinator.stopped_at() {
+            Some(savepoint) => JobEnd::Stopped(savepoint.clone()),
+            None => JobEnd::Finished,
+        };
+        Ok((metrics, end))
     }
 }
 
@@ -376,7 +682,7 @@ fn newest_checkpoint_id(job: &Job, restored: Option<u64>) -> u64 {
     let stored = job
         .checkpoints
         .as_ref()
-        .and_then(|c| LocalCheckpointStorage::new(&c.dir).ids().ok())
+        .and_then(|c| checkpoint::open_storage(c).ids().ok())
         .and_then(|ids| ids.last().copied());
     stored.unwrap_or(0).max(restored.unwrap_or(0))
 }

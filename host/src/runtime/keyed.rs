@@ -8,9 +8,9 @@ use super::keyed_guest::{KeyedGuest, TimerAccess, earliest_event_timer};
 use super::operator::{Collector, Operator, OperatorError, keyed_snapshot};
 use super::poison::{self, OnFailure, Retry};
 use super::record::Record;
-use crate::checkpoint::state_file::{OperatorSnapshot, RestoredOperatorState};
 use crate::job::InputSide;
-use crate::state::{BroadcastMode, StateBackend};
+use crate::snapshot::{OperatorSnapshot, RestoredOperatorState};
+use crate::state::{BroadcastMode, StateBackend, restore_keyed};
 use crate::time::watermark::NO_WATERMARK;
 use crate::time::{TimeDomain, TimerService};
 use crate::wasm::{FunctionDescriptor, GuestInstance};
@@ -400,7 +400,7 @@ impl Operator for WasmKeyedProcess {
     }
 
     fn restore_state(&mut self, state: RestoredOperatorState) -> Result<(), OperatorError> {
-        self.watermark = state.apply_keyed(self.guest.backend(), &mut self.timers)?;
+        self.watermark = restore_keyed(&state, self.guest.backend(), &mut self.timers)?;
         self.guest
             .broadcast()
             .restore(&state.broadcast)

@@ -5,6 +5,7 @@ pub mod dead_letter;
 pub mod exchange;
 pub mod executor;
 pub mod fields;
+pub mod handle;
 pub mod keyed;
 pub mod keyed_guest;
 pub mod metrics;
@@ -17,5 +18,6 @@ pub mod source_task;
 pub mod task;
 pub mod transform;
 
-pub use executor::{JobFailure, JobReport, run_job};
+pub use executor::{JobEnd, JobFailure, JobReport, run_job, start_job};
+pub use handle::{JobHandle, JobStatus, RunningJob};
 pub use plan::{NativeOperatorFactory, RunOptions};

@@ -6,7 +6,7 @@ use thiserror::Error;
 use std::path::Path;
 
 use super::record::Record;
-use crate::checkpoint::state_file::{OperatorSnapshot, RestoredOperatorState};
+use crate::snapshot::{OperatorSnapshot, RestoredOperatorState};
 use crate::state::StateBackend;
 use crate::time::TimerService;
 use crate::wasm::GuestFailure;

@@ -12,6 +12,7 @@ use super::operator::OperatorError;
 use super::record::{NO_TIMESTAMP, Record};
 use super::task::{Chain, Stop, TaskError};
 use crate::checkpoint::protocol::SourceState;
+use crate::checkpoint::{Barrier, StopVerdict};
 use crate::connectors::{RawRecord, ReadStatus, SourceReader};
 use crate::job::{BatchConfig, RecordFormat, SourceDef, TimestampSource};
 use crate::time::WatermarkGenerator;
@@ -104,6 +105,14 @@ impl IdleDetector {
     }
 }
 
+/// What a source does after injecting a barrier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterBarrier {
+    ReadOn,
+    /// Its stopping savepoint is complete.
+    Stop,
+}
+
 /// One subtask of a source.
 pub struct SourceTask {
     pub source: SourceDef,
@@ -129,13 +138,14 @@ impl SourceTask {
             if self.cancelled.load(Ordering::Relaxed) {
                 return Err(Stop::Cancelled);
             }
-            if let Some(id) = self
+            if let Some(barrier) = self
                 .chain
                 .checkpoints
                 .as_ref()
                 .and_then(|c| c.due(self.last_barrier))
+                && self.inject_barrier(barrier)? == AfterBarrier::Stop
             {
-                self.inject_barrier(id)?;
+                return self.chain.stop();
             }
             raw.clear();
             let status = self.fill(&mut raw)?;
@@ -183,21 +193,35 @@ impl SourceTask {
         })
     }
 
-    /// Send barrier `id` after every record read so far, with the position
+    /// Send `barrier` after every record read so far, with the position
     /// of the record after them. An input that cannot be read again cannot
     /// be in a checkpoint: it declines, and the checkpoint times out.
-    fn inject_barrier(&mut self, id: u64) -> Result<(), Stop> {
+    ///
+    /// After the barrier of a stopping savepoint the source waits for the
+    /// savepoint's fate: complete, it stops; failed, it reads on.
+    fn inject_barrier(&mut self, barrier: Barrier) -> Result<AfterBarrier, Stop> {
+        let id = barrier.id;
         self.last_barrier = id;
         match self.state() {
-            Some(state) => self.chain.barrier(id, Some(state), Duration::ZERO),
+            Some(state) => self.chain.barrier(barrier, Some(state), Duration::ZERO)?,
             None => {
                 tracing::warn!(
                     source = %self.source.name,
                     "checkpoint {id} declined: {} cannot be read again from a position",
                     self.reader.describe()
                 );
-                Ok(())
             }
+        }
+        if !barrier.stops() {
+            return Ok(AfterBarrier::ReadOn);
+        }
+        let Some(handle) = self.chain.checkpoints.as_ref() else {
+            return Ok(AfterBarrier::ReadOn);
+        };
+        match handle.requests.await_verdict(id, &self.cancelled) {
+            Some(StopVerdict::Stop(_)) => Ok(AfterBarrier::Stop),
+            Some(StopVerdict::ReadOn(_)) => Ok(AfterBarrier::ReadOn),
+            None => Err(Stop::Cancelled),
         }
     }
 

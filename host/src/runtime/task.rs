@@ -14,7 +14,7 @@ use super::metrics::NodeMetrics;
 use super::operator::{Collector, Operator, OperatorError};
 use super::record::Record;
 use crate::checkpoint::protocol::{OperatorPart, SinkCommit, SourceState};
-use crate::checkpoint::{CheckpointHandle, CheckpointTag, TaskAck};
+use crate::checkpoint::{Barrier, CheckpointHandle, CheckpointTag, TaskAck};
 use crate::connectors::sink::SinkWriter;
 use crate::job::CheckpointMode;
 use crate::job::InputSide;
@@ -271,17 +271,18 @@ impl Chain {
         Ok(())
     }
 
-    /// Checkpoint barrier `id` passed every input of the task: snapshot
-    /// every operator (in chain order, all records before the barrier having
-    /// gone through), forward the barrier, pre-commit the sinks, and hand
-    /// the task's part to the coordinator. `source` is where a source
-    /// task's reader was.
+    /// `barrier` passed every input of the task: snapshot every operator
+    /// (in chain order, all records before the barrier having gone
+    /// through), forward the barrier, pre-commit the sinks, and hand the
+    /// task's part to the coordinator. `source` is where a source task's
+    /// reader was.
     pub fn barrier(
         &mut self,
-        id: u64,
+        barrier: Barrier,
         source: Option<SourceState>,
         alignment: Duration,
     ) -> Result<(), Stop> {
+        let id = barrier.id;
         let started = Instant::now();
         let Some(handle) = self.checkpoints.clone() else {
             return Ok(());
@@ -312,7 +313,7 @@ impl Chain {
             }
         }
         for e in 0..self.exchanges.len() {
-            if let Err(error) = self.exchanges[e].barrier(id) {
+            if let Err(error) = self.exchanges[e].barrier(barrier) {
                 return Err(self.exchange_error(error));
             }
         }
@@ -345,6 +346,19 @@ impl Chain {
             }
         }
         Ok(commits)
+    }
+
+    /// The job stops after a savepoint that holds everything so far: tell
+    /// consumers, without the end of input (no final watermark, no
+    /// `on_end_of_input`: timers and open windows are in the savepoint, and
+    /// the sinks pre-committed everything at its barrier).
+    pub fn stop(&mut self) -> Result<(), Stop> {
+        for e in 0..self.exchanges.len() {
+            if let Err(error) = self.exchanges[e].stop() {
+                return Err(self.exchange_error(error));
+            }
+        }
+        Ok(())
     }
 
     /// The input ended: a final watermark fires every event-time timer,
@@ -388,10 +402,13 @@ impl Chain {
 /// restore.
 struct BarrierAligner {
     mode: CheckpointMode,
+    /// Channels that ended or stopped: they take part in no alignment.
     ended: Vec<bool>,
-    /// The checkpoint being aligned, the channels its barrier came on, and
-    /// when the first came.
-    current: Option<(u64, Vec<bool>, Instant)>,
+    /// Channels that stopped after a savepoint (a subset of `ended`).
+    stopped: Vec<bool>,
+    /// The barrier being aligned, the channels it came on, and when the
+    /// first came.
+    current: Option<(Barrier, Vec<bool>, Instant)>,
     /// The newest checkpoint this task snapshotted.
     last_done: u64,
     /// Messages of channels whose barrier came, in arrival order.
@@ -402,8 +419,8 @@ struct BarrierAligner {
 enum Alignment {
     /// Waiting for more channels.
     Waiting,
-    /// Every open channel delivered barrier `id`: snapshot now.
-    Complete { id: u64, waited: Duration },
+    /// Every open channel delivered `barrier`: snapshot now.
+    Complete { barrier: Barrier, waited: Duration },
     /// A newer barrier came while an older one was still aligning (the
     /// older checkpoint was abandoned): release what was held, then look at
     /// the newer barrier again.
@@ -415,6 +432,7 @@ impl BarrierAligner {
         BarrierAligner {
             mode,
             ended: vec![false; channels],
+            stopped: vec![false; channels],
             current: None,
             last_done: 0,
             held: VecDeque::new(),
@@ -430,13 +448,14 @@ impl BarrierAligner {
                 .is_some_and(|(_, arrived, _)| arrived[channel])
     }
 
-    fn barrier(&mut self, channel: usize, id: u64) -> Alignment {
+    fn barrier(&mut self, channel: usize, barrier: Barrier) -> Alignment {
+        let id = barrier.id;
         if id <= self.last_done {
             return Alignment::Waiting;
         }
         match &mut self.current {
-            Some((current, _, _)) if id < *current => return Alignment::Waiting,
-            Some((current, _, _)) if id > *current => {
+            Some((current, _, _)) if id < current.id => return Alignment::Waiting,
+            Some((current, _, _)) if id > current.id => {
                 self.current = None;
                 return Alignment::Superseded;
             }
@@ -444,7 +463,7 @@ impl BarrierAligner {
             None => {
                 let mut arrived = vec![false; self.ended.len()];
                 arrived[channel] = true;
-                self.current = Some((id, arrived, Instant::now()));
+                self.current = Some((barrier, arrived, Instant::now()));
             }
         }
         self.check()
@@ -455,16 +474,21 @@ impl BarrierAligner {
         self.check()
     }
 
+    /// Whether every channel ended or stopped.
+    fn all_closed(&self) -> bool {
+        self.ended.iter().all(|&ended| ended)
+    }
+
     fn check(&mut self) -> Alignment {
-        let Some((id, arrived, started)) = &self.current else {
+        let Some((barrier, arrived, started)) = &self.current else {
             return Alignment::Waiting;
         };
         if arrived.iter().zip(&self.ended).all(|(a, e)| *a || *e) {
             let complete = Alignment::Complete {
-                id: *id,
+                barrier: *barrier,
                 waited: started.elapsed(),
             };
-            self.last_done = *id;
+            self.last_done = barrier.id;
             self.current = None;
             complete
         } else {
@@ -549,10 +573,10 @@ impl InboxTask {
                         self.chain.idle()?;
                     }
                 }
-                Element::Barrier(id) => match aligner.barrier(message.input, id) {
+                Element::Barrier(barrier) => match aligner.barrier(message.input, barrier) {
                     Alignment::Waiting => {}
-                    Alignment::Complete { id, waited } => {
-                        self.chain.barrier(id, None, waited)?;
+                    Alignment::Complete { barrier, waited } => {
+                        self.chain.barrier(barrier, None, waited)?;
                         release(&mut aligner, &mut replay);
                     }
                     Alignment::Superseded => {
@@ -560,23 +584,45 @@ impl InboxTask {
                         // messages, which came before it, are processed.
                         replay.push_front(Message {
                             input: message.input,
-                            element: Element::Barrier(id),
+                            element: Element::Barrier(barrier),
                         });
                         release(&mut aligner, &mut replay);
                     }
                 },
                 Element::End => {
-                    if let Alignment::Complete { id, waited } = aligner.end(message.input) {
-                        self.chain.barrier(id, None, waited)?;
+                    if let Alignment::Complete { barrier, waited } = aligner.end(message.input) {
+                        self.chain.barrier(barrier, None, waited)?;
                         release(&mut aligner, &mut replay);
                     }
                     self.watermarks.end(message.input);
-                    if self.watermarks.all_ended() {
-                        return self.chain.end(None);
+                    if aligner.all_closed() {
+                        return self.close(&aligner);
                     }
                     self.chain.watermark(self.watermarks.current())?;
                 }
+                Element::Stop => {
+                    // The channel's watermark stays as it was: a stopping
+                    // job fires no more timers.
+                    aligner.stopped[message.input] = true;
+                    if let Alignment::Complete { barrier, waited } = aligner.end(message.input) {
+                        self.chain.barrier(barrier, None, waited)?;
+                        release(&mut aligner, &mut replay);
+                    }
+                    if aligner.all_closed() {
+                        return self.close(&aligner);
+                    }
+                }
             }
+        }
+    }
+
+    /// Every input channel ended or stopped: the task ends as its inputs
+    /// did; if any stopped after a savepoint, it stops too (no end of input).
+    fn close(mut self, aligner: &BarrierAligner) -> Result<(), Stop> {
+        if aligner.stopped.iter().any(|&stopped| stopped) {
+            self.chain.stop()
+        } else {
+            self.chain.end(None)
         }
     }
 

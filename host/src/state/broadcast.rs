@@ -98,7 +98,7 @@ impl BroadcastState {
     }
 
     /// A copy of every map, for a checkpoint.
-    pub fn snapshot(&self) -> crate::checkpoint::state_file::BroadcastSnapshot {
+    pub fn snapshot(&self) -> crate::snapshot::BroadcastSnapshot {
         let entries = self
             .maps
             .iter()
@@ -109,7 +109,7 @@ impl BroadcastState {
                     .map(|(key, value)| (map.name.clone(), key.clone(), value.clone()))
             })
             .collect();
-        crate::checkpoint::state_file::BroadcastSnapshot { entries }
+        crate::snapshot::BroadcastSnapshot { entries }
     }
 
     /// Put back entries of a checkpoint: (state name, key, value). Maps are

@@ -8,9 +8,11 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 use super::ttl::{self, TtlClock};
 use super::{
     KeyGroupRange, StateBackend, StateDescriptor, StateError, StateId, StateKey, StateKind,
-    StateSnapshot, check_access, check_reregistration, check_restore,
+    check_access, check_reregistration, check_restore,
 };
-use crate::checkpoint::state_file::{StoredEntry, StoredPayload};
+use crate::snapshot::{
+    KeyedStateSnapshot, SnapshotError, SnapshotSink, StoredEntry, StoredPayload,
+};
 use crate::time::TimerService;
 
 /// What one key (in one namespace) holds for one state.
@@ -354,8 +356,11 @@ impl StateBackend for MemoryStateBackend {
         Ok(TimerService::default())
     }
 
-    fn snapshot(&mut self, _dir: &std::path::Path) -> Result<StateSnapshot, StateError> {
-        Ok(StateSnapshot::MemoryCopy(MemorySnapshot {
+    fn snapshot(
+        &mut self,
+        _dir: &std::path::Path,
+    ) -> Result<Box<dyn KeyedStateSnapshot>, StateError> {
+        Ok(Box::new(MemorySnapshot {
             range: self.range.clone(),
             descriptors: self.descriptors.clone(),
             states: self.states.clone(),
@@ -397,40 +402,22 @@ pub struct MemorySnapshot {
     states: Vec<StateTable>,
 }
 
-impl MemorySnapshot {
-    /// The key groups the copy covers.
-    pub fn key_groups(&self) -> &KeyGroupRange {
-        &self.range
-    }
-
-    /// The states the copy holds.
-    pub fn descriptors(&self) -> &[StateDescriptor] {
-        &self.descriptors
-    }
-
-    /// Number of entries copied, counted as [`StateBackend::entry_count`] does.
-    pub fn entry_count(&self) -> usize {
-        self.states
-            .iter()
-            .flat_map(|t| t.groups.iter())
-            .map(|group| group.len())
-            .sum()
-    }
-
-    /// Hand every entry of the keyed states to `visit`, state by state and
-    /// key group by key group (in a fixed order within a group, by stored
-    /// key, so the same contents always give the same file), consuming the copy
-    /// so that nothing is copied twice. Broadcast maps are not keyed state
-    /// and are skipped ([`super::BroadcastState`] snapshots them).
-    pub(crate) fn for_each_entry<E: From<StateError>>(
-        self,
-        mut visit: impl FnMut(StoredEntry) -> Result<(), E>,
-    ) -> Result<(), E> {
-        for (descriptor, table) in self.descriptors.iter().zip(self.states) {
+impl KeyedStateSnapshot for MemorySnapshot {
+    /// Entries state by state and key group by key group, in a fixed order
+    /// within a group (by stored key); no timers (the memory backend's are
+    /// on the heap). Broadcast maps are skipped ([`super::BroadcastState`]
+    /// snapshots them).
+    fn read_into(self: Box<Self>, sink: &mut dyn SnapshotSink) -> Result<(), SnapshotError> {
+        let MemorySnapshot {
+            range,
+            descriptors,
+            states,
+        } = *self;
+        for (descriptor, table) in descriptors.iter().zip(states) {
             if descriptor.kind == StateKind::BroadcastMap {
                 continue;
             }
-            for (key_group, group) in self.range.groups.clone().zip(table.groups) {
+            for (key_group, group) in range.groups.clone().zip(table.groups) {
                 // The backend may still share the group (copy on write): take
                 // it if it is ours alone, copy it otherwise.
                 let group = Arc::try_unwrap(group).unwrap_or_else(|shared| (*shared).clone());
@@ -443,7 +430,7 @@ impl MemorySnapshot {
                             descriptor.name
                         ))
                     })?;
-                    visit(StoredEntry {
+                    sink.entry(StoredEntry {
                         state: descriptor.name.clone(),
                         key_group,
                         key: key.to_vec(),

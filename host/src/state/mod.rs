@@ -19,7 +19,11 @@ mod conformance;
 
 use thiserror::Error;
 
-use crate::checkpoint::state_file::{StoredEntry, StoredPayload};
+use crate::snapshot::{
+    KeyedStateSnapshot, RestoredOperatorState, SnapshotError, StoredEntry, StoredPayload,
+};
+use crate::time::TimerService;
+use crate::time::watermark::NO_WATERMARK;
 
 pub use broadcast::{
     BroadcastAccess, BroadcastEntries, BroadcastError, BroadcastMode, BroadcastState,
@@ -128,34 +132,11 @@ pub enum StateError {
     Storage(String),
 }
 
-/// A consistent copy of a backend's state at one moment, for checkpoints
-/// and savepoints (issue 5 writes it out; the task goes on processing).
-#[derive(Debug)]
-pub enum StateSnapshot {
-    /// The in-memory backend's tables, copied.
-    MemoryCopy(MemorySnapshot),
-    /// A native RocksDB checkpoint: the SST files hard-linked into `dir`, so
-    /// a later checkpoint needs to upload only the files that are new.
-    #[cfg(feature = "rocksdb")]
-    RocksDbCheckpoint {
-        dir: std::path::PathBuf,
-        /// The states registered when it was taken: the column families to
-        /// read and how (a list's values are merged, a map's keys grouped),
-        /// since the checkpoint itself does not say what kind each state is.
-        states: Vec<StateDescriptor>,
-    },
-}
-
-impl StateSnapshot {
-    /// The folder of files the backend made for this snapshot, scratch to
-    /// be removed once the snapshot is written out (none for a copy in
-    /// memory).
-    pub fn scratch_dir(&self) -> Option<&std::path::Path> {
-        match self {
-            StateSnapshot::MemoryCopy(_) => None,
-            #[cfg(feature = "rocksdb")]
-            StateSnapshot::RocksDbCheckpoint { dir, .. } => Some(dir),
-        }
+/// A backend that cannot read its own snapshot fails the write-out with
+/// its own message.
+impl From<StateError> for SnapshotError {
+    fn from(error: StateError) -> Self {
+        SnapshotError::Read(Box::new(error))
     }
 }
 
@@ -228,6 +209,28 @@ pub(crate) fn check_restore(
         });
     }
     Ok(StateId(index as u32))
+}
+
+/// Put back a keyed operator's part of a checkpoint (the counterpart of
+/// `runtime::operator::keyed_snapshot`): entries into `backend` as stored,
+/// timers into `timers`. Returns the watermark the operator continues from
+/// ([`NO_WATERMARK`] if the files had none).
+///
+/// Entries keep their TTL stamps ([`StateBackend::restore_entry`]), so a
+/// restore does not extend any entry's life. Broadcast entries are not
+/// keyed: [`BroadcastState::restore`] puts them back.
+pub fn restore_keyed(
+    state: &RestoredOperatorState,
+    backend: &mut dyn StateBackend,
+    timers: &mut TimerService,
+) -> Result<i64, StateError> {
+    for entry in &state.entries {
+        backend.restore_entry(entry)?;
+    }
+    for (domain, timer) in &state.timers {
+        timers.register(*domain, timer.clone())?;
+    }
+    Ok(state.watermark.unwrap_or(NO_WATERMARK))
 }
 
 /// The id of a state registered before under the same name (`None` if it
@@ -335,9 +338,15 @@ pub trait StateBackend: Send {
     fn timer_service(&mut self) -> Result<crate::time::TimerService, StateError>;
 
     /// Take a consistent snapshot of every state (the hook checkpoints
-    /// call). RocksDB writes a native checkpoint into `dir`, which must not
-    /// exist yet; the memory backend copies its tables and ignores `dir`.
-    fn snapshot(&mut self, dir: &std::path::Path) -> Result<StateSnapshot, StateError>;
+    /// call), for checkpoints and savepoints to write out while the task
+    /// goes on processing. RocksDB writes a native checkpoint into `dir`
+    /// (SST files hard-linked, so a later checkpoint needs to upload only
+    /// the files that are new), which must not exist yet; the memory backend
+    /// copies its tables and ignores `dir`.
+    fn snapshot(
+        &mut self,
+        dir: &std::path::Path,
+    ) -> Result<Box<dyn KeyedStateSnapshot>, StateError>;
 
     /// Put back one entry of a checkpoint exactly as it was stored (TTL
     /// stamps included, so restoring does not extend any entry's life),

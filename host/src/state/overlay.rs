@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::{
     KeyGroupRange, MapEntry, StateBackend, StateDescriptor, StateError, StateId, StateKey,
-    StateSnapshot, StoredEntry,
 };
+use crate::snapshot::{KeyedStateSnapshot, StoredEntry};
 
 /// One entry: state, key group, key, namespace.
 type Location = (StateId, u16, Vec<u8>, Vec<u8>);
@@ -298,7 +298,10 @@ impl StateBackend for Overlay<'_> {
         self.base.timer_service()
     }
 
-    fn snapshot(&mut self, dir: &std::path::Path) -> Result<StateSnapshot, StateError> {
+    fn snapshot(
+        &mut self,
+        dir: &std::path::Path,
+    ) -> Result<Box<dyn KeyedStateSnapshot>, StateError> {
         self.base.snapshot(dir)
     }
 

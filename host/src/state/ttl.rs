@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::{
     KeyGroupRange, MapEntry, StateBackend, StateDescriptor, StateError, StateId, StateKey,
-    StateSnapshot, StateTtl, TtlUpdate,
+    StateTtl, TtlUpdate,
 };
-use crate::checkpoint::state_file::StoredEntry;
+use crate::snapshot::{KeyedStateSnapshot, StoredEntry};
 use crate::time::TimerService;
 
 /// Length of the expiry stamp in front of every value of a state with a TTL.
@@ -313,7 +313,10 @@ impl StateBackend for TtlStates {
         self.inner.entry_count()
     }
 
-    fn snapshot(&mut self, dir: &std::path::Path) -> Result<StateSnapshot, StateError> {
+    fn snapshot(
+        &mut self,
+        dir: &std::path::Path,
+    ) -> Result<Box<dyn KeyedStateSnapshot>, StateError> {
         self.inner.snapshot(dir)
     }
 

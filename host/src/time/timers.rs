@@ -7,38 +7,9 @@
 
 use std::collections::BTreeSet;
 
+use crate::snapshot::TimerSnapshot;
+pub use crate::snapshot::{TimeDomain, Timer};
 use crate::state::StateError;
-
-/// Which clock a timer follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TimeDomain {
-    EventTime,
-    ProcessingTime,
-}
-
-/// One registered timer. Ordered by timestamp first, so a set iterates in
-/// firing order; registering an equal timer again is a no-op.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timer {
-    pub timestamp: i64,
-    pub key_group: u16,
-    pub key: Vec<u8>,
-    /// What the timer is for within its key: a window's namespace for
-    /// window timers, empty for timers of process functions.
-    pub namespace: Vec<u8>,
-}
-
-impl Timer {
-    /// A timer of a process function (no namespace).
-    pub fn keyed(timestamp: i64, key_group: u16, key: Vec<u8>) -> Self {
-        Timer {
-            timestamp,
-            key_group,
-            key,
-            namespace: Vec::new(),
-        }
-    }
-}
 
 /// The timers of one time domain, in firing order ([`Timer`]'s order).
 /// One implementation per state backend.
@@ -170,7 +141,7 @@ impl TimerService {
 
     /// A copy of the timers for a checkpoint, if they are kept on the heap
     /// (`None` when the backend's own snapshot holds them, as RocksDB's does).
-    pub fn snapshot(&self) -> Option<crate::checkpoint::state_file::TimerSnapshot> {
+    pub fn snapshot(&self) -> Option<TimerSnapshot> {
         let event_time = self.event_time.heap_copy();
         let processing_time = self.processing_time.heap_copy();
         if event_time.is_none() && processing_time.is_none() {
@@ -183,7 +154,7 @@ impl TimerService {
                     .map(|timer| (TimeDomain::ProcessingTime, timer)),
             )
             .collect();
-        Some(crate::checkpoint::state_file::TimerSnapshot { timers })
+        Some(TimerSnapshot { timers })
     }
 
     /// Earliest processing-time timer, to know when to wake up.

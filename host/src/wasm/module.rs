@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use sha2::Digest;
 use thiserror::Error;
 use wasmtime::component::{Component, HasSelf, Linker};
 
@@ -226,6 +227,9 @@ pub(crate) enum WorldPre {
 #[derive(Clone)]
 pub struct GuestModule {
     pub path: PathBuf,
+    /// SHA-256 of the module's bytes, hex: which version of a function
+    /// state was written by (recorded in checkpoints and savepoints).
+    pub sha256: String,
     pub world: World,
     pub descriptor: FunctionDescriptor,
     pub size: u64,
@@ -296,7 +300,9 @@ impl GuestModule {
                 expected: World::for_kind(kind),
                 actual,
             });
+        let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
         GuestModule::link_and_describe(engine, path, component, actual, bytes.len() as u64)
+            .map(|module| GuestModule { sha256, ..module })
             .map_err(|error| wrong_world.unwrap_or(error))
     }
 
@@ -329,6 +335,7 @@ impl GuestModule {
         };
         let mut module = GuestModule {
             path: path.to_path_buf(),
+            sha256: String::new(),
             world: actual,
             descriptor: FunctionDescriptor {
                 kind: FunctionKind::Map,

@@ -10,12 +10,14 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use crate::checkpoint::state_file::{OperatorSnapshot, RestoredOperatorState};
 use crate::job::{WindowDef, WindowKind, WindowTime};
 use crate::runtime::keyed_guest::{KeyedGuest, TimerAccess};
 use crate::runtime::operator::{Collector, Operator, OperatorError, keyed_snapshot};
 use crate::runtime::record::{NO_TIMESTAMP, Record};
-use crate::state::{StateBackend, StateDescriptor, StateId, StateKey, StateKind, key_group_of};
+use crate::snapshot::{OperatorSnapshot, RestoredOperatorState};
+use crate::state::{
+    StateBackend, StateDescriptor, StateId, StateKey, StateKind, key_group_of, restore_keyed,
+};
 use crate::time::watermark::NO_WATERMARK;
 use crate::time::{TimeDomain, Timer, TimerService, processing_time_now};
 use crate::wasm::layout::{AggregateBatchEncoder, WindowResultsEncoder, split_length_prefixed};
@@ -974,7 +976,7 @@ impl Operator for WindowOperator {
     }
 
     fn restore_state(&mut self, state: RestoredOperatorState) -> Result<(), OperatorError> {
-        self.watermark = state.apply_keyed(self.function.backend(), &mut self.timers)?;
+        self.watermark = restore_keyed(&state, self.function.backend(), &mut self.timers)?;
         Ok(())
     }
 }

@@ -206,7 +206,7 @@ pub fn build_tasks(
         for subtask in 0..group.parallelism {
             let mut chain = wiring.chain(g, subtask)?;
             chain.checkpoints = Some(CheckpointHandle {
-                requested: checkpoints.requested.clone(),
+                requests: checkpoints.requests.clone(),
                 acks: checkpoints.acks.clone(),
                 mode,
                 scratch: checkpoints.scratch.clone(),

@@ -20,7 +20,7 @@ use crossbeam_channel::Sender;
 use super::metrics::JobMetrics;
 use super::operator::Operator;
 use super::task::Stop;
-use crate::checkpoint::TaskAck;
+use crate::checkpoint::{BarrierRequests, TaskAck};
 use crate::job::Job;
 
 pub use graph::JobGraph;
@@ -37,6 +37,19 @@ pub struct RunOptions {
     pub native_operators: HashMap<String, NativeOperatorFactory>,
     /// Where to restore the job from, if not from the beginning.
     pub from_checkpoint: Option<FromCheckpoint>,
+    /// What to do with state of operators the job no longer has.
+    pub non_restored_state: NonRestoredState,
+}
+
+/// State in a checkpoint or savepoint for an operator the job no longer
+/// has (Flink's `--allowNonRestoredState`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NonRestoredState {
+    /// Refuse to start: the operator's `uid` may have been changed by mistake.
+    #[default]
+    Refuse,
+    /// Start without it (`--allow-non-restored-state`).
+    Drop,
 }
 
 /// Which checkpoint `eddy run --from-checkpoint` restores.
@@ -45,13 +58,21 @@ pub enum FromCheckpoint {
     /// The newest complete checkpoint in the job's checkpoint folder
     /// (the beginning if there is none).
     Latest,
-    /// The checkpoint in this folder (a `chk-<n>` folder).
+    /// The checkpoint or savepoint in this folder (a `chk-<n>` or
+    /// `savepoint-<n>` folder).
     Path(std::path::PathBuf),
+    /// After a failure: the newest complete checkpoint this run took (ids
+    /// from `since` on), else where the run started (`initial`); never a
+    /// checkpoint an earlier run left in the folder.
+    Restart {
+        since: u64,
+        initial: Option<Box<FromCheckpoint>>,
+    },
 }
 
 /// How the tasks of a run reach the checkpoint coordinator.
 pub struct CheckpointWiring<'a> {
-    pub requested: Arc<std::sync::atomic::AtomicU64>,
+    pub requests: Arc<BarrierRequests>,
     pub acks: Sender<TaskAck>,
     pub scratch: std::path::PathBuf,
     pub restore: Option<RestoreSource<'a>>,

@@ -19,6 +19,14 @@ pub struct LoadedModules {
     pub(super) selectors: HashMap<(String, InputSide), GuestModule>,
 }
 
+impl LoadedModules {
+    /// The module of WASM operator `uid` (none for host operators and
+    /// native twins).
+    pub fn operator(&self, uid: &str) -> Option<&GuestModule> {
+        self.operators.get(uid)
+    }
+}
+
 /// Load and check every module of `job` (what `eddy validate` does), and
 /// check that side outputs read by the job are declared by their operators.
 pub fn load_modules(

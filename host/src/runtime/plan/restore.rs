@@ -1,18 +1,21 @@
 //! Restoring a run from a checkpoint: source readers rewound to their
 //! positions, operator subtasks given the state of their key groups.
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail};
 
-use crate::checkpoint::state_file::RestoredOperatorState;
+use crate::checkpoint::state_file;
 use crate::checkpoint::{CheckpointStorage, Manifest};
 use crate::connectors::SourceReader;
+use crate::snapshot::RestoredOperatorState;
 use crate::state::KeyGroupRange;
 use crate::time::WatermarkGenerator;
 
 /// The checkpoint a run starts from, read and checked.
 pub struct RestoreSource<'a> {
     pub manifest: &'a Manifest,
-    pub storage: &'a dyn CheckpointStorage,
+    pub storage: Arc<dyn CheckpointStorage>,
 }
 
 /// Rewind a source subtask's reader to where checkpoint `restore` has it.
@@ -79,8 +82,7 @@ pub(super) fn restore_operator(
                 )
             })?;
         let bytes = restore.storage.read_file(manifest.id, file)?;
-        state
-            .read(&bytes, range, with_broadcast)
+        state_file::decode_into(&mut state, &bytes, range, with_broadcast)
             .with_context(|| format!("checkpoint {}: state file {}", manifest.id, part.file))?;
     }
     Ok(state)

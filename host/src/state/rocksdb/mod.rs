@@ -30,12 +30,12 @@ use rocksdb::{
 use super::ttl::{self, TtlClock};
 use super::{
     KeyGroupRange, MapEntry, StateBackend, StateDescriptor, StateError, StateId, StateKey,
-    StateKind, StateSnapshot, check_access, check_reregistration, check_restore,
+    StateKind, check_access, check_reregistration, check_restore,
 };
-use crate::checkpoint::state_file::{StoredEntry, StoredPayload};
+use crate::snapshot::{KeyedStateSnapshot, StoredEntry, StoredPayload};
 use crate::time::TimerService;
 use crate::wasm::layout::{join_length_prefixed, put_bytes, split_length_prefixed};
-pub(crate) use snapshot_reader::RocksDbCheckpointReader;
+use snapshot_reader::RocksDbCheckpoint;
 use timers::RocksDbTimerQueue;
 
 /// The database type: column families can be created while timer queues
@@ -528,7 +528,7 @@ impl StateBackend for RocksDbStateBackend {
         count
     }
 
-    fn snapshot(&mut self, dir: &Path) -> Result<StateSnapshot, StateError> {
+    fn snapshot(&mut self, dir: &Path) -> Result<Box<dyn KeyedStateSnapshot>, StateError> {
         // The memtables hold what the WAL-less database has not written yet.
         let db = self.db();
         db.flush().map_err(rocks)?;
@@ -541,10 +541,10 @@ impl StateBackend for RocksDbStateBackend {
         Checkpoint::new(db)
             .and_then(|checkpoint| checkpoint.create_checkpoint(dir))
             .map_err(rocks)?;
-        Ok(StateSnapshot::RocksDbCheckpoint {
+        Ok(Box::new(RocksDbCheckpoint {
             dir: dir.to_path_buf(),
             states: self.states.clone(),
-        })
+        }))
     }
 
     fn restore_entry(&mut self, entry: &StoredEntry) -> Result<(), StateError> {

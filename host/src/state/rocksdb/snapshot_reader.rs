@@ -1,23 +1,50 @@
-//! Reading a native RocksDB checkpoint (made by
-//! [`RocksDbStateBackend::snapshot`](super::RocksDbStateBackend)) back into
-//! logical entries and timers, so that the checkpoint's state file does not
-//! depend on the backend that took it.
+//! The RocksDB backend's snapshot, a native RocksDB checkpoint (made by
+//! [`RocksDbStateBackend::snapshot`](super::RocksDbStateBackend)), and
+//! reading it back into logical entries and timers, so that the
+//! checkpoint's state file does not depend on the backend that took it.
 //!
 //! The keys and values are decoded with the same layout helpers the backend
 //! writes with (`split_key`, `split_length_prefixed`, `timers::decode`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rocksdb::{DB, IteratorMode, Options, ReadOptions};
 
 use super::{EVENT_TIMERS, LIST_APPEND, PROCESSING_TIMERS, append_lists, rocks, split_key};
-use crate::checkpoint::state_file::{StoredEntry, StoredPayload};
+use crate::snapshot::{
+    KeyedStateSnapshot, SnapshotError, SnapshotSink, StoredEntry, StoredPayload, TimeDomain, Timer,
+};
 use crate::state::{StateDescriptor, StateError, StateKind};
-use crate::time::{TimeDomain, Timer};
 use crate::wasm::layout::split_length_prefixed;
 
+/// A native RocksDB checkpoint, the snapshot of a
+/// [`RocksDbStateBackend`](super::RocksDbStateBackend): its SST files
+/// hard-linked into `dir`, so a later checkpoint needs to upload only the
+/// files that are new. It holds the backend's timers too.
+#[derive(Debug)]
+pub(crate) struct RocksDbCheckpoint {
+    pub(crate) dir: PathBuf,
+    /// The states registered when it was taken: the column families to
+    /// read and how (a list's values are merged, a map's keys grouped),
+    /// since the checkpoint itself does not say what kind each state is.
+    pub(crate) states: Vec<StateDescriptor>,
+}
+
+impl KeyedStateSnapshot for RocksDbCheckpoint {
+    fn read_into(self: Box<Self>, sink: &mut dyn SnapshotSink) -> Result<(), SnapshotError> {
+        let RocksDbCheckpoint { dir, states } = *self;
+        let reader = RocksDbCheckpointReader::open(&dir, states)?;
+        reader.for_each_entry(|entry| sink.entry(entry))?;
+        reader.for_each_timer(|domain, timer| sink.timer(domain, timer))
+    }
+
+    fn scratch_dir(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+}
+
 /// A RocksDB checkpoint opened read-only, with the states it holds.
-pub(crate) struct RocksDbCheckpointReader {
+struct RocksDbCheckpointReader {
     db: DB,
     states: Vec<StateDescriptor>,
 }
@@ -28,7 +55,7 @@ impl RocksDbCheckpointReader {
     /// list appends may still be merge operands in the checkpoint's files,
     /// and iterating them needs the operator. TTL compaction filters are
     /// left out: nothing is compacted while reading.
-    pub(crate) fn open(dir: &Path, states: Vec<StateDescriptor>) -> Result<Self, StateError> {
+    fn open(dir: &Path, states: Vec<StateDescriptor>) -> Result<Self, StateError> {
         let mut options = Options::default();
         options.set_merge_operator_associative(LIST_APPEND, append_lists);
         options.set_max_open_files(256);
@@ -69,7 +96,7 @@ impl RocksDbCheckpointReader {
     /// within a state, in key order (so key group by key group); a map's
     /// entries come as one [`StoredEntry`] per key and namespace. Broadcast
     /// maps are skipped (not keyed; [`crate::state::BroadcastState`] has them).
-    pub(crate) fn for_each_entry<E: From<StateError>>(
+    fn for_each_entry<E: From<StateError>>(
         &self,
         mut visit: impl FnMut(StoredEntry) -> Result<(), E>,
     ) -> Result<(), E> {
@@ -146,7 +173,7 @@ impl RocksDbCheckpointReader {
     }
 
     /// Hand every timer of both time domains to `visit`, in firing order per domain.
-    pub(crate) fn for_each_timer<E: From<StateError>>(
+    fn for_each_timer<E: From<StateError>>(
         &self,
         mut visit: impl FnMut(TimeDomain, Timer) -> Result<(), E>,
     ) -> Result<(), E> {

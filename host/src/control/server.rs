@@ -1,0 +1,274 @@
+//! The control API's HTTP server: a small axum router on its own thread
+//! (a current-thread tokio runtime), in front of [`JobHandle`]s. Every
+//! request needs `Authorization: Bearer <token>`; every error is JSON
+//! ([`ErrorBody`]) saying what went wrong.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::api::{ErrorBody, JobDetails, JobSummary, SavepointBody};
+use crate::checkpoint::AfterSavepoint;
+use crate::runtime::JobHandle;
+use crate::runtime::handle::CommandError;
+
+/// How long a savepoint request waits for its savepoint.
+pub const SAVEPOINT_WAIT: Duration = Duration::from_secs(600);
+
+/// A job the server answers for.
+#[derive(Debug, Clone)]
+pub struct ControlledJob {
+    pub summary: JobSummary,
+    pub handle: JobHandle,
+    /// Where savepoints go when a request names no folder.
+    pub savepoint_dir: PathBuf,
+}
+
+/// What every handler sees.
+#[derive(Debug)]
+struct ServerState {
+    token: String,
+    jobs: Vec<ControlledJob>,
+}
+
+/// A running control server; it stops when dropped.
+#[derive(Debug)]
+pub struct ControlServer {
+    address: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ControlServer {
+    /// Listen on `bind` (port 0: any free port) for requests about `jobs`,
+    /// authenticated with `token`.
+    pub fn start(bind: SocketAddr, token: String, jobs: Vec<ControlledJob>) -> Result<Self> {
+        let listener = std::net::TcpListener::bind(bind)
+            .with_context(|| format!("cannot listen on {bind} for the control API"))?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
+        let router = router(Arc::new(ServerState { token, jobs }));
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .context("cannot start the control API's runtime")?;
+        let thread = std::thread::Builder::new()
+            .name("control api".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => listener,
+                        Err(error) => {
+                            tracing::error!("control API: {error}");
+                            return;
+                        }
+                    };
+                    let served = axum::serve(listener, router)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                    if let Err(error) = served {
+                        tracing::error!("control API stopped: {error}");
+                    }
+                });
+            })
+            .context("cannot start the control API's thread")?;
+        Ok(ControlServer {
+            address,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    /// Where it listens.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The routes, all behind the token check.
+fn router(state: Arc<ServerState>) -> Router {
+    Router::new()
+        .route("/v1/jobs", get(list_jobs))
+        .route("/v1/jobs/{id}", get(job_details))
+        .route("/v1/jobs/{id}/savepoints", post(savepoint))
+        .route("/v1/jobs/{id}/stop", post(stop))
+        .route("/v1/jobs/{id}/cancel", post(cancel))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state)
+}
+
+/// An error answer.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(ErrorBody {
+            error: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+/// Refuse requests without the run's bearer token (compared in constant time).
+async fn authenticate(
+    State(state): State<Arc<ServerState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    match presented {
+        Some(token) if same_secret(token.as_bytes(), state.token.as_bytes()) => {
+            next.run(request).await
+        }
+        found => {
+            let message = match found {
+                None => {
+                    "this request has no `Authorization: Bearer <token>` header; the token is in the run's entry (`eddy list` finds it)"
+                }
+                Some(_) => "wrong bearer token",
+            };
+            let mut response = error(StatusCode::UNAUTHORIZED, message);
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
+    }
+}
+
+/// Equality that takes as long for every mismatch of equal-length inputs.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn find<'s>(state: &'s ServerState, id: &str) -> Option<&'s ControlledJob> {
+    state.jobs.iter().find(|job| job.summary.id == id)
+}
+
+fn no_such_job(id: &str) -> Response {
+    error(StatusCode::NOT_FOUND, format!("no job with id `{id}` here"))
+}
+
+async fn list_jobs(State(state): State<Arc<ServerState>>) -> Json<Vec<JobSummary>> {
+    Json(state.jobs.iter().map(|job| job.summary.clone()).collect())
+}
+
+async fn job_details(State(state): State<Arc<ServerState>>, Path(id): Path<String>) -> Response {
+    let Some(job) = find(&state, &id) else {
+        return no_such_job(&id);
+    };
+    Json(JobDetails {
+        summary: job.summary.clone(),
+        status: job.handle.status(),
+    })
+    .into_response()
+}
+
+async fn savepoint(
+    State(state): State<Arc<ServerState>>,
+    Path(id): Path<String>,
+    body: Result<Json<SavepointBody>, JsonRejection>,
+) -> Response {
+    take_savepoint(&state, &id, body, AfterSavepoint::Continue).await
+}
+
+async fn stop(
+    State(state): State<Arc<ServerState>>,
+    Path(id): Path<String>,
+    body: Result<Json<SavepointBody>, JsonRejection>,
+) -> Response {
+    take_savepoint(&state, &id, body, AfterSavepoint::Stop).await
+}
+
+async fn take_savepoint(
+    state: &ServerState,
+    id: &str,
+    body: Result<Json<SavepointBody>, JsonRejection>,
+    after: AfterSavepoint,
+) -> Response {
+    let Some(job) = find(state, id) else {
+        return no_such_job(id);
+    };
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(rejection) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("bad request body: {}", rejection.body_text()),
+            );
+        }
+    };
+    let dir = match body.dir {
+        Some(dir) if dir.is_relative() => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "`dir` must be an absolute path (the server does not share the client's working directory), got {}",
+                    dir.display()
+                ),
+            );
+        }
+        Some(dir) => dir,
+        None => job.savepoint_dir.clone(),
+    };
+    let handle = job.handle.clone();
+    let taken =
+        tokio::task::spawn_blocking(move || handle.savepoint(dir, after, SAVEPOINT_WAIT)).await;
+    match taken {
+        Ok(Ok(report)) => Json(report).into_response(),
+        Ok(Err(failure)) => command_error(failure),
+        Err(panic) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {panic}"),
+        ),
+    }
+}
+
+async fn cancel(State(state): State<Arc<ServerState>>, Path(id): Path<String>) -> Response {
+    let Some(job) = find(&state, &id) else {
+        return no_such_job(&id);
+    };
+    match job.handle.cancel() {
+        Ok(()) => (StatusCode::ACCEPTED, Json(serde_json::json!({}))).into_response(),
+        Err(failure) => command_error(failure),
+    }
+}
+
+fn command_error(failure: CommandError) -> Response {
+    let status = match failure {
+        CommandError::JobEnded => StatusCode::GONE,
+        CommandError::Refused(_) => StatusCode::CONFLICT,
+        CommandError::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
+    };
+    error(status, failure.to_string())
+}

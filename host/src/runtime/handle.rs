@@ -1,0 +1,261 @@
+//! A running job and what can be asked of it while it runs: tokio's
+//! `Runtime`/`Handle` split. [`start_job`](super::executor::start_job)
+//! gives back a [`RunningJob`] (the executor's thread, to wait for) whose
+//! [`JobHandle`] can be cloned and used from anywhere (the control API,
+//! the CLI): take a savepoint, stop with one, cancel, read the live status.
+//! The executor serves the commands from a channel between its other work,
+//! so a command never races with a checkpoint or a restart.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use serde::{Deserialize, Serialize};
+
+use super::executor::{JobFailure, JobReport};
+use super::metrics::JobMetrics;
+use crate::checkpoint::AfterSavepoint;
+use crate::checkpoint::coordinator::{
+    CheckpointStats, SavepointReport, SavepointRequest, SharedStats,
+};
+
+/// What the executor is asked to do while the job runs.
+#[derive(Debug)]
+pub enum JobCommand {
+    /// Take a savepoint (and stop after it, if asked).
+    Savepoint(SavepointRequest),
+    /// Stop every task now; nothing more is committed.
+    Cancel,
+}
+
+/// Where a job is in its life (Flink's job status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobPhase {
+    /// Loading modules, planning, restoring.
+    Starting,
+    Running,
+    /// A task failed; waiting to run again from the latest checkpoint.
+    Restarting,
+    /// A stopping savepoint is complete; tasks are ending.
+    Stopping,
+    /// Every input ended and the output is committed.
+    Finished,
+    /// Stopped after a savepoint (`eddy stop --savepoint`).
+    Stopped,
+    Cancelled,
+    Failed,
+}
+
+impl JobPhase {
+    /// Whether the run is over.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobPhase::Finished | JobPhase::Stopped | JobPhase::Cancelled | JobPhase::Failed
+        )
+    }
+}
+
+/// What the executor keeps up to date for handles to read.
+#[derive(Debug)]
+pub struct JobState {
+    pub phase: JobPhase,
+    /// The counters of the current attempt (live: they are atomics).
+    pub metrics: Option<JobMetrics>,
+    pub restarts: u32,
+    /// The last task failure, as the user would see it.
+    pub last_failure: Option<String>,
+}
+
+/// The parts of a job's state shared between the executor and its handles.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub(super) state: Mutex<JobState>,
+    pub(super) checkpoints: SharedStats,
+    pub(super) started: Instant,
+    /// Set by [`JobHandle::cancel`], so a cancel that comes while no
+    /// attempt runs (a restart's delay) is not lost.
+    pub(super) cancel_requested: AtomicBool,
+}
+
+impl Shared {
+    /// Change the state under its lock.
+    pub(super) fn update(&self, change: impl FnOnce(&mut JobState)) {
+        change(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+/// A cheap, cloneable way to talk to a running job.
+#[derive(Debug, Clone)]
+pub struct JobHandle {
+    commands: Sender<JobCommand>,
+    shared: Arc<Shared>,
+}
+
+/// Why a command did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("the job is no longer running")]
+    JobEnded,
+    #[error("{0}")]
+    Refused(String),
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
+}
+
+/// A snapshot of a job's status, for `eddy status` and the control API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobStatus {
+    pub phase: JobPhase,
+    pub uptime_ms: u64,
+    pub restarts: u32,
+    pub last_failure: Option<String>,
+    /// Per node (source, operator, sink): records in and out so far.
+    pub nodes: Vec<NodeStatus>,
+    pub checkpoints: CheckpointStatus,
+}
+
+/// One node's counters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub name: String,
+    pub role: String,
+    pub parallelism: u32,
+    pub records_in: u64,
+    pub records_out: u64,
+}
+
+/// The checkpoint figures of [`CheckpointStats`], as plain data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointStatus {
+    pub completed: u64,
+    pub failed: u64,
+    pub restored_from: Option<u64>,
+    pub in_progress: Option<u64>,
+    pub last_id: Option<u64>,
+    pub last_duration_ms: Option<u64>,
+    pub last_bytes: Option<u64>,
+}
+
+impl From<&CheckpointStats> for CheckpointStatus {
+    fn from(stats: &CheckpointStats) -> Self {
+        CheckpointStatus {
+            completed: stats.completed,
+            failed: stats.failed,
+            restored_from: stats.restored_from,
+            in_progress: stats.in_progress,
+            last_id: stats.last.as_ref().map(|l| l.id),
+            last_duration_ms: stats.last.as_ref().map(|l| l.duration.as_millis() as u64),
+            last_bytes: stats.last.as_ref().map(|l| l.bytes),
+        }
+    }
+}
+
+impl JobHandle {
+    /// A handle and the receiving end the executor serves.
+    pub(super) fn new(shared: Arc<Shared>) -> (JobHandle, Receiver<JobCommand>) {
+        let (commands, receiver) = crossbeam_channel::unbounded();
+        (JobHandle { commands, shared }, receiver)
+    }
+
+    /// Take a savepoint into a `savepoint-<id>` folder below `dir`, and
+    /// wait (up to `timeout`) until it is complete. With
+    /// [`AfterSavepoint::Stop`] the job then stops: sources read nothing
+    /// more, sinks publish what the savepoint holds, and the run ends.
+    pub fn savepoint(
+        &self,
+        dir: PathBuf,
+        after: AfterSavepoint,
+        timeout: Duration,
+    ) -> Result<SavepointReport, CommandError> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.commands
+            .send(JobCommand::Savepoint(SavepointRequest {
+                dir,
+                after,
+                reply,
+            }))
+            .map_err(|_| CommandError::JobEnded)?;
+        match answer.recv_timeout(timeout) {
+            Ok(Ok(report)) => Ok(report),
+            Ok(Err(reason)) => Err(CommandError::Refused(reason)),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                Err(CommandError::TimedOut(timeout))
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(CommandError::JobEnded),
+        }
+    }
+
+    /// Cancel the job: every task stops at once, nothing more is committed
+    /// (exactly-once sinks keep what earlier checkpoints committed).
+    pub fn cancel(&self) -> Result<(), CommandError> {
+        self.shared.cancel_requested.store(true, Ordering::Relaxed);
+        self.commands
+            .send(JobCommand::Cancel)
+            .map_err(|_| CommandError::JobEnded)
+    }
+
+    /// The job's status now.
+    pub fn status(&self) -> JobStatus {
+        let checkpoints = CheckpointStatus::from(
+            &*self
+                .shared
+                .checkpoints
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        let state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        let nodes = state
+            .metrics
+            .iter()
+            .flat_map(|m| &m.nodes)
+            .map(|node| NodeStatus {
+                name: node.name.clone(),
+                role: format!("{:?}", node.role).to_lowercase(),
+                parallelism: node.parallelism,
+                records_in: node.records_in(),
+                records_out: node.records_out(),
+            })
+            .collect();
+        JobStatus {
+            phase: state.phase,
+            uptime_ms: self.shared.started.elapsed().as_millis() as u64,
+            restarts: state.restarts,
+            last_failure: state.last_failure.clone(),
+            nodes,
+            checkpoints,
+        }
+    }
+}
+
+/// A job running on the executor's thread.
+#[derive(Debug)]
+pub struct RunningJob {
+    pub(super) handle: JobHandle,
+    pub(super) thread: JoinHandle<Result<JobReport, JobFailure>>,
+}
+
+impl RunningJob {
+    /// A handle to talk to the job.
+    pub fn handle(&self) -> JobHandle {
+        self.handle.clone()
+    }
+
+    /// Wait until the run is over.
+    pub fn wait(self) -> Result<JobReport, JobFailure> {
+        self.thread.join().unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(JobFailure::Setup(anyhow::anyhow!(
+                "internal error: the executor panicked: {message}"
+            )))
+        })
+    }
+}
