@@ -760,6 +760,173 @@ fn inspect_rejects_a_core_module() {
     let _ = module;
 }
 
+/// A job whose graph has every kind of edge but broadcast: a chained map,
+/// a hash exchange into a keyed window at another parallelism, a side
+/// output and dead letters.
+fn graph_job(scratch: &Scratch) -> PathBuf {
+    scratch.write("in.jsonl", "");
+    scratch.write(
+        "job.toml",
+        format!(
+            r#"[job]
+name = "shop"
+max_parallelism = 64
+
+[[source]]
+name = "orders"
+type = "file"
+path = "in.jsonl"
+timestamp = {{ field = "ts" }}
+dead_letter = "bad"
+
+[[operator]]
+uid = "enrich"
+kind = "map"
+module = {map}
+input = "orders"
+on_failure = "dead-letter"
+dead_letter = "bad"
+
+[[operator]]
+uid = "totals"
+kind = "aggregate"
+module = {aggregate}
+input = "enrich"
+key_by = {{ field = "user.id" }}
+window = {{ type = "tumbling", size = "1m" }}
+parallelism = 2
+
+[[sink]]
+name = "out"
+type = "stdout"
+input = "totals"
+
+[[sink]]
+name = "late"
+type = "discard"
+input = "totals/late"
+
+[[sink]]
+name = "bad"
+type = "discard"
+"#,
+            map = toml_path(&wasm("enrich_map")),
+            aggregate = toml_path(&wasm("count_aggregate")),
+        ),
+    )
+}
+
+#[test]
+fn inspect_prints_a_job_files_graph() {
+    let scratch = Scratch::new();
+    graph_job(&scratch);
+    let out = eddy(&["inspect", "job.toml"], scratch.dir.path(), None).success();
+    assert_eq!(
+        out.stdout,
+        "\
+job `shop`: 2 task groups, max parallelism 64
+
+task group `orders` (parallelism 1)
+  source    orders (file)
+  operator  enrich (map)
+  sink      bad (discard)
+
+task group `totals` (parallelism 2)
+  operator  totals (aggregate), side outputs: late
+  sink      out (stdout)
+  sink      late (discard)
+
+edges
+  orders -> enrich              forward (chained)
+  enrich -> totals              hash exchange by field `user.id`
+  totals -> out                 forward (chained)
+  totals/late -> late           forward (chained)
+  orders (dead letters) -> bad  forward (chained)
+  enrich (dead letters) -> bad  forward (chained)
+",
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn inspect_json_prints_the_serialised_graph() {
+    let scratch = Scratch::new();
+    graph_job(&scratch);
+    let out = eddy(&["inspect", "--json", "job.toml"], scratch.dir.path(), None).success();
+    let graph: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|error| panic!("not JSON: {error}\n{}", out.describe()));
+    assert_eq!(graph["job"], "shop");
+    assert_eq!(
+        graph["task_groups"],
+        serde_json::json!([
+            { "head": "orders", "parallelism": 1, "nodes": ["orders", "enrich", "bad"] },
+            { "head": "totals", "parallelism": 2, "nodes": ["totals", "out", "late"] },
+        ])
+    );
+    let edges = graph["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 6, "{}", out.stdout);
+    assert_eq!(
+        edges[1],
+        serde_json::json!({
+            "from": "enrich", "output": "main", "to": "totals", "input": "first",
+            "partitioning": { "type": "hash", "key": { "field": ["user", "id"] } },
+        })
+    );
+    assert_eq!(edges[3]["output"], serde_json::json!({ "side": "late" }));
+    assert_eq!(edges[5]["output"], "dead-letters");
+    assert_eq!(
+        graph["nodes"][2],
+        serde_json::json!({
+            "id": "totals", "role": "operator", "kind": "aggregate",
+            "parallelism": 2, "side_outputs": ["late"],
+        })
+    );
+}
+
+#[test]
+fn inspect_says_what_it_expected_of_a_path_it_cannot_inspect() {
+    let scratch = Scratch::new();
+    scratch.write("notes.txt", "not a job");
+    std::fs::create_dir(scratch.path("folder")).unwrap();
+    scratch.write("enrich.wasm", std::fs::read(wasm("enrich_map")).unwrap());
+    for (args, message) in [
+        (
+            &["inspect", "notes.txt"][..],
+            "error: notes.txt is neither a job file nor a WebAssembly module: expected a `.toml` job file, or a `.wasm` file (or one starting with the WebAssembly magic bytes `\\0asm`)\n",
+        ),
+        (
+            &["inspect", "folder"][..],
+            "error: folder is a folder; expected a job file (.toml) or a WebAssembly module (.wasm)\n",
+        ),
+        (
+            &["inspect", "missing.toml"][..],
+            "error: missing.toml: No such file or directory (os error 2)\n",
+        ),
+        (
+            &["inspect", "--json", "enrich.wasm"][..],
+            "error: enrich.wasm is a WebAssembly module; `--json` prints the graph of a job file (.toml)\n",
+        ),
+    ] {
+        let out = eddy(args, scratch.dir.path(), None).failure();
+        assert_eq!(out.stderr, message, "{}", out.describe());
+        assert_eq!(out.stdout, "");
+    }
+}
+
+#[test]
+fn inspect_takes_a_module_without_its_extension_by_its_first_bytes() {
+    let scratch = Scratch::new();
+    scratch.write("enrich", std::fs::read(wasm("enrich_map")).unwrap());
+    let out = eddy(&["inspect", "enrich"], scratch.dir.path(), None).success();
+    assert!(
+        out.stdout_lines()
+            .contains(&"kind:         map".to_string()),
+        "{}",
+        out.describe()
+    );
+}
+
 #[test]
 fn failed_job_summary_does_not_claim_it_finished() {
     let scratch = Scratch::new();

@@ -1,6 +1,7 @@
 //! The `eddy` command line: run, validate, inspect and bench; and the
 //! verbs that talk to running jobs (`jobs`).
 
+mod inspect;
 mod jobs;
 mod logging;
 pub mod new;
@@ -16,7 +17,7 @@ use clap::{Parser, Subcommand};
 use crate::job::load_job;
 use crate::runtime::plan::{FromCheckpoint, NonRestoredState, load_modules};
 use crate::runtime::{JobEnd, JobFailure, RunOptions, start_job};
-use crate::wasm::{GuestEngine, GuestModule, function_kind_name};
+use crate::wasm::GuestEngine;
 
 /// eddy: a stream processor whose user functions are sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
@@ -96,10 +97,14 @@ pub enum Command {
         /// The job file (TOML).
         job: PathBuf,
     },
-    /// Show a component's world, kind, states, imports and exports.
+    /// Show a job file's graph (task groups, chained nodes, edges and their
+    /// partitioning), or a component's world, kind, states, imports and exports.
     Inspect {
-        /// The `.wasm` component.
-        module: PathBuf,
+        /// A job file (`.toml`) or a component (`.wasm`).
+        path: PathBuf,
+        /// Print a job file's graph as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Measure records/s of the benchmark pipelines, WASM against native Rust.
     Bench(crate::bench::BenchArgs),
@@ -178,7 +183,13 @@ fn execute(command: Command) -> Result<()> {
         }
         Command::Cancel { job } => jobs::cancel(&job),
         Command::Validate { job } => validate(&job),
-        Command::Inspect { module } => inspect(&module),
+        Command::Inspect { path, json } => {
+            let format = match json {
+                true => inspect::GraphFormat::Json,
+                false => inspect::GraphFormat::Text,
+            };
+            inspect::inspect(&path, format)
+        }
         Command::Bench(args) => crate::bench::run(&args),
         Command::New(args) => new::run(&args),
     }
@@ -291,35 +302,5 @@ fn validate(path: &std::path::Path) -> Result<()> {
         job.operators.len(),
         job.sinks.len()
     );
-    Ok(())
-}
-
-fn inspect(path: &std::path::Path) -> Result<()> {
-    let engine = GuestEngine::shared()?;
-    let module = GuestModule::load_any(&engine, path)?;
-    let d = &module.descriptor;
-    println!("module:       {}", path.display());
-    println!("size:         {}", bytesize::ByteSize::b(module.size));
-    println!("world:        eddy:dataflow/{}", module.world.name());
-    println!("kind:         {}", function_kind_name(d.kind));
-    if d.states.is_empty() {
-        println!("states:       none");
-    }
-    for state in &d.states {
-        let ttl = state
-            .ttl
-            .map(|t| format!(", ttl {} ms ({:?})", t.millis, t.update))
-            .unwrap_or_default();
-        println!("state:        {} ({:?}{ttl})", state.name, state.kind);
-    }
-    if !d.side_outputs.is_empty() {
-        println!("side outputs: {}", d.side_outputs.join(", "));
-    }
-    for export in module.export_names() {
-        println!("export:       {export}");
-    }
-    for import in module.import_names() {
-        println!("import:       {import}");
-    }
     Ok(())
 }

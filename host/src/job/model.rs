@@ -329,7 +329,8 @@ impl OperatorDef {
 }
 
 /// Which input of a two-input operator a stream feeds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum InputSide {
     First,
     Second,
@@ -387,7 +388,8 @@ pub enum WindowKind {
 pub const DEFAULT_LATE_OUTPUT: &str = "late";
 
 /// How a keyed operator's input is partitioned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum KeyBy {
     RecordKey,
     /// A JSON field, as a path of object keys.

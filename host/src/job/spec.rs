@@ -531,7 +531,7 @@ pub enum OnFailureSpec {
 }
 
 /// The operator kinds of the job file, matched against the guest's own kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OperatorKind {
     Map,

@@ -1,0 +1,197 @@
+//! `eddy inspect PATH`: what a job file or a module holds. A job file shows
+//! its job graph (task groups with their chained nodes, edges with their
+//! partitioning), as text or as JSON; a module its world, kind, states,
+//! side outputs, imports and exports.
+
+use std::fmt::Write as _;
+use std::io::Read as _;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::job::{InputSide, KeyBy, load_job};
+use crate::runtime::plan::JobGraph;
+use crate::runtime::plan::graph::{EdgePartitioning, GraphEdge, GraphNode, NodeKind, Output};
+use crate::wasm::{GuestEngine, GuestModule, function_kind_name};
+
+/// How a job graph is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFormat {
+    /// For people: task groups, then edges.
+    Text,
+    /// The serialised graph, as the control API will serve it.
+    Json,
+}
+
+/// What `eddy inspect` was given.
+enum Inspected {
+    JobFile,
+    Module,
+}
+
+/// The first bytes of every WebAssembly binary, component or core module.
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+
+/// Print what `path` holds: a job file's graph in `format`, or a module.
+pub fn inspect(path: &Path, format: GraphFormat) -> Result<()> {
+    match what_is(path)? {
+        Inspected::JobFile => {
+            let job = load_job(path)?;
+            let graph = JobGraph::of(&job);
+            match format {
+                GraphFormat::Text => print!("{}", graph_text(&graph)),
+                GraphFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&graph).context("cannot serialise the graph")?
+                ),
+            }
+            Ok(())
+        }
+        Inspected::Module if format == GraphFormat::Json => bail!(
+            "{} is a WebAssembly module; `--json` prints the graph of a job file (.toml)",
+            path.display()
+        ),
+        Inspected::Module => inspect_module(path),
+    }
+}
+
+/// A job file by its `.toml` extension, a module by its `.wasm` extension
+/// or, without one, by its first bytes.
+fn what_is(path: &Path) -> Result<Inspected> {
+    let metadata =
+        std::fs::metadata(path).map_err(|error| anyhow!("{}: {error}", path.display()))?;
+    if metadata.is_dir() {
+        bail!(
+            "{} is a folder; expected a job file (.toml) or a WebAssembly module (.wasm)",
+            path.display()
+        );
+    }
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => return Ok(Inspected::JobFile),
+        Some("wasm") => return Ok(Inspected::Module),
+        _ => {}
+    }
+    let mut magic = Vec::with_capacity(WASM_MAGIC.len());
+    std::fs::File::open(path)
+        .and_then(|file| file.take(WASM_MAGIC.len() as u64).read_to_end(&mut magic))
+        .map_err(|error| anyhow!("{}: {error}", path.display()))?;
+    if magic == WASM_MAGIC {
+        return Ok(Inspected::Module);
+    }
+    bail!(
+        "{} is neither a job file nor a WebAssembly module: expected a `.toml` job file, or a `.wasm` file (or one starting with the WebAssembly magic bytes `\\0asm`)",
+        path.display()
+    )
+}
+
+/// The job graph for people: each task group with its parallelism and its
+/// nodes in chain order, then every edge with its partitioning.
+fn graph_text(graph: &JobGraph) -> String {
+    let mut text = String::new();
+    let groups = graph.task_groups.len();
+    let _ = writeln!(
+        text,
+        "job `{}`: {groups} task group{}, max parallelism {}",
+        graph.job,
+        if groups == 1 { "" } else { "s" },
+        graph.max_parallelism
+    );
+    for group in &graph.task_groups {
+        let _ = writeln!(
+            text,
+            "\ntask group `{}` (parallelism {})",
+            group.head, group.parallelism
+        );
+        for id in &group.nodes {
+            if let Some(node) = graph.node(id.as_str()) {
+                let _ = writeln!(text, "  {}", node_text(node));
+            }
+        }
+    }
+    let _ = writeln!(text, "\nedges");
+    let ends: Vec<String> = graph.edges.iter().map(edge_ends).collect();
+    let width = ends.iter().map(|e| e.chars().count()).max().unwrap_or(0);
+    for (edge, ends) in graph.edges.iter().zip(&ends) {
+        let _ = writeln!(
+            text,
+            "  {ends:<width$}  {}",
+            partitioning_text(&edge.partitioning)
+        );
+    }
+    text
+}
+
+/// `operator  count (keyed-process), side outputs: late`
+fn node_text(node: &GraphNode) -> String {
+    let (role, what) = match &node.kind {
+        NodeKind::Source { connector } => ("source", *connector),
+        NodeKind::Operator { kind } => ("operator", kind.as_str()),
+        NodeKind::Sink { connector } => ("sink", *connector),
+    };
+    let mut text = format!("{role:<9} {} ({what})", node.id);
+    if !node.side_outputs.is_empty() {
+        let _ = write!(text, ", side outputs: {}", node.side_outputs.join(", "));
+    }
+    text
+}
+
+/// `count/late -> late`, `a -> join (second input)`, `parse (dead letters) -> bad`
+fn edge_ends(edge: &GraphEdge) -> String {
+    let from = match &edge.output {
+        Output::Main => edge.from.to_string(),
+        Output::Side(name) => format!("{}/{name}", edge.from),
+        Output::DeadLetters => format!("{} (dead letters)", edge.from),
+    };
+    let to = match edge.input {
+        InputSide::First => edge.to.to_string(),
+        InputSide::Second => format!("{} (second input)", edge.to),
+    };
+    format!("{from} -> {to}")
+}
+
+fn partitioning_text(partitioning: &EdgePartitioning) -> String {
+    match partitioning {
+        EdgePartitioning::Forward => "forward (chained)".to_string(),
+        EdgePartitioning::Hash { key } => {
+            let key = match key {
+                KeyBy::RecordKey => "the record key".to_string(),
+                KeyBy::Field(path) => format!("field `{}`", path.join(".")),
+                KeyBy::Selector(module) => format!("key selector {}", module.display()),
+            };
+            format!("hash exchange by {key}")
+        }
+        EdgePartitioning::Rebalance => "rebalance exchange (round-robin)".to_string(),
+        EdgePartitioning::Broadcast => "broadcast exchange (to every subtask)".to_string(),
+    }
+}
+
+/// A component's world, kind, states, side outputs, exports and imports.
+fn inspect_module(path: &Path) -> Result<()> {
+    let engine = GuestEngine::shared()?;
+    let module = GuestModule::load_any(&engine, path)?;
+    let d = &module.descriptor;
+    println!("module:       {}", path.display());
+    println!("size:         {}", bytesize::ByteSize::b(module.size));
+    println!("world:        eddy:dataflow/{}", module.world.name());
+    println!("kind:         {}", function_kind_name(d.kind));
+    if d.states.is_empty() {
+        println!("states:       none");
+    }
+    for state in &d.states {
+        let ttl = state
+            .ttl
+            .map(|t| format!(", ttl {} ms ({:?})", t.millis, t.update))
+            .unwrap_or_default();
+        println!("state:        {} ({:?}{ttl})", state.name, state.kind);
+    }
+    if !d.side_outputs.is_empty() {
+        println!("side outputs: {}", d.side_outputs.join(", "));
+    }
+    for export in module.export_names() {
+        println!("export:       {export}");
+    }
+    for import in module.import_names() {
+        println!("import:       {import}");
+    }
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Restoring a run from a checkpoint: source readers rewound to their
+//! positions, operator subtasks given the state of their key groups.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+
+use crate::checkpoint::state_file;
+use crate::checkpoint::{CheckpointStorage, Manifest};
+use crate::connectors::SourceReader;
+use crate::snapshot::RestoredOperatorState;
+use crate::state::KeyGroupRange;
+use crate::time::WatermarkGenerator;
+
+/// The checkpoint a run starts from, read and checked.
+pub struct RestoreSource<'a> {
+    pub manifest: &'a Manifest,
+    pub storage: Arc<dyn CheckpointStorage>,
+}
+
+/// Rewind a source subtask's reader to where checkpoint `restore` has it.
+/// A source the checkpoint does not know (new in the job) starts at the beginning.
+pub(super) fn restore_source(
+    restore: &RestoreSource<'_>,
+    source: &str,
+    subtask: u32,
+    parallelism: u32,
+    reader: &mut dyn SourceReader,
+    watermarks: &mut WatermarkGenerator,
+) -> Result<()> {
+    let id = restore.manifest.id;
+    let states: Vec<_> = restore
+        .manifest
+        .sources
+        .iter()
+        .filter(|s| s.source == source)
+        .collect();
+    if let Some(other) = states.iter().find(|s| s.parallelism != parallelism) {
+        bail!(
+            "source `{source}` ran with parallelism {} when checkpoint {id} was taken and has {parallelism} now; a source's parallelism cannot change across a restore",
+            other.parallelism
+        );
+    }
+    if let Some(state) = states.iter().find(|s| s.subtask == subtask) {
+        reader.seek(state.position).with_context(|| {
+            format!(
+                "source `{source}`: cannot go back to where checkpoint {id} read up to in {}",
+                reader.describe()
+            )
+        })?;
+        watermarks.restore(state.max_timestamp);
+    }
+    Ok(())
+}
+
+/// The state of operator `uid`'s subtask owning `range`, read from every
+/// file of checkpoint `restore` that holds some of its key groups (any
+/// number of them if the parallelism changed); broadcast state from the old
+/// subtask with the same index (modulo the old parallelism), as Flink does.
+pub(super) fn restore_operator(
+    restore: &RestoreSource<'_>,
+    uid: &str,
+    subtask: u32,
+    range: &KeyGroupRange,
+) -> Result<RestoredOperatorState> {
+    let manifest = restore.manifest;
+    let mut state = RestoredOperatorState::default();
+    for part in manifest.operators.iter().filter(|p| p.uid == uid) {
+        let (start, end) = part.key_groups;
+        let with_broadcast = subtask % part.parallelism.max(1) == part.subtask;
+        if !with_broadcast && (end <= range.groups.start || start >= range.groups.end) {
+            continue;
+        }
+        let file = manifest
+            .files
+            .iter()
+            .find(|f| f.path == part.file)
+            .with_context(|| {
+                format!(
+                    "checkpoint {}: the manifest names state file {} for operator `{uid}` but does not list it",
+                    manifest.id, part.file
+                )
+            })?;
+        let bytes = restore.storage.read_file(manifest.id, file)?;
+        state_file::decode_into(&mut state, &bytes, range, with_broadcast)
+            .with_context(|| format!("checkpoint {}: state file {}", manifest.id, part.file))?;
+    }
+    Ok(state)
+}
