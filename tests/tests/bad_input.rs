@@ -897,7 +897,7 @@ fn inspect_says_what_it_expected_of_a_path_it_cannot_inspect() {
         ),
         (
             &["inspect", "folder"][..],
-            "error: folder is a folder; expected a job file (.toml) or a WebAssembly module (.wasm)\n",
+            "error: folder is a folder, but not a savepoint or checkpoint (`savepoint-<n>`, `chk-<n>`); expected one of those, a job file (.toml) or a WebAssembly module (.wasm)\n",
         ),
         (
             &["inspect", "missing.toml"][..],

@@ -574,6 +574,17 @@ fn the_control_api_needs_the_token_and_answers_as_its_openapi_description_says()
     assert_eq!(source["name"], "events");
     assert!(source["records_out"].as_u64().unwrap() > 0, "{details}");
     assert_eq!(details["name"], "api");
+    let graph = &details["graph"];
+    for field in required_fields(
+        &api,
+        &api["components"]["schemas"]["JobDetails"]["properties"]["graph"],
+    ) {
+        assert!(
+            graph.get(&field).is_some(),
+            "the graph lacks `{field}`: {graph}"
+        );
+    }
+    assert_eq!(graph["task_groups"].as_array().unwrap().len(), 3, "{graph}");
     check("GET", "/v1/jobs/{id}", "/v1/jobs/no-such-job", None, 404);
     let savepoints = format!("/v1/jobs/{id}/savepoints");
     let relative = check(
@@ -820,6 +831,30 @@ fn a_savepoint_of_format_version_1_is_read_back_by_this_version_on_every_backend
         })
     };
     let expected = whole(&reference);
+
+    // `eddy inspect` shows what the savepoint holds.
+    let shown = eddy(
+        &reference,
+        &[
+            "inspect",
+            fixture.join("savepoint-000000000001").to_str().unwrap(),
+        ],
+    )
+    .success();
+    for line in [
+        "savepoint 1 of job `fixture` (format 1, written by eddy 0.1.0, max_parallelism 128)",
+        "operator `timeouts` (keyed-process, module sha256 ",
+        "state `count` (value): 40 keys, 40 entries",
+        "timers: 265 event-time, 0 processing-time",
+        "operator `per-second` (aggregate,",
+        "source `events` subtask 1/1: {\"generator\":{\"next\":23914}}",
+    ] {
+        assert!(
+            shown.stdout.contains(line),
+            "no `{line}` in:\n{}",
+            shown.stdout
+        );
+    }
 
     for (parallelism, state) in [
         (3, "[state]\nbackend = \"memory\"\n"),

@@ -1,7 +1,8 @@
-//! `eddy inspect PATH`: what a job file or a module holds. A job file shows
-//! its job graph (task groups with their chained nodes, edges with their
-//! partitioning), as text or as JSON; a module its world, kind, states,
-//! side outputs, imports and exports.
+//! `eddy inspect PATH`: what a job file, a module or a snapshot holds. A
+//! job file shows its job graph (task groups with their chained nodes,
+//! edges with their partitioning), as text or as JSON; a module its world,
+//! kind, states, side outputs, imports and exports; a savepoint or
+//! checkpoint folder what `inspect_snapshot` says.
 
 use std::fmt::Write as _;
 use std::io::Read as _;
@@ -27,6 +28,8 @@ pub enum GraphFormat {
 enum Inspected {
     JobFile,
     Module,
+    /// A `savepoint-<n>` or `chk-<n>` folder.
+    Snapshot,
 }
 
 /// The first bytes of every WebAssembly binary, component or core module.
@@ -52,6 +55,11 @@ pub fn inspect(path: &Path, format: GraphFormat) -> Result<()> {
             path.display()
         ),
         Inspected::Module => inspect_module(path),
+        Inspected::Snapshot if format == GraphFormat::Json => bail!(
+            "{} is a savepoint or checkpoint; `--json` prints the graph of a job file (.toml)",
+            path.display()
+        ),
+        Inspected::Snapshot => super::inspect_snapshot::inspect_snapshot(path),
     }
 }
 
@@ -60,9 +68,12 @@ pub fn inspect(path: &Path, format: GraphFormat) -> Result<()> {
 fn what_is(path: &Path) -> Result<Inspected> {
     let metadata =
         std::fs::metadata(path).map_err(|error| anyhow!("{}: {error}", path.display()))?;
+    if metadata.is_dir() && super::inspect_snapshot::is_snapshot(path) {
+        return Ok(Inspected::Snapshot);
+    }
     if metadata.is_dir() {
         bail!(
-            "{} is a folder; expected a job file (.toml) or a WebAssembly module (.wasm)",
+            "{} is a folder, but not a savepoint or checkpoint (`savepoint-<n>`, `chk-<n>`); expected one of those, a job file (.toml) or a WebAssembly module (.wasm)",
             path.display()
         );
     }

@@ -2,6 +2,7 @@
 //! verbs that talk to running jobs (`jobs`).
 
 mod inspect;
+mod inspect_snapshot;
 mod jobs;
 mod logging;
 pub mod new;

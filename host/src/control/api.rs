@@ -21,11 +21,14 @@ pub struct JobSummary {
     pub pid: u32,
 }
 
-/// `GET /v1/jobs/{id}`: the job and its live status.
+/// `GET /v1/jobs/{id}`: the job, its graph and its live status.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobDetails {
     #[serde(flatten)]
     pub summary: JobSummary,
+    /// The job graph (`runtime::plan::JobGraph`, as `eddy inspect --json`
+    /// prints it): nodes, task groups, edges with their partitioning.
+    pub graph: serde_json::Value,
     pub status: JobStatus,
 }
 

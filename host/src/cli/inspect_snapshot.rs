@@ -1,0 +1,156 @@
+//! `eddy inspect SAVEPOINT` (or a checkpoint folder): what a snapshot
+//! holds, checked as a restore would check it (format version, every
+//! file's size and checksum), per operator: its function, its states with
+//! their key and entry counts, timers and bytes; then source positions and
+//! pending sink files.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use bytesize::ByteSize;
+
+use crate::checkpoint::state_file::decode_into;
+use crate::checkpoint::{CheckpointStorage, Manifest, SnapshotKind, open_checkpoint_at};
+use crate::snapshot::{RestoredOperatorState, TimeDomain};
+use crate::state::KeyGroupRange;
+
+/// Whether `path` is named like a checkpoint or savepoint folder.
+pub fn is_snapshot(path: &Path) -> bool {
+    path.is_dir() && open_checkpoint_at(path).is_some()
+}
+
+/// Print what the snapshot folder `path` holds.
+pub fn inspect_snapshot(path: &Path) -> Result<()> {
+    let (storage, id) = open_checkpoint_at(path)
+        .with_context(|| format!("{} is not a checkpoint or savepoint folder", path.display()))?;
+    let manifest_path = path.join("_manifest.json");
+    let bytes = std::fs::read(&manifest_path)
+        .with_context(|| format!("cannot read {}", manifest_path.display()))?;
+    let job = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|m| m["job"].as_str().map(str::to_string))
+        .with_context(|| format!("{}: not a manifest", manifest_path.display()))?;
+    let manifest = storage
+        .verified_manifest(id, &job)
+        .with_context(|| format!("cannot inspect {}", path.display()))?;
+    print!("{}", describe(&manifest, storage.as_ref())?);
+    Ok(())
+}
+
+/// What one state holds across the snapshot.
+#[derive(Default)]
+struct StateFigures {
+    keys: std::collections::BTreeSet<(u16, Vec<u8>)>,
+    entries: u64,
+}
+
+fn describe(manifest: &Manifest, storage: &dyn CheckpointStorage) -> Result<String> {
+    let kind = match manifest.kind {
+        SnapshotKind::Checkpoint => "checkpoint",
+        SnapshotKind::Savepoint => "savepoint",
+    };
+    let mut text = String::new();
+    let eddy = if manifest.eddy_version.is_empty() {
+        String::new()
+    } else {
+        format!(", written by eddy {}", manifest.eddy_version)
+    };
+    let max_parallelism = manifest
+        .max_parallelism
+        .map_or(String::new(), |m| format!(", max_parallelism {m}"));
+    let _ = writeln!(
+        text,
+        "{kind} {} of job `{}` (format {}{eddy}{max_parallelism}), completed at {} ms since the epoch",
+        manifest.id, manifest.job, manifest.format_version, manifest.completed_at
+    );
+    let mut uids: Vec<&str> = manifest.operators.iter().map(|o| o.uid.as_str()).collect();
+    uids.dedup();
+    for uid in uids {
+        let parts: Vec<_> = manifest.operators.iter().filter(|o| o.uid == uid).collect();
+        let mut states: BTreeMap<String, StateFigures> = BTreeMap::new();
+        let (mut event_timers, mut processing_timers, mut broadcast, mut bytes) = (0, 0, 0, 0);
+        let all = KeyGroupRange {
+            groups: 0..u16::MAX,
+        };
+        for part in &parts {
+            let file = manifest
+                .files
+                .iter()
+                .find(|f| f.path == part.file)
+                .with_context(|| format!("the manifest lists no file {}", part.file))?;
+            bytes += file.bytes;
+            let contents = storage.read_file(manifest.id, file)?;
+            let mut restored = RestoredOperatorState::default();
+            decode_into(&mut restored, &contents, &all, part.subtask == 0)?;
+            for entry in restored.entries {
+                let figures = states.entry(entry.state).or_default();
+                figures.keys.insert((entry.key_group, entry.key));
+                figures.entries += 1;
+            }
+            for (domain, _) in &restored.timers {
+                match domain {
+                    TimeDomain::EventTime => event_timers += 1,
+                    TimeDomain::ProcessingTime => processing_timers += 1,
+                }
+            }
+            broadcast += restored.broadcast.len();
+        }
+        let function = manifest.functions.iter().find(|f| f.uid == uid);
+        let about = function.map_or("host operator".to_string(), |f| {
+            format!("{}, module sha256 {}", f.kind, &f.module_sha256[..16])
+        });
+        let _ = writeln!(
+            text,
+            "  operator `{uid}` ({about}): {} subtasks, {}",
+            parts.len(),
+            ByteSize(bytes)
+        );
+        for (name, figures) in &states {
+            let declared = function
+                .and_then(|f| f.states.iter().find(|s| &s.name == name))
+                .map_or(String::new(), |s| {
+                    let ttl = s.ttl_ms.map_or(String::new(), |t| format!(", ttl {t} ms"));
+                    format!(" ({}{ttl})", s.kind)
+                });
+            let _ = writeln!(
+                text,
+                "    state `{name}`{declared}: {} keys, {} entries",
+                figures.keys.len(),
+                figures.entries
+            );
+        }
+        if event_timers + processing_timers > 0 {
+            let _ = writeln!(
+                text,
+                "    timers: {event_timers} event-time, {processing_timers} processing-time"
+            );
+        }
+        if broadcast > 0 {
+            let _ = writeln!(
+                text,
+                "    broadcast state: {broadcast} entries (per subtask)"
+            );
+        }
+    }
+    for source in &manifest.sources {
+        let _ = writeln!(
+            text,
+            "  source `{}` subtask {}/{}: {}",
+            source.source,
+            source.subtask + 1,
+            source.parallelism,
+            serde_json::to_string(&source.position).unwrap_or_default()
+        );
+    }
+    for sink in &manifest.sinks {
+        let _ = writeln!(
+            text,
+            "  sink `{}`: {} part files published by this snapshot",
+            sink.sink,
+            sink.files.len()
+        );
+    }
+    Ok(text)
+}
