@@ -13,12 +13,11 @@ pub mod connectors;
 pub mod control;
 pub mod features;
 pub mod job;
-pub mod join;
+pub mod operators;
 pub mod runtime;
 pub mod snapshot;
 pub mod state;
 pub mod time;
 pub mod wasm;
-pub mod window;
 
 pub use runtime::record::{NO_TIMESTAMP, Record};

@@ -2,6 +2,7 @@
 //! the same logic on the same bytes, with state in the same host backend.
 
 use crate::job::WindowDef;
+use crate::operators::window::{AggregateCalls, AggregateGuest, WindowFunction, WindowOperator};
 use crate::runtime::operator::{Collector, Operator, OperatorError};
 use crate::runtime::record::Record;
 use crate::state::{
@@ -10,7 +11,6 @@ use crate::state::{
 };
 use crate::wasm::GuestFailure;
 use crate::wasm::layout::{LayoutError, Reader, put_bytes};
-use crate::window::{AggregateCalls, AggregateGuest, WindowFunction, WindowOperator};
 
 const AMOUNT: std::ops::Range<usize> = 16..24;
 const PAYLOAD: usize = 24;

@@ -577,6 +577,7 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
+    use crate::operators::window::TimeWindow;
     use crate::snapshot::BroadcastSnapshot;
     use crate::state::{
         BroadcastAccess, BroadcastEntries, BroadcastError, BroadcastMode, BroadcastState,
@@ -587,7 +588,6 @@ mod tests {
     use crate::state::{RocksDbShared, RocksDbStateBackend};
     use crate::time::TimerService;
     use crate::time::watermark::NO_WATERMARK;
-    use crate::window::TimeWindow;
 
     const MAX_PARALLELISM: u32 = 128;
 

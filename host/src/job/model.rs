@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use super::spec::{GeneratorSpec, KeyOrder, OperatorKind, RecordFormat, WindowTime};
-pub use crate::window::WindowAssigner;
+pub use crate::operators::window::WindowAssigner;
 
 /// Default linear memory per guest instance.
 pub const DEFAULT_GUEST_MEMORY: u64 = 64 * 1024 * 1024;

@@ -6,17 +6,13 @@ pub mod exchange;
 pub mod executor;
 pub mod fields;
 pub mod handle;
-pub mod keyed;
-pub mod keyed_guest;
 pub mod metrics;
 pub mod operator;
 pub mod plan;
-pub mod poison;
 pub mod record;
 pub mod restart;
 pub mod source_task;
 pub mod task;
-pub mod transform;
 
 pub use executor::{JobEnd, JobFailure, JobReport, run_job, start_job};
 pub use handle::{JobHandle, JobStatus, RunningJob};

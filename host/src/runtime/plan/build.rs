@@ -22,23 +22,23 @@ use crate::job::{CheckpointMode, FailurePolicy};
 use crate::job::{
     InputSide, Job, KeyBy, OperatorDef, OperatorKind, SinkConnector, SourceConnector,
 };
-use crate::join::IntervalJoin;
+use crate::operators::join::IntervalJoin;
+use crate::operators::keyed::{SecondInput, WasmKeyedProcess};
+use crate::operators::keyed_guest::KeyedGuest;
+use crate::operators::poison::{DeadLetterOutput, OnFailure};
+use crate::operators::transform::WasmTransform;
+use crate::operators::window::{AggregateGuest, WindowFunction, WindowOperator};
 use crate::runtime::exchange::{
     self, Exchange, GuestKeySelector, KeySelector, Message, Partitioning,
 };
-use crate::runtime::keyed::{SecondInput, WasmKeyedProcess};
-use crate::runtime::keyed_guest::KeyedGuest;
 use crate::runtime::metrics::{JobMetrics, NodeMetrics, NodeRole};
 use crate::runtime::operator::Operator;
-use crate::runtime::poison::{DeadLetterOutput, OnFailure};
 use crate::runtime::source_task::{IdleDetector, RecordDecoder, SourceTask};
 use crate::runtime::task::{Chain, ChainNode, ChainSink, InboxTask, Target};
-use crate::runtime::transform::WasmTransform;
 use crate::state::{JobStateBackend, KeyGroupRange, StateBackend};
 use crate::time::watermark::NO_WATERMARK;
 use crate::time::{InputWatermarks, WatermarkGenerator};
 use crate::wasm::{GuestInstance, GuestModule, GuestTag};
-use crate::window::{AggregateGuest, WindowFunction, WindowOperator};
 
 /// Where a node of the graph is defined in the job, by index.
 #[derive(Clone, Copy)]

@@ -20,11 +20,11 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::dead_letter::{DeadLetter, LetterOrigin};
-use super::exchange::preview;
-use super::metrics::NodeMetrics;
-use super::operator::{Collector, OperatorError};
-use super::record::Record;
+use crate::runtime::dead_letter::{DeadLetter, LetterOrigin};
+use crate::runtime::exchange::preview;
+use crate::runtime::metrics::NodeMetrics;
+use crate::runtime::operator::{Collector, OperatorError};
+use crate::runtime::record::Record;
 use crate::wasm::GuestFailure;
 
 /// Where one operator subtask sends the records its guest fails on.

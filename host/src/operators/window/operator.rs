@@ -11,7 +11,7 @@ use hashbrown::HashTable;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use crate::job::{WindowDef, WindowKind, WindowTime};
-use crate::runtime::keyed_guest::{KeyedGuest, TimerAccess};
+use crate::operators::keyed_guest::{KeyedGuest, TimerAccess};
 use crate::runtime::operator::{Collector, Operator, OperatorError, keyed_snapshot};
 use crate::runtime::record::{NO_TIMESTAMP, Record};
 use crate::snapshot::{OperatorSnapshot, RestoredOperatorState};

@@ -5,10 +5,10 @@
 use std::ops::Range;
 
 use super::keyed_guest::{KeyedGuest, TimerAccess, earliest_event_timer};
-use super::operator::{Collector, Operator, OperatorError, keyed_snapshot};
 use super::poison::{self, OnFailure, Retry};
-use super::record::Record;
 use crate::job::InputSide;
+use crate::runtime::operator::{Collector, Operator, OperatorError, keyed_snapshot};
+use crate::runtime::record::Record;
 use crate::snapshot::{OperatorSnapshot, RestoredOperatorState};
 use crate::state::{BroadcastMode, StateBackend, restore_keyed};
 use crate::time::watermark::NO_WATERMARK;

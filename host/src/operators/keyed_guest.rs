@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use super::operator::{Collector, OperatorError};
-use super::record::Record;
+use crate::runtime::operator::{Collector, OperatorError};
+use crate::runtime::record::Record;
 use crate::state::{
     BroadcastMode, BroadcastState, PendingWrites, StateBackend, StateError, StateId, StateKey,
     StateKind, key_group_of,

@@ -2,9 +2,9 @@
 
 use std::ops::Range;
 
-use super::operator::{Collector, Operator, OperatorError};
 use super::poison::{self, OnFailure, Retry};
-use super::record::Record;
+use crate::runtime::operator::{Collector, Operator, OperatorError};
+use crate::runtime::record::Record;
 use crate::time::processing_time_now;
 use crate::wasm::GuestInstance;
 use crate::wasm::layout::{BatchEncoder, NO_KEY, OutputEntry, output_entries};
