@@ -39,7 +39,7 @@ impl CheckpointManifest {
             let target = scratch.path().join(n.to_string()).join(name);
             copy_dir(&source, &target)?;
             let (storage, id) = LocalCheckpointStorage::of_checkpoint_dir(&target)
-                .ok_or_else(|| format!("{} is not named chk-<id>", source.display()))?;
+                .ok_or_else(|| format!("{} is not named chk-<id> or savepoint-<id>", source.display()))?;
             let manifest_path = source.join(MANIFEST);
             let seed = std::fs::read(&manifest_path)
                 .map_err(|e| format!("reading {}: {e}", manifest_path.display()))?;
