@@ -638,6 +638,31 @@ fn the_control_api_needs_the_token_and_answers_as_its_openapi_description_says()
 }
 
 #[test]
+fn a_stop_whose_savepoint_cannot_be_written_leaves_the_job_running_and_its_output_whole() {
+    let expected = reference();
+    let scratch = Scratch::new();
+    write_job(&scratch, "unstoppable", 1, "memory");
+    let mut run = Background::start(&scratch, &["job.toml"]);
+    wait_registered(&scratch, &mut run);
+    // The savepoint folder would go below a regular file: every state file
+    // write fails, as on a full or read-only disk.
+    scratch.write("not-a-folder", "a file");
+    let failed = eddy(
+        &scratch,
+        &["stop", "unstoppable", "--savepoint", "not-a-folder"],
+    )
+    .failure();
+    failed.stderr_has(&["job `unstoppable`", "savepoint", "failed", "HTTP 409"]);
+    assert!(
+        run.running(),
+        "the sources read on after the failed savepoint"
+    );
+    let (status, stderr) = run.wait();
+    assert!(status.success(), "{status}\n{stderr}");
+    assert_same(&expected, &outputs(&scratch));
+}
+
+#[test]
 fn bad_savepoints_and_requests_get_clear_messages_and_start_nothing() {
     let scratch = Scratch::new();
     write_job(&scratch, "sp", 1, "memory");

@@ -38,8 +38,13 @@ impl CheckpointManifest {
             let name = source.file_name().expect("a checkpoint folder has a name");
             let target = scratch.path().join(n.to_string()).join(name);
             copy_dir(&source, &target)?;
-            let (storage, id) = LocalCheckpointStorage::of_checkpoint_dir(&target)
-                .ok_or_else(|| format!("{} is not named chk-<id> or savepoint-<id>", source.display()))?;
+            let (storage, id) =
+                LocalCheckpointStorage::of_checkpoint_dir(&target).ok_or_else(|| {
+                    format!(
+                        "{} is not named chk-<id> or savepoint-<id>",
+                        source.display()
+                    )
+                })?;
             let manifest_path = source.join(MANIFEST);
             let seed = std::fs::read(&manifest_path)
                 .map_err(|e| format!("reading {}: {e}", manifest_path.display()))?;

@@ -14,7 +14,6 @@ use crate::control::registry::{self, Registration, RunEntry};
 use crate::control::server::{ControlServer, ControlledJob};
 use crate::job::Job;
 use crate::runtime::RunningJob;
-use crate::runtime::plan::JobGraph;
 
 /// Where a run's control API may listen.
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +63,6 @@ pub fn serve_control(
         token.clone(),
         vec![ControlledJob {
             summary,
-            graph: serde_json::to_value(JobGraph::of(job)).context("cannot serialise the graph")?,
             handle: running.handle(),
             savepoint_dir: savepoint_dir.clone(),
         }],

@@ -26,8 +26,8 @@ pub struct JobSummary {
 pub struct JobDetails {
     #[serde(flatten)]
     pub summary: JobSummary,
-    /// The job graph (`runtime::plan::JobGraph`, as `eddy inspect --json`
-    /// prints it): nodes, task groups, edges with their partitioning.
+    /// The job graph (`JobHandle::graph`, as `eddy inspect --json` prints
+    /// it): nodes, task groups, edges with their partitioning.
     pub graph: serde_json::Value,
     pub status: JobStatus,
 }

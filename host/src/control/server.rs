@@ -30,8 +30,6 @@ pub const SAVEPOINT_WAIT: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone)]
 pub struct ControlledJob {
     pub summary: JobSummary,
-    /// The job graph, serialised once.
-    pub graph: serde_json::Value,
     pub handle: JobHandle,
     /// Where savepoints go when a request names no folder.
     pub savepoint_dir: PathBuf,
@@ -191,7 +189,7 @@ async fn job_details(State(state): State<Arc<ServerState>>, Path(id): Path<Strin
     };
     Json(JobDetails {
         summary: job.summary.clone(),
-        graph: job.graph.clone(),
+        graph: serde_json::to_value(job.handle.graph()).unwrap_or_default(),
         status: job.handle.status(),
     })
     .into_response()

@@ -13,6 +13,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, select};
 
 use super::handle::{JobCommand, JobHandle, JobPhase, JobState, RunningJob, Shared};
 use super::metrics::JobMetrics;
+use super::plan::JobGraph;
 use super::plan::{
     CheckpointWiring, FromCheckpoint, LoadedModules, NonRestoredState, Plan, RestoreSource,
     RunOptions, load_modules, plan,
@@ -103,7 +104,7 @@ pub fn start_job(
     options: RunOptions,
     mut on_tick: impl FnMut(&JobMetrics, &CheckpointStats, Duration) + Send + 'static,
 ) -> Result<RunningJob> {
-    let shared = new_shared();
+    let shared = new_shared(&job);
     let (handle, commands) = JobHandle::new(shared.clone());
     let thread = std::thread::Builder::new()
         .name(format!("job {}", job.name))
@@ -121,13 +122,14 @@ pub fn run_job(
     options: &RunOptions,
     mut on_tick: impl FnMut(&JobMetrics, &CheckpointStats, Duration),
 ) -> Result<JobReport, JobFailure> {
-    let shared = new_shared();
+    let shared = new_shared(job);
     let (_handle, commands) = JobHandle::new(shared.clone());
     execute(job, options, &shared, &commands, &mut on_tick)
 }
 
-fn new_shared() -> Arc<Shared> {
+fn new_shared(job: &Job) -> Arc<Shared> {
     Arc::new(Shared {
+        graph: JobGraph::of(job),
         state: Mutex::new(JobState::starting()),
         checkpoints: SharedStats::default(),
         started: Instant::now(),
@@ -531,7 +533,8 @@ impl Attempt<'_> {
             tasks,
             metrics,
             cancelled,
-        } = plan(job, self.modules, self.options, &wiring).map_err(AttemptFailure::Setup)?;
+        } = plan(job, &self.shared.graph, self.modules, self.options, &wiring)
+            .map_err(AttemptFailure::Setup)?;
         drop(wiring);
         // After planning, so that a state folder that cannot be made is
         // reported by the backend that needs it. Jobs without checkpoints

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::executor::{JobFailure, JobReport};
 use super::metrics::JobMetrics;
+use super::plan::JobGraph;
 use crate::checkpoint::AfterSavepoint;
 use crate::checkpoint::coordinator::{
     CheckpointStats, SavepointReport, SavepointRequest, SharedStats,
@@ -122,6 +123,8 @@ impl JobState {
 /// The parts of a job's state shared between the executor and its handles.
 #[derive(Debug)]
 pub(super) struct Shared {
+    /// The job's graph, as planned (it does not change while the job runs).
+    pub(super) graph: JobGraph,
     pub(super) state: Mutex<JobState>,
     pub(super) checkpoints: SharedStats,
     pub(super) started: Instant,
@@ -251,6 +254,11 @@ impl JobHandle {
         self.commands
             .send(JobCommand::Cancel)
             .map_err(|_| CommandError::JobEnded)
+    }
+
+    /// The job graph the run was planned from.
+    pub fn graph(&self) -> &JobGraph {
+        &self.shared.graph
     }
 
     /// The job's status now.

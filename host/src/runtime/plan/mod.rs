@@ -91,13 +91,14 @@ pub struct Plan {
     pub cancelled: Arc<AtomicBool>,
 }
 
-/// Build the tasks of `job`, restored from `checkpoints.restore` if set:
-/// first its graph (chaining and wiring), then the tasks the graph says.
+/// Build the tasks of `job` as its `graph` (`JobGraph::of(job)`) says
+/// (chaining and wiring), restored from `checkpoints.restore` if set.
 pub fn plan(
     job: &Job,
+    graph: &JobGraph,
     modules: &LoadedModules,
     options: &RunOptions,
     checkpoints: &CheckpointWiring<'_>,
 ) -> Result<Plan> {
-    build::build_tasks(job, &JobGraph::of(job), modules, options, checkpoints)
+    build::build_tasks(job, graph, modules, options, checkpoints)
 }
