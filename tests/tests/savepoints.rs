@@ -744,6 +744,35 @@ fn bad_savepoints_and_requests_get_clear_messages_and_start_nothing() {
     .success();
     output.stderr_has(&["is not restored (--allow-non-restored-state)"]);
 
+    // The savepoint copied to another place (another machine): it
+    // restores, and says that the sink files it committed are elsewhere.
+    let elsewhere = Scratch::new();
+    write_job(&elsewhere, "sp", 2, "memory");
+    copy_dir(&savepoint, &elsewhere.path("copied"));
+    eddy(
+        &elsewhere,
+        &["run", "job.toml", "--from-savepoint", "copied"],
+    )
+    .failure()
+    .stderr_has(&["is not a checkpoint or savepoint folder"]);
+    let copied = elsewhere.path(savepoint.file_name().unwrap().to_str().unwrap());
+    copy_dir(&savepoint, &copied);
+    let output = eddy(
+        &elsewhere,
+        &[
+            "run",
+            "job.toml",
+            "--from-savepoint",
+            copied.to_str().unwrap(),
+        ],
+    )
+    .success();
+    assert!(
+        savepoint_committed_sink_files(&savepoint),
+        "the savepoint committed sink files"
+    );
+    output.stderr_has(&["part files the restored snapshot committed are not in"]);
+
     // A state whose kind changed: the savepoint says `count` of
     // `timeouts` was a list state (as if an older module had declared it
     // so); today's module declares a value state of that name.
@@ -806,6 +835,18 @@ fn bad_savepoints_and_requests_get_clear_messages_and_start_nothing() {
     eddy(&scratch, &["run", "job.toml", "--control", "0.0.0.0:0"])
         .failure()
         .stderr_has(&["is not a loopback address", "--allow-remote-control"]);
+}
+
+/// Whether the savepoint's manifest lists sink files it committed.
+fn savepoint_committed_sink_files(savepoint: &Path) -> bool {
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(savepoint.join("_manifest.json")).unwrap())
+            .unwrap();
+    manifest["sinks"].as_array().is_some_and(|sinks| {
+        sinks
+            .iter()
+            .any(|s| !s["files"].as_array().unwrap().is_empty())
+    })
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -127,10 +127,21 @@ pub fn publish(dir: &Path, names: &[String]) -> std::io::Result<()> {
 
 /// Before a run restored from a checkpoint: publish its committables
 /// `committed` and discard every other staged file (written after it).
-pub fn recover(dir: &Path, committed: &[String]) -> std::io::Result<()> {
-    fs::create_dir_all(dir.join(STAGING_DIR))?;
-    publish(dir, committed)?;
-    clear(&dir.join(STAGING_DIR), |_| true)
+///
+/// Returns the committables that are neither staged nor published here:
+/// the snapshot was taken with another sink folder (a savepoint copied to
+/// another machine), so their lines are where that folder is.
+pub fn recover(dir: &Path, committed: &[String]) -> std::io::Result<Vec<String>> {
+    let staging = dir.join(STAGING_DIR);
+    fs::create_dir_all(&staging)?;
+    let (present, elsewhere): (Vec<String>, Vec<String>) =
+        committed.iter().cloned().partition(|name| {
+            let published = name.strip_suffix(PENDING_SUFFIX).map(|p| dir.join(p));
+            staging.join(name).exists() || published.is_some_and(|p| p.exists())
+        });
+    publish(dir, &present)?;
+    clear(&staging, |_| true)?;
+    Ok(elsewhere)
 }
 
 /// Before a run from the beginning: an empty staging folder, and no part
@@ -182,6 +193,15 @@ mod tests {
             .collect();
         files.sort();
         files
+    }
+
+    #[test]
+    fn recovery_in_another_folder_names_the_committables_it_cannot_find() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("copied-elsewhere");
+        let committed = ["part-0-000000000007.pending".to_string()];
+        assert_eq!(recover(&out, &committed).unwrap(), committed);
+        assert!(published(&out).is_empty());
     }
 
     #[test]

@@ -481,20 +481,26 @@ fn prepare_sinks(job: &Job, restore: Option<&Manifest>) -> Result<()> {
         let SinkConnector::ExactlyOnceFiles(dir) = &sink.connector else {
             continue;
         };
-        let result = match restore {
-            Some(manifest) => {
-                let committed: Vec<String> = manifest
-                    .sinks
-                    .iter()
-                    .filter(|c| c.sink == sink.name)
-                    .flat_map(|c| c.files.iter().cloned())
-                    .collect();
-                staged_file::recover(dir, &committed)
-            }
-            None => staged_file::prepare_fresh(dir),
+        let context = || format!("sink `{}`: cannot prepare {}", sink.name, dir.display());
+        let Some(manifest) = restore else {
+            staged_file::prepare_fresh(dir).with_context(context)?;
+            continue;
         };
-        result
-            .with_context(|| format!("sink `{}`: cannot prepare {}", sink.name, dir.display()))?;
+        let committed: Vec<String> = manifest
+            .sinks
+            .iter()
+            .filter(|c| c.sink == sink.name)
+            .flat_map(|c| c.files.iter().cloned())
+            .collect();
+        let elsewhere = staged_file::recover(dir, &committed).with_context(context)?;
+        if !elsewhere.is_empty() {
+            tracing::warn!(
+                "sink `{}`: {} part files the restored snapshot committed are not in {} (was it taken with another sink folder, or on another machine?); their lines are in that folder, not this one",
+                sink.name,
+                elsewhere.len(),
+                dir.display()
+            );
+        }
     }
     Ok(())
 }
