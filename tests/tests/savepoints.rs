@@ -967,3 +967,44 @@ fn a_savepoint_of_format_version_1_is_read_back_by_this_version_on_every_backend
         }
     }
 }
+
+#[test]
+fn a_savepoint_of_a_job_reading_stdin_is_refused_at_once() {
+    let scratch = Scratch::new();
+    scratch.write(
+        "job.toml",
+        "[job]\nname = \"piped\"\n\n[[source]]\nname = \"lines\"\ntype = \"stdin\"\nformat = \"text\"\n\n[[sink]]\nname = \"out\"\ntype = \"discard\"\ninput = \"lines\"\n",
+    );
+    let mut child = Command::new(eddy_bin())
+        .args(["run", "--quiet", "job.toml"])
+        .current_dir(scratch.dir.path())
+        .env("EDDY_RUN_DIR", run_dir(&scratch))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start eddy");
+    let started = Instant::now();
+    // The entry is written as a hidden `.tmp` file, then renamed.
+    let registered = || {
+        std::fs::read_dir(run_dir(&scratch)).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "json"))
+        })
+    };
+    while !registered() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no run registered"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let refused = eddy(&scratch, &["savepoint", "piped", "savepoints"]).failure();
+    refused.stderr_has(&[
+        "source `lines` reads stdin, which cannot be read again from a position",
+        "HTTP 409",
+    ]);
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+}

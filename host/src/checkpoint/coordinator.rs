@@ -24,7 +24,7 @@ use super::{
     open_savepoint_storage, open_storage,
 };
 use crate::connectors::staged_file;
-use crate::job::{CheckpointConfig, Job, SinkConnector};
+use crate::job::{CheckpointConfig, Job, SinkConnector, SourceConnector};
 use crate::time::processing_time_now;
 
 /// What the progress display and summary show about checkpoints.
@@ -115,6 +115,9 @@ pub struct Coordinator {
     max_parallelism: u32,
     /// What every manifest records about the job's guest functions.
     functions: Vec<FunctionRecord>,
+    /// A source that cannot be read again from a position (stdin), if the
+    /// job has one: its snapshots could never be restored.
+    unrereadable_source: Option<String>,
     config: Option<CheckpointConfig>,
     storage: Option<Arc<dyn CheckpointStorage>>,
     /// Exactly-once file sinks, by name: their folders.
@@ -160,6 +163,11 @@ impl Coordinator {
             job: job.name.clone(),
             max_parallelism: job.max_parallelism,
             functions: Vec::new(),
+            unrereadable_source: job
+                .sources
+                .iter()
+                .find(|s| matches!(s.connector, SourceConnector::Stdin))
+                .map(|s| s.name.clone()),
             storage: job.checkpoints.as_ref().map(open_storage),
             config: job.checkpoints.clone(),
             staged_sinks,
@@ -211,7 +219,11 @@ impl Coordinator {
     /// Take a savepoint: at once, or after the checkpoint in flight. The
     /// answer goes to `request.reply` when it completes or fails.
     pub fn savepoint(&mut self, request: SavepointRequest) {
-        let refusal = if self.any_task_finished {
+        let refusal = if let Some(source) = &self.unrereadable_source {
+            Some(format!(
+                "source `{source}` reads stdin, which cannot be read again from a position, so a savepoint of this job could never be restored"
+            ))
+        } else if self.any_task_finished {
             Some("the job is finishing: a savepoint needs every task running".to_string())
         } else if self.stopped_at.is_some() {
             Some("the job is stopping after a savepoint".to_string())
