@@ -317,6 +317,13 @@ fn find_checkpoint(
         Some(FromCheckpoint::Restart { since, initial }) => {
             match own_latest_checkpoint(job, *since)? {
                 Some(found) => found,
+                None if initial.is_none() => {
+                    tracing::warn!(
+                        "job `{}` has taken no complete checkpoint since it started; starting from the beginning",
+                        job.name
+                    );
+                    return Ok(None);
+                }
                 None => return find_checkpoint(job, modules, initial.as_deref(), non_restored),
             }
         }
