@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Scratch, eddy_bin, eddy_within, path_str, toml_path, wasm};
+use common::{Scratch, eddy_bin, eddy_within, path_str, toml_path, walk, wasm};
 
 /// Lines of the harness input: enough work that twenty kills at random
 /// moments land while the job runs.
@@ -726,20 +726,6 @@ fn damaged_and_foreign_checkpoints_are_refused_and_the_previous_complete_one_is_
         "{}",
         output.stderr
     );
-}
-
-/// Every file below `dir`.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[test]

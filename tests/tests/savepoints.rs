@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Output, Scratch, eddy_bin, eddy_with_env, toml_path, wasm};
+use common::{Output, Scratch, eddy_bin, eddy_with_env, toml_path, walk, wasm};
 use serde_json::Value;
 
 /// Records of the job's generator: at 20,000 records/s a run takes about
@@ -847,19 +847,6 @@ fn savepoint_committed_sink_files(savepoint: &Path) -> bool {
             .iter()
             .any(|s| !s["files"].as_array().unwrap().is_empty())
     })
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 /// Copy `from` (a folder) to `to`.

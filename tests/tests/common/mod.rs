@@ -16,6 +16,20 @@ use std::time::{Duration, Instant};
 /// test fails. It is a safety net, not a performance assertion.
 pub const HANG_LIMIT: Duration = Duration::from_secs(60);
 
+/// Every file below `dir`, at any depth.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 /// The repository root (the parent of this crate).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
