@@ -62,6 +62,13 @@
 //! carries in [`BroadcastMapState`], which keyed records read and only
 //! broadcast records change, so every instance holds the same copy.
 //!
+//! State outlives the code that wrote it: a savepoint or a live swap
+//! (`eddy swap`) hands it to a new version of the function. Each state has
+//! a schema version (1 unless registered with a [`StateVersion`], e.g.
+//! `ctx.value_state_versioned("count", StateVersion::new(2).migrate_from(1, |old: u64| ...))`),
+//! and typed migrations that turn an older version's values into the
+//! current one's when the host asks (`docs/state-versions.md`).
+//!
 //! Record values are decoded into the function's `In` type and encoded from
 //! its `Out` type by [`Decode`] and [`Encode`]: raw bytes (`Vec<u8>`), text
 //! (`String`) or JSON ([`Json<T>`](Json)). A record that does not decode
@@ -101,6 +108,7 @@ pub mod open;
 pub mod state;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+pub mod version;
 pub mod window;
 
 #[doc(hidden)]
@@ -118,6 +126,7 @@ pub use function::{
 pub use layout::TimeDomain;
 pub use open::{OpenContext, Ttl, TtlUpdate};
 pub use state::{BroadcastMapState, ListState, MapState, ValueState};
+pub use version::StateVersion;
 pub use window::Window;
 
 /// Used by the export macros; not part of the API.

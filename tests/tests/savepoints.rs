@@ -13,9 +13,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::background::{Background, run_dir, wait_registered};
 use common::{Output, Scratch, eddy_bin, eddy_with_env, toml_path, walk, wasm};
 use serde_json::Value;
 
@@ -99,11 +100,6 @@ fn write_job(scratch: &Scratch, name: &str, parallelism: u32, backend: &str) -> 
     )
 }
 
-/// The run directory of a test.
-fn run_dir(scratch: &Scratch) -> PathBuf {
-    scratch.path("run")
-}
-
 /// `eddy ARGS` in `scratch`, with the test's run directory.
 fn eddy(scratch: &Scratch, args: &[&str]) -> Output {
     let run_dir = run_dir(scratch);
@@ -117,104 +113,6 @@ fn eddy(scratch: &Scratch, args: &[&str]) -> Output {
             ("EDDY_LOG", "eddy=info"),
         ],
     )
-}
-
-/// An `eddy run` in the background; its stderr goes to a file.
-struct Background {
-    child: Child,
-    stderr: PathBuf,
-}
-
-impl Background {
-    fn start(scratch: &Scratch, args: &[&str]) -> Self {
-        let stderr = scratch.path(&format!("stderr-{}.txt", std::process::id()));
-        let stderr = unique(stderr);
-        let mut command = Command::new(eddy_bin());
-        command
-            .arg("run")
-            .args(args)
-            .current_dir(scratch.dir.path())
-            .env("EDDY_RUN_DIR", run_dir(scratch))
-            .env("EDDY_LOG", "eddy=info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap());
-        Background {
-            child: command.spawn().expect("start eddy"),
-            stderr,
-        }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// SIGKILL.
-    fn kill(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.stderr()
-    }
-
-    /// Wait for the end (at most a minute); exit status and stderr.
-    fn wait(mut self) -> (std::process::ExitStatus, String) {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, self.stderr());
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                let stderr = self.kill();
-                panic!("the run did not end within a minute:\n{stderr}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-/// `path`, or `path` with a number added if it exists.
-fn unique(path: PathBuf) -> PathBuf {
-    let mut n = 0;
-    loop {
-        let candidate = path.with_extension(format!("{n}.txt"));
-        if !candidate.exists() {
-            return candidate;
-        }
-        n += 1;
-    }
-}
-
-/// The run entry of the one job in the test's run directory, once the run
-/// has registered.
-fn wait_registered(scratch: &Scratch, run: &mut Background) -> Value {
-    let started = Instant::now();
-    loop {
-        let entries: Vec<PathBuf> = std::fs::read_dir(run_dir(scratch))
-            .into_iter()
-            .flatten()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
-        if let [entry] = entries.as_slice()
-            && let Ok(text) = std::fs::read_to_string(entry)
-            && let Ok(value) = serde_json::from_str::<Value>(&text)
-        {
-            return value;
-        }
-        assert!(
-            run.running(),
-            "the run ended before it registered:\n{}",
-            run.stderr()
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no run registered within a minute"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// Every line each sink committed (sorted), by sink folder.

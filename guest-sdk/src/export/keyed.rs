@@ -188,17 +188,18 @@ pub fn describe<F: KeyedFunction>() -> Descriptor {
 /// `init`: build the function and prepare the value-state slots.
 pub fn init<F: KeyedFunction>(instance: &Instance<F>, config: String) -> Result<(), String> {
     install_hook();
-    open(instance, config).map(drop)
+    open(instance, OpenContext::new(config)).map(drop)
 }
 
-/// Open the function into `instance`; what it registered.
+/// Open the function into `instance` with `ctx` (which holds the config and
+/// subtask); what it registered.
 pub(crate) fn open<F: KeyedFunction>(
     instance: &Instance<F>,
-    config: String,
+    mut ctx: OpenContext,
 ) -> Result<Registrations, String> {
-    let mut ctx = OpenContext::new(config);
     let function = F::open(&mut ctx)?;
-    let registrations = ctx.finish()?;
+    let opened = ctx.finish()?;
+    let registrations = opened.registrations;
     registrations.check_kind(F::KIND)?;
     scope::configure(
         registrations
@@ -209,7 +210,23 @@ pub(crate) fn open<F: KeyedFunction>(
         registrations.value_state_indices(),
     );
     instance.set(function);
+    instance.set_migrations(opened.migrations);
     Ok(registrations)
+}
+
+/// `migrate-state`: one stored value of `state`, written by version
+/// `from_version` of its schema, as a value of the version the function
+/// declares, by the migration registered in `open`. Called after `init`,
+/// outside any batch, so a panic in the migration is reported without an
+/// event.
+pub fn migrate_state<F: KeyedFunction>(
+    instance: &Instance<F>,
+    state: String,
+    from_version: u32,
+    value: Vec<u8>,
+) -> Result<Vec<u8>, String> {
+    install_hook();
+    instance.migrate(&state, from_version, &value)
 }
 
 /// `process-batch`: the events of many keys, in order.

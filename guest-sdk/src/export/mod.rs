@@ -14,6 +14,7 @@ pub mod transform;
 use std::cell::{Cell, RefCell};
 
 use crate::bindings::types::FunctionKind;
+use crate::version::Migrations;
 
 /// The operator `kind` of the job file that a function kind goes with.
 pub(crate) fn kind_name(kind: FunctionKind) -> &'static str {
@@ -30,9 +31,13 @@ pub(crate) fn kind_name(kind: FunctionKind) -> &'static str {
     }
 }
 
-/// The user's function of one instance, created by `init`.
+/// The user's function of one instance, created by `init`, with what its
+/// `open` registered that the runtime needs later.
 pub struct Instance<F> {
     function: RefCell<Option<F>>,
+    /// The state migrations registered in `open`, for `migrate-state`
+    /// (keyed world; empty in the others, which have no keyed state).
+    migrations: RefCell<Migrations>,
     /// Size of the last output buffer, to allocate the next one right away.
     output_hint: Cell<usize>,
 }
@@ -48,12 +53,29 @@ impl<F> Instance<F> {
     pub const fn new() -> Self {
         Instance {
             function: RefCell::new(None),
+            migrations: RefCell::new(Migrations::new()),
             output_hint: Cell::new(0),
         }
     }
 
     fn set(&self, function: F) {
         *self.function.borrow_mut() = Some(function);
+    }
+
+    fn set_migrations(&self, migrations: Migrations) {
+        *self.migrations.borrow_mut() = migrations;
+    }
+
+    /// Migrate one stored value of state `state` from version
+    /// `from_version` with the migration registered in `open`; an error
+    /// before `init`, as for the function's other calls.
+    fn migrate(&self, state: &str, from_version: u32, value: &[u8]) -> Result<Vec<u8>, String> {
+        self.with(|_| Ok(()))?;
+        let migrations = self
+            .migrations
+            .try_borrow()
+            .map_err(|_| "a state migration was re-entered while running".to_owned())?;
+        migrations.migrate(state, from_version, value)
     }
 
     /// Run `body` with the function; an error before `init`.
@@ -80,10 +102,16 @@ impl<F> Instance<F> {
 
 /// Exports a world whose interface is `describe`, `init` and `process-batch`
 /// (`transform` and `keyed-process`), running `$adapter` through `$runtime`.
+/// Further functions of the interface (`migrate-state` of `keyed-process`)
+/// are listed after the adapter with their signatures, and call the
+/// runtime's function of the same name with the instance and their arguments.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_batch_world {
-    ($world:ident, $interface:ident, $export_world:ident, $runtime:ident, $adapter:ty) => {
+    (
+        $world:ident, $interface:ident, $export_world:ident, $runtime:ident, $adapter:ty
+        $(, fn $extra:ident($($arg:ident: $arg_ty:ty),* $(,)?) -> $ret:ty)* $(,)?
+    ) => {
         const _: () = {
             struct EddyGuest;
 
@@ -112,6 +140,14 @@ macro_rules! __export_batch_world {
                         $crate::__private::$runtime::process_batch(instance, batch)
                     })
                 }
+
+                $(
+                    fn $extra($($arg: $arg_ty),*) -> $ret {
+                        INSTANCE.with(|instance| {
+                            $crate::__private::$runtime::$extra(instance, $($arg),*)
+                        })
+                    }
+                )*
             }
 
             $crate::__private::bindings::$world::$export_world!(
@@ -218,7 +254,8 @@ macro_rules! export_broadcast_process {
     };
 }
 
-/// Exports a keyed-world adapter (`export::keyed::KeyedFunction`).
+/// Exports a keyed-world adapter (`export::keyed::KeyedFunction`), with
+/// `migrate-state` besides the batch functions.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_keyed_world {
@@ -228,7 +265,12 @@ macro_rules! __export_keyed_world {
             keyed_process_function,
             export_keyed_process_world,
             keyed,
-            $adapter
+            $adapter,
+            fn migrate_state(
+                state: ::std::string::String,
+                from_version: u32,
+                value: ::std::vec::Vec<u8>,
+            ) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String>,
         );
     };
 }

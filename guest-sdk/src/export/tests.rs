@@ -15,7 +15,7 @@ use crate::testing::{
 use crate::{
     BroadcastContext, BroadcastMapState, CoProcess, Collector, Context, Filter, FlatMap, Json,
     KeySelector, KeyedBroadcastProcess, KeyedProcess, ListState, Map, MapState, OpenContext,
-    ProcessWindow, SideOutput, TimeDomain, ValueState, Window, WindowContext,
+    ProcessWindow, SideOutput, StateVersion, TimeDomain, ValueState, Window, WindowContext,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -952,5 +952,165 @@ fn only_broadcast_process_functions_have_broadcast_state() {
     assert!(
         error.contains("broadcast state `rules` needs a broadcast-process function"),
         "{error}"
+    );
+}
+
+/// Version 2 of a count: version 1 stored a bare number.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct CountV2 {
+    count: u64,
+    last_ts: Option<i64>,
+}
+
+/// States of every kind at a newer version, with migrations from older ones.
+struct Migrating {
+    _count: ValueState<CountV2>,
+    _readings: ListState<Reading>,
+    _by_sensor: MapState<String, CountV2>,
+}
+
+impl CoProcess for Migrating {
+    type In1 = Vec<u8>;
+    type In2 = Vec<u8>;
+    type Out = Vec<u8>;
+
+    fn open(ctx: &mut OpenContext) -> Result<Self, String> {
+        let count_from_number = |count: u64| {
+            Ok(CountV2 {
+                count,
+                last_ts: None,
+            })
+        };
+        let config: Option<String> = ctx.config_json_or_default()?;
+        let readings = StateVersion::new(3)
+            .migrate_from(1, |value: i64| {
+                Ok(Reading {
+                    sensor: "unknown".into(),
+                    value,
+                })
+            })
+            .migrate_from(2, |(sensor, value): (String, i64)| {
+                if sensor.is_empty() {
+                    panic!("a version-2 reading without a sensor");
+                }
+                Ok(Reading { sensor, value })
+            });
+        let mut by_sensor = StateVersion::new(2).migrate_from(1, count_from_number);
+        if config.as_deref() == Some("register twice") {
+            by_sensor = by_sensor.migrate_from(1, count_from_number);
+        }
+        Ok(Migrating {
+            _count: ctx.value_state_versioned(
+                "count",
+                StateVersion::new(2).migrate_from(1, count_from_number),
+            ),
+            _readings: ctx.list_state_versioned("readings", readings),
+            _by_sensor: ctx.map_state_versioned("by-sensor", by_sensor),
+        })
+    }
+
+    fn process_element1(&mut self, _: Vec<u8>, _: &mut Context<Vec<u8>>) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn process_element2(&mut self, _: Vec<u8>, _: &mut Context<Vec<u8>>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[test]
+fn describe_reports_state_versions_and_what_they_migrate_from() {
+    let descriptor = super::keyed::describe::<CoProcessFunction<Migrating>>();
+    let versions: Vec<_> = descriptor
+        .states
+        .iter()
+        .map(|state| {
+            (
+                state.name.as_str(),
+                state.version,
+                state.migrates_from.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            ("count", 2, vec![1]),
+            ("readings", 3, vec![1, 2]),
+            ("by-sensor", 2, vec![1]),
+        ]
+    );
+    let plain = super::keyed::describe::<KeyedProcessFunction<Everything>>();
+    assert!(
+        plain
+            .states
+            .iter()
+            .all(|state| state.version == 1 && state.migrates_from.is_empty())
+    );
+}
+
+#[test]
+fn migrate_state_turns_a_value_a_list_element_and_a_map_value_into_the_new_version() {
+    let harness = CoProcessHarness::<Migrating>::open("").unwrap();
+    let count = harness.migrate_state("count", 1, b"41").unwrap();
+    assert_eq!(count, br#"{"count":41,"last_ts":null}"#);
+
+    let element = harness.migrate_state("readings", 1, b"7").unwrap();
+    assert_eq!(element, br#"{"sensor":"unknown","value":7}"#);
+    let element = harness
+        .migrate_state("readings", 2, br#"["s1", 8]"#)
+        .unwrap();
+    assert_eq!(element, br#"{"sensor":"s1","value":8}"#);
+
+    let value = harness.migrate_state("by-sensor", 1, b"3").unwrap();
+    let value: CountV2 = serde_json::from_slice(&value).unwrap();
+    assert_eq!(
+        value,
+        CountV2 {
+            count: 3,
+            last_ts: None
+        }
+    );
+}
+
+#[test]
+fn migrate_state_refuses_unknown_states_and_versions() {
+    let harness = CoProcessHarness::<Migrating>::open("").unwrap();
+    assert_eq!(
+        harness.migrate_state("count", 3, b"41").unwrap_err(),
+        "cannot migrate state `count` from version 3: it is at version 2 and migrates from version 1"
+    );
+    assert_eq!(
+        harness.migrate_state("tally", 1, b"41").unwrap_err(),
+        "cannot migrate state `tally` from version 1: this function declares no such state \
+         (its states are `by-sensor`, `count`, `readings`)"
+    );
+    let error = harness.migrate_state("count", 1, b"[1]").unwrap_err();
+    assert!(
+        error.starts_with("state `count`: a stored value of version 1 is not JSON of type `u64`"),
+        "{error}"
+    );
+
+    let unopened = super::Instance::<CoProcessFunction<Migrating>>::new();
+    let error =
+        super::keyed::migrate_state(&unopened, "count".into(), 1, b"41".to_vec()).unwrap_err();
+    assert_eq!(error, "the function was called before `init`");
+}
+
+#[test]
+#[should_panic(expected = "a version-2 reading without a sensor")]
+fn a_panic_in_a_migration_is_a_panic() {
+    let harness = CoProcessHarness::<Migrating>::open("").unwrap();
+    let _ = harness.migrate_state("readings", 2, br#"["", 8]"#);
+}
+
+#[test]
+fn registering_a_migration_twice_fails_open() {
+    let Err(error) = CoProcessHarness::<Migrating>::open(r#""register twice""#) else {
+        panic!("opened with two migrations from one version");
+    };
+    assert_eq!(
+        error,
+        "state `by-sensor` registers two migrations from version 1"
     );
 }

@@ -40,8 +40,9 @@ fn decode<T: DeserializeOwned>(name: &str, bytes: &[u8]) -> Result<T, String> {
     })
 }
 
-/// Encode a value of state `name` as JSON, appending to `out`.
-fn encode_into<T: Serialize + ?Sized>(
+/// Encode a value of state `name` as JSON, appending to `out` (also the
+/// codec of migrated values, see `version`).
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
     name: &str,
     value: &T,
     out: &mut Vec<u8>,

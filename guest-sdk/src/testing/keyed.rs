@@ -15,6 +15,7 @@ use crate::export::keyed::{
 };
 use crate::function::{CoProcess, KeyedBroadcastProcess, KeyedProcess, ProcessWindow};
 use crate::layout::{NO_KEY, NO_TIMESTAMP, TimeDomain};
+use crate::open::{OpenContext, Subtask};
 
 /// Which input of a [`CoProcessHarness`] or [`BroadcastProcessHarness`] a
 /// record comes from.
@@ -88,11 +89,26 @@ pub(crate) enum PendingEvent<'a> {
 }
 
 impl<F: KeyedFunction> KeyedOperator<F> {
-    /// Describe and open the function with `config`, with empty state.
+    /// Open the function with `config`, with empty state, as the only
+    /// subtask of its operator (index 0 of parallelism 1).
     pub fn open(config: &str) -> Result<Self, String> {
+        Self::open_as_subtask(config, 0, 1)
+    }
+
+    /// Open the function with `config`, with empty state, as subtask
+    /// `subtask_index` (0-based) of an operator with `parallelism` instances,
+    /// which is what [`OpenContext::subtask_index`] and
+    /// [`OpenContext::parallelism`] then say.
+    pub fn open_as_subtask(
+        config: &str,
+        subtask_index: u32,
+        parallelism: u32,
+    ) -> Result<Self, String> {
+        let subtask = Subtask::new(subtask_index, parallelism)?;
         memory_state::reset();
         let instance = Instance::new();
-        let registrations = keyed::open(&instance, config.to_owned())?;
+        let ctx = OpenContext::for_subtask(config.to_owned(), subtask);
+        let registrations = keyed::open(&instance, ctx)?;
         Ok(KeyedOperator {
             instance,
             side_outputs: registrations.side_outputs.clone(),
@@ -102,6 +118,41 @@ impl<F: KeyedFunction> KeyedOperator<F> {
             watermark: NO_TIMESTAMP,
             processing_time: 0,
         })
+    }
+
+    /// What the host's `migrate-state` call gets: `value`, one stored value
+    /// of state `state` (a value, a list element or a map value) written by
+    /// version `from_version` of its schema, as the encoded value of the
+    /// version the function declares, by the migration its `open` registered.
+    ///
+    /// ```
+    /// # use eddy_sdk::{Context, KeyedProcess, OpenContext, StateVersion, ValueState};
+    /// # struct Count { n: ValueState<(u64, bool)> }
+    /// # impl KeyedProcess for Count {
+    /// #     type In = Vec<u8>;
+    /// #     type Out = Vec<u8>;
+    /// #     fn open(ctx: &mut OpenContext) -> Result<Self, String> {
+    /// #         let version = StateVersion::new(2).migrate_from(1, |n: u64| Ok((n, false)));
+    /// #         Ok(Count { n: ctx.value_state_versioned("n", version) })
+    /// #     }
+    /// #     fn process(&mut self, _: Vec<u8>, _: &mut Context<Vec<u8>>) -> Result<(), String> { Ok(()) }
+    /// # }
+    /// let harness = eddy_sdk::testing::KeyedHarness::<Count>::open("").unwrap();
+    /// assert_eq!(harness.migrate_state("n", 1, b"41").unwrap(), b"[41,false]");
+    /// assert!(harness.migrate_state("n", 3, b"41").is_err());
+    /// ```
+    pub fn migrate_state(
+        &self,
+        state: &str,
+        from_version: u32,
+        value: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        keyed::migrate_state(
+            &self.instance,
+            state.to_owned(),
+            from_version,
+            value.to_vec(),
+        )
     }
 
     /// The current watermark.

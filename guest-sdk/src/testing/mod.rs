@@ -33,6 +33,9 @@
 //! [`WindowHarness`] run window functions through the host's windowing,
 //! emulated in memory ([`Windows`]: tumbling, sliding, session and count
 //! windows in event time); results take the window's `end - 1` as timestamp.
+//! The keyed harnesses also open a function as one subtask of several
+//! ([`KeyedOperator::open_as_subtask`]) and call its state migrations as
+//! the host's `migrate-state` would ([`KeyedOperator::migrate_state`]).
 //! [`KeyedJsonl`] keys and times JSON-lines sample data like a job file, and
 //! [`sorted_lines`] puts outputs in a comparable order:
 //!

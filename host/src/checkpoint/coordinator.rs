@@ -20,8 +20,8 @@ use super::protocol::{SinkCommit, SourceState};
 use super::state_file;
 use super::{
     AfterSavepoint, Barrier, BarrierKind, BarrierRequests, CheckpointStorage, CheckpointTag,
-    EDDY_VERSION, FORMAT_VERSION, FunctionRecord, Manifest, StateFile, StopVerdict, TaskAck,
-    open_savepoint_storage, open_storage,
+    EDDY_VERSION, FORMAT_VERSION, FunctionRecord, Manifest, PreparedSwap, StateFile, StopVerdict,
+    SwapDurability, SwapRecord, SwappedSubtask, TaskAck, open_savepoint_storage, open_storage,
 };
 use crate::connectors::staged_file;
 use crate::job::{CheckpointConfig, Job, SinkConnector, SourceConnector};
@@ -84,6 +84,92 @@ pub struct SavepointReport {
     pub stopped: bool,
 }
 
+/// A live swap, checked and with its instances ready, waiting for its barrier.
+#[derive(Debug)]
+pub struct SwapRequest {
+    pub swap: PreparedSwapParts,
+    pub reply: Sender<Result<SwapReport, String>>,
+}
+
+/// What a swap brings: the new instances and how manifests record the new
+/// function (the swap itself is appended to its history at the barrier).
+pub struct PreparedSwapParts {
+    pub operator: String,
+    pub descriptor: crate::wasm::FunctionDescriptor,
+    pub instances: Vec<crate::wasm::GuestInstance>,
+    /// The function record after the swap, without this swap in `swaps`.
+    pub record: FunctionRecord,
+    /// The new module's bytes, stored with every snapshot from now on.
+    pub module: Arc<Vec<u8>>,
+    /// The file it was read from.
+    pub module_path: PathBuf,
+    /// What becomes of each state, for the answer (`count: migrated from version 1`).
+    pub state_changes: Vec<String>,
+}
+
+impl std::fmt::Debug for PreparedSwapParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedSwapParts")
+            .field("operator", &self.operator)
+            .field("module_path", &self.module_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A completed live swap, as the CLI and the control API report it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SwapReport {
+    /// The id of the swap's barrier: records before it went to the old
+    /// version, records after it to the new one.
+    pub barrier: u64,
+    pub operator: String,
+    pub module_sha256: String,
+    pub previous_sha256: String,
+    /// Where every source subtask was at the barrier.
+    pub sources: Vec<SourceState>,
+    /// How long each subtask of the operator stopped: from the barrier's
+    /// first arrival (alignment included) to the new instance in place.
+    pub subtasks: Vec<SubtaskPause>,
+    /// The checkpoint taken at the swap's barrier, which records the new
+    /// module: `None` when the job has no checkpoints, and the swap will
+    /// not survive a crash or a restart.
+    pub checkpoint: Option<u64>,
+    /// What became of each state of the function.
+    pub states: Vec<String>,
+    /// From the request reaching the coordinator to the answer, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// One subtask's pause for a swap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubtaskPause {
+    /// 0-based.
+    pub subtask: u32,
+    pub pause_us: u64,
+}
+
+/// Who waits for the checkpoint, savepoint or swap in flight.
+enum Reply {
+    /// A periodic checkpoint: nobody.
+    Nobody,
+    Savepoint(Sender<Result<SavepointReport, String>>),
+    Swap {
+        reply: Sender<Result<SwapReport, String>>,
+        record: FunctionRecord,
+        module_path: PathBuf,
+        state_changes: Vec<String>,
+        /// How many subtasks the operator has.
+        parallelism: usize,
+    },
+}
+
+/// What waits for the checkpoint in flight to end.
+#[derive(Debug)]
+enum Waiting {
+    Savepoint(SavepointRequest),
+    Swap(SwapRequest),
+}
+
 /// Savepoints time out after this long when the job has no
 /// `[checkpoints]` timeout of its own.
 const SAVEPOINT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -95,10 +181,13 @@ pub type SharedStats = Arc<Mutex<CheckpointStats>>;
 struct InFlight {
     id: u64,
     kind: BarrierKind,
-    /// Where its files go: the job's checkpoints, or a savepoint folder.
-    storage: Arc<dyn CheckpointStorage>,
-    /// Who asked for a savepoint.
-    reply: Option<Sender<Result<SavepointReport, String>>>,
+    /// Where its files go: the job's checkpoints, or a savepoint folder
+    /// (none for a swap of a job without checkpoints).
+    storage: Option<Arc<dyn CheckpointStorage>>,
+    /// Who asked for it.
+    reply: Reply,
+    /// The subtasks that switched to a swap's new version.
+    swapped: Vec<SwappedSubtask>,
     started: Instant,
     acked: Vec<bool>,
     files: Vec<StateFile>,
@@ -115,6 +204,11 @@ pub struct Coordinator {
     max_parallelism: u32,
     /// What every manifest records about the job's guest functions.
     functions: Vec<FunctionRecord>,
+    /// The modules of swapped functions by SHA-256, stored with every snapshot.
+    swapped_modules: HashMap<String, Arc<Vec<u8>>>,
+    /// A swap that did not reach every subtask of its operator: the job
+    /// must restart, so that all subtasks run one version.
+    split_swap: Option<String>,
     /// A source that cannot be read again from a position (stdin), if the
     /// job has one: its snapshots could never be restored.
     unrereadable_source: Option<String>,
@@ -126,8 +220,8 @@ pub struct Coordinator {
     tasks: usize,
     next_id: u64,
     in_flight: Option<InFlight>,
-    /// A savepoint asked for while a checkpoint was in flight.
-    waiting: Option<SavepointRequest>,
+    /// A savepoint or swap asked for while a checkpoint was in flight.
+    waiting: Option<Waiting>,
     /// The stopping savepoint the job stopped at.
     stopped_at: Option<SavepointReport>,
     /// When the last checkpoint started, and when the last one ended.
@@ -163,6 +257,8 @@ impl Coordinator {
             job: job.name.clone(),
             max_parallelism: job.max_parallelism,
             functions: Vec::new(),
+            swapped_modules: HashMap::new(),
+            split_swap: None,
             unrereadable_source: job
                 .sources
                 .iter()
@@ -186,10 +282,33 @@ impl Coordinator {
         }
     }
 
-    /// Record `functions` in every manifest from now on.
-    pub fn with_functions(mut self, functions: Vec<FunctionRecord>) -> Self {
+    /// Record `functions` in every manifest from now on, storing the
+    /// modules of swapped ones (`swapped_modules`, by SHA-256) with every
+    /// snapshot.
+    pub fn with_functions(
+        mut self,
+        functions: Vec<FunctionRecord>,
+        swapped_modules: HashMap<String, Arc<Vec<u8>>>,
+    ) -> Self {
         self.functions = functions;
+        self.swapped_modules = swapped_modules;
         self
+    }
+
+    /// What manifests record now about the function of operator `uid`.
+    pub fn function(&self, uid: &str) -> Option<&FunctionRecord> {
+        self.functions.iter().find(|f| f.uid == uid)
+    }
+
+    /// What manifests record now about every guest function.
+    pub fn functions(&self) -> &[FunctionRecord] {
+        &self.functions
+    }
+
+    /// A swap that reached only some subtasks of its operator before it
+    /// was abandoned: the reason the job must restart (once).
+    pub fn take_split_swap(&mut self) -> Option<String> {
+        self.split_swap.take()
     }
 
     /// How long until [`Self::tick`] has something to do.
@@ -227,21 +346,54 @@ impl Coordinator {
             Some("the job is finishing: a savepoint needs every task running".to_string())
         } else if self.stopped_at.is_some() {
             Some("the job is stopping after a savepoint".to_string())
-        } else if self.waiting.is_some()
-            || self
-                .in_flight
-                .as_ref()
-                .is_some_and(|f| f.kind != BarrierKind::Checkpoint)
-        {
-            Some("another savepoint is in progress; try again when it is done".to_string())
         } else {
-            None
+            self.busy()
         };
         match refusal {
             Some(reason) => {
                 let _ = request.reply.send(Err(reason));
             }
-            None => self.waiting = Some(request),
+            None => self.waiting = Some(Waiting::Savepoint(request)),
+        }
+    }
+
+    /// Why a savepoint or swap cannot wait for its turn now: another one
+    /// is waiting or in flight.
+    fn busy(&self) -> Option<String> {
+        let in_flight = self
+            .in_flight
+            .as_ref()
+            .filter(|f| f.kind != BarrierKind::Checkpoint)
+            .map(|f| f.kind);
+        let waiting = self.waiting.as_ref().map(|w| match w {
+            Waiting::Savepoint(_) => "savepoint",
+            Waiting::Swap(_) => "swap",
+        });
+        let what = match in_flight {
+            Some(BarrierKind::Swap(_)) => Some("swap"),
+            Some(_) => Some("savepoint"),
+            None => waiting,
+        };
+        what.map(|what| format!("another {what} is in progress; try again when it is done"))
+    }
+
+    /// Swap an operator's function at a barrier: at once, or after the
+    /// checkpoint in flight. With checkpoints, the barrier is also a
+    /// checkpoint recording the new module. The answer goes to
+    /// `request.reply` when every subtask switched, or the swap failed.
+    pub fn swap(&mut self, request: SwapRequest) {
+        let refusal = if self.any_task_finished {
+            Some("the job is finishing: a swap needs every task running".to_string())
+        } else if self.stopped_at.is_some() {
+            Some("the job is stopping after a savepoint".to_string())
+        } else {
+            self.busy()
+        };
+        match refusal {
+            Some(reason) => {
+                let _ = request.reply.send(Err(reason));
+            }
+            None => self.waiting = Some(Waiting::Swap(request)),
         }
     }
 
@@ -260,9 +412,10 @@ impl Coordinator {
             }
             return;
         }
-        if let Some(request) = self.waiting.take() {
-            self.start_savepoint(request, now);
-            return;
+        match self.waiting.take() {
+            Some(Waiting::Savepoint(request)) => return self.start_savepoint(request, now),
+            Some(Waiting::Swap(request)) => return self.start_swap(request, now),
+            None => {}
         }
         let Some(config) = &self.config else {
             return;
@@ -279,7 +432,7 @@ impl Coordinator {
         let Some(storage) = self.storage.clone() else {
             return;
         };
-        self.start(BarrierKind::Checkpoint, storage, None, now);
+        self.start(BarrierKind::Checkpoint, Some(storage), Reply::Nobody, now);
     }
 
     fn start_savepoint(&mut self, request: SavepointRequest, now: Instant) {
@@ -291,15 +444,58 @@ impl Coordinator {
         }
         let storage = open_savepoint_storage(&request.dir);
         let kind = BarrierKind::Savepoint(request.after);
-        self.start(kind, storage, Some(request.reply), now);
+        self.start(kind, Some(storage), Reply::Savepoint(request.reply), now);
     }
 
-    /// Ask the sources for barrier `kind` with the next id.
+    fn start_swap(&mut self, request: SwapRequest, now: Instant) {
+        if self.any_task_finished {
+            let _ = request.reply.send(Err(
+                "the job is finishing: a swap needs every task running".into(),
+            ));
+            return;
+        }
+        let SwapRequest { swap, reply } = request;
+        let (durability, storage) = match &self.storage {
+            Some(storage) => (SwapDurability::Checkpointed, Some(storage.clone())),
+            None => (SwapDurability::Volatile, None),
+        };
+        let parallelism = swap.instances.len();
+        self.swapped_modules
+            .insert(swap.record.module_sha256.clone(), swap.module);
+        let id = self.next_id;
+        let prepared = Arc::new(PreparedSwap::new(
+            id,
+            swap.operator,
+            swap.descriptor,
+            swap.instances,
+        ));
+        let reply = Reply::Swap {
+            reply,
+            record: swap.record,
+            module_path: swap.module_path,
+            state_changes: swap.state_changes,
+            parallelism,
+        };
+        if durability == SwapDurability::Checkpointed {
+            self.last_started = now;
+        }
+        self.start(BarrierKind::Swap(durability), storage, reply, now);
+        let barrier = Barrier {
+            id,
+            kind: BarrierKind::Swap(durability),
+        };
+        self.requests.request_swap(barrier, prepared);
+    }
+
+    /// Make barrier `kind` with the next id the one in flight, with the
+    /// modules of swapped functions already written to its storage, and
+    /// ask the sources for it (a swap's barrier is asked for by the caller,
+    /// with its instances).
     fn start(
         &mut self,
         kind: BarrierKind,
-        storage: Arc<dyn CheckpointStorage>,
-        reply: Option<Sender<Result<SavepointReport, String>>>,
+        storage: Option<Arc<dyn CheckpointStorage>>,
+        reply: Reply,
         now: Instant,
     ) {
         let id = self.next_id;
@@ -312,6 +508,7 @@ impl Coordinator {
             kind,
             storage,
             reply,
+            swapped: Vec::new(),
             started: now,
             acked: vec![false; self.tasks],
             files: Vec::new(),
@@ -322,7 +519,43 @@ impl Coordinator {
             pause: Duration::ZERO,
         });
         self.stats().in_progress = Some(id);
-        self.requests.request(Barrier { id, kind });
+        if let Err(error) = self.store_modules() {
+            self.abandon(&format!("{error:#}"));
+            return;
+        }
+        if !matches!(kind, BarrierKind::Swap(_)) {
+            self.requests.request(Barrier { id, kind });
+        }
+    }
+
+    /// Write the modules of swapped functions into the snapshot in flight,
+    /// so that it can be restored without the files they came from.
+    fn store_modules(&mut self) -> Result<()> {
+        let Some(flight) = self.in_flight.as_mut() else {
+            return Ok(());
+        };
+        let Some(storage) = &flight.storage else {
+            return Ok(());
+        };
+        let mut wanted: Vec<&str> = (self.functions.iter())
+            .filter(|f| !f.swaps.is_empty())
+            .map(|f| f.module_sha256.as_str())
+            .collect();
+        if let Reply::Swap { record, .. } = &flight.reply {
+            wanted.push(&record.module_sha256);
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        for sha in wanted {
+            let bytes = self.swapped_modules.get(sha).with_context(|| {
+                format!("the module {sha} of a swapped function is not at hand")
+            })?;
+            let path = FunctionRecord::module_file(sha);
+            flight
+                .files
+                .push(storage.write_file(flight.id, &path, bytes)?);
+        }
+        Ok(())
     }
 
     /// Take a task's part: write its state files, and complete the
@@ -348,8 +581,9 @@ impl Coordinator {
 
     fn take_part(&mut self, id: u64, ack: TaskAck) -> Result<()> {
         let flight = self.in_flight.as_mut().expect("checked by the caller");
-        let storage = &flight.storage;
         for part in ack.operators {
+            let storage = (flight.storage.as_ref())
+                .context("a task sent state for a barrier that writes none")?;
             let path = format!(
                 "{}/key-groups-{:05}-{:05}.state",
                 part.uid, part.key_groups.0, part.key_groups.1
@@ -370,6 +604,7 @@ impl Coordinator {
         flight.sinks.extend(ack.sinks);
         flight.alignment = flight.alignment.max(ack.alignment);
         flight.pause = flight.pause.max(ack.pause);
+        flight.swapped.extend(ack.swapped);
         flight.acked[ack.task] = true;
         if flight.acked.iter().all(|&a| a) {
             self.complete()?;
@@ -377,12 +612,24 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Write the manifest of the checkpoint or savepoint in flight, publish
-    /// its sink files, and drop checkpoints beyond retention.
+    /// Complete what is in flight: a swap's new function goes into the
+    /// function records; with storage, the manifest is written and the
+    /// sink files published, and checkpoints beyond retention dropped;
+    /// whoever asked gets the answer.
     fn complete(&mut self) -> Result<()> {
         let flight = self.in_flight.as_ref().expect("a checkpoint in flight");
         let bytes = flight.files.iter().map(|f| f.bytes).sum();
-        let savepoint = flight.kind != BarrierKind::Checkpoint;
+        if let Reply::Swap {
+            record,
+            module_path,
+            ..
+        } = &flight.reply
+        {
+            let (id, record, module_path) = (flight.id, record.clone(), module_path.clone());
+            self.record_swap(id, record, &module_path);
+        }
+        let flight = self.in_flight.as_ref().expect("a checkpoint in flight");
+        let savepoint = matches!(flight.kind, BarrierKind::Savepoint(_));
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
             kind: if savepoint {
@@ -401,32 +648,87 @@ impl Coordinator {
             sinks: flight.sinks.clone(),
             functions: self.functions.clone(),
         };
-        flight.storage.complete(&manifest)?;
-        self.publish(&manifest.sinks)?;
+        if let Some(storage) = &flight.storage {
+            storage.complete(&manifest)?;
+            self.publish(&manifest.sinks)?;
+        }
         let flight = self.in_flight.take().expect("a checkpoint in flight");
         let now = Instant::now();
-        if let Some(reply) = flight.reply {
-            let stops = flight.kind == BarrierKind::Savepoint(AfterSavepoint::Stop);
-            let report = SavepointReport {
-                id: flight.id,
-                path: flight.storage.location(flight.id),
-                bytes,
-                duration_ms: now.duration_since(flight.started).as_millis() as u64,
-                sources: manifest.sources,
-                stopped: stops,
-            };
-            tracing::info!(
-                "savepoint {} complete: {}",
-                flight.id,
-                report.path.display()
-            );
-            if stops {
-                self.stopped_at = Some(report.clone());
-                self.requests.decide(StopVerdict::Stop(flight.id));
+        let duration_ms = now.duration_since(flight.started).as_millis() as u64;
+        match flight.reply {
+            Reply::Savepoint(reply) => {
+                let stops = flight.kind == BarrierKind::Savepoint(AfterSavepoint::Stop);
+                let path = (flight.storage.as_ref())
+                    .map(|s| s.location(flight.id))
+                    .unwrap_or_default();
+                let report = SavepointReport {
+                    id: flight.id,
+                    path,
+                    bytes,
+                    duration_ms,
+                    sources: manifest.sources,
+                    stopped: stops,
+                };
+                tracing::info!(
+                    "savepoint {} complete: {}",
+                    flight.id,
+                    report.path.display()
+                );
+                if stops {
+                    self.stopped_at = Some(report.clone());
+                    self.requests.decide(StopVerdict::Stop(flight.id));
+                }
+                let _ = reply.send(Ok(report));
+                self.stats().in_progress = None;
+                return Ok(());
             }
-            let _ = reply.send(Ok(report));
-            self.stats().in_progress = None;
-            return Ok(());
+            Reply::Swap {
+                reply,
+                record,
+                state_changes,
+                ..
+            } => {
+                let previous = record
+                    .swaps
+                    .last()
+                    .map(|s| s.from_sha256.clone())
+                    .unwrap_or_default();
+                let mut subtasks: Vec<SubtaskPause> = (flight.swapped.iter())
+                    .map(|s| SubtaskPause {
+                        subtask: s.subtask,
+                        pause_us: s.pause.as_micros() as u64,
+                    })
+                    .collect();
+                subtasks.sort_by_key(|s| s.subtask);
+                let checkpointed = flight.storage.is_some();
+                let report = SwapReport {
+                    barrier: flight.id,
+                    operator: record.uid.clone(),
+                    module_sha256: record.module_sha256.clone(),
+                    previous_sha256: self
+                        .function(&record.uid)
+                        .and_then(|f| f.swaps.last())
+                        .map(|s| s.from_sha256.clone())
+                        .unwrap_or(previous),
+                    sources: manifest.sources,
+                    subtasks,
+                    checkpoint: checkpointed.then_some(flight.id),
+                    states: state_changes,
+                    duration_ms,
+                };
+                tracing::info!(
+                    "operator `{}` swapped to module {} at barrier {}",
+                    report.operator,
+                    &report.module_sha256[..12.min(report.module_sha256.len())],
+                    flight.id
+                );
+                let _ = reply.send(Ok(report));
+                if !checkpointed {
+                    self.stats().in_progress = None;
+                    return Ok(());
+                }
+            }
+            Reply::Nobody => {}
         }
         if let (Some(config), Some(storage)) = (&self.config, &self.storage) {
             storage.retain(&self.job, config.retain)?;
@@ -448,8 +750,29 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Give up the checkpoint or savepoint in flight (a stopping
-    /// savepoint's sources read on).
+    /// The function of a swapped operator is `record` from barrier `id` on.
+    fn record_swap(&mut self, id: u64, mut record: FunctionRecord, module_path: &std::path::Path) {
+        let previous = self.function(&record.uid).cloned();
+        let from_sha256 = (previous.as_ref())
+            .map(|p| p.module_sha256.clone())
+            .unwrap_or_default();
+        record.swaps = previous.map(|p| p.swaps).unwrap_or_default();
+        record.swaps.push(SwapRecord {
+            barrier: id,
+            at: processing_time_now(),
+            from_sha256,
+            to_sha256: record.module_sha256.clone(),
+            module: module_path.display().to_string(),
+        });
+        match self.functions.iter_mut().find(|f| f.uid == record.uid) {
+            Some(existing) => *existing = record,
+            None => self.functions.push(record),
+        }
+    }
+
+    /// Give up the checkpoint, savepoint or swap in flight (a stopping
+    /// savepoint's sources read on; a swap's instances are dropped, and if
+    /// some subtasks had switched already, the job must restart).
     fn abandon(&mut self, reason: &str) {
         let Some(flight) = self.in_flight.take() else {
             return;
@@ -457,9 +780,12 @@ impl Coordinator {
         let what = match flight.kind {
             BarrierKind::Checkpoint => "checkpoint",
             BarrierKind::Savepoint(_) => "savepoint",
+            BarrierKind::Swap(_) => "swap",
         };
         tracing::info!("{what} {} abandoned: {reason}", flight.id);
-        if let Err(error) = flight.storage.discard(flight.id) {
+        if let Some(storage) = &flight.storage
+            && let Err(error) = storage.discard(flight.id)
+        {
             tracing::warn!("cannot remove abandoned {what} {}: {error}", flight.id);
         }
         if flight.kind == BarrierKind::Savepoint(AfterSavepoint::Stop) {
@@ -468,11 +794,52 @@ impl Coordinator {
         let mut stats = self.stats();
         stats.in_progress = None;
         match flight.reply {
-            Some(reply) => {
+            Reply::Savepoint(reply) => {
                 drop(stats);
                 let _ = reply.send(Err(format!("savepoint {} failed: {reason}", flight.id)));
             }
-            None => {
+            Reply::Swap {
+                reply,
+                record,
+                module_path,
+                parallelism,
+                ..
+            } => {
+                drop(stats);
+                // Subtasks the barrier reaches from now on keep the old version.
+                self.requests.withdraw_swap(flight.id);
+                let switched = flight.swapped.len();
+                let uid = record.uid.clone();
+                let message = if switched == 0 {
+                    format!(
+                        "swap of operator `{uid}` failed at barrier {}: {reason}; every subtask runs the old version",
+                        flight.id
+                    )
+                } else if switched == parallelism {
+                    self.record_swap(flight.id, record, &module_path);
+                    format!(
+                        "operator `{uid}` switched to the new version on every subtask at barrier {}, but the checkpoint there failed: {reason}; the next checkpoint records the new version",
+                        flight.id
+                    )
+                } else {
+                    let split = format!(
+                        "swap of operator `{uid}` failed at barrier {}: {reason}; {switched} of {parallelism} subtasks had switched to the new version",
+                        flight.id
+                    );
+                    if !self.any_task_finished {
+                        self.split_swap = Some(format!(
+                            "{split}, so the job restarts from its latest checkpoint to run one version"
+                        ));
+                    }
+                    split
+                };
+                let _ = reply.send(Err(message));
+                if flight.kind == BarrierKind::Swap(SwapDurability::Checkpointed) {
+                    self.stats().failed += 1;
+                    self.last_ended = Some(Instant::now());
+                }
+            }
+            Reply::Nobody => {
                 stats.failed += 1;
                 drop(stats);
                 self.last_ended = Some(Instant::now());
@@ -491,10 +858,18 @@ impl Coordinator {
     pub fn task_finished(&mut self, task: usize) {
         self.finished[task] = true;
         self.any_task_finished = true;
-        if let Some(request) = self.waiting.take() {
-            let _ = request.reply.send(Err(
-                "the job is finishing: a savepoint needs every task running".into(),
-            ));
+        match self.waiting.take() {
+            Some(Waiting::Savepoint(request)) => {
+                let _ = request.reply.send(Err(
+                    "the job is finishing: a savepoint needs every task running".into(),
+                ));
+            }
+            Some(Waiting::Swap(request)) => {
+                let _ = request.reply.send(Err(
+                    "the job is finishing: a swap needs every task running".into(),
+                ));
+            }
+            None => {}
         }
         if self.in_flight.as_ref().is_some_and(|f| !f.acked[task]) {
             self.abandon("a task finished before the barrier reached it");
@@ -584,6 +959,7 @@ mod tests {
             sinks: Vec::new(),
             alignment: Duration::ZERO,
             pause: Duration::ZERO,
+            swapped: Vec::new(),
         }
     }
 

@@ -60,6 +60,37 @@ pub struct FunctionRecord {
     /// The function kind (`keyed-process`, `aggregate`, ...).
     pub kind: String,
     pub states: Vec<StateRecord>,
+    /// The config the function was initialised with, when a live swap
+    /// gave it another than the job file's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+    /// The live swaps of this operator's function, oldest first. When
+    /// there are any, the module is also stored in the snapshot
+    /// (`modules/<sha256>.wasm`), and a restore with the job file's
+    /// original module goes on with the swapped one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub swaps: Vec<SwapRecord>,
+}
+
+impl FunctionRecord {
+    /// Where a snapshot holds the module of a swapped function.
+    pub fn module_file(sha256: &str) -> String {
+        format!("modules/{sha256}.wasm")
+    }
+}
+
+/// One live swap of an operator's function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwapRecord {
+    /// The id of the swap's barrier.
+    pub barrier: u64,
+    /// Processing time of the swap, ms since the Unix epoch.
+    pub at: i64,
+    /// SHA-256 of the module before and after.
+    pub from_sha256: String,
+    pub to_sha256: String,
+    /// The file the new module was read from.
+    pub module: String,
 }
 
 /// One state a function declared.
@@ -70,6 +101,13 @@ pub struct StateRecord {
     pub kind: String,
     /// Time-to-live in milliseconds, if the state has one.
     pub ttl_ms: Option<u64>,
+    /// Schema version of its values (1 in snapshots from before versions).
+    #[serde(default = "first_version")]
+    pub version: u32,
+}
+
+fn first_version() -> u32 {
+    1
 }
 
 /// Whether a manifest is a checkpoint's or a savepoint's.

@@ -25,11 +25,11 @@ use crate::snapshot::SnapshotError;
 pub use local::LocalCheckpointStorage;
 pub use manifest::{
     EDDY_VERSION, FORMAT_VERSION, FunctionRecord, Manifest, OperatorFile, SnapshotKind, StateFile,
-    StateRecord,
+    StateRecord, SwapRecord,
 };
 pub use protocol::{
     AfterSavepoint, Barrier, BarrierKind, BarrierRequests, CheckpointHandle, CheckpointTag,
-    StopVerdict, TaskAck,
+    PreparedSwap, StopVerdict, SwapDurability, SwappedSubtask, TaskAck,
 };
 
 /// Why a checkpoint cannot be used; each names the checkpoint and what is

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::connectors::SourcePosition;
 use crate::job::CheckpointMode;
 use crate::snapshot::OperatorSnapshot;
+use crate::wasm::{FunctionDescriptor, GuestInstance};
 
 /// What a barrier asks of the tasks it passes (Flink's checkpoint types).
 /// Every kind is aligned and forwarded the same way; they differ in where
@@ -22,6 +23,21 @@ pub enum BarrierKind {
     Checkpoint,
     /// A savepoint a user asked for: kept until they delete it.
     Savepoint(AfterSavepoint),
+    /// A live swap of one operator's function ([`BarrierRequests::swap`]
+    /// holds the new instances): always aligned, so the old version sees
+    /// exactly the records before it and the new one those after.
+    Swap(SwapDurability),
+}
+
+/// Whether a swap's barrier is also a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwapDurability {
+    /// The job has checkpoints: one is taken at the swap's barrier, and
+    /// records the new module, so a crash after the swap recovers onto it.
+    Checkpointed,
+    /// The job has none: nothing is written, and the swap does not survive
+    /// a crash or a restart.
+    Volatile,
 }
 
 /// What the job does once a savepoint is complete.
@@ -57,6 +73,18 @@ impl Barrier {
     pub fn stops(&self) -> bool {
         self.kind == BarrierKind::Savepoint(AfterSavepoint::Stop)
     }
+
+    /// Whether tasks snapshot their state and pre-commit their sinks at it
+    /// (every barrier but that of a swap without checkpoints).
+    pub fn snapshots(&self) -> bool {
+        self.kind != BarrierKind::Swap(SwapDurability::Volatile)
+    }
+
+    /// Whether inputs are aligned at it whatever the checkpoint mode: a
+    /// swap must cut every input at the barrier.
+    pub fn always_aligned(&self) -> bool {
+        matches!(self.kind, BarrierKind::Swap(_))
+    }
 }
 
 /// How the coordinator talks to sources: the newest barrier to inject,
@@ -67,6 +95,8 @@ pub struct BarrierRequests {
     /// Id of the newest requested barrier (0: none), read without a lock.
     newest: AtomicU64,
     barrier: Mutex<Option<Barrier>>,
+    /// The function swap of the newest swap barrier.
+    swap: Mutex<Option<Arc<PreparedSwap>>>,
     verdict: Mutex<Option<StopVerdict>>,
     decided: Condvar,
 }
@@ -85,6 +115,28 @@ impl BarrierRequests {
     pub fn request(&self, barrier: Barrier) {
         *lock(&self.barrier) = Some(barrier);
         self.newest.store(barrier.id, Ordering::Release);
+    }
+
+    /// Ask every source to inject the barrier of `swap`.
+    pub fn request_swap(&self, barrier: Barrier, swap: Arc<PreparedSwap>) {
+        *lock(&self.swap) = Some(swap);
+        self.request(barrier);
+    }
+
+    /// Withdraw the swap of barrier `id` (it failed): subtasks that the
+    /// barrier reaches later keep their version. Whether it was still there.
+    pub fn withdraw_swap(&self, id: u64) -> bool {
+        let mut swap = lock(&self.swap);
+        let present = swap.as_ref().is_some_and(|s| s.barrier == id);
+        if present {
+            *swap = None;
+        }
+        present
+    }
+
+    /// The swap of swap barrier `id`, if it is the newest one.
+    pub fn swap(&self, id: u64) -> Option<Arc<PreparedSwap>> {
+        lock(&self.swap).clone().filter(|swap| swap.barrier == id)
     }
 
     /// Id of the newest requested barrier (0: none).
@@ -196,6 +248,8 @@ pub struct TaskAck {
     pub alignment: Duration,
     /// How long processing stopped for the snapshot on the task thread.
     pub pause: Duration,
+    /// The subtasks of a swapped operator in this task, at a swap barrier.
+    pub swapped: Vec<SwappedSubtask>,
 }
 
 /// The snapshot of one operator subtask.
@@ -226,4 +280,58 @@ pub struct SourceState {
 pub struct SinkCommit {
     pub sink: String,
     pub files: Vec<String>,
+}
+
+/// A new version of one operator's function, ready before its barrier is
+/// injected: compiled, checked, and instantiated and initialised for every
+/// subtask (so a failing `init` refuses the swap before anything changed,
+/// and the swap at the barrier is only the exchange of instances).
+pub struct PreparedSwap {
+    /// The id of its barrier.
+    pub barrier: u64,
+    /// The operator's uid.
+    pub operator: String,
+    pub descriptor: FunctionDescriptor,
+    /// One initialised instance per subtask, taken by the subtask at the barrier.
+    instances: Mutex<Vec<Option<GuestInstance>>>,
+}
+
+impl std::fmt::Debug for PreparedSwap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedSwap")
+            .field("barrier", &self.barrier)
+            .field("operator", &self.operator)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PreparedSwap {
+    /// The swap of `operator` to `instances` (by subtask) at barrier `barrier`.
+    pub fn new(
+        barrier: u64,
+        operator: String,
+        descriptor: FunctionDescriptor,
+        instances: Vec<GuestInstance>,
+    ) -> Self {
+        PreparedSwap {
+            barrier,
+            operator,
+            descriptor,
+            instances: Mutex::new(instances.into_iter().map(Some).collect()),
+        }
+    }
+
+    /// The instance of `subtask` (once).
+    pub fn take_instance(&self, subtask: u32) -> Option<GuestInstance> {
+        lock(&self.instances).get_mut(subtask as usize)?.take()
+    }
+}
+
+/// How long one subtask of a swapped operator stopped for the swap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SwappedSubtask {
+    pub subtask: u32,
+    /// From the barrier's first arrival at the task (alignment) to the new
+    /// instance in place, ready for the next record.
+    pub pause: Duration,
 }

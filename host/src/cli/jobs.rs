@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::control::api::{JobSummary, SavepointBody};
+use crate::control::api::{JobSummary, SavepointBody, SwapBody};
 use crate::control::client::ControlClient;
 use crate::control::registry::{self, Registration, RunEntry};
 use crate::control::server::{ControlServer, ControlledJob};
@@ -172,6 +172,27 @@ pub fn status(wanted: &str) -> Result<()> {
             .map(|id| format!(", restored from #{id}"))
             .unwrap_or_default()
     );
+    for function in &status.functions {
+        println!(
+            "  function {:<24} {} module {}{}",
+            function.operator,
+            function.kind,
+            short(&function.module_sha256),
+            match function.swaps.len() {
+                0 => String::new(),
+                n => format!(", {n} live swaps"),
+            }
+        );
+        for swap in &function.swaps {
+            println!(
+                "    swapped at barrier {}: {} -> {} ({})",
+                swap.barrier,
+                short(&swap.from_sha256),
+                short(&swap.to_sha256),
+                swap.module
+            );
+        }
+    }
     if let Some(failure) = &status.last_failure {
         println!("  last failure: {failure}");
     }
@@ -201,6 +222,67 @@ pub fn savepoint(wanted: &str, dir: Option<&Path>, stop: bool) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// `eddy swap JOB --operator UID --module NEW.wasm [--config JSON]`.
+pub fn swap(
+    wanted: &str,
+    operator: String,
+    module: &Path,
+    config: Option<String>,
+    allow_dropped_state: bool,
+) -> Result<()> {
+    let client = client(wanted)?;
+    let module = std::path::absolute(module).context("no working directory")?;
+    let report = client.swap(&SwapBody {
+        operator,
+        module,
+        config,
+        allow_dropped_state,
+    })?;
+    let run = client.run();
+    let pauses: Vec<String> = (report.subtasks.iter())
+        .map(|s| format!("{}: {:.2} ms", s.subtask + 1, s.pause_us as f64 / 1000.0))
+        .collect();
+    let positions: Vec<String> = (report.sources.iter())
+        .map(|s| {
+            format!(
+                "{} {}/{} at {}",
+                s.source,
+                s.subtask + 1,
+                s.parallelism,
+                s.position
+            )
+        })
+        .collect();
+    println!("{}", report.module_sha256);
+    eprintln!(
+        "operator `{}` of job `{}` runs module {} (was {}) from barrier {}",
+        report.operator,
+        run.name,
+        short(&report.module_sha256),
+        short(&report.previous_sha256),
+        report.barrier
+    );
+    eprintln!("  pause per subtask: {}", pauses.join(", "));
+    if !positions.is_empty() {
+        eprintln!("  sources at the barrier: {}", positions.join("; "));
+    }
+    for state in &report.states {
+        eprintln!("  state {state}");
+    }
+    match report.checkpoint {
+        Some(id) => eprintln!("  checkpoint {id} at the barrier records the new version"),
+        None => eprintln!(
+            "  the job has no checkpoints: this swap will not survive a crash or a restart"
+        ),
+    }
+    Ok(())
+}
+
+/// The first 12 hex digits of a SHA-256.
+fn short(sha256: &str) -> &str {
+    &sha256[..sha256.len().min(12)]
 }
 
 /// `eddy cancel JOB`.

@@ -88,6 +88,26 @@ pub enum Command {
         /// Folder the savepoint's own folder goes into.
         dir: Option<PathBuf>,
     },
+    /// Replace the guest function of one operator of a running job with a
+    /// new module, at a barrier, keeping its state: records before the
+    /// barrier go to the old version, records after it to the new one.
+    Swap {
+        /// A job id, a unique prefix of one, or a job name.
+        job: String,
+        /// The operator's `uid`.
+        #[arg(long)]
+        operator: String,
+        /// The new component (`.wasm`).
+        #[arg(long)]
+        module: PathBuf,
+        /// Config for the new version's `init` (default: the operator's current one).
+        #[arg(long)]
+        config: Option<String>,
+        /// Let the swap drop the contents of states the new version no
+        /// longer declares.
+        #[arg(long)]
+        allow_dropped_state: bool,
+    },
     /// Cancel a running job at once; nothing more is committed.
     Cancel {
         /// A job id, a unique prefix of one, or a job name.
@@ -182,6 +202,13 @@ fn execute(command: Command) -> Result<()> {
             }
             jobs::savepoint(&job, dir.as_deref(), true)
         }
+        Command::Swap {
+            job,
+            operator,
+            module,
+            config,
+            allow_dropped_state,
+        } => jobs::swap(&job, operator, &module, config, allow_dropped_state),
         Command::Cancel { job } => jobs::cancel(&job),
         Command::Validate { job } => validate(&job),
         Command::Inspect { path, json } => {

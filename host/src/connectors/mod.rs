@@ -62,6 +62,17 @@ pub enum SourcePosition {
     Generator { next: u64 },
 }
 
+impl std::fmt::Display for SourcePosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourcePosition::File { offset, lines } => {
+                write!(f, "line {} (byte {offset})", lines + 1)
+            }
+            SourcePosition::Generator { next } => write!(f, "record {next}"),
+        }
+    }
+}
+
 /// One parallel reader of a source.
 pub trait SourceReader: Send {
     /// Append up to `max` records to `out`.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::coordinator::SavepointReport;
+use crate::checkpoint::coordinator::{SavepointReport, SwapReport};
 use crate::runtime::JobStatus;
 
 /// The version prefix of every path.
@@ -42,6 +42,25 @@ pub struct SavepointBody {
 
 /// The answer to a savepoint or stop request.
 pub type SavepointAnswer = SavepointReport;
+
+/// `POST /v1/jobs/{id}/swaps`: replace an operator's guest function live.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwapBody {
+    /// The operator's uid.
+    pub operator: String,
+    /// The new module: an absolute path on the server's machine.
+    pub module: PathBuf,
+    /// The config to initialise it with (the operator's current one if absent).
+    #[serde(default)]
+    pub config: Option<String>,
+    /// Let the swap drop states the new version no longer declares.
+    #[serde(default)]
+    pub allow_dropped_state: bool,
+}
+
+/// The answer to a swap request.
+pub type SwapAnswer = SwapReport;
 
 /// Every error answer: what went wrong, for the user to read.
 #[derive(Debug, Clone, Serialize, Deserialize)]

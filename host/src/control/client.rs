@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use serde::de::DeserializeOwned;
 
-use super::api::{ErrorBody, JobDetails, SavepointAnswer, SavepointBody};
+use super::api::{ErrorBody, JobDetails, SavepointAnswer, SavepointBody, SwapAnswer, SwapBody};
 use super::registry::RunEntry;
 use super::server::SAVEPOINT_WAIT;
 
@@ -49,6 +49,17 @@ impl ControlClient {
     /// Take a savepoint (`stop`: and stop the job after it).
     pub fn savepoint(&self, body: &SavepointBody, stop: bool) -> Result<SavepointAnswer> {
         let url = self.url(if stop { "/stop" } else { "/savepoints" });
+        let response = self
+            .agent
+            .post(&url)
+            .header("Authorization", &self.bearer())
+            .send_json(body);
+        self.answer(response)
+    }
+
+    /// Swap an operator's guest function.
+    pub fn swap(&self, body: &SwapBody) -> Result<SwapAnswer> {
+        let url = self.url("/swaps");
         let response = self
             .agent
             .post(&url)

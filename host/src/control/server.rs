@@ -18,12 +18,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::api::{ErrorBody, JobDetails, JobSummary, SavepointBody};
+use super::api::{ErrorBody, JobDetails, JobSummary, SavepointBody, SwapBody};
 use crate::checkpoint::AfterSavepoint;
-use crate::runtime::JobHandle;
 use crate::runtime::handle::CommandError;
+use crate::runtime::{JobHandle, SwapOrder};
+use crate::wasm::versions::DroppedState;
 
-/// How long a savepoint request waits for its savepoint.
+/// How long a savepoint or swap request waits for its barrier.
 pub const SAVEPOINT_WAIT: Duration = Duration::from_secs(600);
 
 /// A job the server answers for.
@@ -118,6 +119,7 @@ fn router(state: Arc<ServerState>) -> Router {
         .route("/v1/jobs/{id}", get(job_details))
         .route("/v1/jobs/{id}/savepoints", post(savepoint))
         .route("/v1/jobs/{id}/stop", post(stop))
+        .route("/v1/jobs/{id}/swaps", post(swap))
         .route("/v1/jobs/{id}/cancel", post(cancel))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
@@ -246,6 +248,54 @@ async fn take_savepoint(
     let taken =
         tokio::task::spawn_blocking(move || handle.savepoint(dir, after, SAVEPOINT_WAIT)).await;
     match taken {
+        Ok(Ok(report)) => Json(report).into_response(),
+        Ok(Err(failure)) => command_error(failure),
+        Err(panic) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {panic}"),
+        ),
+    }
+}
+
+async fn swap(
+    State(state): State<Arc<ServerState>>,
+    Path(id): Path<String>,
+    body: Result<Json<SwapBody>, JsonRejection>,
+) -> Response {
+    let Some(job) = find(&state, &id) else {
+        return no_such_job(&id);
+    };
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(rejection) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("bad request body: {}", rejection.body_text()),
+            );
+        }
+    };
+    if body.module.is_relative() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`module` must be an absolute path (the server does not share the client's working directory), got {}",
+                body.module.display()
+            ),
+        );
+    }
+    let order = SwapOrder {
+        operator: body.operator,
+        module: body.module,
+        config: body.config,
+        dropped: if body.allow_dropped_state {
+            DroppedState::Allow
+        } else {
+            DroppedState::Refuse
+        },
+    };
+    let handle = job.handle.clone();
+    let swapped = tokio::task::spawn_blocking(move || handle.swap(order, SAVEPOINT_WAIT)).await;
+    match swapped {
         Ok(Ok(report)) => Json(report).into_response(),
         Ok(Err(failure)) => command_error(failure),
         Err(panic) => error(

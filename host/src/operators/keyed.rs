@@ -7,7 +7,9 @@ use std::ops::Range;
 use super::keyed_guest::{KeyedGuest, TimerAccess, earliest_event_timer};
 use super::poison::{self, OnFailure, Retry};
 use crate::job::InputSide;
-use crate::runtime::operator::{Collector, Operator, OperatorError, keyed_snapshot};
+use crate::runtime::operator::{
+    Collector, FunctionReplacement, Operator, OperatorError, keyed_snapshot,
+};
 use crate::runtime::record::Record;
 use crate::snapshot::{OperatorSnapshot, RestoredOperatorState};
 use crate::state::{BroadcastMode, StateBackend, restore_keyed};
@@ -397,6 +399,14 @@ impl Operator for WasmKeyedProcess {
             keyed_snapshot(self.guest.backend(), &self.timers, self.watermark, scratch)?;
         snapshot.broadcast = Some(self.guest.broadcast().snapshot());
         Ok(Some(snapshot))
+    }
+
+    fn replace_function(&mut self, replacement: FunctionReplacement) -> Result<(), OperatorError> {
+        self.guest
+            .replace(replacement.instance, &replacement.descriptor)?;
+        // Runs are cut where the new version's timers are; start afresh.
+        self.run_limit = usize::MAX;
+        Ok(())
     }
 
     fn restore_state(&mut self, state: RestoredOperatorState) -> Result<(), OperatorError> {

@@ -26,10 +26,22 @@ pub struct KeyedGuest {
     has_list_or_map_state: bool,
     /// Whether the state writes of a call are held until it returns.
     buffers_writes: bool,
+    /// States whose keys may still hold values of an older version, which
+    /// are migrated when a key comes in a batch (see [`Self::begin`]).
+    migrations: Vec<Migration>,
     /// Timestamp and watermark of each event of the batch in flight, for
     /// the records it emits.
     events: Vec<(i64, i64)>,
     max_parallelism: u32,
+}
+
+/// A state whose keys may hold values written by older versions.
+struct Migration {
+    name: String,
+    kind: StateKind,
+    current: StateId,
+    /// The older versions, newest first, with where their values are.
+    older: Vec<(u32, StateId)>,
 }
 
 /// What the guest may do with timers in this call.
@@ -40,6 +52,56 @@ pub enum TimerAccess<'a> {
     Refused(&'static str),
 }
 
+/// The states of one version of a function, registered with its backend.
+struct RegisteredStates {
+    state_ids: Vec<StateId>,
+    value_states: Vec<usize>,
+    has_list_or_map_state: bool,
+    migrations: Vec<Migration>,
+}
+
+impl RegisteredStates {
+    /// Register every state `descriptor` declares with `backend`, each
+    /// version under its own name (`wasm::versions::storage_name`), and the
+    /// older versions it migrates from.
+    fn register(
+        descriptor: &FunctionDescriptor,
+        backend: &mut dyn StateBackend,
+    ) -> Result<Self, StateError> {
+        let mut state_ids = Vec::with_capacity(descriptor.states.len());
+        let mut migrations = Vec::new();
+        for state in &descriptor.states {
+            let current = backend.register(&state.storage())?;
+            state_ids.push(current);
+            let older = state
+                .older_storages()
+                .into_iter()
+                .map(|(version, storage)| Ok((version, backend.register(&storage)?)))
+                .collect::<Result<Vec<_>, StateError>>()?;
+            if !older.is_empty() && state.kind != StateKind::BroadcastMap {
+                migrations.push(Migration {
+                    name: state.name.clone(),
+                    kind: state.kind,
+                    current,
+                    older,
+                });
+            }
+        }
+        Ok(RegisteredStates {
+            state_ids,
+            value_states: (descriptor.states.iter().enumerate())
+                .filter(|(_, s)| s.kind == StateKind::Value)
+                .map(|(i, _)| i)
+                .collect(),
+            has_list_or_map_state: descriptor
+                .states
+                .iter()
+                .any(|s| matches!(s.kind, StateKind::List | StateKind::Map)),
+            migrations,
+        })
+    }
+}
+
 impl KeyedGuest {
     /// Wrap `guest`, registering the states it declared with `backend`.
     pub fn new(
@@ -48,37 +110,66 @@ impl KeyedGuest {
         mut backend: Box<dyn StateBackend>,
         max_parallelism: u32,
     ) -> Result<Self, OperatorError> {
-        let state_ids = descriptor
-            .states
-            .iter()
-            .map(|d| backend.register(d))
-            .collect::<Result<Vec<StateId>, _>>()?;
+        let registered = RegisteredStates::register(descriptor, backend.as_mut())?;
         guest.context_mut().keyed = Some(KeyedStateAccess {
             backend,
-            state_ids,
+            state_ids: registered.state_ids,
             keys: Vec::new(),
-            broadcast: BroadcastState::new(&descriptor.states),
+            broadcast: BroadcastState::new(descriptor.states.iter().map(|s| &s.state)),
             writes: StateWrites::Direct,
         });
         Ok(KeyedGuest {
             guest,
             encoder: BatchEncoder::default(),
-            value_states: descriptor
-                .states
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.kind == StateKind::Value)
-                .map(|(i, _)| i)
-                .collect(),
+            value_states: registered.value_states,
             side_outputs: descriptor.side_outputs.clone(),
-            has_list_or_map_state: descriptor
-                .states
-                .iter()
-                .any(|s| matches!(s.kind, StateKind::List | StateKind::Map)),
+            has_list_or_map_state: registered.has_list_or_map_state,
             buffers_writes: false,
+            migrations: registered.migrations,
             events: Vec::new(),
             max_parallelism,
         })
+    }
+
+    /// Go on with `guest`, a new version of the function (a live swap, at
+    /// a barrier): it takes over the state where it is (the backend, the
+    /// broadcast maps, how writes are applied); states it declares anew
+    /// are registered, and values of older versions are migrated as keys
+    /// come. The old instance is dropped.
+    pub fn replace(
+        &mut self,
+        mut guest: GuestInstance,
+        descriptor: &FunctionDescriptor,
+    ) -> Result<(), OperatorError> {
+        if descriptor.side_outputs != self.side_outputs {
+            return Err(OperatorError::Record(format!(
+                "the new version declares side outputs {:?} and the running one {:?}; a swap cannot rewire the job",
+                descriptor.side_outputs, self.side_outputs
+            )));
+        }
+        let mut access = self
+            .guest
+            .context_mut()
+            .keyed
+            .take()
+            .expect("keyed access is set in new()");
+        let registered = match RegisteredStates::register(descriptor, access.backend.as_mut()) {
+            Ok(registered) => registered,
+            Err(error) => {
+                self.guest.context_mut().keyed = Some(access);
+                return Err(error.into());
+            }
+        };
+        access.state_ids = registered.state_ids;
+        access
+            .broadcast
+            .rearrange(descriptor.states.iter().map(|s| &s.state));
+        guest.context_mut().keyed = Some(access);
+        self.guest = guest;
+        self.value_states = registered.value_states;
+        self.has_list_or_map_state = registered.has_list_or_map_state;
+        self.migrations = registered.migrations;
+        Ok(())
     }
 
     fn access(&mut self) -> &mut KeyedStateAccess {
@@ -174,8 +265,12 @@ impl KeyedGuest {
         refs
     }
 
-    /// Start the batch: header and key table with the value-state slots.
+    /// Start the batch: header and key table with the value-state slots,
+    /// after migrating the keys' values of older state versions.
     pub fn begin(&mut self, watermark: i64) -> Result<&mut BatchEncoder, OperatorError> {
+        if !self.migrations.is_empty() {
+            self.migrate_keys()?;
+        }
         self.encoder.begin(watermark, processing_time_now());
         self.events.clear();
         let access = self
@@ -198,6 +293,36 @@ impl KeyedGuest {
             self.encoder.key(key, &slots);
         }
         Ok(&mut self.encoder)
+    }
+
+    /// Move every value of an older state version that the keys of the
+    /// batch in flight hold into the current version, through the guest's
+    /// `migrate-state` (lazy migration: a swap does not wait for the whole
+    /// state, and a checkpoint taken meanwhile holds both versions, each
+    /// under its own name, so a restore goes on where it was). Before the
+    /// call, because the guest cannot be called while it runs.
+    fn migrate_keys(&mut self) -> Result<(), OperatorError> {
+        let mut access = self
+            .guest
+            .context_mut()
+            .keyed
+            .take()
+            .expect("keyed access is set in new()");
+        let result = (|| {
+            for (key_group, key) in &access.keys {
+                let at = StateKey {
+                    key_group: *key_group,
+                    key,
+                    namespace: b"",
+                };
+                for migration in &self.migrations {
+                    migration.migrate(&mut self.guest, access.backend.as_mut(), at)?;
+                }
+            }
+            Ok(())
+        })();
+        self.guest.context_mut().keyed = Some(access);
+        result
     }
 
     /// Note the timestamp of the event just encoded, and the watermark of
@@ -367,6 +492,69 @@ impl KeyedGuest {
         self.access()
             .at(state, key, op)
             .map_err(|error| OperatorError::Record(error.to_string()))
+    }
+}
+
+impl Migration {
+    /// Migrate what key `at` holds in older versions of this state into the
+    /// current one, and remove it there. A value the current version
+    /// already has wins (it was written after the older one).
+    fn migrate(
+        &self,
+        guest: &mut GuestInstance,
+        backend: &mut dyn StateBackend,
+        at: StateKey<'_>,
+    ) -> Result<(), OperatorError> {
+        for &(version, older) in &self.older {
+            let mut migrate = |value: &[u8]| {
+                guest
+                    .migrate_state(&self.name, version, value)
+                    .map_err(|failure| {
+                        OperatorError::Record(format!(
+                            "migrating state `{}` from version {version}: {failure}",
+                            self.name
+                        ))
+                    })
+            };
+            match self.kind {
+                StateKind::Value => {
+                    let Some(value) = backend.value_get(older, at)? else {
+                        continue;
+                    };
+                    if backend.value_get(self.current, at)?.is_none() {
+                        let migrated = migrate(&value)?;
+                        backend.value_set(self.current, at, &migrated)?;
+                    }
+                }
+                StateKind::List => {
+                    let elements = backend.list_get(older, at)?;
+                    if elements.is_empty() {
+                        continue;
+                    }
+                    let mut list = elements
+                        .iter()
+                        .map(|element| migrate(element))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    list.extend(backend.list_get(self.current, at)?);
+                    backend.list_update(self.current, at, list)?;
+                }
+                StateKind::Map => {
+                    let entries = backend.map_entries(older, at)?;
+                    if entries.is_empty() {
+                        continue;
+                    }
+                    for (map_key, value) in entries {
+                        if backend.map_get(self.current, at, &map_key)?.is_none() {
+                            let migrated = migrate(&value)?;
+                            backend.map_put(self.current, at, &map_key, &migrated)?;
+                        }
+                    }
+                }
+                StateKind::BroadcastMap => unreachable!("broadcast state is not migrated"),
+            }
+            backend.clear(older, at)?;
+        }
+        Ok(())
     }
 }
 

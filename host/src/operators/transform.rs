@@ -3,7 +3,7 @@
 use std::ops::Range;
 
 use super::poison::{self, OnFailure, Retry};
-use crate::runtime::operator::{Collector, Operator, OperatorError};
+use crate::runtime::operator::{Collector, FunctionReplacement, Operator, OperatorError};
 use crate::runtime::record::Record;
 use crate::time::processing_time_now;
 use crate::wasm::GuestInstance;
@@ -110,6 +110,17 @@ impl Retry for TransformRetry<'_> {
 }
 
 impl Operator for WasmTransform {
+    fn replace_function(&mut self, replacement: FunctionReplacement) -> Result<(), OperatorError> {
+        if replacement.descriptor.side_outputs != self.guest.side_outputs {
+            return Err(OperatorError::Record(format!(
+                "the new version declares side outputs {:?} and the running one {:?}; a swap cannot rewire the job",
+                replacement.descriptor.side_outputs, self.guest.side_outputs
+            )));
+        }
+        self.guest.instance = replacement.instance;
+        Ok(())
+    }
+
     fn process(
         &mut self,
         mut input: Vec<Record>,

@@ -19,17 +19,20 @@ use super::plan::{
     RunOptions, load_modules, plan,
 };
 use super::restart::RestartTracker;
+use super::swap::{self, held_states, state_records};
 use super::task::{Stop, TaskError};
-use crate::checkpoint::coordinator::{CheckpointStats, Coordinator, SavepointReport, SharedStats};
+use crate::checkpoint::coordinator::{
+    CheckpointStats, Coordinator, SavepointReport, SharedStats, SwapRequest,
+};
 use crate::checkpoint::{
-    self, BarrierRequests, CheckpointStorage, FunctionRecord, Manifest, SnapshotKind, StateRecord,
-    TaskAck,
+    self, BarrierRequests, CheckpointStorage, FunctionRecord, Manifest, SnapshotKind, TaskAck,
 };
 use crate::connectors::staged_file;
 use crate::job::{Job, SinkConnector, StateBackendConfig};
-use crate::state::StateKind;
+use crate::runtime::operator::OperatorError;
 use crate::wasm::GuestEngine;
 use crate::wasm::function_kind_name;
+use crate::wasm::versions::{DroppedState, check_compatibility};
 
 /// What a finished run reports.
 #[derive(Debug, Clone)]
@@ -161,10 +164,16 @@ fn execute(
     shared.update(|state| state.phase = phase);
     // Commands that came too late get a closed channel, not silence.
     for command in commands.try_iter() {
-        if let JobCommand::Savepoint(request) = command {
-            let _ = request
-                .reply
-                .send(Err("the job ended before the savepoint could start".into()));
+        match command {
+            JobCommand::Savepoint(request) => {
+                let _ = request
+                    .reply
+                    .send(Err("the job ended before the savepoint could start".into()));
+            }
+            JobCommand::Swap { reply, .. } => {
+                let _ = reply.send(Err("the job ended before the swap could start".into()));
+            }
+            JobCommand::Cancel => {}
         }
     }
     result
@@ -186,8 +195,24 @@ fn execute_attempts(
     // Checkpoints this run takes get ids from here on.
     let mut first_own_id = None;
     loop {
-        let restore = find_checkpoint(job, &modules, from.as_ref(), options.non_restored_state)
+        let restore = find_checkpoint(job, from.as_ref(), options.non_restored_state)
             .map_err(JobFailure::Setup)?;
+        // The modules this attempt runs: those a restored snapshot had
+        // swapped to, checked against the state it holds.
+        let running_modules = match &restore {
+            Some((manifest, storage)) => {
+                let location = storage.location(manifest.id);
+                let restored = modules
+                    .restored(manifest, &location, &engine)
+                    .and_then(|restored| {
+                        check_restored_states(manifest, &restored, options.non_restored_state)?;
+                        Ok(restored)
+                    })
+                    .map_err(JobFailure::Setup)?;
+                restored
+            }
+            None => modules.clone(),
+        };
         first_own_id.get_or_insert_with(|| {
             newest_checkpoint_id(job, restore.as_ref().map(|(m, _)| m.id)) + 1
         });
@@ -198,7 +223,8 @@ fn execute_attempts(
         prepare_sinks(job, restore.as_ref().map(|(m, _)| m)).map_err(JobFailure::Setup)?;
         let attempt = Attempt {
             job,
-            modules: &modules,
+            modules: &running_modules,
+            engine: &engine,
             options,
             stats: &stats,
             shared,
@@ -292,6 +318,11 @@ fn wait_for_restart(delay: Duration, shared: &Shared, commands: &Receiver<JobCom
                     "the job is restarting after a failure; try again when it runs".into(),
                 ));
             }
+            Ok(JobCommand::Swap { reply, .. }) => {
+                let _ = reply.send(Err(
+                    "the job is restarting after a failure; try again when it runs".into(),
+                ));
+            }
             Err(RecvTimeoutError::Timeout) => return Waited::Elapsed,
             Err(RecvTimeoutError::Disconnected) => {
                 std::thread::sleep(until.saturating_duration_since(Instant::now()));
@@ -308,7 +339,6 @@ fn snapshot(stats: &SharedStats) -> CheckpointStats {
 /// The checkpoint to restore, checked, with the storage holding it.
 fn find_checkpoint(
     job: &Job,
-    modules: &LoadedModules,
     from: Option<&FromCheckpoint>,
     non_restored: NonRestoredState,
 ) -> Result<Option<(Manifest, Arc<dyn CheckpointStorage>)>> {
@@ -324,7 +354,7 @@ fn find_checkpoint(
                     );
                     return Ok(None);
                 }
-                None => return find_checkpoint(job, modules, initial.as_deref(), non_restored),
+                None => return find_checkpoint(job, initial.as_deref(), non_restored),
             }
         }
         Some(FromCheckpoint::Latest) => {
@@ -391,75 +421,85 @@ fn find_checkpoint(
             ),
         }
     }
-    check_state_kinds(&manifest, what, modules)?;
     tracing::info!("restoring {what} {}", manifest.id);
     Ok(Some((manifest, storage)))
 }
 
-/// Refuse a restore where a module declares a state under a name the
-/// snapshot has with another kind (its bytes would be misread).
-fn check_state_kinds(manifest: &Manifest, what: &str, modules: &LoadedModules) -> Result<()> {
+/// Refuse a restore where a module other than the one that wrote the
+/// snapshot cannot take over its state (the rules of `wasm::versions`: a
+/// state whose kind changed, a version without a migration, a dropped
+/// state without `--allow-non-restored-state`).
+fn check_restored_states(
+    manifest: &Manifest,
+    modules: &LoadedModules,
+    non_restored: NonRestoredState,
+) -> Result<()> {
+    let what = match manifest.kind {
+        SnapshotKind::Checkpoint => "checkpoint",
+        SnapshotKind::Savepoint => "savepoint",
+    };
+    let dropped = match non_restored {
+        NonRestoredState::Refuse => DroppedState::Refuse,
+        NonRestoredState::Drop => DroppedState::Allow,
+    };
     for recorded in &manifest.functions {
         let Some(module) = modules.operator(&recorded.uid) else {
             continue;
         };
-        for state in &recorded.states {
-            let now = module
-                .descriptor
-                .states
-                .iter()
-                .find(|s| s.name == state.name);
-            if let Some(now) = now
-                && state_kind_name(now.kind) != state.kind
-            {
-                bail!(
-                    "operator `{}`: state `{}` is a {} state in {what} {} and a {} state in {}; a state's kind cannot change across a restore (give the new state another name)",
-                    recorded.uid,
-                    state.name,
-                    state.kind,
-                    manifest.id,
-                    state_kind_name(now.kind),
-                    module.path.display()
-                );
-            }
+        if module.sha256 == recorded.module_sha256 {
+            continue;
         }
+        let held = held_states(recorded).map_err(|e| anyhow!("{what} {}: {e}", manifest.id))?;
+        let held_by = format!("{what} {}", manifest.id);
+        check_compatibility(
+            &held,
+            &held_by,
+            module.descriptor.kind,
+            &module.descriptor.states,
+            dropped,
+        )
+        .map_err(|incompatible| {
+            anyhow!(
+                "operator `{}`: {} cannot restore {what} {}: {incompatible}",
+                recorded.uid,
+                module.path.display(),
+                manifest.id
+            )
+        })?;
     }
     Ok(())
 }
 
-/// How manifests name a state kind.
-fn state_kind_name(kind: StateKind) -> &'static str {
-    match kind {
-        StateKind::Value => "value",
-        StateKind::List => "list",
-        StateKind::Map => "map",
-        StateKind::BroadcastMap => "broadcast-map",
-    }
-}
-
-/// What manifests record about the job's guest functions.
-fn function_records(job: &Job, modules: &LoadedModules) -> Vec<FunctionRecord> {
-    job.operators
+/// What manifests record about the job's guest functions, and the modules
+/// of swapped ones (stored with every snapshot), by SHA-256.
+fn function_records(
+    job: &Job,
+    modules: &LoadedModules,
+) -> (
+    Vec<FunctionRecord>,
+    std::collections::HashMap<String, Arc<Vec<u8>>>,
+) {
+    let mut swapped_modules = std::collections::HashMap::new();
+    let records = job
+        .operators
         .iter()
         .filter_map(|op| {
             let module = modules.operator(&op.uid)?;
+            let swapped = modules.swapped(&op.uid);
+            if let Some(swapped) = swapped {
+                swapped_modules.insert(module.sha256.clone(), swapped.bytes.clone());
+            }
             Some(FunctionRecord {
                 uid: op.uid.clone(),
                 module_sha256: module.sha256.clone(),
                 kind: function_kind_name(module.descriptor.kind).to_string(),
-                states: module
-                    .descriptor
-                    .states
-                    .iter()
-                    .map(|s| StateRecord {
-                        name: s.name.clone(),
-                        kind: state_kind_name(s.kind).to_string(),
-                        ttl_ms: s.ttl.map(|t| t.millis),
-                    })
-                    .collect(),
+                states: state_records(&module.descriptor),
+                config: swapped.and_then(|s| s.config.clone()),
+                swaps: swapped.map(|s| s.swaps.clone()).unwrap_or_default(),
             })
         })
-        .collect()
+        .collect();
+    (records, swapped_modules)
 }
 
 /// The newest complete checkpoint of `job` with an id of at least `since`
@@ -516,6 +556,7 @@ fn prepare_sinks(job: &Job, restore: Option<&Manifest>) -> Result<()> {
 struct Attempt<'a> {
     job: &'a Job,
     modules: &'a LoadedModules,
+    engine: &'a GuestEngine,
     options: &'a RunOptions,
     stats: &'a SharedStats,
     shared: &'a Shared,
@@ -556,12 +597,14 @@ impl Attempt<'_> {
             .with_context(|| format!("cannot create {}", scratch.display()))
             .map_err(AttemptFailure::Setup)?;
         let newest = newest_checkpoint_id(job, restore.map(|(m, _)| m.id));
+        let (functions, swapped_modules) = function_records(job, self.modules);
         let mut coordinator =
             Coordinator::new(job, tasks.len(), requests, newest, self.stats.clone())
-                .with_functions(function_records(job, self.modules));
+                .with_functions(functions, swapped_modules);
         self.shared.update(|state| {
             state.phase = JobPhase::Running;
             state.metrics = Some(metrics.clone());
+            state.functions = coordinator.functions().to_vec();
         });
         let never = crossbeam_channel::never();
         let mut commands = self.commands;
@@ -596,14 +639,31 @@ impl Attempt<'_> {
             select! {
                 recv(ack_rx) -> ack => {
                     if let Ok(ack) = ack {
+                        let swap = !ack.swapped.is_empty();
                         acknowledge(&mut coordinator, ack);
                         if coordinator.stopped_at().is_some() {
                             self.shared.update(|state| state.phase = JobPhase::Stopping);
+                        }
+                        if swap {
+                            let functions = coordinator.functions().to_vec();
+                            self.shared.update(|state| state.functions = functions);
                         }
                     }
                 }
                 recv(commands) -> command => match command {
                     Ok(JobCommand::Savepoint(request)) => coordinator.savepoint(request),
+                    Ok(JobCommand::Swap { order, reply }) => {
+                        let running = coordinator.function(&order.operator);
+                        let side_outputs = (self.modules.operator(&order.operator))
+                            .map(|m| m.descriptor.side_outputs.as_slice());
+                        match swap::prepare(&order, job, running, side_outputs, self.engine) {
+                            Ok(swap) => coordinator.swap(SwapRequest { swap, reply }),
+                            Err(refusal) => {
+                                tracing::warn!("{refusal}");
+                                let _ = reply.send(Err(refusal));
+                            }
+                        }
+                    }
                     Ok(JobCommand::Cancel) => {
                         tracing::info!("cancelling the job, as requested");
                         cancelled.store(true, Ordering::Relaxed);
@@ -639,6 +699,15 @@ impl Attempt<'_> {
             }
             if failure.is_none() && host_panic.is_none() {
                 coordinator.tick(Instant::now());
+            }
+            if let Some(reason) = coordinator.take_split_swap() {
+                cancelled.store(true, Ordering::Relaxed);
+                failure.get_or_insert(Box::new(TaskError {
+                    node: "a live swap".into(),
+                    subtask: 1,
+                    parallelism: 1,
+                    error: OperatorError::Record(reason),
+                }));
             }
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 last_tick = Instant::now();

@@ -18,9 +18,11 @@ use serde::{Deserialize, Serialize};
 use super::executor::{JobFailure, JobReport};
 use super::metrics::JobMetrics;
 use super::plan::JobGraph;
+use super::swap::SwapOrder;
 use crate::checkpoint::AfterSavepoint;
+use crate::checkpoint::FunctionRecord;
 use crate::checkpoint::coordinator::{
-    CheckpointStats, SavepointReport, SavepointRequest, SharedStats,
+    CheckpointStats, SavepointReport, SavepointRequest, SharedStats, SwapReport,
 };
 
 /// What the executor is asked to do while the job runs.
@@ -28,6 +30,11 @@ use crate::checkpoint::coordinator::{
 pub enum JobCommand {
     /// Take a savepoint (and stop after it, if asked).
     Savepoint(SavepointRequest),
+    /// Swap an operator's function at a barrier.
+    Swap {
+        order: SwapOrder,
+        reply: Sender<Result<SwapReport, String>>,
+    },
     /// Stop every task now; nothing more is committed.
     Cancel,
 }
@@ -73,6 +80,9 @@ pub struct JobState {
     /// Per node of `metrics`: records in and out per second over the last
     /// second or so.
     pub rates: Vec<(f64, f64)>,
+    /// Each guest function's module and swap history, as checkpoints
+    /// record them now.
+    pub functions: Vec<FunctionRecord>,
     /// When `rates` were last sampled, and the counts then.
     sampled: Option<(Instant, Vec<(u64, u64)>)>,
 }
@@ -86,6 +96,7 @@ impl JobState {
             restarts: 0,
             last_failure: None,
             rates: Vec::new(),
+            functions: Vec::new(),
             sampled: None,
         }
     }
@@ -168,6 +179,19 @@ pub struct JobStatus {
     /// Per node (source, operator, sink): records in and out so far.
     pub nodes: Vec<NodeStatus>,
     pub checkpoints: CheckpointStatus,
+    /// Every operator with a guest function: its module and swaps.
+    #[serde(default)]
+    pub functions: Vec<FunctionStatus>,
+}
+
+/// An operator's guest function now, and how it got there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FunctionStatus {
+    pub operator: String,
+    pub kind: String,
+    pub module_sha256: String,
+    /// The live swaps of its function, oldest first.
+    pub swaps: Vec<crate::checkpoint::SwapRecord>,
 }
 
 /// One node's counters.
@@ -237,14 +261,19 @@ impl JobHandle {
                 reply,
             }))
             .map_err(|_| CommandError::JobEnded)?;
-        match answer.recv_timeout(timeout) {
-            Ok(Ok(report)) => Ok(report),
-            Ok(Err(reason)) => Err(CommandError::Refused(reason)),
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                Err(CommandError::TimedOut(timeout))
-            }
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(CommandError::JobEnded),
-        }
+        wait_for(&answer, timeout)
+    }
+
+    /// Swap the function of operator `order.operator` for the module
+    /// `order.module` at a barrier, and wait (up to `timeout`) until every
+    /// subtask runs it. A refusal (the module, its kind, its state, its
+    /// `init`) leaves the job as it was.
+    pub fn swap(&self, order: SwapOrder, timeout: Duration) -> Result<SwapReport, CommandError> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.commands
+            .send(JobCommand::Swap { order, reply })
+            .map_err(|_| CommandError::JobEnded)?;
+        wait_for(&answer, timeout)
     }
 
     /// Cancel the job: every task stops at once, nothing more is committed
@@ -297,7 +326,27 @@ impl JobHandle {
             last_failure: state.last_failure.clone(),
             nodes,
             checkpoints,
+            functions: state
+                .functions
+                .iter()
+                .map(|f| FunctionStatus {
+                    operator: f.uid.clone(),
+                    kind: f.kind.clone(),
+                    module_sha256: f.module_sha256.clone(),
+                    swaps: f.swaps.clone(),
+                })
+                .collect(),
         }
+    }
+}
+
+/// The answer to a command, within `timeout`.
+fn wait_for<T>(answer: &Receiver<Result<T, String>>, timeout: Duration) -> Result<T, CommandError> {
+    match answer.recv_timeout(timeout) {
+        Ok(Ok(report)) => Ok(report),
+        Ok(Err(reason)) => Err(CommandError::Refused(reason)),
+        Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(CommandError::TimedOut(timeout)),
+        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(CommandError::JobEnded),
     }
 }
 

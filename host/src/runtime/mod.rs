@@ -12,8 +12,10 @@ pub mod plan;
 pub mod record;
 pub mod restart;
 pub mod source_task;
+pub mod swap;
 pub mod task;
 
 pub use executor::{JobEnd, JobFailure, JobReport, run_job, start_job};
 pub use handle::{JobHandle, JobStatus, RunningJob};
 pub use plan::{NativeOperatorFactory, RunOptions};
+pub use swap::SwapOrder;

@@ -9,7 +9,7 @@ use super::record::Record;
 use crate::snapshot::{OperatorSnapshot, RestoredOperatorState};
 use crate::state::StateBackend;
 use crate::time::TimerService;
-use crate::wasm::GuestFailure;
+use crate::wasm::{FunctionDescriptor, GuestFailure, GuestInstance};
 
 /// Output of one operator call: the main output and the named side outputs.
 #[derive(Debug, Default)]
@@ -97,6 +97,14 @@ pub enum OperatorError {
     Restore(String),
 }
 
+/// A new version of an operator's guest function for one subtask,
+/// instantiated and initialised before the swap barrier came, so that the
+/// swap itself is only the exchange of instances.
+pub struct FunctionReplacement {
+    pub instance: GuestInstance,
+    pub descriptor: FunctionDescriptor,
+}
+
 /// One step of a dataflow, driven by its task.
 pub trait Operator: Send {
     /// Process a batch of input records in order.
@@ -153,6 +161,15 @@ pub trait Operator: Send {
         _scratch: &Path,
     ) -> Result<Option<OperatorSnapshot>, OperatorError> {
         Ok(None)
+    }
+
+    /// Go on with a new version of the guest function (a live swap, at a
+    /// barrier: everything before it went to the old version). State stays
+    /// where it is. Operators without a guest refuse.
+    fn replace_function(&mut self, _replacement: FunctionReplacement) -> Result<(), OperatorError> {
+        Err(OperatorError::Record(
+            "this operator runs no guest function to replace".into(),
+        ))
     }
 
     /// Put back the state of a checkpoint, before the first record.

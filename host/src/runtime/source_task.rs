@@ -205,6 +205,8 @@ impl SourceTask {
         self.last_barrier = id;
         match self.state() {
             Some(state) => self.chain.barrier(barrier, Some(state), Duration::ZERO)?,
+            // A swap without a checkpoint needs no position to come back to.
+            None if !barrier.snapshots() => self.chain.barrier(barrier, None, Duration::ZERO)?,
             None => {
                 tracing::warn!(
                     source = %self.source.name,

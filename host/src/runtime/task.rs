@@ -11,10 +11,10 @@ use thiserror::Error;
 
 use super::exchange::{Element, Exchange, ExchangeError, Message};
 use super::metrics::NodeMetrics;
-use super::operator::{Collector, Operator, OperatorError};
+use super::operator::{Collector, FunctionReplacement, Operator, OperatorError};
 use super::record::Record;
 use crate::checkpoint::protocol::{OperatorPart, SinkCommit, SourceState};
-use crate::checkpoint::{Barrier, CheckpointHandle, CheckpointTag, TaskAck};
+use crate::checkpoint::{Barrier, CheckpointHandle, CheckpointTag, SwappedSubtask, TaskAck};
 use crate::connectors::sink::SinkWriter;
 use crate::job::CheckpointMode;
 use crate::job::InputSide;
@@ -274,11 +274,13 @@ impl Chain {
         Ok(())
     }
 
-    /// `barrier` passed every input of the task: snapshot every operator
-    /// (in chain order, all records before the barrier having gone
-    /// through), forward the barrier, pre-commit the sinks, and hand the
-    /// task's part to the coordinator. `source` is where a source task's
-    /// reader was.
+    /// `barrier` passed every input of the task: a swap barrier first
+    /// puts the new version of its operator's function in place; then
+    /// every operator is snapshotted (in chain order, all records before
+    /// the barrier having gone through), the barrier forwarded, the sinks
+    /// pre-committed, and the task's part handed to the coordinator.
+    /// `source` is where a source task's reader was; `alignment`, how long
+    /// the task waited for the barrier on all its inputs.
     pub fn barrier(
         &mut self,
         barrier: Barrier,
@@ -290,8 +292,9 @@ impl Chain {
         let Some(handle) = self.checkpoints.clone() else {
             return Ok(());
         };
+        let swapped = self.swap_function(&handle, barrier, alignment)?;
         let mut operators = Vec::new();
-        for node in 0..self.nodes.len() {
+        for node in (0..self.nodes.len()).filter(|_| barrier.snapshots()) {
             let uid = self.nodes[node].metrics.name.clone();
             let scratch = handle
                 .scratch
@@ -321,7 +324,11 @@ impl Chain {
             }
         }
         let tag = CheckpointTag::Barrier(id);
-        let sinks = self.pre_commit_sinks(tag)?;
+        let sinks = if barrier.snapshots() {
+            self.pre_commit_sinks(tag)?
+        } else {
+            Vec::new()
+        };
         handle.acknowledge(TaskAck {
             task: handle.task,
             checkpoint: tag,
@@ -330,8 +337,50 @@ impl Chain {
             sinks,
             alignment,
             pause: started.elapsed(),
+            swapped,
         });
         Ok(())
+    }
+
+    /// At a swap barrier: give the operator being swapped, if it is in
+    /// this chain, its new instance for this subtask. A failure here fails
+    /// the task, and the job restarts from its latest checkpoint, on the
+    /// version that checkpoint records.
+    fn swap_function(
+        &mut self,
+        handle: &CheckpointHandle,
+        barrier: Barrier,
+        alignment: Duration,
+    ) -> Result<Vec<SwappedSubtask>, Stop> {
+        let started = Instant::now();
+        let Some(swap) = (barrier.always_aligned())
+            .then(|| handle.requests.swap(barrier.id))
+            .flatten()
+        else {
+            return Ok(Vec::new());
+        };
+        let Some(node) = (self.nodes.iter()).position(|n| n.metrics.name == swap.operator) else {
+            return Ok(Vec::new());
+        };
+        let name = format!("operator `{}`", swap.operator);
+        let Some(instance) = swap.take_instance(self.subtask) else {
+            let error = OperatorError::Record(format!(
+                "swap at barrier {}: no new instance was prepared for this subtask",
+                barrier.id
+            ));
+            return Err(self.task_error(name, error));
+        };
+        let replacement = FunctionReplacement {
+            instance,
+            descriptor: swap.descriptor.clone(),
+        };
+        if let Err(error) = self.nodes[node].op.replace_function(replacement) {
+            return Err(self.task_error(name, error));
+        }
+        Ok(vec![SwappedSubtask {
+            subtask: self.subtask,
+            pause: alignment + started.elapsed(),
+        }])
     }
 
     /// Make every sink's output durable; the files two-phase-commit sinks
@@ -388,6 +437,7 @@ impl Chain {
                 sinks,
                 alignment: Duration::ZERO,
                 pause: Duration::ZERO,
+                swapped: Vec::new(),
             });
         }
         Ok(())
@@ -444,11 +494,10 @@ impl BarrierAligner {
 
     /// Whether messages of `channel` must wait for the alignment.
     fn holds(&self, channel: usize) -> bool {
-        self.mode == CheckpointMode::ExactlyOnce
-            && self
-                .current
-                .as_ref()
-                .is_some_and(|(_, arrived, _)| arrived[channel])
+        self.current.as_ref().is_some_and(|(barrier, arrived, _)| {
+            arrived[channel]
+                && (self.mode == CheckpointMode::ExactlyOnce || barrier.always_aligned())
+        })
     }
 
     fn barrier(&mut self, channel: usize, barrier: Barrier) -> Alignment {

@@ -56,10 +56,10 @@ pub enum BroadcastError {
 
 impl BroadcastState {
     /// Empty maps for the `broadcast-map` states among `descriptors`.
-    pub fn new(descriptors: &[StateDescriptor]) -> Self {
+    pub fn new<'a>(descriptors: impl IntoIterator<Item = &'a StateDescriptor>) -> Self {
         BroadcastState {
             maps: descriptors
-                .iter()
+                .into_iter()
                 .map(|d| {
                     (d.kind == StateKind::BroadcastMap).then(|| BroadcastMap {
                         name: d.name.clone(),
@@ -137,6 +137,24 @@ impl BroadcastState {
             }
         }
         Ok(())
+    }
+
+    /// Arrange the maps for a new version of the function (a live swap),
+    /// whose states are `descriptors`: each broadcast map keeps its entries
+    /// under its name, wherever the new version puts it; a new map starts
+    /// empty, and a map the new version no longer declares goes.
+    pub fn rearrange<'a>(&mut self, descriptors: impl IntoIterator<Item = &'a StateDescriptor>) {
+        let mut old = std::mem::take(&mut self.maps);
+        let mut rearranged = BroadcastState::new(descriptors);
+        for map in rearranged.maps.iter_mut().flatten() {
+            if let Some(kept) = old
+                .iter_mut()
+                .find_map(|m| m.take_if(|m| m.name == map.name))
+            {
+                map.entries = kept.entries;
+            }
+        }
+        self.maps = rearranged.maps;
     }
 
     /// Number of entries over all broadcast maps (for metrics and tests).

@@ -151,12 +151,17 @@ pub struct GuestContext {
 }
 
 impl GuestContext {
-    /// A sandbox with no filesystem, network, environment or arguments;
+    /// A sandbox with no filesystem, network or arguments, and nothing in
+    /// the environment but the subtask's index and the parallelism;
     /// guest stdout/stderr go to tracing.
     pub fn new(tag: Arc<GuestTag>, memory_bytes: u64) -> Self {
+        // Which subtask this is (Flink's RuntimeContext), the only thing
+        // in the environment; the SDK's `OpenContext` reads it.
         let wasi = WasiCtx::builder()
             .stdout(GuestOutput::new(tag.clone(), "stdout"))
             .stderr(GuestOutput::new(tag.clone(), "stderr"))
+            .env("EDDY_SUBTASK_INDEX", tag.subtask.to_string())
+            .env("EDDY_PARALLELISM", tag.parallelism.to_string())
             .build();
         GuestContext {
             wasi,

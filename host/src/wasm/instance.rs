@@ -267,6 +267,25 @@ impl GuestInstance {
         })
     }
 
+    /// Turn one stored value of `state`, written by schema version
+    /// `from_version`, into a value of the version this function declares
+    /// (keyed-process world only).
+    pub fn migrate_state(
+        &mut self,
+        state: &str,
+        from_version: u32,
+        value: &[u8],
+    ) -> Result<Vec<u8>, GuestFailure> {
+        self.call(|instance, store| match instance {
+            WorldInstance::KeyedProcess(i) => i
+                .eddy_dataflow_keyed_process_function()
+                .call_migrate_state(store, state, from_version, value),
+            _ => Ok(Err(
+                "only keyed-process world functions have state to migrate".into(),
+            )),
+        })
+    }
+
     /// Process one batch (transform and keyed-process worlds).
     pub fn process_batch(&mut self, batch: &[u8]) -> Result<Vec<u8>, GuestFailure> {
         self.call(|instance, store| match instance {

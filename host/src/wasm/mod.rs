@@ -12,10 +12,12 @@ pub mod instance;
 pub mod layout;
 pub mod module;
 mod output;
+pub mod versions;
 
 pub use context::{GuestContext, GuestPanic, GuestTag, KeyedStateAccess, StateWrites};
 pub use engine::GuestEngine;
 pub use instance::{FailureKind, GuestFailure, GuestInstance};
 pub use module::{
-    FunctionDescriptor, GuestModule, ModuleError, World, function_kind_name, function_kind_of,
+    DeclaredState, FunctionDescriptor, GuestModule, ModuleError, World, function_kind_name,
+    function_kind_of,
 };

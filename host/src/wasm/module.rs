@@ -181,8 +181,39 @@ fn wrong_kind_message(path: &Path, expected: FunctionKind, actual: FunctionKind)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionDescriptor {
     pub kind: FunctionKind,
-    pub states: Vec<StateDescriptor>,
+    pub states: Vec<DeclaredState>,
     pub side_outputs: Vec<String>,
+}
+
+/// One state as a function declares it: what its backend stores (name,
+/// kind, time-to-live) and the schema version of its values, which a live
+/// swap or a restore compares with the version already stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredState {
+    pub state: StateDescriptor,
+    /// Schema version of the values (1 for a state's first form).
+    pub version: u32,
+    /// Older versions the function's `migrate-state` turns into this one.
+    pub migrates_from: Vec<u32>,
+}
+
+impl std::ops::Deref for DeclaredState {
+    type Target = StateDescriptor;
+
+    fn deref(&self) -> &StateDescriptor {
+        &self.state
+    }
+}
+
+impl DeclaredState {
+    /// A state at version 1 that migrates from nothing.
+    pub fn first_version(state: StateDescriptor) -> Self {
+        DeclaredState {
+            state,
+            version: 1,
+            migrates_from: Vec::new(),
+        }
+    }
 }
 
 impl From<Descriptor> for FunctionDescriptor {
@@ -192,21 +223,25 @@ impl From<Descriptor> for FunctionDescriptor {
             states: d
                 .states
                 .into_iter()
-                .map(|s| StateDescriptor {
-                    name: s.name,
-                    kind: match s.kind {
-                        WitStateKind::Value => StateKind::Value,
-                        WitStateKind::List => StateKind::List,
-                        WitStateKind::Map => StateKind::Map,
-                        WitStateKind::BroadcastMap => StateKind::BroadcastMap,
-                    },
-                    ttl: s.ttl.map(|t| StateTtl {
-                        millis: t.millis,
-                        update: match t.update {
-                            WitTtlUpdate::OnCreateAndWrite => TtlUpdate::OnCreateAndWrite,
-                            WitTtlUpdate::OnReadAndWrite => TtlUpdate::OnReadAndWrite,
+                .map(|s| DeclaredState {
+                    state: StateDescriptor {
+                        name: s.name,
+                        kind: match s.kind {
+                            WitStateKind::Value => StateKind::Value,
+                            WitStateKind::List => StateKind::List,
+                            WitStateKind::Map => StateKind::Map,
+                            WitStateKind::BroadcastMap => StateKind::BroadcastMap,
                         },
-                    }),
+                        ttl: s.ttl.map(|t| StateTtl {
+                            millis: t.millis,
+                            update: match t.update {
+                                WitTtlUpdate::OnCreateAndWrite => TtlUpdate::OnCreateAndWrite,
+                                WitTtlUpdate::OnReadAndWrite => TtlUpdate::OnReadAndWrite,
+                            },
+                        }),
+                    },
+                    version: s.version,
+                    migrates_from: s.migrates_from,
                 })
                 .collect(),
             side_outputs: d.side_outputs,

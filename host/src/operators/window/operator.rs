@@ -12,7 +12,9 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use crate::job::{WindowDef, WindowKind, WindowTime};
 use crate::operators::keyed_guest::{KeyedGuest, TimerAccess};
-use crate::runtime::operator::{Collector, Operator, OperatorError, keyed_snapshot};
+use crate::runtime::operator::{
+    Collector, FunctionReplacement, Operator, OperatorError, keyed_snapshot,
+};
 use crate::runtime::record::{NO_TIMESTAMP, Record};
 use crate::snapshot::{OperatorSnapshot, RestoredOperatorState};
 use crate::state::{
@@ -892,6 +894,21 @@ impl WindowOperator {
 }
 
 impl Operator for WindowOperator {
+    fn replace_function(&mut self, replacement: FunctionReplacement) -> Result<(), OperatorError> {
+        match &mut self.function {
+            WindowFunction::Process(guest) => {
+                guest.replace(replacement.instance, &replacement.descriptor)
+            }
+            WindowFunction::Aggregate(aggregate) => {
+                // Accumulators stay as they are: the new version must read
+                // the old one's (they are not versioned yet).
+                aggregate.guest = Box::new(replacement.instance);
+                aggregate.empty = aggregate.guest.create_accumulator()?;
+                Ok(())
+            }
+        }
+    }
+
     fn process(&mut self, input: Vec<Record>, out: &mut Collector) -> Result<(), OperatorError> {
         let now = processing_time_now();
         for record in input {

@@ -396,8 +396,11 @@ impl Wiring<'_> {
                 let range =
                     KeyGroupRange::for_subtask(subtask, def.parallelism, self.job.max_parallelism);
                 let context = || subtask_context(def, subtask);
-                let state =
+                let mut state =
                     restore_operator(restore, &def.uid, subtask, &range).with_context(context)?;
+                if let Some(module) = self.modules.operator(&def.uid) {
+                    drop_undeclared_states(&mut state, &module.descriptor);
+                }
                 op.restore_state(state).with_context(context)?;
             }
             node_ops.push(op);
@@ -558,7 +561,7 @@ impl Wiring<'_> {
             };
             let mut guest = GuestInstance::new(module, tag, def.limits).with_context(context)?;
             guest
-                .init(&def.config)
+                .init(self.modules.config_of(&def.uid, &def.config))
                 .with_context(|| format!("{}: init", context()))?;
             Ok((guest, module))
         };
@@ -633,5 +636,30 @@ impl Wiring<'_> {
                 )
             }
         })
+    }
+}
+
+/// Leave out entries of states that `descriptor` does not declare (in any
+/// version it reads): states a swap or restore was allowed to drop. The
+/// host's own states (`eddy.*`) stay.
+fn drop_undeclared_states(
+    state: &mut crate::snapshot::RestoredOperatorState,
+    descriptor: &crate::wasm::FunctionDescriptor,
+) {
+    let declared: std::collections::HashSet<String> = (descriptor.states.iter())
+        .flat_map(|s| {
+            let older = s.older_storages().into_iter().map(|(_, d)| d.name);
+            std::iter::once(s.storage().name).chain(older)
+        })
+        .collect();
+    let before = state.entries.len();
+    state
+        .entries
+        .retain(|e| e.state.starts_with("eddy.") || declared.contains(&e.state));
+    if state.entries.len() < before {
+        tracing::info!(
+            "{} entries of states the function no longer declares were not restored",
+            before - state.entries.len()
+        );
     }
 }

@@ -3,20 +3,36 @@
 //! declared by its operator.
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
 use super::RunOptions;
+use crate::checkpoint::{FunctionRecord, Manifest, SwapRecord};
 use crate::job::JobError;
 use crate::job::{InputSide, Job, KeyBy, LATE_LEFT_OUTPUT, LATE_RIGHT_OUTPUT, OperatorKind};
 use crate::wasm::bindings::FunctionKind;
 use crate::wasm::{GuestEngine, GuestModule, function_kind_of};
 
 /// The modules of a job, loaded and checked.
+#[derive(Clone)]
 pub struct LoadedModules {
     pub(super) operators: HashMap<String, GuestModule>,
     /// Key selectors by operator uid and the input they key.
     pub(super) selectors: HashMap<(String, InputSide), GuestModule>,
+    /// Operators whose function a restored snapshot had swapped live.
+    pub(super) swapped: HashMap<String, SwappedFunction>,
+}
+
+/// A function a live swap put in place, as a snapshot holds it.
+#[derive(Clone)]
+pub struct SwappedFunction {
+    /// Its config, when the swap gave it another than the job file's.
+    pub config: Option<String>,
+    pub swaps: Vec<SwapRecord>,
+    /// The module's bytes, stored again with every snapshot.
+    pub bytes: Arc<Vec<u8>>,
 }
 
 impl LoadedModules {
@@ -25,6 +41,85 @@ impl LoadedModules {
     pub fn operator(&self, uid: &str) -> Option<&GuestModule> {
         self.operators.get(uid)
     }
+
+    /// The swap history of operator `uid`'s function, if it was swapped.
+    pub fn swapped(&self, uid: &str) -> Option<&SwappedFunction> {
+        self.swapped.get(uid)
+    }
+
+    /// The config operator `uid`'s function is initialised with: what a
+    /// swap gave it, else `job_file`'s.
+    pub fn config_of<'a>(&'a self, uid: &str, job_file: &'a str) -> &'a str {
+        match self.swapped.get(uid).and_then(|s| s.config.as_deref()) {
+            Some(config) => config,
+            None => job_file,
+        }
+    }
+
+    /// The modules a run restored from `manifest` (a snapshot at
+    /// `location`) runs: where the snapshot records live swaps of a
+    /// function and the job file still names the module the job started
+    /// with, the swapped module stored in the snapshot, with its config;
+    /// where the job file names another module, that one (an upgrade
+    /// through a savepoint; its state is checked like any restore).
+    pub fn restored(
+        &self,
+        manifest: &Manifest,
+        location: &Path,
+        engine: &GuestEngine,
+    ) -> Result<LoadedModules> {
+        let mut modules = self.clone();
+        modules.swapped.clear();
+        for record in &manifest.functions {
+            let (Some(first), Some(current)) =
+                (record.swaps.first(), self.operators.get(&record.uid))
+            else {
+                continue;
+            };
+            if current.sha256 != first.from_sha256 {
+                tracing::info!(
+                    "operator `{}`: snapshot {} ran module {} after live swaps, but the job file names another module than the job started with ({}); running the job file's",
+                    record.uid,
+                    manifest.id,
+                    short(&record.module_sha256),
+                    current.path.display()
+                );
+                continue;
+            }
+            let path = location.join(FunctionRecord::module_file(&record.module_sha256));
+            let context = || {
+                format!(
+                    "operator `{}`: the module it was swapped to, stored in snapshot {}",
+                    record.uid, manifest.id
+                )
+            };
+            let module =
+                GuestModule::load(engine, &path, current.descriptor.kind).with_context(context)?;
+            let bytes = std::fs::read(&path).with_context(context)?;
+            tracing::info!(
+                "operator `{}` runs module {} (swapped live at barrier {}), as snapshot {} records",
+                record.uid,
+                short(&record.module_sha256),
+                record.swaps.last().map_or(0, |s| s.barrier),
+                manifest.id
+            );
+            modules.operators.insert(record.uid.clone(), module);
+            modules.swapped.insert(
+                record.uid.clone(),
+                SwappedFunction {
+                    config: record.config.clone(),
+                    swaps: record.swaps.clone(),
+                    bytes: Arc::new(bytes),
+                },
+            );
+        }
+        Ok(modules)
+    }
+}
+
+/// The first 12 hex digits of a SHA-256, as messages show it.
+fn short(sha256: &str) -> &str {
+    &sha256[..sha256.len().min(12)]
 }
 
 /// Load and check every module of `job` (what `eddy validate` does), and
@@ -37,6 +132,7 @@ pub fn load_modules(
     let mut modules = LoadedModules {
         operators: HashMap::new(),
         selectors: HashMap::new(),
+        swapped: HashMap::new(),
     };
     for op in &job.operators {
         if let (Some(path), Some(kind)) = (&op.module, function_kind_of(op.kind))
