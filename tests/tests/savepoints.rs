@@ -466,7 +466,15 @@ fn the_control_api_needs_the_token_and_answers_as_its_openapi_description_says()
         answer
     };
     check("GET", "/v1/jobs", "/v1/jobs", None, 200);
-    let details = check("GET", "/v1/jobs/{id}", &format!("/v1/jobs/{id}"), None, 200);
+    // The run registers before it has planned its tasks.
+    let started = Instant::now();
+    let details = loop {
+        let details = check("GET", "/v1/jobs/{id}", &format!("/v1/jobs/{id}"), None, 200);
+        if details["status"]["phase"] != "starting" || started.elapsed() > Duration::from_secs(30) {
+            break details;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     assert_eq!(details["status"]["phase"], "running");
     let source = &details["status"]["nodes"][0];
     assert_eq!(source["name"], "events");
@@ -527,6 +535,54 @@ fn the_control_api_needs_the_token_and_answers_as_its_openapi_description_says()
             .is_file()
     );
     assert_eq!(taken["stopped"], false);
+
+    // A live swap: bad requests, a refusal, and a swap to the same module.
+    let swaps = format!("/v1/jobs/{id}/swaps");
+    let relative = check(
+        "POST",
+        "/v1/jobs/{id}/swaps",
+        &swaps,
+        Some(r#"{"operator":"timeouts","module":"relative.wasm"}"#),
+        400,
+    );
+    assert!(
+        relative["error"]
+            .as_str()
+            .unwrap()
+            .contains("must be an absolute path")
+    );
+    check(
+        "POST",
+        "/v1/jobs/{id}/swaps",
+        &swaps,
+        Some(r#"{"operator":"timeouts"}"#),
+        400,
+    );
+    let module = wasm("count_with_timeout");
+    let body = serde_json::json!({ "operator": "per-second", "module": module }).to_string();
+    let refused = check("POST", "/v1/jobs/{id}/swaps", &swaps, Some(&body), 409);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot swap operator `per-second`"),
+        "{refused}"
+    );
+    let body = serde_json::json!({ "operator": "timeouts", "module": module }).to_string();
+    let swapped = check("POST", "/v1/jobs/{id}/swaps", &swaps, Some(&body), 200);
+    assert_eq!(swapped["operator"], "timeouts");
+    assert_eq!(swapped["module_sha256"], swapped["previous_sha256"]);
+    assert!(
+        swapped["checkpoint"].is_null(),
+        "the job has no checkpoints"
+    );
+    let details = check("GET", "/v1/jobs/{id}", &format!("/v1/jobs/{id}"), None, 200);
+    let functions = details["status"]["functions"].as_array().unwrap();
+    let timeouts = functions
+        .iter()
+        .find(|f| f["operator"] == "timeouts")
+        .unwrap();
+    assert_eq!(timeouts["swaps"].as_array().unwrap().len(), 1, "{details}");
     check("POST", "/v1/jobs/{id}/cancel", &cancel, None, 202);
 
     let (status, stderr) = run.wait();

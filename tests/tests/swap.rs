@@ -286,20 +286,24 @@ fn assert_lines(expected: &[String], actual: &[String], what: &str) {
     }
 }
 
-/// `eddy swap` of operator `counter` to `module`: the swap's barrier's
-/// source position (the generator's next record), and the CLI's stderr.
-fn swap(scratch: &Scratch, module: &str, extra: &[&str]) -> (u64, String) {
-    let module = wasm(module);
-    let mut args = vec![
+/// `eddy swap` of `operator` of the job `swapped` to `module`.
+fn eddy_swap(scratch: &Scratch, operator: &str, module: &Path) -> Output {
+    let module = module.to_str().unwrap();
+    let args = [
         "swap",
         "swapped",
         "--operator",
-        "counter",
+        operator,
         "--module",
-        module.to_str().unwrap(),
+        module,
     ];
-    args.extend_from_slice(extra);
-    let output = eddy(scratch, &args).success();
+    eddy(scratch, &args)
+}
+
+/// `eddy swap` of operator `counter` to `module`: the swap's barrier's
+/// source position (the generator's next record), and the CLI's stderr.
+fn swap(scratch: &Scratch, module: &str) -> (u64, String) {
+    let output = eddy_swap(scratch, "counter", &wasm(module)).success();
     let at = output
         .stderr
         .find("events 1/1 at record ")
@@ -353,7 +357,7 @@ fn swap_mid_run(parallelism: u32, backend: &str, module: &str, after: Version) {
     let mut run = Background::start(&scratch, &["job.toml"]);
     wait_registered(&scratch, &mut run);
     wait_for_progress(&scratch, &mut run, RECORDS / 3);
-    let (cut, stderr) = swap(&scratch, module, &[]);
+    let (cut, stderr) = swap(&scratch, module);
     assert!(
         cut < RECORDS,
         "the swap came before the end of the input: {stderr}"
@@ -427,7 +431,7 @@ fn killed_after_a_swap(module: &str, after: Version, wait_for_next_checkpoint: b
     let mut run = Background::start(&scratch, &["job.toml"]);
     wait_registered(&scratch, &mut run);
     wait_for_progress(&scratch, &mut run, RECORDS / 4);
-    let (cut, stderr) = swap(&scratch, module, &[]);
+    let (cut, stderr) = swap(&scratch, module);
     let barrier = barrier_of(&stderr);
     if wait_for_next_checkpoint {
         let started = Instant::now();
@@ -513,50 +517,35 @@ fn refused_swaps_say_why_and_leave_the_job_running_on_the_old_version() {
     let mut run = Background::start(&scratch, &["job.toml"]);
     wait_registered(&scratch, &mut run);
     wait_for_progress(&scratch, &mut run, 1000);
-    let refusals: [(&str, &Path, &[&str]); 7] = [
+    let refusals: [(&str, &Path); 7] = [
         (
             "enrich_map.wasm is a function of kind `map` (world `transform`), but the operator is declared `kind = \"keyed-process\"`",
             &wasm("enrich_map"),
-            &[],
         ),
         (
             "is a function of kind `window-process` (world `keyed-process`), but the operator is declared `kind = \"keyed-process\"`",
             &wasm("window_collect"),
-            &[],
         ),
         (
             "state `count`: it is a value state in the running version and a list state in the new module",
             &wasm("swap_count_bad_kind"),
-            &[],
         ),
         (
             "state `count`: it is at version 1 in the running version and at version 2 in the new module, which declares no migration from version 1",
             &wasm("swap_count_bad_version"),
-            &[],
         ),
         (
             "state `count`: the running version has this value state and the new module no longer declares it; its contents would be lost (allow that with --allow-dropped-state)",
             &wasm("swap_count_dropped"),
-            &[],
         ),
         (
             "the new version's init failed on subtask 2/2: guest returned an error: init refused on subtask 1 by config; nothing changed, every subtask runs the old version",
             &wasm("swap_count_init_fails"),
-            &[],
         ),
-        ("is not a WebAssembly file", &not_a_component, &[]),
+        ("is not a WebAssembly file", &not_a_component),
     ];
-    for (message, module, extra) in refusals {
-        let mut args = vec![
-            "swap",
-            "swapped",
-            "--operator",
-            "counter",
-            "--module",
-            module.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let refused = eddy(&scratch, &args).failure();
+    for (message, module) in refusals {
+        let refused = eddy_swap(&scratch, "counter", module).failure();
         refused.stderr_has(&["cannot swap operator `counter`", message]);
         assert!(
             run.running(),
@@ -564,18 +553,7 @@ fn refused_swaps_say_why_and_leave_the_job_running_on_the_old_version() {
             run.stderr()
         );
     }
-    let unknown = eddy(
-        &scratch,
-        &[
-            "swap",
-            "swapped",
-            "--operator",
-            "nope",
-            "--module",
-            wasm("swap_count_v2").to_str().unwrap(),
-        ],
-    )
-    .failure();
+    let unknown = eddy_swap(&scratch, "nope", &wasm("swap_count_v2")).failure();
     unknown.stderr_has(&[
         "job `swapped` has no operator `nope` (operators with a function: `counter`)",
     ]);
@@ -607,7 +585,7 @@ fn a_swap_of_a_job_without_checkpoints_works_and_says_it_will_not_survive_a_cras
     let mut run = Background::start(&scratch, &["job.toml"]);
     wait_registered(&scratch, &mut run);
     wait_for_progress(&scratch, &mut run, RECORDS / 3);
-    let (cut, stderr) = swap(&scratch, "swap_count_v2", &[]);
+    let (cut, stderr) = swap(&scratch, "swap_count_v2");
     assert!(
         stderr.contains(
             "the job has no checkpoints: this swap will not survive a crash or a restart"
@@ -620,5 +598,60 @@ fn a_swap_of_a_job_without_checkpoints_works_and_says_it_will_not_survive_a_cras
         &oracle(&records, cut, Version::V2),
         &committed(&scratch),
         &format!("no checkpoints, swap at record {cut}"),
+    );
+}
+
+#[test]
+fn a_restore_from_a_savepoint_with_a_new_module_checks_its_state_by_the_same_rules() {
+    let scratch = Scratch::new();
+    let shape = JobShape {
+        rate: Some(RATE / 2),
+        ..JobShape::default()
+    };
+    scratch.write("job.toml", shape.text());
+    let mut run = Background::start(&scratch, &["job.toml"]);
+    wait_registered(&scratch, &mut run);
+    wait_for_progress(&scratch, &mut run, 1000);
+    let taken = eddy(&scratch, &["savepoint", "swapped", "savepoints"]).success();
+    let savepoint = taken.stdout.trim().to_string();
+    run.kill();
+
+    let restore = |module: &str, extra: &[&str]| {
+        let shape = JobShape {
+            module,
+            rate: None,
+            ..JobShape::default()
+        };
+        scratch.write("job.toml", shape.text());
+        let mut args = vec!["run", "--quiet", "job.toml", "--from-savepoint", &savepoint];
+        args.extend_from_slice(extra);
+        eddy(&scratch, &args)
+    };
+    restore("swap_count_bad_version", &[])
+        .failure()
+        .stderr_has(&[
+            "operator `counter`",
+            "cannot restore savepoint",
+            "state `count`: it is at version 1 in savepoint",
+            "declares no migration from version 1",
+        ]);
+    restore("swap_count_dropped", &[]).failure().stderr_has(&[
+        "state `count`: savepoint",
+        "has this value state and the new module no longer declares it",
+    ]);
+    // Allowed to drop it, the job starts; so does a version that migrates.
+    restore("swap_count_dropped", &["--allow-non-restored-state"]).success();
+    let migrated = restore("swap_count_v2_migrating", &[]).success();
+    assert!(
+        migrated.stderr.contains("restoring savepoint"),
+        "{}",
+        migrated.stderr
+    );
+    let lines = committed(&scratch);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"prev_ts\":null") && !l.contains("\"count\":1,")),
+        "some key went on from its restored version-1 count, migrated"
     );
 }

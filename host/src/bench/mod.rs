@@ -3,6 +3,7 @@
 //! same functions in the same process, alternating, reporting records/s.
 
 mod native;
+mod swap;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,14 @@ pub struct BenchArgs {
     /// last several intervals for that to mean anything.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub checkpoint_interval: Duration,
+    /// Instead of the pipelines: swap the window pipeline's function live
+    /// this many times, one swap every `--swap-every`, and report the
+    /// pauses and the throughput while swapping (several minutes for 100).
+    #[arg(long, default_value_t = 0)]
+    pub swaps: usize,
+    /// How often `--swaps` swaps.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    pub swap_every: Duration,
 }
 
 /// A benchmark pipeline.
@@ -77,6 +86,9 @@ impl Pipeline {
 
 /// Run the selected pipelines and print records/s and the WASM/native ratio.
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.swaps > 0 {
+        return swap::run(args);
+    }
     let pipelines = match args.pipeline.as_str() {
         "all" => vec![
             Pipeline::Stateless,

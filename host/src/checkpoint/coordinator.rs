@@ -167,7 +167,7 @@ enum Reply {
 #[derive(Debug)]
 enum Waiting {
     Savepoint(SavepointRequest),
-    Swap(SwapRequest),
+    Swap(Box<SwapRequest>),
 }
 
 /// Savepoints time out after this long when the job has no
@@ -393,7 +393,7 @@ impl Coordinator {
             Some(reason) => {
                 let _ = request.reply.send(Err(reason));
             }
-            None => self.waiting = Some(Waiting::Swap(request)),
+            None => self.waiting = Some(Waiting::Swap(Box::new(request))),
         }
     }
 
@@ -414,7 +414,7 @@ impl Coordinator {
         }
         match self.waiting.take() {
             Some(Waiting::Savepoint(request)) => return self.start_savepoint(request, now),
-            Some(Waiting::Swap(request)) => return self.start_swap(request, now),
+            Some(Waiting::Swap(request)) => return self.start_swap(*request, now),
             None => {}
         }
         let Some(config) = &self.config else {
@@ -480,11 +480,14 @@ impl Coordinator {
             self.last_started = now;
         }
         self.start(BarrierKind::Swap(durability), storage, reply, now);
-        let barrier = Barrier {
-            id,
-            kind: BarrierKind::Swap(durability),
-        };
-        self.requests.request_swap(barrier, prepared);
+        // `start` answers and gives up if the snapshot cannot be begun.
+        if self.in_flight.as_ref().is_some_and(|f| f.id == id) {
+            let barrier = Barrier {
+                id,
+                kind: BarrierKind::Swap(durability),
+            };
+            self.requests.request_swap(barrier, prepared);
+        }
     }
 
     /// Make barrier `kind` with the next id the one in flight, with the
@@ -961,6 +964,112 @@ mod tests {
             pause: Duration::ZERO,
             swapped: Vec::new(),
         }
+    }
+
+    fn swap_request(
+        sha: &str,
+    ) -> (
+        SwapRequest,
+        crossbeam_channel::Receiver<Result<SwapReport, String>>,
+    ) {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let swap = PreparedSwapParts {
+            operator: "f".into(),
+            descriptor: crate::wasm::FunctionDescriptor {
+                kind: crate::wasm::bindings::FunctionKind::KeyedProcess,
+                states: Vec::new(),
+                side_outputs: Vec::new(),
+            },
+            instances: Vec::new(),
+            record: FunctionRecord {
+                uid: "f".into(),
+                module_sha256: sha.into(),
+                kind: "keyed-process".into(),
+                states: Vec::new(),
+                config: None,
+                swaps: Vec::new(),
+            },
+            module: Arc::new(b"new module".to_vec()),
+            module_path: "/new.wasm".into(),
+            state_changes: vec!["count: kept".into()],
+        };
+        (SwapRequest { swap, reply }, answer)
+    }
+
+    #[test]
+    fn a_swap_waits_for_the_checkpoint_in_flight_and_is_a_checkpoint_recording_the_new_module() {
+        let dir = tempfile::tempdir().unwrap();
+        let requests = Arc::new(BarrierRequests::default());
+        let stats = SharedStats::default();
+        let running = FunctionRecord {
+            uid: "f".into(),
+            module_sha256: "old".into(),
+            kind: "keyed-process".into(),
+            states: Vec::new(),
+            config: None,
+            swaps: Vec::new(),
+        };
+        let mut c = Coordinator::new(&job(dir.path()), 2, requests.clone(), 0, stats.clone())
+            .with_functions(vec![running], HashMap::new());
+        let t0 = c.last_started;
+        c.tick(t0 + Duration::from_secs(10));
+        assert_eq!(requests.newest(), 1, "a checkpoint is in flight");
+
+        let (request, answer) = swap_request("new");
+        c.swap(request);
+        let (second, refused) = swap_request("newer");
+        c.swap(second);
+        assert_eq!(
+            refused.try_recv().unwrap().unwrap_err(),
+            "another swap is in progress; try again when it is done"
+        );
+        c.tick(t0 + Duration::from_secs(11));
+        assert_eq!(requests.newest(), 1, "the swap waits for the checkpoint");
+        c.acknowledge(ack(0, 1)).unwrap();
+        c.acknowledge(ack(1, 1)).unwrap();
+        c.tick(t0 + Duration::from_secs(12));
+        assert_eq!(requests.newest(), 2);
+        let barrier = requests.due(1).unwrap();
+        assert_eq!(
+            barrier.kind,
+            BarrierKind::Swap(SwapDurability::Checkpointed)
+        );
+        assert!(requests.swap(2).is_some(), "the instances wait beside it");
+        assert!(answer.try_recv().is_err(), "no answer before every ack");
+
+        let mut swapped = ack(0, 2);
+        swapped.swapped = vec![SwappedSubtask {
+            subtask: 0,
+            pause: Duration::from_micros(250),
+        }];
+        c.acknowledge(swapped).unwrap();
+        c.acknowledge(ack(1, 2)).unwrap();
+        let report = answer.try_recv().unwrap().unwrap();
+        assert_eq!((report.barrier, report.checkpoint), (2, Some(2)));
+        assert_eq!(report.previous_sha256, "old");
+        assert_eq!(
+            report.subtasks,
+            [SubtaskPause {
+                subtask: 0,
+                pause_us: 250
+            }]
+        );
+        assert_eq!(
+            stats.lock().unwrap().completed,
+            2,
+            "the swap is a checkpoint"
+        );
+
+        let storage = crate::checkpoint::LocalCheckpointStorage::new(dir.path());
+        let manifest = storage.verified_manifest(2, "c").unwrap();
+        let function = &manifest.functions[0];
+        assert_eq!(function.module_sha256, "new");
+        assert_eq!(function.swaps.len(), 1);
+        assert_eq!(function.swaps[0].from_sha256, "old");
+        let module = (manifest.files.iter())
+            .find(|f| f.path == FunctionRecord::module_file("new"))
+            .expect("the swap's checkpoint stores the module");
+        assert_eq!(storage.read_file(2, module).unwrap(), b"new module");
     }
 
     #[test]

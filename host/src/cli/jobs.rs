@@ -244,7 +244,9 @@ pub fn swap(
     let pauses: Vec<String> = (report.subtasks.iter())
         .map(|s| format!("{}: {:.2} ms", s.subtask + 1, s.pause_us as f64 / 1000.0))
         .collect();
-    let positions: Vec<String> = (report.sources.iter())
+    let mut sources = report.sources.clone();
+    sources.sort_by(|a, b| (&a.source, a.subtask).cmp(&(&b.source, b.subtask)));
+    let positions: Vec<String> = (sources.iter())
         .map(|s| {
             format!(
                 "{} {}/{} at {}",

@@ -48,21 +48,19 @@ impl ControlClient {
 
     /// Take a savepoint (`stop`: and stop the job after it).
     pub fn savepoint(&self, body: &SavepointBody, stop: bool) -> Result<SavepointAnswer> {
-        let url = self.url(if stop { "/stop" } else { "/savepoints" });
-        let response = self
-            .agent
-            .post(&url)
-            .header("Authorization", &self.bearer())
-            .send_json(body);
-        self.answer(response)
+        self.post(if stop { "/stop" } else { "/savepoints" }, body)
     }
 
     /// Swap an operator's guest function.
     pub fn swap(&self, body: &SwapBody) -> Result<SwapAnswer> {
-        let url = self.url("/swaps");
+        self.post("/swaps", body)
+    }
+
+    /// POST `body` as JSON to the job's path `tail`; the answer.
+    fn post<T: DeserializeOwned>(&self, tail: &str, body: &impl serde::Serialize) -> Result<T> {
         let response = self
             .agent
-            .post(&url)
+            .post(&self.url(tail))
             .header("Authorization", &self.bearer())
             .send_json(body);
         self.answer(response)

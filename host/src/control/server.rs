@@ -222,39 +222,12 @@ async fn take_savepoint(
     let Some(job) = find(state, id) else {
         return no_such_job(id);
     };
-    let body = match body {
-        Ok(Json(body)) => body,
-        Err(rejection) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("bad request body: {}", rejection.body_text()),
-            );
-        }
-    };
-    let dir = match body.dir {
-        Some(dir) if dir.is_relative() => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "`dir` must be an absolute path (the server does not share the client's working directory), got {}",
-                    dir.display()
-                ),
-            );
-        }
-        Some(dir) => dir,
-        None => job.savepoint_dir.clone(),
+    let dir = match request_body(body).and_then(|body| body.dir.map(absolute("dir")).transpose()) {
+        Ok(dir) => dir.unwrap_or_else(|| job.savepoint_dir.clone()),
+        Err(response) => return response,
     };
     let handle = job.handle.clone();
-    let taken =
-        tokio::task::spawn_blocking(move || handle.savepoint(dir, after, SAVEPOINT_WAIT)).await;
-    match taken {
-        Ok(Ok(report)) => Json(report).into_response(),
-        Ok(Err(failure)) => command_error(failure),
-        Err(panic) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("internal error: {panic}"),
-        ),
-    }
+    answer_when_done(move || handle.savepoint(dir, after, SAVEPOINT_WAIT)).await
 }
 
 async fn swap(
@@ -265,27 +238,17 @@ async fn swap(
     let Some(job) = find(&state, &id) else {
         return no_such_job(&id);
     };
-    let body = match body {
-        Ok(Json(body)) => body,
-        Err(rejection) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("bad request body: {}", rejection.body_text()),
-            );
-        }
+    let body = match request_body(body) {
+        Ok(body) => body,
+        Err(response) => return response,
     };
-    if body.module.is_relative() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "`module` must be an absolute path (the server does not share the client's working directory), got {}",
-                body.module.display()
-            ),
-        );
-    }
+    let module = match absolute("module")(body.module) {
+        Ok(module) => module,
+        Err(response) => return response,
+    };
     let order = SwapOrder {
         operator: body.operator,
-        module: body.module,
+        module,
         config: body.config,
         dropped: if body.allow_dropped_state {
             DroppedState::Allow
@@ -294,8 +257,43 @@ async fn swap(
         },
     };
     let handle = job.handle.clone();
-    let swapped = tokio::task::spawn_blocking(move || handle.swap(order, SAVEPOINT_WAIT)).await;
-    match swapped {
+    answer_when_done(move || handle.swap(order, SAVEPOINT_WAIT)).await
+}
+
+/// The request's JSON body, or the 400 answer saying what is wrong with it.
+fn request_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Response> {
+    body.map(|Json(body)| body).map_err(|rejection| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("bad request body: {}", rejection.body_text()),
+        )
+    })
+}
+
+/// A check that the path in body field `field` is absolute: the server
+/// does not share the client's working directory.
+fn absolute(field: &'static str) -> impl Fn(PathBuf) -> Result<PathBuf, Response> {
+    move |path| {
+        if path.is_relative() {
+            Err(error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "`{field}` must be an absolute path (the server does not share the client's working directory), got {}",
+                    path.display()
+                ),
+            ))
+        } else {
+            Ok(path)
+        }
+    }
+}
+
+/// Run a command that waits for the job (a savepoint, a swap) off the
+/// server's thread, and answer with its report or its error.
+async fn answer_when_done<T: serde::Serialize + Send + 'static>(
+    command: impl FnOnce() -> Result<T, CommandError> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(command).await {
         Ok(Ok(report)) => Json(report).into_response(),
         Ok(Err(failure)) => command_error(failure),
         Err(panic) => error(

@@ -147,12 +147,7 @@ impl KeyedGuest {
                 descriptor.side_outputs, self.side_outputs
             )));
         }
-        let mut access = self
-            .guest
-            .context_mut()
-            .keyed
-            .take()
-            .expect("keyed access is set in new()");
+        let mut access = self.take_access();
         let registered = match RegisteredStates::register(descriptor, access.backend.as_mut()) {
             Ok(registered) => registered,
             Err(error) => {
@@ -170,6 +165,12 @@ impl KeyedGuest {
         self.has_list_or_map_state = registered.has_list_or_map_state;
         self.migrations = registered.migrations;
         Ok(())
+    }
+
+    /// The state access, out of the store for a moment (a swap moves it to
+    /// the new instance's store; a migration calls the guest meanwhile).
+    fn take_access(&mut self) -> KeyedStateAccess {
+        (self.guest.context_mut().keyed.take()).expect("keyed access is set in new()")
     }
 
     fn access(&mut self) -> &mut KeyedStateAccess {
@@ -302,12 +303,7 @@ impl KeyedGuest {
     /// under its own name, so a restore goes on where it was). Before the
     /// call, because the guest cannot be called while it runs.
     fn migrate_keys(&mut self) -> Result<(), OperatorError> {
-        let mut access = self
-            .guest
-            .context_mut()
-            .keyed
-            .take()
-            .expect("keyed access is set in new()");
+        let mut access = self.take_access();
         let result = (|| {
             for (key_group, key) in &access.keys {
                 let at = StateKey {

@@ -202,14 +202,13 @@ fn execute_attempts(
         let running_modules = match &restore {
             Some((manifest, storage)) => {
                 let location = storage.location(manifest.id);
-                let restored = modules
+                modules
                     .restored(manifest, &location, &engine)
                     .and_then(|restored| {
                         check_restored_states(manifest, &restored, options.non_restored_state)?;
                         Ok(restored)
                     })
-                    .map_err(JobFailure::Setup)?;
-                restored
+                    .map_err(JobFailure::Setup)?
             }
             None => modules.clone(),
         };

@@ -38,7 +38,7 @@ pub enum WindowFunction {
     /// An `aggregate` world guest: one accumulator per window.
     Aggregate(AggregateGuest),
     /// A `window-process` guest: every element, when the window fires.
-    Process(KeyedGuest),
+    Process(Box<KeyedGuest>),
 }
 
 /// The calls of the `aggregate` world over its byte layouts

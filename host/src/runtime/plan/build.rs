@@ -626,10 +626,10 @@ impl Wiring<'_> {
             }
             OperatorKind::WindowProcess => {
                 let (guest, module) = guest()?;
-                let function = WindowFunction::Process(
+                let function = WindowFunction::Process(Box::new(
                     KeyedGuest::new(guest, &module.descriptor, backend()?, max_parallelism)
                         .with_context(context)?,
-                );
+                ));
                 Box::new(
                     WindowOperator::new(function, window(), max_parallelism, max_batch)
                         .with_context(context)?,
