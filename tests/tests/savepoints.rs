@@ -755,9 +755,10 @@ fn bad_savepoints_and_requests_get_clear_messages_and_start_nothing() {
     eddy(&scratch, &["run", "job.toml", "--from-savepoint", &changed])
         .failure()
         .stderr_has(&[
-            "operator `timeouts`: state `count` is a list state in savepoint",
+            "operator `timeouts`: cannot restore savepoint",
+            "state `count`: it is a list state in savepoint",
             "and a value state in",
-            "a state's kind cannot change across a restore",
+            "count_with_timeout.wasm; a state's kind cannot change",
         ]);
 
     // Not a savepoint folder at all.
@@ -851,7 +852,7 @@ fn a_savepoint_of_format_version_1_is_read_back_by_this_version_on_every_backend
     for line in [
         "savepoint 1 of job `fixture` (format 1, written by eddy 0.1.0, max_parallelism 128)",
         "operator `timeouts` (keyed-process, module sha256 ",
-        "state `count` (value): 40 keys, 40 entries",
+        "state `count` (value, version 1): 40 keys, 40 entries",
         "timers: 265 event-time, 0 processing-time",
         "operator `per-second` (aggregate,",
         "source `events` subtask 1/1: {\"generator\":{\"next\":23914}}",

@@ -368,7 +368,7 @@ fn swap_mid_run(parallelism: u32, backend: &str, module: &str, after: Version) {
     );
     let status = eddy(&scratch, &["status", "swapped"]).success();
     assert!(
-        status.stdout.contains("1 live swaps") && status.stdout.contains("swapped at barrier"),
+        status.stdout.contains("1 live swap") && status.stdout.contains("swapped at barrier"),
         "`eddy status` shows the swap:\n{}",
         status.stdout
     );
@@ -559,7 +559,7 @@ fn refused_swaps_say_why_and_leave_the_job_running_on_the_old_version() {
     ]);
     let status = eddy(&scratch, &["status", "swapped"]).success();
     assert!(
-        !status.stdout.contains("live swaps"),
+        !status.stdout.contains("live swap"),
         "nothing was swapped:\n{}",
         status.stdout
     );
@@ -637,7 +637,8 @@ fn a_restore_from_a_savepoint_with_a_new_module_checks_its_state_by_the_same_rul
         ]);
     restore("swap_count_dropped", &[]).failure().stderr_has(&[
         "state `count`: savepoint",
-        "has this value state and the new module no longer declares it",
+        "has this value state and",
+        "swap_count_dropped.wasm no longer declares it; its contents would be lost (allow that with --allow-non-restored-state)",
     ]);
     // Allowed to drop it, the job starts; so does a version that migrates.
     restore("swap_count_dropped", &["--allow-non-restored-state"]).success();

@@ -11,8 +11,9 @@
 //! Config (optional): `{"period_ms": 1000, "fail_on_subtask": 1}`; unknown
 //! fields are ignored.
 
-use eddy_sdk::{Context, Json, KeyedProcess, OpenContext, TimeDomain, ValueState};
-use serde::{Deserialize, Serialize};
+use eddy_sdk::OpenContext;
+use serde::Deserialize;
+use swap_count_common::{CountV1, Counted, PeriodConfig, SwapCount};
 
 /// Optional config; unknown fields are ignored (see the crate docs).
 #[derive(Debug, Deserialize)]
@@ -33,90 +34,29 @@ impl Default for Config {
     }
 }
 
-/// A record's key as it came, a number or a string, so it is echoed back unchanged.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(untagged)]
-enum Key {
-    Number(u64),
-    Text(String),
-}
+impl PeriodConfig for Config {
+    fn period_ms(&self) -> i64 {
+        self.period_ms
+    }
 
-#[derive(Deserialize)]
-struct Event {
-    key: Key,
-    ts: i64,
-}
-
-#[derive(Serialize)]
-struct Counted {
-    key: Key,
-    count: u64,
-}
-
-struct SwapCountInitFails {
-    period_ms: i64,
-    /// Records of the current key in the current period.
-    count: ValueState<u64>,
-}
-
-/// The end of the period `timestamp` falls in: when its count is cleared.
-fn period_end(timestamp: i64, period_ms: i64) -> i64 {
-    timestamp
-        .div_euclid(period_ms)
-        .saturating_add(1)
-        .saturating_mul(period_ms)
-}
-
-impl KeyedProcess for SwapCountInitFails {
-    type In = Json<Event>;
-    type Out = Json<Counted>;
-
-    fn open(ctx: &mut OpenContext) -> Result<Self, String> {
-        let count = ctx.value_state("count");
-        let config: Config = ctx.config_json_or_default()?;
-        if config.period_ms <= 0 {
-            return Err(format!("period_ms must be positive, got {config:?}"));
-        }
+    fn check(&self, ctx: &OpenContext) -> Result<(), String> {
         let subtask = ctx.subtask_index();
-        if config.fail_on_subtask == Some(subtask) {
+        if self.fail_on_subtask == Some(subtask) {
             return Err(format!("init refused on subtask {subtask} by config"));
         }
-        Ok(SwapCountInitFails {
-            period_ms: config.period_ms,
-            count,
-        })
-    }
-
-    fn process(
-        &mut self,
-        Json(event): Json<Event>,
-        ctx: &mut Context<Self::Out>,
-    ) -> Result<(), String> {
-        let count = self.count.value()?.unwrap_or(0) + 1;
-        self.count.update(&count)?;
-        ctx.emit(Json(Counted {
-            key: event.key,
-            count,
-        }));
-        ctx.register_event_time_timer(period_end(event.ts, self.period_ms));
         Ok(())
     }
-
-    fn on_timer(
-        &mut self,
-        _: i64,
-        _: TimeDomain,
-        _: &mut Context<Self::Out>,
-    ) -> Result<(), String> {
-        self.count.clear()
-    }
 }
+
+/// `swap-count-v1` with `fail_on_subtask` in its config.
+type SwapCountInitFails = SwapCount<CountV1, Counted, Config>;
 
 eddy_sdk::export_keyed_process!(SwapCountInitFails);
 
 #[cfg(test)]
 mod tests {
     use eddy_sdk::testing::{KeyedHarness, assert_jsonl_eq};
+    use swap_count_common::testing::{assert_counts_like_version_1, values};
 
     use super::SwapCountInitFails;
 
@@ -134,9 +74,28 @@ mod tests {
         let output = other
             .process(&[(b"7", 100, br#"{"key": 7, "ts": 100}"#)])
             .unwrap();
-        let values: Vec<_> = output.into_iter().map(|output| output.value).collect();
-        assert_jsonl_eq(&values, r#"{"key":7,"count":1}"#);
+        assert_jsonl_eq(&values(output), r#"{"key":7,"count":1}"#);
 
         KeyedHarness::<SwapCountInitFails>::open_as_subtask("", 1, 2).unwrap();
+    }
+
+    #[test]
+    fn counts_like_version_1() {
+        assert_counts_like_version_1::<SwapCountInitFails>();
+    }
+
+    #[test]
+    fn checks_the_period_first() {
+        let error = KeyedHarness::<SwapCountInitFails>::open_as_subtask(
+            r#"{"period_ms": 0, "fail_on_subtask": 1}"#,
+            1,
+            2,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            error,
+            "period_ms must be positive, got Config { period_ms: 0, fail_on_subtask: Some(1) }"
+        );
     }
 }

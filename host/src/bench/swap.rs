@@ -2,8 +2,8 @@
 //! unbounded while its function is swapped live N times, one swap every
 //! `--swap-every`; then the same job runs as long without swaps. Reported:
 //! each swap's pause per subtask (barrier arrival, alignment included, to
-//! the new instance in place) as p50, p99 and max, and records/s with and
-//! without swaps.
+//! the subtask going on with the next record on the new instance) as p50,
+//! p99 and max, and records/s with and without swaps.
 
 use std::time::{Duration, Instant};
 

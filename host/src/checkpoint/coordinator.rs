@@ -128,7 +128,9 @@ pub struct SwapReport {
     /// Where every source subtask was at the barrier.
     pub sources: Vec<SourceState>,
     /// How long each subtask of the operator stopped: from the barrier's
-    /// first arrival (alignment included) to the new instance in place.
+    /// first arrival (alignment included) until it goes on with the next
+    /// record on the new instance (its snapshot included, when the swap is
+    /// also a checkpoint).
     pub subtasks: Vec<SubtaskPause>,
     /// The checkpoint taken at the swap's barrier, which records the new
     /// module: `None` when the job has no checkpoints, and the swap will
@@ -209,6 +211,7 @@ pub struct Coordinator {
     /// A swap that did not reach every subtask of its operator: the job
     /// must restart, so that all subtasks run one version.
     split_swap: Option<String>,
+    swaps_recorded: u64,
     /// A source that cannot be read again from a position (stdin), if the
     /// job has one: its snapshots could never be restored.
     unrereadable_source: Option<String>,
@@ -259,6 +262,7 @@ impl Coordinator {
             functions: Vec::new(),
             swapped_modules: HashMap::new(),
             split_swap: None,
+            swaps_recorded: 0,
             unrereadable_source: job
                 .sources
                 .iter()
@@ -303,6 +307,12 @@ impl Coordinator {
     /// What manifests record now about every guest function.
     pub fn functions(&self) -> &[FunctionRecord] {
         &self.functions
+    }
+
+    /// How many swaps this coordinator has recorded, to tell when
+    /// [`Self::functions`] changed.
+    pub fn swaps_recorded(&self) -> u64 {
+        self.swaps_recorded
     }
 
     /// A swap that reached only some subtasks of its operator before it
@@ -771,6 +781,7 @@ impl Coordinator {
             Some(existing) => *existing = record,
             None => self.functions.push(record),
         }
+        self.swaps_recorded += 1;
     }
 
     /// Give up the checkpoint, savepoint or swap in flight (a stopping

@@ -331,7 +331,9 @@ impl PreparedSwap {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SwappedSubtask {
     pub subtask: u32,
-    /// From the barrier's first arrival at the task (alignment) to the new
-    /// instance in place, ready for the next record.
+    /// From the barrier's first arrival at the task (alignment included)
+    /// until the task goes on with the next record, on the new instance:
+    /// the exchange of instances and, when the swap is also a checkpoint,
+    /// the snapshot and the sinks' pre-commit.
     pub pause: Duration,
 }

@@ -193,7 +193,20 @@ fn inspect_module(path: &Path) -> Result<()> {
             .ttl
             .map(|t| format!(", ttl {} ms ({:?})", t.millis, t.update))
             .unwrap_or_default();
-        println!("state:        {} ({:?}{ttl})", state.name, state.kind);
+        let migrates = match state.migrates_from.as_slice() {
+            [] => String::new(),
+            from => format!(
+                ", migrates from {}",
+                from.iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        println!(
+            "state:        {} ({:?}, version {}{migrates}{ttl})",
+            state.name, state.kind, state.version
+        );
     }
     if !d.side_outputs.is_empty() {
         println!("side outputs: {}", d.side_outputs.join(", "));

@@ -15,6 +15,7 @@ use crate::checkpoint::state_file::decode_into;
 use crate::checkpoint::{CheckpointStorage, Manifest, SnapshotKind, open_checkpoint_at};
 use crate::snapshot::{RestoredOperatorState, TimeDomain};
 use crate::state::KeyGroupRange;
+use crate::wasm::versions::storage_name;
 
 /// Whether `path` is named like a checkpoint or savepoint folder.
 pub fn is_snapshot(path: &Path) -> bool {
@@ -99,7 +100,13 @@ fn describe(manifest: &Manifest, storage: &dyn CheckpointStorage) -> Result<Stri
         }
         let function = manifest.functions.iter().find(|f| f.uid == uid);
         let about = function.map_or("host operator".to_string(), |f| {
-            format!("{}, module sha256 {}", f.kind, &f.module_sha256[..16])
+            let sha = f.module_sha256.get(..16).unwrap_or(&f.module_sha256);
+            let swaps = match f.swaps.len() {
+                0 => String::new(),
+                1 => ", 1 live swap".into(),
+                n => format!(", {n} live swaps"),
+            };
+            format!("{}, module sha256 {sha}{swaps}", f.kind)
         });
         let _ = writeln!(
             text,
@@ -109,10 +116,10 @@ fn describe(manifest: &Manifest, storage: &dyn CheckpointStorage) -> Result<Stri
         );
         for (name, figures) in &states {
             let declared = function
-                .and_then(|f| f.states.iter().find(|s| &s.name == name))
+                .and_then(|f| (f.states.iter()).find(|s| &storage_name(&s.name, s.version) == name))
                 .map_or(String::new(), |s| {
                     let ttl = s.ttl_ms.map_or(String::new(), |t| format!(", ttl {t} ms"));
-                    format!(" ({}{ttl})", s.kind)
+                    format!(" ({}, version {}{ttl})", s.kind, s.version)
                 });
             let _ = writeln!(
                 text,

@@ -180,6 +180,7 @@ pub fn status(wanted: &str) -> Result<()> {
             short(&function.module_sha256),
             match function.swaps.len() {
                 0 => String::new(),
+                1 => ", 1 live swap".into(),
                 n => format!(", {n} live swaps"),
             }
         );

@@ -224,7 +224,7 @@ async fn take_savepoint(
     };
     let dir = match request_body(body).and_then(|body| body.dir.map(absolute("dir")).transpose()) {
         Ok(dir) => dir.unwrap_or_else(|| job.savepoint_dir.clone()),
-        Err(response) => return response,
+        Err(bad) => return bad.into_response(),
     };
     let handle = job.handle.clone();
     answer_when_done(move || handle.savepoint(dir, after, SAVEPOINT_WAIT)).await
@@ -240,11 +240,11 @@ async fn swap(
     };
     let body = match request_body(body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(bad) => return bad.into_response(),
     };
     let module = match absolute("module")(body.module) {
         Ok(module) => module,
-        Err(response) => return response,
+        Err(bad) => return bad.into_response(),
     };
     let order = SwapOrder {
         operator: body.operator,
@@ -260,28 +260,30 @@ async fn swap(
     answer_when_done(move || handle.swap(order, SAVEPOINT_WAIT)).await
 }
 
-/// The request's JSON body, or the 400 answer saying what is wrong with it.
-fn request_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Response> {
-    body.map(|Json(body)| body).map_err(|rejection| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("bad request body: {}", rejection.body_text()),
-        )
-    })
+/// What is wrong with a request, answered with 400.
+struct BadRequest(String);
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        error(StatusCode::BAD_REQUEST, self.0)
+    }
+}
+
+/// The request's JSON body, or what is wrong with it.
+fn request_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, BadRequest> {
+    body.map(|Json(body)| body)
+        .map_err(|rejection| BadRequest(format!("bad request body: {}", rejection.body_text())))
 }
 
 /// A check that the path in body field `field` is absolute: the server
 /// does not share the client's working directory.
-fn absolute(field: &'static str) -> impl Fn(PathBuf) -> Result<PathBuf, Response> {
+fn absolute(field: &'static str) -> impl Fn(PathBuf) -> Result<PathBuf, BadRequest> {
     move |path| {
         if path.is_relative() {
-            Err(error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "`{field}` must be an absolute path (the server does not share the client's working directory), got {}",
-                    path.display()
-                ),
-            ))
+            Err(BadRequest(format!(
+                "`{field}` must be an absolute path (the server does not share the client's working directory), got {}",
+                path.display()
+            )))
         } else {
             Ok(path)
         }

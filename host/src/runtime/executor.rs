@@ -32,7 +32,7 @@ use crate::job::{Job, SinkConnector, StateBackendConfig};
 use crate::runtime::operator::OperatorError;
 use crate::wasm::GuestEngine;
 use crate::wasm::function_kind_name;
-use crate::wasm::versions::{DroppedState, check_compatibility};
+use crate::wasm::versions::{DroppedState, Takeover, check_compatibility};
 
 /// What a finished run reports.
 #[derive(Debug, Clone)]
@@ -424,8 +424,8 @@ fn find_checkpoint(
     Ok(Some((manifest, storage)))
 }
 
-/// Refuse a restore where a module other than the one that wrote the
-/// snapshot cannot take over its state (the rules of `wasm::versions`: a
+/// Refuse a restore where the module cannot take over the snapshot's
+/// state (the rules of `wasm::versions`: a
 /// state whose kind changed, a version without a migration, a dropped
 /// state without `--allow-non-restored-state`).
 fn check_restored_states(
@@ -445,24 +445,24 @@ fn check_restored_states(
         let Some(module) = modules.operator(&recorded.uid) else {
             continue;
         };
-        if module.sha256 == recorded.module_sha256 {
-            continue;
-        }
         let held = held_states(recorded).map_err(|e| anyhow!("{what} {}: {e}", manifest.id))?;
-        let held_by = format!("{what} {}", manifest.id);
+        let snapshot = format!("{what} {}", manifest.id);
+        let path = module.path.display().to_string();
+        let takeover = Takeover::Restore {
+            snapshot: &snapshot,
+            module: &path,
+        };
         check_compatibility(
             &held,
-            &held_by,
+            takeover,
             module.descriptor.kind,
             &module.descriptor.states,
             dropped,
         )
         .map_err(|incompatible| {
             anyhow!(
-                "operator `{}`: {} cannot restore {what} {}: {incompatible}",
-                recorded.uid,
-                module.path.display(),
-                manifest.id
+                "operator `{}`: cannot restore {snapshot}: {incompatible}",
+                recorded.uid
             )
         })?;
     }
@@ -632,20 +632,17 @@ impl Attempt<'_> {
         let mut host_panic: Option<String> = None;
         let mut remaining = handles.len();
         let mut last_tick = Instant::now();
+        // Swaps whose new function `shared` shows.
+        let mut swaps_shown = 0;
 
         while remaining > 0 {
             let wait = coordinator.next_wakeup(Instant::now());
             select! {
                 recv(ack_rx) -> ack => {
                     if let Ok(ack) = ack {
-                        let swap = !ack.swapped.is_empty();
                         acknowledge(&mut coordinator, ack);
                         if coordinator.stopped_at().is_some() {
                             self.shared.update(|state| state.phase = JobPhase::Stopping);
-                        }
-                        if swap {
-                            let functions = coordinator.functions().to_vec();
-                            self.shared.update(|state| state.functions = functions);
                         }
                     }
                 }
@@ -698,6 +695,11 @@ impl Attempt<'_> {
             }
             if failure.is_none() && host_panic.is_none() {
                 coordinator.tick(Instant::now());
+            }
+            if coordinator.swaps_recorded() != swaps_shown {
+                swaps_shown = coordinator.swaps_recorded();
+                let functions = coordinator.functions().to_vec();
+                self.shared.update(|state| state.functions = functions);
             }
             if let Some(reason) = coordinator.take_split_swap() {
                 cancelled.store(true, Ordering::Relaxed);

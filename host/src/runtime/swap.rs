@@ -16,7 +16,9 @@ use crate::checkpoint::coordinator::PreparedSwapParts;
 use crate::checkpoint::{FunctionRecord, StateRecord};
 use crate::job::Job;
 use crate::state::StateKind;
-use crate::wasm::versions::{DroppedState, HeldState, StateChange, check_compatibility, kind_name};
+use crate::wasm::versions::{
+    DroppedState, HeldState, StateChange, Takeover, check_compatibility, kind_name,
+};
 use crate::wasm::{
     FunctionDescriptor, GuestEngine, GuestInstance, GuestModule, GuestTag, function_kind_name,
     function_kind_of,
@@ -90,7 +92,7 @@ pub(super) fn prepare(
     let held = held_states(running).map_err(refuse)?;
     let changes = check_compatibility(
         &held,
-        "the running version",
+        Takeover::Swap,
         module.descriptor.kind,
         &module.descriptor.states,
         order.dropped,

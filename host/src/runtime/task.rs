@@ -292,7 +292,7 @@ impl Chain {
         let Some(handle) = self.checkpoints.clone() else {
             return Ok(());
         };
-        let swapped = self.swap_function(&handle, barrier, alignment)?;
+        let swapped = self.swap_function(&handle, barrier)?;
         let mut operators = Vec::new();
         for node in (0..self.nodes.len()).filter(|_| barrier.snapshots()) {
             let uid = self.nodes[node].metrics.name.clone();
@@ -329,6 +329,14 @@ impl Chain {
         } else {
             Vec::new()
         };
+        // The new instance takes the next record after this.
+        let swapped = swapped
+            .then(|| SwappedSubtask {
+                subtask: self.subtask,
+                pause: alignment + started.elapsed(),
+            })
+            .into_iter()
+            .collect();
         handle.acknowledge(TaskAck {
             task: handle.task,
             checkpoint: tag,
@@ -343,24 +351,18 @@ impl Chain {
     }
 
     /// At a swap barrier: give the operator being swapped, if it is in
-    /// this chain, its new instance for this subtask. A failure here fails
-    /// the task, and the job restarts from its latest checkpoint, on the
-    /// version that checkpoint records.
-    fn swap_function(
-        &mut self,
-        handle: &CheckpointHandle,
-        barrier: Barrier,
-        alignment: Duration,
-    ) -> Result<Vec<SwappedSubtask>, Stop> {
-        let started = Instant::now();
+    /// this chain, its new instance for this subtask; whether it did. A
+    /// failure here fails the task, and the job restarts from its latest
+    /// checkpoint, on the version that checkpoint records.
+    fn swap_function(&mut self, handle: &CheckpointHandle, barrier: Barrier) -> Result<bool, Stop> {
         let Some(swap) = (barrier.always_aligned())
             .then(|| handle.requests.swap(barrier.id))
             .flatten()
         else {
-            return Ok(Vec::new());
+            return Ok(false);
         };
         let Some(node) = (self.nodes.iter()).position(|n| n.metrics.name == swap.operator) else {
-            return Ok(Vec::new());
+            return Ok(false);
         };
         let name = format!("operator `{}`", swap.operator);
         let Some(instance) = swap.take_instance(self.subtask) else {
@@ -377,10 +379,7 @@ impl Chain {
         if let Err(error) = self.nodes[node].op.replace_function(replacement) {
             return Err(self.task_error(name, error));
         }
-        Ok(vec![SwappedSubtask {
-            subtask: self.subtask,
-            pause: alignment + started.elapsed(),
-        }])
+        Ok(true)
     }
 
     /// Make every sink's output durable; the files two-phase-commit sinks

@@ -62,16 +62,50 @@ pub struct Incompatible {
     pub reason: String,
 }
 
-/// Compare what `held_by` (e.g. "the running version", "savepoint 7")
-/// holds with what the new module of kind `kind` declares; the change of
-/// every state, or the first reason the new module cannot take over.
+/// Who hands state to whom, for the messages.
+#[derive(Debug, Clone, Copy)]
+pub enum Takeover<'a> {
+    /// A live swap: the running version's states go to the new module.
+    Swap,
+    /// A restore: the states of `snapshot` ("savepoint 7") go to `module`.
+    Restore { snapshot: &'a str, module: &'a str },
+}
+
+impl Takeover<'_> {
+    fn held_by(&self) -> &str {
+        match self {
+            Takeover::Swap => "the running version",
+            Takeover::Restore { snapshot, .. } => snapshot,
+        }
+    }
+
+    fn new_by(&self) -> &str {
+        match self {
+            Takeover::Swap => "the new module",
+            Takeover::Restore { module, .. } => module,
+        }
+    }
+
+    /// The flag that lets a state go.
+    fn allow_dropped(&self) -> &'static str {
+        match self {
+            Takeover::Swap => "--allow-dropped-state",
+            Takeover::Restore { .. } => "--allow-non-restored-state",
+        }
+    }
+}
+
+/// Compare what is held (by the running version, or a snapshot) with what
+/// the new module of kind `kind` declares; the change of every state, or
+/// the first reason the new module cannot take over.
 pub fn check_compatibility(
     held: &[HeldState],
-    held_by: &str,
+    takeover: Takeover<'_>,
     kind: FunctionKind,
     new: &[DeclaredState],
     dropped: DroppedState,
 ) -> Result<Vec<(String, StateChange)>, Incompatible> {
+    let (held_by, new_by) = (takeover.held_by(), takeover.new_by());
     let mut changes = Vec::new();
     for state in new {
         let refuse = |reason: String| Incompatible {
@@ -84,7 +118,7 @@ pub fn check_compatibility(
         };
         if before.kind != state.kind {
             return Err(refuse(format!(
-                "it is a {} state in {held_by} and a {} state in the new module; a state's kind cannot change (give the new state another name)",
+                "it is a {} state in {held_by} and a {} state in {new_by}; a state's kind cannot change (give the new state another name)",
                 kind_name(before.kind),
                 kind_name(state.kind)
             )));
@@ -93,13 +127,13 @@ pub fn check_compatibility(
             std::cmp::Ordering::Equal => StateChange::Kept,
             std::cmp::Ordering::Less => {
                 return Err(refuse(format!(
-                    "it is at version {} in {held_by} and at version {} in the new module; values cannot be migrated back to an older version",
+                    "it is at version {} in {held_by} and at version {} in {new_by}; values cannot be migrated back to an older version",
                     before.version, state.version
                 )));
             }
             std::cmp::Ordering::Greater if !state.migrates_from.contains(&before.version) => {
                 return Err(refuse(format!(
-                    "it is at version {} in {held_by} and at version {} in the new module, which declares no migration from version {} ({}); register one with `migrate_from({}, ...)` in the function's `open`",
+                    "it is at version {} in {held_by} and at version {} in {new_by}, which declares no migration from version {} ({}); register one with `migrate_from({}, ...)` in the function's `open`",
                     before.version,
                     state.version,
                     before.version,
@@ -136,8 +170,9 @@ pub fn check_compatibility(
                 return Err(Incompatible {
                     state: before.name.clone(),
                     reason: format!(
-                        "{held_by} has this {} state and the new module no longer declares it; its contents would be lost (allow that with --allow-dropped-state)",
-                        kind_name(before.kind)
+                        "{held_by} has this {} state and {new_by} no longer declares it; its contents would be lost (allow that with {})",
+                        kind_name(before.kind),
+                        takeover.allow_dropped()
                     ),
                 });
             }
@@ -247,7 +282,7 @@ mod tests {
     fn the_rules() {
         let running = [held("count", StateKind::Value, 1)];
         let check = |new: &[DeclaredState], dropped| {
-            check_compatibility(&running, "the running version", PROCESS, new, dropped)
+            check_compatibility(&running, Takeover::Swap, PROCESS, new, dropped)
         };
         assert_eq!(
             check(
@@ -310,7 +345,10 @@ mod tests {
         );
         let older = check_compatibility(
             &[held("count", StateKind::Value, 3)],
-            "savepoint 4",
+            Takeover::Restore {
+                snapshot: "savepoint 4",
+                module: "v2.wasm",
+            },
             PROCESS,
             &[declared("count", StateKind::Value, 2, &[1])],
             DroppedState::Refuse,
@@ -319,7 +357,7 @@ mod tests {
         assert!(older.to_string().contains("at version 3 in savepoint 4"));
         let window = check_compatibility(
             &running,
-            "the running version",
+            Takeover::Swap,
             FunctionKind::WindowProcess,
             &[declared("count", StateKind::Value, 2, &[1])],
             DroppedState::Refuse,
