@@ -10,14 +10,19 @@
 #                              the `rocksdb` crate compiles and binds the
 #                              embedded RocksDB (cargo feature `rocksdb`,
 #                              which the tests build)
+#   setup-system.sh redis      also redis-server, which the Redis sink's
+#                              tests start (Debian's package; no service
+#                              is started by installing it)
 set -euo pipefail
 
 with_rocksdb=false
+with_redis=false
 for part in "$@"; do
     case "$part" in
         rocksdb) with_rocksdb=true ;;
+        redis) with_redis=true ;;
         *)
-            echo "setup-system: unknown part \`$part\` (known: rocksdb)" >&2
+            echo "setup-system: unknown part \`$part\` (known: rocksdb, redis)" >&2
             exit 2
             ;;
     esac
@@ -33,11 +38,14 @@ if $with_rocksdb; then
     fi
     command -v clang >/dev/null 2>&1 || missing+=(clang)
 fi
+if $with_redis; then
+    command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+fi
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0
 fi
 
-echo "==> installing ${missing[*]} (needed to build eddy)" >&2
+echo "==> installing ${missing[*]} (needed to build and test eddy)" >&2
 sudo=()
 if [[ $(id -u) -ne 0 ]]; then
     command -v sudo >/dev/null 2>&1 || {

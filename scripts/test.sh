@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README's Tests: set up and run every test (host, end-to-end, guest SDK and
 # example guests), then print the total. Builds eddy with every optional part
-# (cargo feature `rocksdb`), so the tests cover every state backend. Honours
+# (cargo features `rocksdb` and `redis`), so the tests cover every state
+# backend and connector; installs redis-server for the Redis sink's tests. Honours
 # CARGO_TARGET_DIR, so a cache outside the checkout can be used.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -9,11 +10,11 @@ cd "$repo"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-bash scripts/setup-system.sh rocksdb
+bash scripts/setup-system.sh rocksdb redis
 bash scripts/build-guests.sh
-cargo build --release --locked --bins --features rocksdb
+cargo build --release --locked --bins --features rocksdb,redis
 {
-    cargo test --release --locked --workspace --features rocksdb
+    cargo test --release --locked --workspace --features rocksdb,redis
     cargo test --release --locked --manifest-path guest-sdk/Cargo.toml
     host=$(rustc -vV | sed -n 's/^host: //p')
     (cd examples-wasm && cargo test --release --locked --target "$host")

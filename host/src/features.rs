@@ -10,6 +10,9 @@ pub enum CargoFeature {
     /// The embedded RocksDB state backend (`state::rocksdb`), whose C++
     /// takes longer to compile than the rest of eddy together.
     RocksDb,
+    /// The Redis sink (`connectors::redis`): a client for a service the
+    /// Quick start does not use.
+    Redis,
 }
 
 impl CargoFeature {
@@ -17,6 +20,7 @@ impl CargoFeature {
     pub fn name(self) -> &'static str {
         match self {
             CargoFeature::RocksDb => "rocksdb",
+            CargoFeature::Redis => "redis",
         }
     }
 
@@ -24,6 +28,7 @@ impl CargoFeature {
     pub fn in_this_build(self) -> bool {
         match self {
             CargoFeature::RocksDb => cfg!(feature = "rocksdb"),
+            CargoFeature::Redis => cfg!(feature = "redis"),
         }
     }
 

@@ -6,6 +6,8 @@
 
 pub mod file;
 pub mod generator;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod sink;
 pub mod staged_file;
 

@@ -1,4 +1,5 @@
-//! Sinks: one line per record to stdout or a file, or nowhere (benchmarks).
+//! Sinks: one line per record to stdout or a file, upserts into Redis
+//! (`super::redis`), or nowhere (benchmarks).
 //!
 //! Delivery after a restart from a checkpoint: `stdout` and a plain `file`
 //! are at-least-once (what was written after the checkpoint is written
@@ -20,6 +21,9 @@ pub enum SinkWriter {
     File(Arc<Mutex<BufWriter<File>>>),
     /// One subtask's part files of an exactly-once file sink.
     Staged(Arc<Mutex<StagedFileWriter>>),
+    /// A Redis connection, shared by the sink's subtasks.
+    #[cfg(feature = "redis")]
+    Redis(Arc<Mutex<super::redis::RedisWriter>>),
     Discard,
 }
 
@@ -64,6 +68,8 @@ impl SinkWriter {
                 write_lines(&mut *w.lock().unwrap_or_else(|e| e.into_inner()), records)
             }
             SinkWriter::Staged(w) => w.lock().unwrap_or_else(|e| e.into_inner()).write(records),
+            #[cfg(feature = "redis")]
+            SinkWriter::Redis(w) => w.lock().unwrap_or_else(|e| e.into_inner()).write(records),
             SinkWriter::Discard => Ok(()),
         }
     }
@@ -87,6 +93,9 @@ impl SinkWriter {
                 w.get_ref().sync_data()
             }
             SinkWriter::Staged(_) | SinkWriter::Discard => Ok(()),
+            // Each batch was written when it came.
+            #[cfg(feature = "redis")]
+            SinkWriter::Redis(_) => Ok(()),
         }
     }
 }

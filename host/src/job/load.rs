@@ -23,18 +23,18 @@ use super::model::{
     DEFAULT_GUEST_MEMORY, DEFAULT_LATE_OUTPUT, DEFAULT_RESTART_DELAY,
     DEFAULT_RESTART_INITIAL_DELAY, DEFAULT_RESTART_MAX_DELAY, DEFAULT_RESTART_MULTIPLIER,
     DEFAULT_WATERMARK_INTERVAL, DEFAULT_WRITE_BUFFER, FailurePolicy, GuestLimits, Job,
-    JoinInterval, KeyBy, OperatorDef, RestartStrategy, RocksDbConfig, SecondInputRouting,
-    SideOutputRead, SinkConnector, SinkDef, SourceConnector, SourceDef, StateBackendConfig,
-    StreamRef, TimestampSource, WatermarkEmission, WatermarkStrategy, WindowAssigner, WindowDef,
-    WindowKind, WindowTime,
+    JoinInterval, KeyBy, OperatorDef, RedisSink, RedisWrite, RestartStrategy, RocksDbConfig,
+    SecondInputRouting, SideOutputRead, SinkConnector, SinkDef, SourceConnector, SourceDef,
+    StateBackendConfig, StreamRef, Template, TimestampSource, WatermarkEmission, WatermarkStrategy,
+    WindowAssigner, WindowDef, WindowKind, WindowTime,
 };
 use super::spec::{
     BatchSpec, BetweenSpec, CheckpointModeSpec, CheckpointsSpec, ConnectSpec,
     DEFAULT_MAX_PARALLELISM, DEFAULT_PARALLELISM, DeliverySpec, EmitKind, GeneratorSpec,
     GuestLimitsSpec, HumanDuration, InputsSpec, JobSection, JobSpec, KeyBySpec,
-    MAX_MAX_PARALLELISM, OnFailureSpec, OperatorKind, OperatorSpec, RecordFormat, RestartSpec,
-    RestartStrategyKind, SinkSpec, SinkType, SourceSpec, SourceType, StateBackendKind, StateSpec,
-    TimestampSpec, WatermarkKind, WatermarkSpec, WindowSize, WindowSpec, WindowType,
+    MAX_MAX_PARALLELISM, OnFailureSpec, OperatorKind, OperatorSpec, RecordFormat, RedisModeSpec,
+    RestartSpec, RestartStrategyKind, SinkSpec, SinkType, SourceSpec, SourceType, StateBackendKind,
+    StateSpec, TimestampSpec, WatermarkKind, WatermarkSpec, WindowSize, WindowSpec, WindowType,
 };
 use crate::features::CargoFeature;
 
@@ -1475,6 +1475,106 @@ impl Loader<'_> {
         })
     }
 
+    /// The options of a `redis` sink, checked: each mode's own fields,
+    /// templates that parse, and a build with the Redis client.
+    fn redis_sink(&self, owner: &Owner, spec: &SinkSpec) -> Result<RedisSink, JobError> {
+        let redis = spec.redis.as_ref().ok_or_else(|| {
+            self.source.error_at(
+                &spec.connector,
+                format!(
+                    "{owner}: a `redis` sink needs its options in a `[sink.redis]` table: `mode` (\"set\", \"hset\" or \"zadd\") and `key` at least"
+                ),
+            )
+        })?;
+        if !CargoFeature::Redis.in_this_build() {
+            return Err(self.source.error_at(
+                &spec.connector,
+                format!("{owner}: {}", CargoFeature::Redis.missing("the Redis sink")),
+            ));
+        }
+        let options = redis.get_ref();
+        let template = |field: &Spanned<String>| {
+            Template::parse(field.get_ref())
+                .map_err(|error| self.source.error_at(field, format!("{owner}: {error}")))
+        };
+        let needed = |name: &str, mode: &str| {
+            self.source.error_at(
+                &options.mode,
+                format!("{owner}: `mode = \"{mode}\"` needs `{name}`"),
+            )
+        };
+        let refuse = |fields: &[(&str, Option<Range<usize>>)], mode: &str| {
+            self.reject_set_fields(fields, |field| {
+                format!("{owner}: `{field}` is not an option of `mode = \"{mode}\"`")
+            })
+        };
+        let value = options.value.as_ref().map(template).transpose()?;
+        let write = match options.mode.get_ref() {
+            RedisModeSpec::Set => {
+                refuse(
+                    &[
+                        ("field", span_of(&options.field)),
+                        ("member", span_of(&options.member)),
+                        ("score", span_of(&options.score)),
+                    ],
+                    "set",
+                )?;
+                RedisWrite::Set { value }
+            }
+            RedisModeSpec::Hset => {
+                refuse(
+                    &[
+                        ("member", span_of(&options.member)),
+                        ("score", span_of(&options.score)),
+                    ],
+                    "hset",
+                )?;
+                RedisWrite::HSet {
+                    field: template(
+                        options
+                            .field
+                            .as_ref()
+                            .ok_or_else(|| needed("field", "hset"))?,
+                    )?,
+                    value,
+                }
+            }
+            RedisModeSpec::Zadd => {
+                refuse(
+                    &[
+                        ("field", span_of(&options.field)),
+                        ("value", span_of(&options.value)),
+                    ],
+                    "zadd",
+                )?;
+                RedisWrite::ZAdd {
+                    member: template(
+                        options
+                            .member
+                            .as_ref()
+                            .ok_or_else(|| needed("member", "zadd"))?,
+                    )?,
+                    score: self.field_path(
+                        owner,
+                        options
+                            .score
+                            .as_ref()
+                            .ok_or_else(|| needed("score", "zadd"))?,
+                    )?,
+                }
+            }
+        };
+        Ok(RedisSink {
+            url: options.url.as_ref().map_or_else(
+                || "redis://127.0.0.1:6379".to_string(),
+                |u| u.get_ref().clone(),
+            ),
+            key: template(&options.key)?,
+            write,
+            ttl: options.ttl.as_ref().map(|t| t.get_ref().0),
+        })
+    }
+
     /// `user.address.city` as `["user", "address", "city"]`.
     fn field_path(&self, owner: &Owner, field: &Spanned<String>) -> Result<Vec<String>, JobError> {
         let path: Vec<String> = field.get_ref().split('.').map(str::to_owned).collect();
@@ -1688,9 +1788,18 @@ impl Loader<'_> {
                 },
             )?;
         }
+        if sink_type != SinkType::Redis {
+            self.reject_set_fields(&[("redis", span_of(&spec.redis))], |field| {
+                format!(
+                    "{owner}: unknown field `{field}` for a `{}` sink (`{field}` holds the options of `redis` sinks)",
+                    sink_type.as_str()
+                )
+            })?;
+        }
         let connector = match sink_type {
             SinkType::Stdout => SinkConnector::Stdout,
             SinkType::Discard => SinkConnector::Discard,
+            SinkType::Redis => SinkConnector::Redis(self.redis_sink(&owner, spec)?),
             SinkType::File => {
                 let path = spec.path.as_ref().ok_or_else(|| {
                     self.source.error_at(

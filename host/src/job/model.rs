@@ -433,4 +433,106 @@ pub enum SinkConnector {
     /// its records completes (two-phase commit: exactly-once).
     ExactlyOnceFiles(PathBuf),
     Discard,
+    /// Upserts into Redis, at least once (idempotent: a replay writes the
+    /// same values again).
+    Redis(RedisSink),
+}
+
+/// A Redis sink: for each record, one command on the key its template
+/// makes (pipelined per batch), and an expiry if asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSink {
+    pub url: String,
+    pub key: Template,
+    pub write: RedisWrite,
+    pub ttl: Option<Duration>,
+}
+
+/// What a Redis sink writes under a record's key. Only writes that set a
+/// value, never increments, so that writing a record twice (after a
+/// restore) leaves Redis as writing it once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisWrite {
+    /// `SET key value` (the record itself without a template).
+    Set { value: Option<Template> },
+    /// `HSET key field value`.
+    HSet {
+        field: Template,
+        value: Option<Template>,
+    },
+    /// `ZADD key score member`, the score read from a numeric field.
+    ZAdd {
+        member: Template,
+        score: Vec<String>,
+    },
+}
+
+/// Text with fields of a JSON record in braces: `clicks:{user}`,
+/// `{window.end}`; `{{` and `}}` are literal braces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub parts: Vec<TemplatePart>,
+}
+
+/// A piece of a [`Template`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplatePart {
+    Literal(String),
+    /// A field path, `a.b` as `["a", "b"]`.
+    Field(Vec<String>),
+}
+
+impl Template {
+    /// Parse `text`; the error says what is wrong with it.
+    pub fn parse(text: &str) -> Result<Template, String> {
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    literal.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    literal.push('}');
+                }
+                '{' => {
+                    let mut field = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some(c) => field.push(c),
+                            None => {
+                                return Err(format!(
+                                    "`{text}` has a `{{` without its `}}` (write `{{{{` for a brace)"
+                                ));
+                            }
+                        }
+                    }
+                    let path: Vec<String> = field.split('.').map(str::to_owned).collect();
+                    if path.iter().any(|p| p.is_empty() || p.contains('{')) {
+                        return Err(format!(
+                            "`{text}` has `{{{field}}}`, which is not a field path (write nested fields as `{{a.b}}`)"
+                        ));
+                    }
+                    if !literal.is_empty() {
+                        parts.push(TemplatePart::Literal(std::mem::take(&mut literal)));
+                    }
+                    parts.push(TemplatePart::Field(path));
+                }
+                '}' => {
+                    return Err(format!(
+                        "`{text}` has a `}}` without its `{{` (write `}}}}` for a brace)"
+                    ));
+                }
+                c => literal.push(c),
+            }
+        }
+        if !literal.is_empty() {
+            parts.push(TemplatePart::Literal(literal));
+        }
+        Ok(Template { parts })
+    }
 }

@@ -792,6 +792,39 @@ pub struct SinkSpec {
     /// `file`: `at-least-once` (one file, written as records come) when
     /// absent, or `exactly-once` (part files published per checkpoint).
     pub delivery: Option<Spanned<DeliverySpec>>,
+    /// `redis`: the options of a Redis sink, a table of their own.
+    pub redis: Option<Spanned<RedisSinkSpec>>,
+}
+
+/// `[sink.redis]`: what a Redis sink writes for each record. Keys, fields,
+/// values and members are templates over the record's fields
+/// (`"clicks:{user}"`); `score` is a field path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSinkSpec {
+    /// `redis://host:port/db` (default `redis://127.0.0.1:6379`).
+    pub url: Option<Spanned<String>>,
+    pub mode: Spanned<RedisModeSpec>,
+    pub key: Spanned<String>,
+    /// `hset`: the hash field.
+    pub field: Option<Spanned<String>>,
+    /// `set` and `hset`: the value (default: the whole record).
+    pub value: Option<Spanned<String>>,
+    /// `zadd`: the sorted set's member.
+    pub member: Option<Spanned<String>>,
+    /// `zadd`: the field holding the member's score.
+    pub score: Option<Spanned<String>>,
+    /// Expire every key written this long after its last write.
+    pub ttl: Option<Spanned<HumanDuration>>,
+}
+
+/// `mode` of a Redis sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RedisModeSpec {
+    Set,
+    Hset,
+    Zadd,
 }
 
 /// `delivery` of a file sink.
@@ -812,6 +845,8 @@ pub enum SinkType {
     File,
     /// Counts and drops records (benchmarks).
     Discard,
+    /// Upserts of results into Redis (`set`, `hset`, `zadd`).
+    Redis,
 }
 
 impl SinkType {
@@ -821,6 +856,7 @@ impl SinkType {
             SinkType::Stdout => "stdout",
             SinkType::File => "file",
             SinkType::Discard => "discard",
+            SinkType::Redis => "redis",
         }
     }
 }

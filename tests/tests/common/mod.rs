@@ -6,6 +6,7 @@
 
 pub mod background;
 pub mod live;
+pub mod redis_server;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -168,6 +168,19 @@ pub fn build_tasks(
                 })?,
             // Every subtask gets part files of its own (`Wiring::sink_writer`).
             SinkConnector::ExactlyOnceFiles(_) | SinkConnector::Discard => SinkWriter::Discard,
+            #[cfg(feature = "redis")]
+            SinkConnector::Redis(config) => SinkWriter::Redis(Arc::new(std::sync::Mutex::new(
+                crate::connectors::redis::RedisWriter::connect(&sink.name, config)
+                    .with_context(|| format!("sink `{}`", sink.name))?,
+            ))),
+            #[cfg(not(feature = "redis"))]
+            SinkConnector::Redis(_) => {
+                anyhow::bail!(
+                    "sink `{}`: {}",
+                    sink.name,
+                    crate::features::CargoFeature::Redis.missing("the Redis sink")
+                )
+            }
         };
         let parallelism = graph
             .node(&sink.name)

@@ -345,6 +345,7 @@ fn sink_type(connector: &SinkConnector) -> &'static str {
         SinkConnector::File(_) => "file",
         SinkConnector::ExactlyOnceFiles(_) => "file (exactly-once)",
         SinkConnector::Discard => "discard",
+        SinkConnector::Redis(_) => "redis",
     }
 }
 
