@@ -52,6 +52,14 @@ window = {{ type = "tumbling", size = "1m" }}
     )
 }
 
+/// The clicks of `clicks.jsonl`, in event-time order.
+const CLICKS_FILE: &str = r#"[[source]]
+name = "clicks"
+type = "file"
+path = "clicks.jsonl"
+timestamp = { field = "ts" }
+watermark = { strategy = "monotonous" }"#;
+
 /// `eddy ARGS` in `scratch`, with its own run directory.
 fn eddy(scratch: &Scratch, args: &[&str]) -> common::Output {
     eddy_with_env(
@@ -116,13 +124,7 @@ mode = "set"
 key = "latest:{{key}}"
 "#
     );
-    let source = r#"[[source]]
-name = "clicks"
-type = "file"
-path = "clicks.jsonl"
-timestamp = { field = "ts" }
-watermark = { strategy = "monotonous" }"#;
-    scratch.write("job.toml", job_text("dash", source, false, &sinks));
+    scratch.write("job.toml", job_text("dash", CLICKS_FILE, false, &sinks));
     eddy(&scratch, &["run", "--quiet", "job.toml"]).success();
 
     let mut redis = server.connection();
@@ -255,16 +257,10 @@ fn an_unreachable_redis_fails_the_job_at_once_with_the_url() {
     let scratch = Scratch::new();
     let port = free_port();
     scratch.write("clicks.jsonl", "{\"user\":\"a\",\"ts\":1}\n");
-    let source = r#"[[source]]
-name = "clicks"
-type = "file"
-path = "clicks.jsonl"
-timestamp = { field = "ts" }
-watermark = { strategy = "monotonous" }"#;
     let sinks = format!(
         "[[sink]]\nname = \"out\"\ntype = \"redis\"\ninput = \"per-minute\"\n[sink.redis]\nurl = \"redis://127.0.0.1:{port}\"\nmode = \"set\"\nkey = \"k:{{key}}\"\n"
     );
-    scratch.write("job.toml", job_text("down", source, false, &sinks));
+    scratch.write("job.toml", job_text("down", CLICKS_FILE, false, &sinks));
     let started = Instant::now();
     let output = eddy(&scratch, &["run", "job.toml"]).failure();
     output.stderr_has(&[
@@ -279,17 +275,11 @@ fn a_record_without_a_templates_field_fails_the_job_naming_the_field_and_record(
     let server = RedisServer::start();
     let scratch = Scratch::new();
     scratch.write("clicks.jsonl", "{\"user\":\"a\",\"ts\":1}\n");
-    let source = r#"[[source]]
-name = "clicks"
-type = "file"
-path = "clicks.jsonl"
-timestamp = { field = "ts" }
-watermark = { strategy = "monotonous" }"#;
     let sinks = format!(
         "[[sink]]\nname = \"out\"\ntype = \"redis\"\ninput = \"per-minute\"\n[sink.redis]\nurl = \"{}\"\nmode = \"set\"\nkey = \"k:{{region}}\"\n",
         server.url()
     );
-    scratch.write("job.toml", job_text("fields", source, false, &sinks));
+    scratch.write("job.toml", job_text("fields", CLICKS_FILE, false, &sinks));
     eddy(&scratch, &["run", "job.toml"]).failure().stderr_has(&[
         "sink `out`",
         "cannot read field `region` of a record: field is missing (record: {\"key\":\"a\"",
@@ -300,12 +290,6 @@ watermark = { strategy = "monotonous" }"#;
 fn sink_tables_missing_a_modes_option_are_refused_at_load() {
     let scratch = Scratch::new();
     scratch.write("clicks.jsonl", "{\"user\":\"a\",\"ts\":1}\n");
-    let source = r#"[[source]]
-name = "clicks"
-type = "file"
-path = "clicks.jsonl"
-timestamp = { field = "ts" }
-watermark = { strategy = "monotonous" }"#;
     let cases = [
         (
             "[sink.redis]\nmode = \"zadd\"\nkey = \"top\"\nmember = \"{key}\"\n",
@@ -327,7 +311,7 @@ watermark = { strategy = "monotonous" }"#;
     for (table, message) in cases {
         let sinks =
             format!("[[sink]]\nname = \"out\"\ntype = \"redis\"\ninput = \"per-minute\"\n{table}");
-        scratch.write("job.toml", job_text("bad", source, false, &sinks));
+        scratch.write("job.toml", job_text("bad", CLICKS_FILE, false, &sinks));
         eddy(&scratch, &["validate", "job.toml"])
             .failure()
             .stderr_has(&["sink `out`", message]);
