@@ -701,11 +701,6 @@ impl Coordinator {
                 state_changes,
                 ..
             } => {
-                let previous = record
-                    .swaps
-                    .last()
-                    .map(|s| s.from_sha256.clone())
-                    .unwrap_or_default();
                 let mut subtasks: Vec<SubtaskPause> = (flight.swapped.iter())
                     .map(|s| SubtaskPause {
                         subtask: s.subtask,
@@ -718,11 +713,12 @@ impl Coordinator {
                     barrier: flight.id,
                     operator: record.uid.clone(),
                     module_sha256: record.module_sha256.clone(),
+                    // `record_swap` put this swap last in the history.
                     previous_sha256: self
                         .function(&record.uid)
                         .and_then(|f| f.swaps.last())
                         .map(|s| s.from_sha256.clone())
-                        .unwrap_or(previous),
+                        .unwrap_or_default(),
                     sources: manifest.sources,
                     subtasks,
                     checkpoint: checkpointed.then_some(flight.id),
@@ -1149,5 +1145,11 @@ mod tests {
         assert_eq!(stats.lock().unwrap().failed, 1);
         c.tick(t0 + Duration::from_secs(100));
         assert_eq!(requests.newest(), 1, "no checkpoint once a task finished");
+        let (request, answer) = swap_request("new");
+        c.swap(request);
+        assert_eq!(
+            answer.try_recv().unwrap().unwrap_err(),
+            "the job is finishing: a swap needs every task running"
+        );
     }
 }
