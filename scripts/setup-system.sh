@@ -13,16 +13,21 @@
 #   setup-system.sh redis      also redis-server, which the Redis sink's
 #                              tests start (Debian's package; no service
 #                              is started by installing it)
+#   setup-system.sh kafka      also make, with which the `rdkafka` crate
+#                              builds the librdkafka it bundles (cargo
+#                              feature `kafka`)
 set -euo pipefail
 
 with_rocksdb=false
 with_redis=false
+with_kafka=false
 for part in "$@"; do
     case "$part" in
         rocksdb) with_rocksdb=true ;;
         redis) with_redis=true ;;
+        kafka) with_kafka=true ;;
         *)
-            echo "setup-system: unknown part \`$part\` (known: rocksdb, redis)" >&2
+            echo "setup-system: unknown part \`$part\` (known: rocksdb, redis, kafka)" >&2
             exit 2
             ;;
     esac
@@ -40,6 +45,9 @@ if $with_rocksdb; then
 fi
 if $with_redis; then
     command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+fi
+if $with_kafka; then
+    command -v make >/dev/null 2>&1 || missing+=(make)
 fi
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0

@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # README's Tests: set up and run every test (host, end-to-end, guest SDK and
 # example guests), then print the total. Builds eddy with every optional part
-# (cargo features `rocksdb` and `redis`), so the tests cover every state
-# backend and connector; installs redis-server for the Redis sink's tests. Honours
-# CARGO_TARGET_DIR, so a cache outside the checkout can be used.
+# (cargo features `rocksdb`, `redis` and `kafka`), so the tests cover every
+# state backend and connector; installs redis-server for the Redis sink's
+# tests and builds the Kafka-protocol broker of the Kafka tests (nisshi, once,
+# into ${EDDY_TOOLS:-~/.cache/eddy-ci/tools}). Honours CARGO_TARGET_DIR, so a
+# cache outside the checkout can be used.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-bash scripts/setup-system.sh rocksdb redis
+bash scripts/setup-system.sh rocksdb redis kafka
+EDDY_NISSHI=$(bash scripts/setup-broker.sh)
+export EDDY_NISSHI
 bash scripts/build-guests.sh
-cargo build --release --locked --bins --features rocksdb,redis
+cargo build --release --locked --bins --features rocksdb,redis,kafka
 {
-    cargo test --release --locked --workspace --features rocksdb,redis
+    cargo test --release --locked --workspace --features rocksdb,redis,kafka
     cargo test --release --locked --manifest-path guest-sdk/Cargo.toml
     host=$(rustc -vV | sed -n 's/^host: //p')
     (cd examples-wasm && cargo test --release --locked --target "$host")

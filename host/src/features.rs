@@ -13,6 +13,9 @@ pub enum CargoFeature {
     /// The Redis sink (`connectors::redis`): a client for a service the
     /// Quick start does not use.
     Redis,
+    /// The Kafka source and sink (`connectors::kafka`), over librdkafka,
+    /// whose C takes minutes to compile.
+    Kafka,
 }
 
 impl CargoFeature {
@@ -21,6 +24,7 @@ impl CargoFeature {
         match self {
             CargoFeature::RocksDb => "rocksdb",
             CargoFeature::Redis => "redis",
+            CargoFeature::Kafka => "kafka",
         }
     }
 
@@ -29,6 +33,7 @@ impl CargoFeature {
         match self {
             CargoFeature::RocksDb => cfg!(feature = "rocksdb"),
             CargoFeature::Redis => cfg!(feature = "redis"),
+            CargoFeature::Kafka => cfg!(feature = "kafka"),
         }
     }
 

@@ -23,8 +23,8 @@ use super::{
     EDDY_VERSION, FORMAT_VERSION, FunctionRecord, Manifest, PreparedSwap, StateFile, StopVerdict,
     SwapDurability, SwapRecord, SwappedSubtask, TaskAck, open_savepoint_storage, open_storage,
 };
-use crate::connectors::staged_file;
-use crate::job::{CheckpointConfig, Job, SinkConnector, SourceConnector};
+use crate::connectors::commit::{Committers, publish_commits};
+use crate::job::{CheckpointConfig, Job, SourceConnector};
 use crate::time::processing_time_now;
 
 /// What the progress display and summary show about checkpoints.
@@ -217,8 +217,8 @@ pub struct Coordinator {
     unrereadable_source: Option<String>,
     config: Option<CheckpointConfig>,
     storage: Option<Arc<dyn CheckpointStorage>>,
-    /// Exactly-once file sinks, by name: their folders.
-    staged_sinks: HashMap<String, PathBuf>,
+    /// The committers of two-phase-commit sinks, by sink name.
+    committers: Committers,
     requests: Arc<BarrierRequests>,
     tasks: usize,
     next_id: u64,
@@ -247,15 +247,8 @@ impl Coordinator {
         requests: Arc<BarrierRequests>,
         after: u64,
         stats: SharedStats,
+        committers: Committers,
     ) -> Self {
-        let staged_sinks = job
-            .sinks
-            .iter()
-            .filter_map(|s| match &s.connector {
-                SinkConnector::ExactlyOnceFiles(dir) => Some((s.name.clone(), dir.clone())),
-                _ => None,
-            })
-            .collect();
         Coordinator {
             job: job.name.clone(),
             max_parallelism: job.max_parallelism,
@@ -270,7 +263,7 @@ impl Coordinator {
                 .map(|s| s.name.clone()),
             storage: job.checkpoints.as_ref().map(open_storage),
             config: job.checkpoints.clone(),
-            staged_sinks,
+            committers,
             requests,
             tasks,
             next_id: after + 1,
@@ -664,6 +657,7 @@ impl Coordinator {
         if let Some(storage) = &flight.storage {
             storage.complete(&manifest)?;
             self.publish(&manifest.sinks)?;
+            self.requests.complete(flight.id);
         }
         let flight = self.in_flight.take().expect("a checkpoint in flight");
         let now = Instant::now();
@@ -922,16 +916,10 @@ impl Coordinator {
         self.publish(&sinks)
     }
 
-    /// Publish the pending files of two-phase-commit sinks.
+    /// Publish what two-phase-commit sinks pre-committed for a completed
+    /// checkpoint, each sink's committables through its committer.
     fn publish(&self, commits: &[SinkCommit]) -> Result<()> {
-        for commit in commits {
-            let dir = self.staged_sinks.get(&commit.sink).with_context(|| {
-                format!("the checkpoint has files of sink `{}`, which is not an exactly-once file sink of this job", commit.sink)
-            })?;
-            staged_file::publish(dir, &commit.files)
-                .with_context(|| format!("sink `{}`", commit.sink))?;
-        }
-        Ok(())
+        publish_commits(&self.committers, commits)
     }
 
     fn stats(&self) -> std::sync::MutexGuard<'_, CheckpointStats> {
@@ -943,8 +931,8 @@ impl Coordinator {
 mod tests {
     use super::*;
     use crate::checkpoint::LocalCheckpointStorage;
-    use crate::checkpoint::protocol::SourceState;
-    use crate::connectors::SourcePosition;
+    use crate::checkpoint::protocol::{SourceState, SplitState};
+    use crate::connectors::SplitPosition;
 
     fn job(dir: &std::path::Path) -> Job {
         let text = format!(
@@ -963,8 +951,13 @@ mod tests {
                 source: "g".into(),
                 subtask: 0,
                 parallelism: 1,
-                position: SourcePosition::Generator { next: id },
-                max_timestamp: 0,
+                splits: vec![SplitState {
+                    position: SplitPosition {
+                        split: "generator".into(),
+                        position: serde_json::json!({ "next": id }),
+                    },
+                    max_timestamp: 0,
+                }],
             }),
             sinks: Vec::new(),
             alignment: Duration::ZERO,
@@ -1016,8 +1009,15 @@ mod tests {
             config: None,
             swaps: Vec::new(),
         };
-        let mut c = Coordinator::new(&job(dir.path()), 2, requests.clone(), 0, stats.clone())
-            .with_functions(vec![running], HashMap::new());
+        let mut c = Coordinator::new(
+            &job(dir.path()),
+            2,
+            requests.clone(),
+            0,
+            stats.clone(),
+            Committers::new(),
+        )
+        .with_functions(vec![running], HashMap::new());
         let t0 = c.last_started;
         c.tick(t0 + Duration::from_secs(10));
         assert_eq!(requests.newest(), 1, "a checkpoint is in flight");
@@ -1084,7 +1084,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let requests = Arc::new(BarrierRequests::default());
         let stats = SharedStats::default();
-        let mut c = Coordinator::new(&job(dir.path()), 2, requests.clone(), 4, stats.clone());
+        let mut c = Coordinator::new(
+            &job(dir.path()),
+            2,
+            requests.clone(),
+            4,
+            stats.clone(),
+            Committers::new(),
+        );
         let t0 = c.last_started;
         let at = |s: u64| t0 + Duration::from_secs(s);
 
@@ -1135,7 +1142,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let requests = Arc::new(BarrierRequests::default());
         let stats = SharedStats::default();
-        let mut c = Coordinator::new(&job(dir.path()), 2, requests.clone(), 0, stats.clone());
+        let mut c = Coordinator::new(
+            &job(dir.path()),
+            2,
+            requests.clone(),
+            0,
+            stats.clone(),
+            Committers::new(),
+        );
         let t0 = c.last_started;
         c.tick(t0 + Duration::from_secs(10));
         assert_eq!(requests.newest(), 1);

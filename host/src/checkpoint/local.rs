@@ -15,7 +15,9 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
-use super::{CheckpointError, CheckpointStorage, FORMAT_VERSION, Manifest, StateFile};
+use super::{
+    CheckpointError, CheckpointStorage, FORMAT_VERSION, Manifest, OLDEST_FORMAT_VERSION, StateFile,
+};
 
 /// Name of the manifest in a checkpoint directory.
 pub const MANIFEST: &str = "_manifest.json";
@@ -202,7 +204,7 @@ impl CheckpointStorage for LocalCheckpointStorage {
                 id,
                 reason: e.to_string(),
             })?;
-        if manifest.format_version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&manifest.format_version) {
             return Err(CheckpointError::FormatVersion {
                 id,
                 found: manifest.format_version,
@@ -408,7 +410,7 @@ mod tests {
             refused,
             vec![
                 format!(
-                    "checkpoint 3: written by format version {}, this eddy reads version {FORMAT_VERSION}",
+                    "checkpoint 3: written by format version {}, this eddy reads versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}",
                     FORMAT_VERSION + 1
                 ),
                 "checkpoint 2 belongs to job `payments`, not to this job `orders`".to_string(),

@@ -5,9 +5,14 @@ use serde::{Deserialize, Serialize};
 
 use super::protocol::{SinkCommit, SourceState};
 
-/// Version of the checkpoint layout; a checkpoint of another version is
-/// refused rather than misread.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the checkpoint layout this eddy writes. Format 2 holds a
+/// list of split positions per source subtask and opaque sink
+/// committables; format 1 (one tagged position, pending file lists) is
+/// still read. A checkpoint of any other version is refused rather than
+/// misread.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest layout this eddy still reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
 /// What a checkpoint holds. Written last, atomically: a checkpoint without
 /// a manifest never completed.
@@ -40,7 +45,7 @@ pub struct Manifest {
     /// Where every source subtask was.
     #[serde(default)]
     pub sources: Vec<SourceState>,
-    /// Pending files of two-phase-commit sinks, published once this
+    /// What two-phase-commit sinks pre-committed, published once this
     /// checkpoint is complete.
     #[serde(default)]
     pub sinks: Vec<SinkCommit>,

@@ -24,8 +24,8 @@ use crate::snapshot::SnapshotError;
 
 pub use local::LocalCheckpointStorage;
 pub use manifest::{
-    EDDY_VERSION, FORMAT_VERSION, FunctionRecord, Manifest, OperatorFile, SnapshotKind, StateFile,
-    StateRecord, SwapRecord,
+    EDDY_VERSION, FORMAT_VERSION, FunctionRecord, Manifest, OLDEST_FORMAT_VERSION, OperatorFile,
+    SnapshotKind, StateFile, StateRecord, SwapRecord,
 };
 pub use protocol::{
     AfterSavepoint, Barrier, BarrierKind, BarrierRequests, CheckpointHandle, CheckpointTag,
@@ -46,7 +46,7 @@ pub enum CheckpointError {
     #[error("checkpoint {id}: the manifest is truncated or corrupt ({reason})")]
     CorruptManifest { id: u64, reason: String },
     #[error(
-        "checkpoint {id}: written by format version {found}, this eddy reads version {FORMAT_VERSION}"
+        "checkpoint {id}: written by format version {found}, this eddy reads versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}"
     )]
     FormatVersion { id: u64, found: u32 },
     #[error("checkpoint {id} belongs to job `{found}`, not to this job `{expected}`")]

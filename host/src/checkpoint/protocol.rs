@@ -9,7 +9,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use serde::{Deserialize, Serialize};
 
-use crate::connectors::SourcePosition;
+use crate::connectors::SplitPosition;
 use crate::job::CheckpointMode;
 use crate::snapshot::OperatorSnapshot;
 use crate::wasm::{FunctionDescriptor, GuestInstance};
@@ -94,6 +94,9 @@ impl Barrier {
 pub struct BarrierRequests {
     /// Id of the newest requested barrier (0: none), read without a lock.
     newest: AtomicU64,
+    /// Id of the newest completed checkpoint or savepoint (0: none), for
+    /// sources that report their progress elsewhere.
+    completed: AtomicU64,
     barrier: Mutex<Option<Barrier>>,
     /// The function swap of the newest swap barrier.
     swap: Mutex<Option<Arc<PreparedSwap>>>,
@@ -137,6 +140,16 @@ impl BarrierRequests {
     /// The swap of swap barrier `id`, if it is the newest one.
     pub fn swap(&self, id: u64) -> Option<Arc<PreparedSwap>> {
         lock(&self.swap).clone().filter(|swap| swap.barrier == id)
+    }
+
+    /// Note that snapshot `id` completed.
+    pub fn complete(&self, id: u64) {
+        self.completed.fetch_max(id, Ordering::AcqRel);
+    }
+
+    /// Id of the newest completed snapshot (0: none).
+    pub fn completed(&self) -> u64 {
+        self.completed.load(Ordering::Acquire)
     }
 
     /// Id of the newest requested barrier (0: none).
@@ -265,21 +278,98 @@ pub struct OperatorPart {
 
 /// Where one source subtask was when the barrier left it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "SourceStateOnDisk")]
 pub struct SourceState {
     pub source: String,
     pub subtask: u32,
     pub parallelism: u32,
-    pub position: SourcePosition,
-    /// The largest event time read so far, so the restored source derives
-    /// the same watermarks.
+    /// Every split the subtask reads, with its position.
+    pub splits: Vec<SplitState>,
+}
+
+/// One split of a source subtask at a barrier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitState {
+    #[serde(flatten)]
+    pub position: SplitPosition,
+    /// The largest event time read from the split so far, so that the
+    /// restored split derives the same watermarks.
     pub max_timestamp: i64,
 }
 
-/// Pending files a two-phase-commit sink publishes when the checkpoint completes.
+/// A source subtask's state as manifests hold it: since format 2 a list of
+/// splits; format 1 had one `position` tagged by connector (`{"file":
+/// {...}}`), whose tag is the split id of the single-split readers.
+#[derive(Deserialize)]
+struct SourceStateOnDisk {
+    source: String,
+    subtask: u32,
+    parallelism: u32,
+    #[serde(default)]
+    splits: Vec<SplitState>,
+    #[serde(default)]
+    position: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    #[serde(default)]
+    max_timestamp: Option<i64>,
+}
+
+impl From<SourceStateOnDisk> for SourceState {
+    fn from(disk: SourceStateOnDisk) -> Self {
+        let mut splits = disk.splits;
+        for (split, position) in disk.position.into_iter().flatten() {
+            splits.push(SplitState {
+                position: SplitPosition { split, position },
+                max_timestamp: disk.max_timestamp.unwrap_or(i64::MIN),
+            });
+        }
+        SourceState {
+            source: disk.source,
+            subtask: disk.subtask,
+            parallelism: disk.parallelism,
+            splits,
+        }
+    }
+}
+
+impl std::fmt::Display for SourceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let splits: Vec<String> = self.splits.iter().map(|s| s.position.to_string()).collect();
+        write!(f, "{}", splits.join(", "))
+    }
+}
+
+/// What a two-phase-commit sink subtask pre-committed at a barrier: its
+/// committable, opaque to the coordinator and the manifest, which the
+/// sink's [`crate::connectors::commit::Committer`] publishes once the
+/// checkpoint is complete (and again on a restore from it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "SinkCommitOnDisk")]
 pub struct SinkCommit {
     pub sink: String,
-    pub files: Vec<String>,
+    pub committable: serde_json::Value,
+}
+
+/// A sink commit as manifests hold it: format 1 had only the exactly-once
+/// file sink, and its pending `files` in place of a committable.
+#[derive(Deserialize)]
+struct SinkCommitOnDisk {
+    sink: String,
+    #[serde(default)]
+    committable: Option<serde_json::Value>,
+    #[serde(default)]
+    files: Option<Vec<String>>,
+}
+
+impl From<SinkCommitOnDisk> for SinkCommit {
+    fn from(disk: SinkCommitOnDisk) -> Self {
+        let committable = disk
+            .committable
+            .unwrap_or_else(|| serde_json::json!({ "files": disk.files.unwrap_or_default() }));
+        SinkCommit {
+            sink: disk.sink,
+            committable,
+        }
+    }
 }
 
 /// A new version of one operator's function, ready before its barrier is

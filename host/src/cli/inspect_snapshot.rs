@@ -148,15 +148,14 @@ fn describe(manifest: &Manifest, storage: &dyn CheckpointStorage) -> Result<Stri
             source.source,
             source.subtask + 1,
             source.parallelism,
-            serde_json::to_string(&source.position).unwrap_or_default()
+            source
         );
     }
     for sink in &manifest.sinks {
         let _ = writeln!(
             text,
-            "  sink `{}`: {} part files published by this snapshot",
-            sink.sink,
-            sink.files.len()
+            "  sink `{}`: committed {}",
+            sink.sink, sink.committable
         );
     }
     Ok(text)

@@ -4,8 +4,9 @@
 mod inspect;
 mod inspect_snapshot;
 mod jobs;
+mod kafka;
 mod logging;
-pub mod new;
+mod new;
 mod progress;
 
 use std::io::IsTerminal;
@@ -131,6 +132,10 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Make a guest crate of one function kind, ready to build, test and run.
     New(new::NewArgs),
+    /// Kafka helpers for demos: create a topic, put a file's lines into one
+    /// (builds with the cargo feature `kafka`).
+    #[command(subcommand)]
+    Kafka(kafka::KafkaCommand),
 }
 
 /// Entry point of the binary: run the command, print errors as a user should see them.
@@ -220,6 +225,7 @@ fn execute(command: Command) -> Result<()> {
         }
         Command::Bench(args) => crate::bench::run(&args),
         Command::New(args) => new::run(&args),
+        Command::Kafka(command) => kafka::run(command),
     }
 }
 

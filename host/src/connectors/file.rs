@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
-use super::{Position, RawRecord, ReadStatus, SourcePosition, SourceReader, foreign_position};
+use super::{
+    Position, RawRecord, ReadStatus, SourceReader, SplitPosition, own_position, single_position,
+};
 
 /// Splits a byte stream into lines, tracking line numbers and byte offsets;
 /// blank lines are skipped.
@@ -51,6 +53,7 @@ impl<R: BufRead> LineSplitter<R> {
                 timestamp: None,
                 key: None,
                 position,
+                split: 0,
             }));
         }
     }
@@ -96,16 +99,23 @@ impl SourceReader for FileReader {
         self.path.display().to_string()
     }
 
-    fn position(&self) -> Option<SourcePosition> {
-        Some(SourcePosition::File {
-            offset: self.lines.offset,
-            lines: self.lines.line,
-        })
+    fn split_id(&self, _index: usize) -> String {
+        "file".into()
     }
 
-    fn seek(&mut self, position: SourcePosition) -> std::io::Result<()> {
-        let SourcePosition::File { offset, lines } = position else {
-            return Err(foreign_position(&self.describe(), position));
+    fn positions(&self) -> Option<Vec<SplitPosition>> {
+        single_position(
+            self,
+            &FilePosition {
+                offset: self.lines.offset,
+                lines: self.lines.line,
+            },
+        )
+    }
+
+    fn restore(&mut self, restored: &[SplitPosition]) -> std::io::Result<()> {
+        let Some(FilePosition { offset, lines }) = own_position(self, restored)? else {
+            return Ok(());
         };
         let length = self.lines.input.get_ref().metadata()?.len();
         if offset > length {
@@ -121,6 +131,14 @@ impl SourceReader for FileReader {
         self.lines.line = lines;
         Ok(())
     }
+}
+
+/// Where a file reader goes on: the byte offset of its next line, and that
+/// line's number - 1.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct FilePosition {
+    offset: u64,
+    lines: u64,
 }
 
 /// Reads lines on a thread of its own, so that a batch closes as soon as no
@@ -185,11 +203,15 @@ impl SourceReader for ThreadedLineReader {
         self.name.clone()
     }
 
-    fn position(&self) -> Option<SourcePosition> {
+    fn split_id(&self, _index: usize) -> String {
+        self.name.clone()
+    }
+
+    fn positions(&self) -> Option<Vec<SplitPosition>> {
         None
     }
 
-    fn seek(&mut self, _position: SourcePosition) -> std::io::Result<()> {
+    fn restore(&mut self, _restored: &[SplitPosition]) -> std::io::Result<()> {
         Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,
             format!(
@@ -212,17 +234,17 @@ mod tests {
         let mut first = FileReader::open(&path).unwrap();
         let mut out = Vec::new();
         first.read(2, &mut out).unwrap();
-        let position = first.position().unwrap();
+        let positions = first.positions().unwrap();
         assert_eq!(
-            position,
-            SourcePosition::File {
-                offset: 5,
-                lines: 2
-            }
+            positions,
+            [SplitPosition {
+                split: "file".into(),
+                position: serde_json::json!({"offset": 5, "lines": 2})
+            }]
         );
 
         let mut second = FileReader::open(&path).unwrap();
-        second.seek(position).unwrap();
+        second.restore(&positions).unwrap();
         let mut rest = Vec::new();
         assert_eq!(second.read(10, &mut rest).unwrap(), ReadStatus::Finished);
         let read: Vec<_> = rest
@@ -242,11 +264,14 @@ mod tests {
                 ),
             ]
         );
-        let beyond = SourcePosition::File {
-            offset: 999,
-            lines: 9,
+        let beyond = SplitPosition {
+            split: "file".into(),
+            position: serde_json::json!({"offset": 999, "lines": 9}),
         };
-        let error = FileReader::open(&path).unwrap().seek(beyond).unwrap_err();
+        let error = FileReader::open(&path)
+            .unwrap()
+            .restore(&[beyond])
+            .unwrap_err();
         assert!(
             error.to_string().contains("the file now has only 15 bytes"),
             "{error}"

@@ -7,7 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Position, RawRecord, ReadStatus, SourcePosition, SourceReader, foreign_position};
+use super::{
+    Position, RawRecord, ReadStatus, SourceReader, SplitPosition, own_position, single_position,
+};
 use crate::job::{GeneratorSpec, KeyOrder, RecordFormat};
 
 /// Size of the binary event header: key, timestamp, amount.
@@ -123,7 +125,7 @@ impl GeneratorReader {
                 value.extend_from_slice(payload);
                 value
             }
-            RecordFormat::Json | RecordFormat::Text => format!(
+            RecordFormat::Json | RecordFormat::Text | RecordFormat::Raw => format!(
                 r#"{{"key":{},"seq":{},"ts":{},"amount":{},"payload":"{}"}}"#,
                 event.key,
                 index,
@@ -158,6 +160,7 @@ impl SourceReader for GeneratorReader {
                 timestamp: Some(event.timestamp),
                 key: self.attach_keys.then(|| decimal(event.key)),
                 position: Position::Sequence(index),
+                split: 0,
             });
             self.next += self.stride;
             self.emitted += 1;
@@ -174,21 +177,37 @@ impl SourceReader for GeneratorReader {
         "generator".into()
     }
 
-    fn position(&self) -> Option<SourcePosition> {
-        Some(SourcePosition::Generator { next: self.next })
+    fn split_id(&self, _index: usize) -> String {
+        "generator".into()
     }
 
-    fn seek(&mut self, position: SourcePosition) -> std::io::Result<()> {
-        match position {
-            // Readers own the indices `reader + k * readers`; a position of
-            // another split would generate another reader's records.
-            SourcePosition::Generator { next } if next % self.stride == self.next % self.stride => {
-                self.next = next;
-                Ok(())
-            }
-            other => Err(foreign_position("this generator reader", other)),
-        }
+    fn positions(&self) -> Option<Vec<SplitPosition>> {
+        single_position(self, &GeneratorPosition { next: self.next })
     }
+
+    fn restore(&mut self, restored: &[SplitPosition]) -> std::io::Result<()> {
+        let Some(GeneratorPosition { next }) = own_position(self, restored)? else {
+            return Ok(());
+        };
+        // Readers own the indices `reader + k * readers`; a position of
+        // another stripe would generate another reader's records.
+        if next % self.stride != self.next % self.stride {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "the checkpoint has this generator reader at record {next}, which belongs to another reader"
+                ),
+            ));
+        }
+        self.next = next;
+        Ok(())
+    }
+}
+
+/// Where a generator reader goes on: the index of its next record.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct GeneratorPosition {
+    next: u64,
 }
 
 #[cfg(test)]
@@ -222,18 +241,18 @@ mod tests {
         let mut first = GeneratorReader::new(spec.clone(), RecordFormat::Json, 1, 2, false);
         let mut out = Vec::new();
         first.read(3, &mut out).unwrap();
-        let position = first.position().unwrap();
+        let position = first.positions().unwrap();
         let mut rest = Vec::new();
         while first.read(4, &mut rest).unwrap() != ReadStatus::Finished {}
 
         let mut second = GeneratorReader::new(spec.clone(), RecordFormat::Json, 1, 2, false);
-        second.seek(position).unwrap();
+        second.restore(&position).unwrap();
         let mut again = Vec::new();
         while second.read(4, &mut again).unwrap() != ReadStatus::Finished {}
         let values = |r: &[RawRecord]| r.iter().map(|r| r.value.clone()).collect::<Vec<_>>();
         assert_eq!(values(&again), values(&rest));
         let mut other = GeneratorReader::new(spec, RecordFormat::Json, 0, 2, false);
-        assert!(other.seek(position).is_err(), "another reader's split");
+        assert!(other.restore(&position).is_err(), "another reader's split");
     }
 
     #[test]

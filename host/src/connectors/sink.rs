@@ -11,7 +11,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use super::staged_file::StagedFileWriter;
+use super::commit::TransactionalWriter;
 use crate::runtime::record::Record;
 
 /// A sink shared by all subtasks that write to it: each gets a handle.
@@ -19,8 +19,9 @@ use crate::runtime::record::Record;
 pub enum SinkWriter {
     Stdout(Arc<Mutex<BufWriter<std::io::Stdout>>>),
     File(Arc<Mutex<BufWriter<File>>>),
-    /// One subtask's part files of an exactly-once file sink.
-    Staged(Arc<Mutex<StagedFileWriter>>),
+    /// One subtask's writer of a two-phase-commit sink (exactly-once
+    /// files, Kafka transactions).
+    TwoPhase(Arc<Mutex<Box<dyn TransactionalWriter>>>),
     /// A Redis connection, shared by the sink's subtasks.
     #[cfg(feature = "redis")]
     Redis(Arc<Mutex<super::redis::RedisWriter>>),
@@ -67,7 +68,7 @@ impl SinkWriter {
             SinkWriter::File(w) => {
                 write_lines(&mut *w.lock().unwrap_or_else(|e| e.into_inner()), records)
             }
-            SinkWriter::Staged(w) => w.lock().unwrap_or_else(|e| e.into_inner()).write(records),
+            SinkWriter::TwoPhase(w) => w.lock().unwrap_or_else(|e| e.into_inner()).write(records),
             #[cfg(feature = "redis")]
             SinkWriter::Redis(w) => w.lock().unwrap_or_else(|e| e.into_inner()).write(records),
             SinkWriter::Discard => Ok(()),
@@ -75,12 +76,12 @@ impl SinkWriter {
     }
 
     /// At a barrier (`tag` = the checkpoint id) or at the end (`end`): make
-    /// what was written durable and return the files the checkpoint commits
-    /// (only two-phase-commit sinks have any).
-    pub fn pre_commit(&self, tag: &str) -> std::io::Result<Vec<String>> {
+    /// what was written durable and return what the checkpoint commits
+    /// (only two-phase-commit sinks have a committable).
+    pub fn pre_commit(&self, tag: &str) -> std::io::Result<Option<serde_json::Value>> {
         match self {
-            SinkWriter::Staged(w) => w.lock().unwrap_or_else(|e| e.into_inner()).pre_commit(tag),
-            _ => self.flush().map(|()| Vec::new()),
+            SinkWriter::TwoPhase(w) => w.lock().unwrap_or_else(|e| e.into_inner()).pre_commit(tag),
+            _ => self.flush().map(|()| None),
         }
     }
 
@@ -92,7 +93,7 @@ impl SinkWriter {
                 w.flush()?;
                 w.get_ref().sync_data()
             }
-            SinkWriter::Staged(_) | SinkWriter::Discard => Ok(()),
+            SinkWriter::TwoPhase(_) | SinkWriter::Discard => Ok(()),
             // Each batch was written when it came.
             #[cfg(feature = "redis")]
             SinkWriter::Redis(_) => Ok(()),

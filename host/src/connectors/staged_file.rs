@@ -15,6 +15,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use super::commit::{Committer, TransactionalWriter};
 use crate::runtime::record::Record;
 
 /// Folder below the sink's folder where unpublished files live.
@@ -167,6 +168,75 @@ fn clear(dir: &Path, remove: impl Fn(&str) -> bool) -> std::io::Result<()> {
 /// Make renames in `dir` durable.
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// The committer of an exactly-once file sink writing into a folder.
+pub struct StagedFileCommitter {
+    pub sink: String,
+    pub dir: PathBuf,
+}
+
+/// The committable of a file sink subtask: its pending part files.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct PendingFiles {
+    files: Vec<String>,
+}
+
+impl StagedFileCommitter {
+    fn files(committables: &[serde_json::Value]) -> anyhow::Result<Vec<String>> {
+        let mut files = Vec::new();
+        for committable in committables {
+            let pending: PendingFiles =
+                serde_json::from_value(committable.clone()).map_err(|e| {
+                    anyhow::anyhow!("`{committable}` is not a file sink's committable: {e}")
+                })?;
+            files.extend(pending.files);
+        }
+        Ok(files)
+    }
+}
+
+impl Committer for StagedFileCommitter {
+    fn writer(
+        self: std::sync::Arc<Self>,
+        subtask: u32,
+    ) -> std::io::Result<Box<dyn TransactionalWriter>> {
+        Ok(Box::new(StagedFileWriter::new(&self.dir, subtask)))
+    }
+
+    fn commit(&self, committables: &[serde_json::Value]) -> anyhow::Result<()> {
+        publish(&self.dir, &Self::files(committables)?)?;
+        Ok(())
+    }
+
+    fn recover(&self, restored: Option<&[serde_json::Value]>) -> anyhow::Result<()> {
+        let Some(restored) = restored else {
+            prepare_fresh(&self.dir)?;
+            return Ok(());
+        };
+        let elsewhere = recover(&self.dir, &Self::files(restored)?)?;
+        if !elsewhere.is_empty() {
+            tracing::warn!(
+                "sink `{}`: {} part files the restored snapshot committed are not in {} (was it taken with another sink folder, or on another machine?); their lines are in that folder, not this one",
+                self.sink,
+                elsewhere.len(),
+                self.dir.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+impl TransactionalWriter for StagedFileWriter {
+    fn write(&mut self, records: &[Record]) -> std::io::Result<()> {
+        StagedFileWriter::write(self, records)
+    }
+
+    fn pre_commit(&mut self, tag: &str) -> std::io::Result<Option<serde_json::Value>> {
+        let files = StagedFileWriter::pre_commit(self, tag)?;
+        Ok((!files.is_empty())
+            .then(|| serde_json::to_value(PendingFiles { files }).expect("file names serialise")))
+    }
 }
 
 #[cfg(test)]

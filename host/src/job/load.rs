@@ -16,6 +16,7 @@ use std::time::Duration;
 use thiserror::Error;
 use toml::Spanned;
 
+use super::kafka::{KafkaDelivery, KafkaSink, KafkaSource, OptionError};
 use super::model::{
     BatchConfig, CheckpointConfig, CheckpointMode, ConnectedInput, DEFAULT_BATCH_RECORDS,
     DEFAULT_BLOCK_CACHE, DEFAULT_CALL_TIMEOUT, DEFAULT_CHECKPOINT_MIN_PAUSE,
@@ -94,6 +95,7 @@ fn parse_job_for_build(
         source,
         dir,
         built,
+        job_name: spec.job.get_ref().name.get_ref().clone(),
         side_output_reads: RefCell::default(),
     }
     .job(spec)
@@ -335,6 +337,9 @@ struct Loader<'a> {
     side_output_reads: RefCell<Vec<SideOutputRead>>,
     /// Whether the eddy that will run the job has a cargo feature.
     built: fn(CargoFeature) -> bool,
+    /// `[job] name`, from which connectors name their groups and
+    /// transactional ids.
+    job_name: String,
 }
 
 impl Loader<'_> {
@@ -730,6 +735,7 @@ impl Loader<'_> {
                 SourceConnector::File(self.existing_file(&owner, path, INPUT_FILE)?)
             }
             SourceType::Stdin => SourceConnector::Stdin,
+            SourceType::Kafka => SourceConnector::Kafka(self.kafka_source(&owner, spec)?),
         };
         let format = self.record_format(&owner, spec)?;
         let timestamp = self.timestamp(&owner, spec, format)?;
@@ -795,11 +801,16 @@ impl Loader<'_> {
             return Ok(TimestampSource::None);
         };
         match timestamp.get_ref() {
-            TimestampSpec::Source if *spec.connector.get_ref() != SourceType::Generator => {
+            TimestampSpec::Source
+                if !matches!(
+                    spec.connector.get_ref(),
+                    SourceType::Generator | SourceType::Kafka
+                ) =>
+            {
                 Err(self.source.error_at(
                     timestamp,
                     format!(
-                        "{owner}: `timestamp = \"source\"` is only for `generator` sources; read a field instead, e.g. `timestamp = {{ field = \"ts\" }}`"
+                        "{owner}: `timestamp = \"source\"` is only for `generator` and `kafka` sources; read a field instead, e.g. `timestamp = {{ field = \"ts\" }}`"
                     ),
                 ))
             }
@@ -818,8 +829,8 @@ impl Loader<'_> {
         }
     }
 
-    /// A generator has as many readers as asked ([job] parallelism by
-    /// default); a file or stdin has one.
+    /// A generator or Kafka source has as many readers as asked ([job]
+    /// parallelism by default); a file or stdin has one.
     fn source_parallelism(
         &self,
         owner: &Owner,
@@ -827,9 +838,10 @@ impl Loader<'_> {
         defaults: &Defaults,
     ) -> Result<u32, JobError> {
         let source_type = *spec.connector.get_ref();
+        let parallel = matches!(source_type, SourceType::Generator | SourceType::Kafka);
         match &spec.parallelism {
-            None if source_type == SourceType::Generator => Ok(defaults.parallelism),
-            Some(parallelism) if source_type == SourceType::Generator => {
+            None if parallel => Ok(defaults.parallelism),
+            Some(parallelism) if parallel => {
                 self.parallelism(owner, parallelism, defaults.max_parallelism)
             }
             None => Ok(1),
@@ -847,6 +859,7 @@ impl Loader<'_> {
     /// Rejects options of one connector `type` set on a source of another.
     fn check_connector_fields(&self, owner: &Owner, spec: &SourceSpec) -> Result<(), JobError> {
         let file_fields = [("path", span_of(&spec.path))];
+        let kafka_fields = [("kafka", span_of(&spec.kafka))];
         let generator_fields = [
             ("count", span_of(&spec.count)),
             ("rate", span_of(&spec.rate)),
@@ -862,6 +875,7 @@ impl Loader<'_> {
         for (fields_type, fields) in [
             (SourceType::File, &file_fields[..]),
             (SourceType::Generator, &generator_fields[..]),
+            (SourceType::Kafka, &kafka_fields[..]),
         ] {
             if fields_type != source_type {
                 self.reject_set_fields(fields, |field| {
@@ -1477,6 +1491,87 @@ impl Loader<'_> {
 
     /// The options of a `redis` sink, checked: each mode's own fields,
     /// templates that parse, and a build with the Redis client.
+    fn kafka_source(&self, owner: &Owner, spec: &SourceSpec) -> Result<KafkaSource, JobError> {
+        let kafka = spec.kafka.as_ref().ok_or_else(|| {
+            self.source.error_at(
+                &spec.connector,
+                format!(
+                    "{owner}: a `kafka` source needs its options in a `[source.kafka]` table: `bootstrap_servers` and `topics` at least"
+                ),
+            )
+        })?;
+        self.feature(
+            owner,
+            &spec.connector,
+            CargoFeature::Kafka,
+            "the Kafka source",
+        )?;
+        kafka
+            .get_ref()
+            .validate(&self.job_name, spec.name.get_ref())
+            .map_err(|e| self.option_error(owner, kafka, e))
+    }
+
+    fn kafka_sink(&self, owner: &Owner, spec: &SinkSpec) -> Result<KafkaSink, JobError> {
+        let kafka = spec.kafka.as_ref().ok_or_else(|| {
+            self.source.error_at(
+                &spec.connector,
+                format!(
+                    "{owner}: a `kafka` sink needs its options in a `[sink.kafka]` table: `bootstrap_servers` and `topic` at least"
+                ),
+            )
+        })?;
+        self.feature(
+            owner,
+            &spec.connector,
+            CargoFeature::Kafka,
+            "the Kafka sink",
+        )?;
+        let delivery = match value_of(&spec.delivery) {
+            None | Some(DeliverySpec::AtLeastOnce) => KafkaDelivery::AtLeastOnce,
+            Some(DeliverySpec::ExactlyOnce) => KafkaDelivery::ExactlyOnce,
+        };
+        let field_path = |field: &Spanned<String>| {
+            self.field_path(owner, field).map_err(|e| OptionError {
+                span: Some(field.span()),
+                message: e.message,
+            })
+        };
+        kafka
+            .get_ref()
+            .validate(&self.job_name, spec.name.get_ref(), delivery, field_path)
+            .map_err(|e| self.option_error(owner, kafka, e))
+    }
+
+    /// A connector option's error, at its place (or the table's).
+    fn option_error<T>(&self, owner: &Owner, table: &Spanned<T>, error: OptionError) -> JobError {
+        let message = error.message.clone();
+        let message = message
+            .strip_prefix(&format!("{owner}: "))
+            .map(str::to_owned)
+            .unwrap_or(message);
+        self.source.error(
+            Some(error.span.unwrap_or_else(|| table.span())),
+            format!("{owner}: {message}"),
+        )
+    }
+
+    /// Refuse a connector this build lacks, naming the feature.
+    fn feature<T>(
+        &self,
+        owner: &Owner,
+        at: &Spanned<T>,
+        feature: CargoFeature,
+        what: &str,
+    ) -> Result<(), JobError> {
+        if (self.built)(feature) {
+            return Ok(());
+        }
+        Err(self
+            .source
+            .error_at(at, format!("{owner}: {}", feature.missing(what))))
+    }
+
     fn redis_sink(&self, owner: &Owner, spec: &SinkSpec) -> Result<RedisSink, JobError> {
         let redis = spec.redis.as_ref().ok_or_else(|| {
             self.source.error_at(
@@ -1486,12 +1581,12 @@ impl Loader<'_> {
                 ),
             )
         })?;
-        if !CargoFeature::Redis.in_this_build() {
-            return Err(self.source.error_at(
-                &spec.connector,
-                format!("{owner}: {}", CargoFeature::Redis.missing("the Redis sink")),
-            ));
-        }
+        self.feature(
+            owner,
+            &spec.connector,
+            CargoFeature::Redis,
+            "the Redis sink",
+        )?;
         let options = redis.get_ref();
         let template = |field: &Spanned<String>| {
             Template::parse(field.get_ref())
@@ -1775,11 +1870,13 @@ impl Loader<'_> {
         let owner = Owner::node(NodeKind::Sink, spec.name.get_ref());
         let sink_type = *spec.connector.get_ref();
         if sink_type != SinkType::File {
+            let delivery = if sink_type == SinkType::Kafka {
+                None
+            } else {
+                span_of(&spec.delivery)
+            };
             self.reject_set_fields(
-                &[
-                    ("path", span_of(&spec.path)),
-                    ("delivery", span_of(&spec.delivery)),
-                ],
+                &[("path", span_of(&spec.path)), ("delivery", delivery)],
                 |field| {
                 format!(
                     "{owner}: unknown field `{field}` for a `{}` sink (`{field}` is an option of `file` sinks)",
@@ -1796,7 +1893,16 @@ impl Loader<'_> {
                 )
             })?;
         }
+        if sink_type != SinkType::Kafka {
+            self.reject_set_fields(&[("kafka", span_of(&spec.kafka))], |field| {
+                format!(
+                    "{owner}: unknown field `{field}` for a `{}` sink (`{field}` holds the options of `kafka` sinks)",
+                    sink_type.as_str()
+                )
+            })?;
+        }
         let connector = match sink_type {
+            SinkType::Kafka => SinkConnector::Kafka(self.kafka_sink(&owner, spec)?),
             SinkType::Stdout => SinkConnector::Stdout,
             SinkType::Discard => SinkConnector::Discard,
             SinkType::Redis => SinkConnector::Redis(self.redis_sink(&owner, spec)?),

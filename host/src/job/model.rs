@@ -212,6 +212,7 @@ pub enum SourceConnector {
     Generator(GeneratorSpec),
     File(PathBuf),
     Stdin,
+    Kafka(super::kafka::KafkaSource),
 }
 
 /// Where event timestamps come from.
@@ -436,6 +437,8 @@ pub enum SinkConnector {
     /// Upserts into Redis, at least once (idempotent: a replay writes the
     /// same values again).
     Redis(RedisSink),
+    /// Messages to Kafka, at least or exactly once.
+    Kafka(super::kafka::KafkaSink),
 }
 
 /// A Redis sink: for each record, one command on the key its template

@@ -325,6 +325,8 @@ pub struct SourceSpec {
 
     /// `file`: the file to read, relative to the job file.
     pub path: Option<Spanned<String>>,
+    /// `kafka`: the options of a Kafka source, a table of their own.
+    pub kafka: Option<Spanned<super::kafka::KafkaSourceSpec>>,
 
     // Options of `type = "generator"`: meaning and defaults are those of
     // the same fields of `GeneratorSpec`.
@@ -349,6 +351,8 @@ pub enum SourceType {
     File,
     /// Lines from standard input.
     Stdin,
+    /// Topics of a Kafka cluster (cargo feature `kafka`).
+    Kafka,
 }
 
 impl SourceType {
@@ -358,6 +362,7 @@ impl SourceType {
             SourceType::Generator => "generator",
             SourceType::File => "file",
             SourceType::Stdin => "stdin",
+            SourceType::Kafka => "kafka",
         }
     }
 }
@@ -424,6 +429,8 @@ pub enum RecordFormat {
     Json,
     /// Each line as UTF-8 text, taken as is.
     Text,
+    /// Each value as bytes, taken as is (Kafka messages that are not text).
+    Raw,
     /// Generator only: `u64 key | i64 ts | u64 amount | payload`, little-endian.
     BinaryEvent,
 }
@@ -794,6 +801,8 @@ pub struct SinkSpec {
     pub delivery: Option<Spanned<DeliverySpec>>,
     /// `redis`: the options of a Redis sink, a table of their own.
     pub redis: Option<Spanned<RedisSinkSpec>>,
+    /// `kafka`: the options of a Kafka sink, a table of their own.
+    pub kafka: Option<Spanned<super::kafka::KafkaSinkSpec>>,
 }
 
 /// `[sink.redis]`: what a Redis sink writes for each record. Keys, fields,
@@ -827,7 +836,7 @@ pub enum RedisModeSpec {
     Zadd,
 }
 
-/// `delivery` of a file sink.
+/// `delivery` of a file or Kafka sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeliverySpec {
@@ -847,6 +856,8 @@ pub enum SinkType {
     Discard,
     /// Upserts of results into Redis (`set`, `hset`, `zadd`).
     Redis,
+    /// Messages to Kafka topics (cargo feature `kafka`).
+    Kafka,
 }
 
 impl SinkType {
@@ -857,6 +868,7 @@ impl SinkType {
             SinkType::File => "file",
             SinkType::Discard => "discard",
             SinkType::Redis => "redis",
+            SinkType::Kafka => "kafka",
         }
     }
 }

@@ -27,8 +27,8 @@ use crate::checkpoint::coordinator::{
 use crate::checkpoint::{
     self, BarrierRequests, CheckpointStorage, FunctionRecord, Manifest, SnapshotKind, TaskAck,
 };
-use crate::connectors::staged_file;
-use crate::job::{Job, SinkConnector, StateBackendConfig};
+use crate::connectors::{self, commit::Committers, commit::recover_sinks};
+use crate::job::{Job, StateBackendConfig};
 use crate::runtime::operator::OperatorError;
 use crate::wasm::GuestEngine;
 use crate::wasm::function_kind_name;
@@ -189,6 +189,12 @@ fn execute_attempts(
     let engine = GuestEngine::shared().map_err(JobFailure::Setup)?;
     let modules = load_modules(job, &engine, options).map_err(JobFailure::Setup)?;
     let stats = shared.checkpoints.clone();
+    // One for the whole run: a restart within this process can still
+    // commit what the failed attempt pre-committed.
+    let committers = connectors::committers(job, |sink| {
+        shared.graph.node(sink).map_or(1, |node| node.parallelism)
+    })
+    .map_err(JobFailure::Setup)?;
     let mut restarts = RestartTracker::new(&job.restart);
     let started = Instant::now();
     let mut from = options.from_checkpoint.clone();
@@ -219,8 +225,10 @@ fn execute_attempts(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .restored_from = restore.as_ref().map(|(manifest, _)| manifest.id);
-        prepare_sinks(job, restore.as_ref().map(|(m, _)| m)).map_err(JobFailure::Setup)?;
+        let restored_commits = restore.as_ref().map(|(m, _)| m.sinks.as_slice());
+        recover_sinks(&committers, restored_commits).map_err(JobFailure::Setup)?;
         let attempt = Attempt {
+            committers: &committers,
             job,
             modules: &running_modules,
             engine: &engine,
@@ -520,40 +528,11 @@ fn own_latest_checkpoint(
     Ok(None)
 }
 
-/// Before a run: exactly-once file sinks publish what the restored
-/// checkpoint commits and drop everything staged after it, or start over.
-fn prepare_sinks(job: &Job, restore: Option<&Manifest>) -> Result<()> {
-    for sink in &job.sinks {
-        let SinkConnector::ExactlyOnceFiles(dir) = &sink.connector else {
-            continue;
-        };
-        let context = || format!("sink `{}`: cannot prepare {}", sink.name, dir.display());
-        let Some(manifest) = restore else {
-            staged_file::prepare_fresh(dir).with_context(context)?;
-            continue;
-        };
-        let committed: Vec<String> = manifest
-            .sinks
-            .iter()
-            .filter(|c| c.sink == sink.name)
-            .flat_map(|c| c.files.iter().cloned())
-            .collect();
-        let elsewhere = staged_file::recover(dir, &committed).with_context(context)?;
-        if !elsewhere.is_empty() {
-            tracing::warn!(
-                "sink `{}`: {} part files the restored snapshot committed are not in {} (was it taken with another sink folder, or on another machine?); their lines are in that folder, not this one",
-                sink.name,
-                elsewhere.len(),
-                dir.display()
-            );
-        }
-    }
-    Ok(())
-}
-
 /// One run of the job's tasks, from a checkpoint or from the beginning.
 struct Attempt<'a> {
     job: &'a Job,
+    /// The committers of two-phase-commit sinks, for the whole run.
+    committers: &'a Committers,
     modules: &'a LoadedModules,
     engine: &'a GuestEngine,
     options: &'a RunOptions,
@@ -581,6 +560,7 @@ impl Attempt<'_> {
                 manifest,
                 storage: storage.clone(),
             }),
+            committers: self.committers,
         };
         let Plan {
             tasks,
@@ -597,9 +577,15 @@ impl Attempt<'_> {
             .map_err(AttemptFailure::Setup)?;
         let newest = newest_checkpoint_id(job, restore.map(|(m, _)| m.id));
         let (functions, swapped_modules) = function_records(job, self.modules);
-        let mut coordinator =
-            Coordinator::new(job, tasks.len(), requests, newest, self.stats.clone())
-                .with_functions(functions, swapped_modules);
+        let mut coordinator = Coordinator::new(
+            job,
+            tasks.len(),
+            requests,
+            newest,
+            self.stats.clone(),
+            self.committers.clone(),
+        )
+        .with_functions(functions, swapped_modules);
         self.shared.update(|state| {
             state.phase = JobPhase::Running;
             state.metrics = Some(metrics.clone());

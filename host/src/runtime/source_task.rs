@@ -1,6 +1,7 @@
 //! The task of one source reader: adaptive batches, record decoding, event
 //! timestamps, watermarks, and malformed records (fail or dead-letter).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -11,11 +12,11 @@ use super::metrics::NodeMetrics;
 use super::operator::OperatorError;
 use super::record::{NO_TIMESTAMP, Record};
 use super::task::{Chain, Stop, TaskError};
-use crate::checkpoint::protocol::SourceState;
+use crate::checkpoint::protocol::{SourceState, SplitState};
 use crate::checkpoint::{Barrier, StopVerdict};
-use crate::connectors::{RawRecord, ReadStatus, SourceReader};
+use crate::connectors::{RawRecord, ReadStatus, SourceReader, SplitPosition};
 use crate::job::{BatchConfig, RecordFormat, SourceDef, TimestampSource};
-use crate::time::WatermarkGenerator;
+use crate::time::SourceWatermarks;
 
 /// How a source decodes its values.
 pub struct RecordDecoder {
@@ -27,22 +28,23 @@ pub struct RecordDecoder {
 }
 
 impl RecordDecoder {
-    /// The record, or why it is malformed.
-    pub fn decode(&self, raw: RawRecord) -> Result<Record, (RawRecord, String)> {
+    /// The record, or why it is malformed (boxed: the rare path).
+    #[allow(clippy::type_complexity)]
+    pub fn decode(&self, raw: RawRecord) -> Result<Record, Box<(RawRecord, String)>> {
         let timestamp = match (&self.timestamp, self.format) {
             (TimestampSource::Field(path), RecordFormat::Json) => {
                 match timestamp_field(&raw.value, path) {
                     Ok(ts) => ts,
                     Err(error) => {
                         let reason = field_reason("timestamp", path, &error);
-                        return Err((raw, reason));
+                        return Err(Box::new((raw, reason)));
                     }
                 }
             }
             (TimestampSource::Source, _) => raw.timestamp.unwrap_or(NO_TIMESTAMP),
             (_, RecordFormat::Json) => {
                 if let Err(error) = validate_json(&raw.value) {
-                    return Err((raw, error.to_string()));
+                    return Err(Box::new((raw, error.to_string())));
                 }
                 NO_TIMESTAMP
             }
@@ -51,7 +53,7 @@ impl RecordDecoder {
         for path in &self.key_fields {
             if let Err(error) = key_field(&raw.value, path) {
                 let reason = field_reason("key", path, &error);
-                return Err((raw, reason));
+                return Err(Box::new((raw, reason)));
             }
         }
         Ok(Record {
@@ -71,40 +73,6 @@ fn field_reason(what: &str, path: &[String], error: &FieldError) -> String {
     }
 }
 
-/// Notices when a reader has produced nothing for its idle timeout
-/// (Flink's `WatermarkStrategy::withIdleness`).
-pub struct IdleDetector {
-    timeout: Option<Duration>,
-    last_record: Instant,
-    idle: bool,
-}
-
-impl IdleDetector {
-    pub fn new(timeout: Option<Duration>) -> Self {
-        IdleDetector {
-            timeout,
-            last_record: Instant::now(),
-            idle: false,
-        }
-    }
-
-    /// Note a read; true when the reader just became idle.
-    fn after_read(&mut self, records: usize) -> bool {
-        if records > 0 {
-            self.last_record = Instant::now();
-            self.idle = false;
-            return false;
-        }
-        match self.timeout {
-            Some(timeout) if !self.idle && self.last_record.elapsed() >= timeout => {
-                self.idle = true;
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
 /// What a source does after injecting a barrier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AfterBarrier {
@@ -118,16 +86,19 @@ pub struct SourceTask {
     pub source: SourceDef,
     pub reader: Box<dyn SourceReader>,
     pub decoder: RecordDecoder,
-    pub watermarks: WatermarkGenerator,
+    /// Per-split watermarks and idleness.
+    pub watermarks: SourceWatermarks,
     pub chain: Chain,
     /// Index of the dead-letter sink in the chain's sinks.
     pub dead_letter: Option<usize>,
     pub batch: BatchConfig,
     pub metrics: Arc<NodeMetrics>,
     pub cancelled: Arc<AtomicBool>,
-    pub idleness: IdleDetector,
     /// The last checkpoint barrier this source injected.
     pub last_barrier: u64,
+    /// Positions at barriers whose checkpoints have not completed yet,
+    /// oldest first, to tell the reader when they do.
+    pub uncompleted: VecDeque<(u64, Vec<SplitPosition>)>,
 }
 
 impl SourceTask {
@@ -149,23 +120,29 @@ impl SourceTask {
             }
             raw.clear();
             let status = self.fill(&mut raw)?;
+            self.notify_completed();
+            self.watermarks.ensure_splits(self.reader.split_count());
             let mut records = Vec::with_capacity(raw.len());
             for item in raw.drain(..) {
+                let split = item.split as usize;
                 match self.decoder.decode(item) {
                     Ok(mut record) => {
                         // Judged by the watermark after the record before
                         // it, wherever the batch happens to start.
                         record.watermark = self.watermarks.current();
-                        if record.timestamp != NO_TIMESTAMP {
-                            self.watermarks.observe(record.timestamp);
-                        }
+                        let timestamp =
+                            (record.timestamp != NO_TIMESTAMP).then_some(record.timestamp);
+                        self.watermarks.observe(split, timestamp);
                         records.push(record);
                     }
-                    Err((item, reason)) => self.malformed(item, reason)?,
+                    Err(malformed) => {
+                        let (item, reason) = *malformed;
+                        self.malformed(item, reason)?
+                    }
                 }
             }
             self.metrics.add_out(records.len());
-            if self.idleness.after_read(records.len()) {
+            if self.watermarks.after_batch() {
                 self.chain.idle()?;
             }
             if !records.is_empty() {
@@ -185,13 +162,42 @@ impl SourceTask {
     /// Where the reader is now, for a checkpoint; `None` if its input
     /// cannot be read again.
     fn state(&self) -> Option<SourceState> {
+        let positions = self.reader.positions()?;
+        let splits = (positions.into_iter().enumerate())
+            .map(|(index, position)| SplitState {
+                position,
+                max_timestamp: if index < self.watermarks.split_count() {
+                    self.watermarks.max_timestamp(index)
+                } else {
+                    i64::MIN
+                },
+            })
+            .collect();
         Some(SourceState {
             source: self.source.name.clone(),
             subtask: self.chain.subtask,
             parallelism: self.chain.parallelism,
-            position: self.reader.position()?,
-            max_timestamp: self.watermarks.max_timestamp(),
+            splits,
         })
+    }
+
+    /// Tell the reader of checkpoints that completed since the last batch.
+    fn notify_completed(&mut self) {
+        let Some(handle) = &self.chain.checkpoints else {
+            return;
+        };
+        let completed = handle.requests.completed();
+        let mut newest = None;
+        while self
+            .uncompleted
+            .front()
+            .is_some_and(|(id, _)| *id <= completed)
+        {
+            newest = self.uncompleted.pop_front();
+        }
+        if let Some((_, positions)) = newest {
+            self.reader.checkpoint_completed(&positions);
+        }
     }
 
     /// Send `barrier` after every record read so far, with the position
@@ -204,7 +210,13 @@ impl SourceTask {
         let id = barrier.id;
         self.last_barrier = id;
         match self.state() {
-            Some(state) => self.chain.barrier(barrier, Some(state), Duration::ZERO)?,
+            Some(state) => {
+                if barrier.snapshots() {
+                    let positions = state.splits.iter().map(|s| s.position.clone()).collect();
+                    self.uncompleted.push_back((id, positions));
+                }
+                self.chain.barrier(barrier, Some(state), Duration::ZERO)?
+            }
             // A swap without a checkpoint needs no position to come back to.
             None if !barrier.snapshots() => self.chain.barrier(barrier, None, Duration::ZERO)?,
             None => {

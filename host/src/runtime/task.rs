@@ -382,16 +382,16 @@ impl Chain {
         Ok(true)
     }
 
-    /// Make every sink's output durable; the files two-phase-commit sinks
+    /// Make every sink's output durable; what two-phase-commit sinks
     /// publish when checkpoint `tag` completes.
     fn pre_commit_sinks(&mut self, tag: CheckpointTag) -> Result<Vec<SinkCommit>, Stop> {
         let mut commits = Vec::new();
         for s in 0..self.sinks.len() {
             match self.sinks[s].writer.pre_commit(&tag.file_tag()) {
-                Ok(files) if files.is_empty() => {}
-                Ok(files) => commits.push(SinkCommit {
+                Ok(None) => {}
+                Ok(Some(committable)) => commits.push(SinkCommit {
                     sink: self.sinks[s].name.clone(),
-                    files,
+                    committable,
                 }),
                 Err(error) => return Err(self.sink_error(s, error)),
             }

@@ -1,8 +1,10 @@
 //! Event time and processing time: watermarks and timers.
 
+pub mod source_watermarks;
 pub mod timers;
 pub mod watermark;
 
+pub use source_watermarks::SourceWatermarks;
 pub use timers::{TimeDomain, Timer, TimerService};
 pub use watermark::{InputWatermarks, WatermarkGenerator};
 

@@ -5,6 +5,8 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 pub mod background;
+pub mod kafka_broker;
+pub mod kills;
 pub mod live;
 pub mod redis_server;
 

@@ -17,7 +17,6 @@ use crate::connectors::SourceReader;
 use crate::connectors::file::{FileReader, ThreadedLineReader};
 use crate::connectors::generator::GeneratorReader;
 use crate::connectors::sink::SinkWriter;
-use crate::connectors::staged_file::StagedFileWriter;
 use crate::job::{CheckpointMode, FailurePolicy};
 use crate::job::{
     InputSide, Job, KeyBy, OperatorDef, OperatorKind, SinkConnector, SourceConnector,
@@ -33,11 +32,11 @@ use crate::runtime::exchange::{
 };
 use crate::runtime::metrics::{JobMetrics, NodeMetrics, NodeRole};
 use crate::runtime::operator::Operator;
-use crate::runtime::source_task::{IdleDetector, RecordDecoder, SourceTask};
+use crate::runtime::source_task::{RecordDecoder, SourceTask};
 use crate::runtime::task::{Chain, ChainNode, ChainSink, InboxTask, Target};
 use crate::state::{JobStateBackend, KeyGroupRange, StateBackend};
 use crate::time::watermark::NO_WATERMARK;
-use crate::time::{InputWatermarks, WatermarkGenerator};
+use crate::time::{InputWatermarks, SourceWatermarks};
 use crate::wasm::{GuestInstance, GuestModule, GuestTag};
 
 /// Where a node of the graph is defined in the job, by index.
@@ -167,7 +166,9 @@ pub fn build_tasks(
                     format!("sink `{}`: cannot create {}", sink.name, path.display())
                 })?,
             // Every subtask gets part files of its own (`Wiring::sink_writer`).
-            SinkConnector::ExactlyOnceFiles(_) | SinkConnector::Discard => SinkWriter::Discard,
+            SinkConnector::ExactlyOnceFiles(_)
+            | SinkConnector::Kafka(_)
+            | SinkConnector::Discard => SinkWriter::Discard,
             #[cfg(feature = "redis")]
             SinkConnector::Redis(config) => SinkWriter::Redis(Arc::new(std::sync::Mutex::new(
                 crate::connectors::redis::RedisWriter::connect(&sink.name, config)
@@ -246,8 +247,12 @@ pub fn build_tasks(
                         attach_keys,
                     )
                     .with_context(|| format!("source `{}`", source.name))?;
-                    let mut watermarks =
-                        WatermarkGenerator::new(source.watermark, source.watermark_emission);
+                    let mut watermarks = SourceWatermarks::new(
+                        source.watermark,
+                        source.watermark_emission,
+                        source.idle_timeout,
+                        reader.split_count(),
+                    );
                     if let Some(restore) = &checkpoints.restore {
                         restore_source(
                             restore,
@@ -272,7 +277,7 @@ pub fn build_tasks(
                         batch: job.batch,
                         metrics: source_metrics[s].clone(),
                         cancelled: cancelled.clone(),
-                        idleness: IdleDetector::new(source.idle_timeout),
+                        uncompleted: Default::default(),
                         source,
                     };
                     tasks.push(PlannedTask {
@@ -360,6 +365,20 @@ fn open_reader(
             FileReader::open(path).with_context(|| format!("cannot open {}", path.display()))?
         }
         SourceConnector::Stdin => Box::new(ThreadedLineReader::stdin()),
+        #[cfg(feature = "kafka")]
+        SourceConnector::Kafka(config) => {
+            Box::new(crate::connectors::kafka::source::KafkaReader::open(
+                config,
+                format,
+                subtask,
+                parallelism,
+                attach_keys,
+            )?)
+        }
+        #[cfg(not(feature = "kafka"))]
+        SourceConnector::Kafka(_) => {
+            anyhow::bail!(crate::features::CargoFeature::Kafka.missing("the Kafka source"))
+        }
     })
 }
 
@@ -397,7 +416,7 @@ impl Wiring<'_> {
         for &sink in &group.sinks {
             chain.sinks.push(ChainSink {
                 name: self.job.sinks[sink].name.clone(),
-                writer: self.sink_writer(sink, subtask),
+                writer: self.sink_writer(sink, subtask)?,
                 metrics: self.sink_writers[sink].1.clone(),
             });
         }
@@ -446,14 +465,20 @@ impl Wiring<'_> {
         Ok(chain)
     }
 
-    /// The writer of sink `sink` for `subtask`: the job-wide one, or part
-    /// files of its own for an exactly-once file sink.
-    fn sink_writer(&self, sink: usize, subtask: u32) -> SinkWriter {
-        match &self.job.sinks[sink].connector {
-            SinkConnector::ExactlyOnceFiles(dir) => SinkWriter::Staged(Arc::new(
-                std::sync::Mutex::new(StagedFileWriter::new(dir, subtask)),
-            )),
-            _ => self.sink_writers[sink].0.clone(),
+    /// The writer of sink `sink` for `subtask`: the job-wide one, or one of
+    /// its own from a two-phase-commit sink's committer.
+    fn sink_writer(&self, sink: usize, subtask: u32) -> Result<SinkWriter> {
+        let name = &self.job.sinks[sink].name;
+        match self.checkpoints.committers.get(name) {
+            Some(committer) => {
+                let writer = Arc::clone(committer)
+                    .writer(subtask)
+                    .with_context(|| format!("sink `{name}` subtask {}", subtask + 1))?;
+                Ok(SinkWriter::TwoPhase(Arc::new(std::sync::Mutex::new(
+                    writer,
+                ))))
+            }
+            None => Ok(self.sink_writers[sink].0.clone()),
         }
     }
 

@@ -334,6 +334,7 @@ fn source_type(connector: &SourceConnector) -> &'static str {
         SourceConnector::Generator(_) => "generator",
         SourceConnector::File(_) => "file",
         SourceConnector::Stdin => "stdin",
+        SourceConnector::Kafka(_) => "kafka",
     }
 }
 
@@ -346,6 +347,10 @@ fn sink_type(connector: &SinkConnector) -> &'static str {
         SinkConnector::ExactlyOnceFiles(_) => "file (exactly-once)",
         SinkConnector::Discard => "discard",
         SinkConnector::Redis(_) => "redis",
+        SinkConnector::Kafka(k) if k.delivery == crate::job::kafka::KafkaDelivery::ExactlyOnce => {
+            "kafka (exactly-once)"
+        }
+        SinkConnector::Kafka(_) => "kafka",
     }
 }
 

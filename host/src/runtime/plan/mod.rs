@@ -76,6 +76,9 @@ pub struct CheckpointWiring<'a> {
     pub acks: Sender<TaskAck>,
     pub scratch: std::path::PathBuf,
     pub restore: Option<RestoreSource<'a>>,
+    /// The committers of two-phase-commit sinks, which make their
+    /// subtasks' writers.
+    pub committers: &'a crate::connectors::commit::Committers,
 }
 
 /// A task ready to run on a thread of its own.

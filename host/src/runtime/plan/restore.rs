@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
+use crate::checkpoint::protocol::SplitState;
 use crate::checkpoint::state_file;
 use crate::checkpoint::{CheckpointStorage, Manifest};
-use crate::connectors::SourceReader;
+use crate::connectors::{SourceReader, SplitAssignment, SplitPosition};
 use crate::snapshot::RestoredOperatorState;
 use crate::state::KeyGroupRange;
-use crate::time::WatermarkGenerator;
+use crate::time::SourceWatermarks;
 
 /// The checkpoint a run starts from, read and checked.
 pub struct RestoreSource<'a> {
@@ -18,15 +19,18 @@ pub struct RestoreSource<'a> {
     pub storage: Arc<dyn CheckpointStorage>,
 }
 
-/// Rewind a source subtask's reader to where checkpoint `restore` has it.
-/// A source the checkpoint does not know (new in the job) starts at the beginning.
+/// Rewind a source subtask's reader to where checkpoint `restore` has it,
+/// and its splits' watermarks. A source the checkpoint does not know (new
+/// in the job) starts at the beginning. A reader that owns splits by id
+/// gets every split of the source, whatever the parallelism then; one that
+/// reads the split of its subtask index needs the same parallelism.
 pub(super) fn restore_source(
     restore: &RestoreSource<'_>,
     source: &str,
     subtask: u32,
     parallelism: u32,
     reader: &mut dyn SourceReader,
-    watermarks: &mut WatermarkGenerator,
+    watermarks: &mut SourceWatermarks,
 ) -> Result<()> {
     let id = restore.manifest.id;
     let states: Vec<_> = restore
@@ -35,20 +39,35 @@ pub(super) fn restore_source(
         .iter()
         .filter(|s| s.source == source)
         .collect();
-    if let Some(other) = states.iter().find(|s| s.parallelism != parallelism) {
-        bail!(
-            "source `{source}` ran with parallelism {} when checkpoint {id} was taken and has {parallelism} now; a source's parallelism cannot change across a restore",
-            other.parallelism
-        );
-    }
-    if let Some(state) = states.iter().find(|s| s.subtask == subtask) {
-        reader.seek(state.position).with_context(|| {
-            format!(
-                "source `{source}`: cannot go back to where checkpoint {id} read up to in {}",
-                reader.describe()
-            )
-        })?;
-        watermarks.restore(state.max_timestamp);
+    let splits: Vec<&SplitState> = match reader.assignment() {
+        SplitAssignment::ById => states.iter().flat_map(|s| &s.splits).collect(),
+        SplitAssignment::PerSubtask => {
+            if let Some(other) = states.iter().find(|s| s.parallelism != parallelism) {
+                bail!(
+                    "source `{source}` ran with parallelism {} when checkpoint {id} was taken and has {parallelism} now; the parallelism of a {} source cannot change across a restore",
+                    other.parallelism,
+                    reader.describe()
+                );
+            }
+            (states.iter())
+                .filter(|s| s.subtask == subtask)
+                .flat_map(|s| &s.splits)
+                .collect()
+        }
+    };
+    let positions: Vec<SplitPosition> = splits.iter().map(|s| s.position.clone()).collect();
+    reader.restore(&positions).with_context(|| {
+        format!(
+            "source `{source}`: cannot go back to where checkpoint {id} read up to in {}",
+            reader.describe()
+        )
+    })?;
+    watermarks.ensure_splits(reader.split_count());
+    for index in 0..reader.split_count() {
+        let split = reader.split_id(index);
+        if let Some(state) = splits.iter().find(|s| s.position.split == split) {
+            watermarks.restore(index, state.max_timestamp);
+        }
     }
     Ok(())
 }
