@@ -523,3 +523,225 @@ path = "bad.jsonl"
         "{letter}"
     );
 }
+
+/// Wait (at most 30 s) until the lines of `path` pass `done`; the lines.
+fn wait_for_lines(path: &Path, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let started = Instant::now();
+    loop {
+        let lines = if path.exists() {
+            file_lines(path)
+        } else {
+            Vec::new()
+        };
+        if done(&lines) || started.elapsed() > Duration::from_secs(30) {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_restore_with_another_parallelism_spreads_the_partitions_again() {
+    let broker = KafkaBroker::start();
+    broker.create_topic("clicks", 4);
+    let count = 100_000;
+    produce_clicks(&broker.bootstrap(), "clicks", 4, count);
+    let scratch = Scratch::new();
+    let job = |parallelism: u32| {
+        window_job(
+            "rescale",
+            &broker.bootstrap(),
+            "clicks",
+            &format!("parallelism = {parallelism}\nwatermark = {{ strategy = \"bounded-out-of-orderness\", max_out_of_orderness = \"0s\" }}"),
+            "[[sink]]\nname = \"out\"\ntype = \"file\"\npath = \"out\"\ndelivery = \"exactly-once\"\ninput = \"per-second\"\n",
+        )
+        .replace("topics = [\"clicks\"]", "topics = [\"clicks\"]\nstop = \"latest\"")
+        .replace(
+            "[job]\nname = \"rescale\"\n",
+            &format!("[job]\nname = \"rescale\"\nparallelism = {parallelism}\n{KILL_CHECKPOINTS}"),
+        )
+    };
+    scratch.write("job.toml", job(3));
+    let run = Background::start(&scratch, &["job.toml"]);
+    let started = Instant::now();
+    while common::kills::newest_complete_checkpoint(&scratch.path("checkpoints")).is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no checkpoint completed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stderr = run.kill();
+    assert!(
+        !stderr.contains("finished"),
+        "killed while it ran:\n{stderr}"
+    );
+    // Three readers had the four partitions; two have them now.
+    scratch.write("job.toml", job(2));
+    let restored = common::eddy_with_env(
+        &["run", "job.toml", "--from-checkpoint", "latest"],
+        scratch.dir.path(),
+        None,
+        common::HANG_LIMIT,
+        &[("EDDY_LOG", "eddy=info")],
+    )
+    .success();
+    restored.stderr_has(&["restoring checkpoint"]);
+    assert_eq!(
+        published_lines(&scratch.path("out")),
+        expected_counts(count, 1000)
+    );
+}
+
+#[test]
+fn partitions_of_topics_created_later_are_discovered_by_pattern() {
+    let broker = KafkaBroker::start();
+    broker.create_topic("events-a", 1);
+    broker.produce("events-a", &[(0, None, r#"{"from":"a"}"#, None)]);
+    let scratch = Scratch::new();
+    scratch.write(
+        "job.toml",
+        format!(
+            r#"[job]
+name = "discovery"
+# Barriers flush the file sink, so that the test sees lines as they come.
+[checkpoints]
+interval = "100ms"
+dir = "checkpoints"
+
+[[source]]
+name = "events"
+type = "kafka"
+[source.kafka]
+bootstrap_servers = "{}"
+topic_pattern = "events-.*"
+partition_discovery = "200ms"
+
+[[sink]]
+name = "out"
+type = "file"
+path = "out.jsonl"
+input = "events"
+"#,
+            broker.bootstrap()
+        ),
+    );
+    let run = Background::start(&scratch, &["job.toml"]);
+    let out = scratch.path("out.jsonl");
+    let first = wait_for_lines(&out, |lines| !lines.is_empty());
+    assert_eq!(first, [r#"{"from":"a"}"#]);
+    broker.create_topic("events-b", 2);
+    broker.create_topic("other", 1);
+    broker.produce("events-b", &[(1, None, r#"{"from":"b"}"#, None)]);
+    broker.produce("other", &[(0, None, r#"{"from":"other"}"#, None)]);
+    let lines = wait_for_lines(&out, |lines| lines.len() >= 2);
+    std::thread::sleep(Duration::from_millis(500));
+    let stderr = run.kill();
+    assert_eq!(
+        file_lines(&out),
+        [r#"{"from":"a"}"#, r#"{"from":"b"}"#],
+        "{lines:?}\n{stderr}"
+    );
+    assert!(stderr.contains("found partition events-b[1]"), "{stderr}");
+}
+
+#[test]
+fn completed_checkpoints_commit_offsets_to_the_group_and_a_new_job_can_start_there() {
+    let broker = KafkaBroker::start();
+    broker.create_topic("clicks", 2);
+    produce_clicks(&broker.bootstrap(), "clicks", 2, 100);
+    let scratch = Scratch::new();
+    let job = |start: &str| {
+        format!(
+            r#"[job]
+name = "groups"
+[checkpoints]
+interval = "100ms"
+dir = "checkpoints"
+
+[[source]]
+name = "clicks"
+type = "kafka"
+[source.kafka]
+bootstrap_servers = "{}"
+topics = ["clicks"]
+group_id = "dashboard"
+start = {start}
+
+[[sink]]
+name = "out"
+type = "file"
+path = "out.jsonl"
+input = "clicks"
+"#,
+            broker.bootstrap()
+        )
+    };
+    scratch.write("job.toml", job("\"earliest\""));
+    let run = Background::start(&scratch, &["job.toml"]);
+    let out = scratch.path("out.jsonl");
+    wait_for_lines(&out, |lines| lines.len() >= 100);
+    // The group's offsets follow the completed checkpoints.
+    let consumer: rdkafka::consumer::BaseConsumer = broker
+        .config()
+        .set("group.id", "dashboard")
+        .create()
+        .unwrap();
+    let started = Instant::now();
+    let committed = loop {
+        let mut list = rdkafka::TopicPartitionList::new();
+        list.add_partition("clicks", 0);
+        list.add_partition("clicks", 1);
+        let committed: Vec<rdkafka::Offset> =
+            rdkafka::consumer::Consumer::committed_offsets(&consumer, list, Duration::from_secs(5))
+                .unwrap()
+                .elements()
+                .iter()
+                .map(|e| e.offset())
+                .collect();
+        if committed == [rdkafka::Offset::Offset(50), rdkafka::Offset::Offset(50)]
+            || started.elapsed() > Duration::from_secs(20)
+        {
+            break committed;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    run.kill();
+    assert_eq!(
+        committed,
+        [rdkafka::Offset::Offset(50), rdkafka::Offset::Offset(50)]
+    );
+    // A new job (no checkpoint) from the group's offsets reads only what
+    // came since: clicks a minute later.
+    let later = FIRST_CLICK_MS + 60_000;
+    let more: Vec<String> = (0..104).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
+    let records: Vec<Produced<'_>> = more
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ((i % 2) as i32, None, v.as_str(), Some(later + i as i64)))
+        .collect();
+    broker.produce("clicks", &records);
+    let bounded = |start: &str| {
+        job(start).replace(
+            "topics = [\"clicks\"]",
+            "topics = [\"clicks\"]\nstop = \"latest\"",
+        )
+    };
+    let next = Scratch::new();
+    next.write("job.toml", bounded("\"group-offsets\""));
+    eddy(&["run", "--quiet", "job.toml"], next.dir.path(), None).success();
+    assert_eq!(file_lines(&next.path("out.jsonl")), {
+        let mut by_partition: Vec<String> = more.iter().step_by(2).cloned().collect();
+        by_partition.extend(more.iter().skip(1).step_by(2).cloned());
+        let mut read = file_lines(&next.path("out.jsonl"));
+        read.sort();
+        by_partition.sort();
+        assert_eq!(read, by_partition);
+        file_lines(&next.path("out.jsonl"))
+    });
+    // And one from a time reads the clicks at or after it.
+    let from_time = Scratch::new();
+    from_time.write("job.toml", bounded(&format!("{{ timestamp = {later} }}")));
+    eddy(&["run", "--quiet", "job.toml"], from_time.dir.path(), None).success();
+    assert_eq!(file_lines(&from_time.path("out.jsonl")).len(), more.len());
+}

@@ -39,6 +39,10 @@ struct PartitionSplit {
     end: Option<i64>,
     /// Whether the consumer has been assigned the partition.
     assigned: bool,
+    /// A split started from a time skips records before it until the first
+    /// at or after it: the broker's offset for a time can be coarser than
+    /// a record (nisshi answers the partition's start).
+    skip_before: Option<i64>,
 }
 
 impl PartitionSplit {
@@ -192,6 +196,7 @@ impl KafkaReader {
                 next: None,
                 end: None,
                 assigned: false,
+                skip_before: None,
             });
         }
         self.discovered_at = Some(Instant::now());
@@ -283,6 +288,12 @@ impl KafkaReader {
             };
             let split = &mut self.splits[i];
             split.next = Some(next);
+            if let (StartOffsets::Timestamp(ms), false) = (
+                start,
+                self.restored.contains_key(&split_id(&topic, partition)),
+            ) {
+                split.skip_before = Some(ms);
+            }
             if self.config.boundedness == Boundedness::UpToLatest {
                 split.end = Some(high);
             }
@@ -428,6 +439,13 @@ impl SourceReader for KafkaReader {
                 continue;
             };
             let offset = message.offset();
+            if let Some(start) = self.splits[split].skip_before {
+                if message.timestamp().to_millis().is_some_and(|ts| ts < start) {
+                    self.splits[split].next = Some(offset + 1);
+                    continue;
+                }
+                self.splits[split].skip_before = None;
+            }
             let record = self.record(&message, split);
             self.splits[split].next = Some(offset + 1);
             out.push(record);
