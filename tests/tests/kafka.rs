@@ -745,3 +745,161 @@ input = "clicks"
     eddy(&["run", "--quiet", "job.toml"], from_time.dir.path(), None).success();
     assert_eq!(file_lines(&from_time.path("out.jsonl")).len(), more.len());
 }
+
+/// An example's job file, its module paths absolute and `replacements`
+/// made, written into `scratch` as `job.toml`.
+fn example_variant(
+    scratch: &Scratch,
+    example: &str,
+    file: &str,
+    replacements: &[(&str, &str)],
+) -> std::path::PathBuf {
+    let mut text =
+        std::fs::read_to_string(common::examples_dir().join(example).join(file)).unwrap();
+    for (from, to) in replacements {
+        assert!(text.contains(from), "{file} has no `{from}`");
+        text = text.replace(from, to);
+    }
+    let wasm_dir = common::examples_dir().join("wasm");
+    text = text.replace("\"../wasm/", &format!("\"{}/", wasm_dir.display()));
+    scratch.write("job.toml", text)
+}
+
+#[test]
+fn the_dashboard_example_leaves_exact_counts_in_redis_after_five_kills() {
+    wasm("clicks_per_user");
+    let broker = KafkaBroker::start();
+    broker.create_topic("clicks", 4);
+    let redis_server = common::redis_server::RedisServer::start();
+    // Half a million clicks of 40 users, 5 ms of event time apart (about
+    // 40 minutes), in order within each partition.
+    let count = 500_000u64;
+    let clicks: Vec<(String, String, i64)> = (0..count)
+        .map(|i| {
+            let user = format!("u{}", i % 40);
+            let ts = FIRST_CLICK_MS + i as i64 * 5;
+            let value = format!(r#"{{"user":"{user}","url":"/p/{}","ts":{ts}}}"#, i % 13);
+            (user, value, ts)
+        })
+        .collect();
+    let records: Vec<Produced<'_>> = clicks
+        .iter()
+        .enumerate()
+        .map(|(i, (user, value, _))| ((i % 4) as i32, Some(user.as_str()), value.as_str(), None))
+        .collect();
+    broker.produce("clicks", &records);
+    // What a dashboard reads: per user, window end -> clicks in the five
+    // minutes before it (sliding every minute, as Flink assigns them).
+    let mut expected: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for (user, _, ts) in &clicks {
+        let last_start = ts - ts.rem_euclid(60_000);
+        for k in 0..5 {
+            let end = last_start - k * 60_000 + 300_000;
+            *expected
+                .entry(format!("clicks:{user}"))
+                .or_default()
+                .entry(end.to_string())
+                .or_default() += 1;
+        }
+    }
+    let scratch = Scratch::new();
+    let bootstrap = format!("bootstrap_servers = \"{}\"", broker.bootstrap());
+    let url = format!("url = \"{}\"", redis_server.url());
+    let job = example_variant(
+        &scratch,
+        "clicks-per-user",
+        "job-dashboard.toml",
+        &[
+            ("bootstrap_servers = \"127.0.0.1:9092\"", &bootstrap),
+            ("url = \"redis://127.0.0.1:6379\"", &url),
+            (
+                "topics = [\"clicks\"]",
+                "topics = [\"clicks\"]\nstop = \"latest\"",
+            ),
+            ("interval = \"10s\"", "interval = \"100ms\"\nretain = 2"),
+            (
+                "dir = \"checkpoints\"",
+                "dir = \"checkpoints\"\n[restart]\nstrategy = \"none\"",
+            ),
+        ],
+    );
+    run_with_kills(&scratch, &job, Kills::soon(5), |_| {});
+    let mut redis = redis_server.connection();
+    let keys: Vec<String> = redis::Commands::keys(&mut redis, "clicks:*").unwrap();
+    let mut stored: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for key in keys {
+        stored.insert(
+            key.clone(),
+            redis::Commands::hgetall(&mut redis, &key).unwrap(),
+        );
+    }
+    assert_eq!(stored.len(), 40, "a hash per user");
+    assert!(stored == expected, "Redis differs from the expected counts");
+}
+
+#[test]
+fn the_fraud_detection_example_on_kafka_writes_the_expected_alerts() {
+    wasm("fraud_detection");
+    let broker = KafkaBroker::start();
+    broker.create_topic("logins", 2);
+    broker.create_topic("alerts", 1);
+    let logins = file_lines(
+        &common::examples_dir()
+            .join("fraud-detection")
+            .join("data/logins.jsonl"),
+    );
+    let users: Vec<String> = json_lines(&logins)
+        .iter()
+        .map(|l| l["user"].as_str().unwrap().to_owned())
+        .collect();
+    let records: Vec<Produced<'_>> = logins
+        .iter()
+        .zip(&users)
+        .map(|(value, user)| {
+            (
+                (user.len() % 2) as i32,
+                Some(user.as_str()),
+                value.as_str(),
+                None,
+            )
+        })
+        .collect();
+    broker.produce("logins", &records);
+    let scratch = Scratch::new();
+    let bootstrap = format!("bootstrap_servers = \"{}\"", broker.bootstrap());
+    example_variant(
+        &scratch,
+        "fraud-detection",
+        "job-kafka.toml",
+        &[
+            (
+                "bootstrap_servers = \"127.0.0.1:9092\"\ntopics",
+                &format!("{bootstrap}\ntopics"),
+            ),
+            (
+                "bootstrap_servers = \"127.0.0.1:9092\"\ntopic ",
+                &format!("{bootstrap}\ntopic "),
+            ),
+            (
+                "topics = [\"logins\"]",
+                "topics = [\"logins\"]\nstop = \"latest\"",
+            ),
+        ],
+    );
+    eddy(&["run", "--quiet", "job.toml"], scratch.dir.path(), None).success();
+    let alerts = broker.read_all("alerts", "read_committed");
+    let mut values: Vec<String> = alerts.iter().map(|a| a.value.clone()).collect();
+    values.sort();
+    let mut expected = file_lines(
+        &common::examples_dir()
+            .join("fraud-detection")
+            .join("data/expected-alerts.jsonl"),
+    );
+    expected.sort();
+    assert_eq!(values, expected);
+    for alert in &alerts {
+        let user: serde_json::Value = serde_json::from_str(&alert.value).unwrap();
+        assert_eq!(alert.key.as_deref(), user["user"].as_str());
+        assert!(alert.transaction.is_some(), "written in a transaction");
+    }
+}
