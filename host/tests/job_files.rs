@@ -802,9 +802,9 @@ fn unknown_source_type() {
 name = "t"
 [[source]]
 name = "in"
-type = "kafka"
+type = "kinesis"
 "#,
-        "unknown variant `kafka`, expected one of `generator`, `file`, `stdin`",
+        "unknown variant `kinesis`, expected one of `generator`, `file`, `stdin`, `kafka`",
         (5, 8),
     );
 }
@@ -1307,7 +1307,7 @@ timestamp = "source"
 "#,
             "rules",
         ),
-        "source `rules`: `timestamp = \"source\"` is only for `generator` sources",
+        "source `rules`: `timestamp = \"source\"` is only for `generator` and `kafka` sources",
         (7, 13),
     );
 }

@@ -903,3 +903,67 @@ fn the_fraud_detection_example_on_kafka_writes_the_expected_alerts() {
         assert!(alert.transaction.is_some(), "written in a transaction");
     }
 }
+
+#[test]
+fn an_at_least_once_sink_routes_records_by_a_topic_field_keyed_by_the_record_key() {
+    let broker = KafkaBroker::start();
+    broker.create_topic("clicks", 2);
+    broker.create_topic("eu", 1);
+    broker.create_topic("us", 1);
+    broker.produce(
+        "clicks",
+        &[
+            (0, Some("u1"), r#"{"user":"u1","region":"eu"}"#, None),
+            (1, Some("u2"), r#"{"user":"u2","region":"us"}"#, None),
+            (0, Some("u3"), r#"{"user":"u3","region":"eu"}"#, None),
+        ],
+    );
+    let scratch = Scratch::new();
+    scratch.write(
+        "job.toml",
+        format!(
+            r#"[job]
+name = "routing"
+
+[[source]]
+name = "clicks"
+type = "kafka"
+[source.kafka]
+bootstrap_servers = "{bootstrap}"
+topics = ["clicks"]
+stop = "latest"
+
+[[sink]]
+name = "by-region"
+type = "kafka"
+input = "clicks"
+[sink.kafka]
+bootstrap_servers = "{bootstrap}"
+topic_field = "region"
+key = "record-key"
+"#,
+            bootstrap = broker.bootstrap()
+        ),
+    );
+    eddy(&["run", "--quiet", "job.toml"], scratch.dir.path(), None).success();
+    let read = |topic: &str| {
+        let mut records: Vec<(Option<String>, String)> = broker
+            .read_all(topic, "read_uncommitted")
+            .into_iter()
+            .map(|r| (r.key, r.value))
+            .collect();
+        records.sort();
+        records
+    };
+    assert_eq!(
+        read("eu"),
+        [
+            (Some("u1".into()), r#"{"user":"u1","region":"eu"}"#.into()),
+            (Some("u3".into()), r#"{"user":"u3","region":"eu"}"#.into()),
+        ]
+    );
+    assert_eq!(
+        read("us"),
+        [(Some("u2".into()), r#"{"user":"u2","region":"us"}"#.into())]
+    );
+}

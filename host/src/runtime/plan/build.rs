@@ -238,6 +238,9 @@ pub fn build_tasks(
                         [InputSide::First, InputSide::Second]
                             .iter()
                             .any(|side| o.key_by_of(*side) == Some(&KeyBy::RecordKey))
+                    }) || job.sinks.iter().any(|sink| {
+                        matches!(&sink.connector, SinkConnector::Kafka(kafka)
+                            if kafka.key == crate::job::kafka::MessageKey::RecordKey)
                     });
                     let mut reader = open_reader(
                         &source.connector,
