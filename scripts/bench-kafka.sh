@@ -57,6 +57,7 @@ name = \"produce\"
 name = \"gen\"
 type = \"generator\"
 format = \"binary-event\"
+[source.generator]
 count = $records
 value_size = 40
 [[sink]]

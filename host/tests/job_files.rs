@@ -541,14 +541,15 @@ name = "t"
 name = "rules"
 type = "file"
 path = "data/rules.jsonl"
+[source.generator]
 count = 10
 [[sink]]
 name = "out"
 type = "stdout"
 input = "rules"
 "#,
-        "source `rules`: unknown field `count` for a `file` source (`count` is an option of `generator` sources)",
-        (7, 9),
+        "source `rules`: unknown field `generator` for a `file` source (`generator` holds the options of `generator` sources)",
+        (7, 1),
     );
 }
 
@@ -1674,12 +1675,13 @@ name = "t"
 [[source]]
 name = "gen"
 type = "generator"
+[source.generator]
 keys = 0
 "#,
             "gen",
         ),
         "source `gen`: `keys` must be at least 1",
-        (6, 8),
+        (7, 8),
     );
 }
 
@@ -1692,12 +1694,13 @@ name = "t"
 [[source]]
 name = "gen"
 type = "generator"
+[source.generator]
 key_order = "sorted"
 "#,
             "gen",
         ),
         "unknown variant `sorted`, expected `random` or `sequential`",
-        (6, 13),
+        (7, 13),
     );
 }
 

@@ -811,6 +811,7 @@ interval = "50ms"
 [[source]]
 name = "events"
 type = "generator"
+[source.generator]
 count = 1000
 
 [[sink]]
@@ -826,7 +827,7 @@ input = "events"
         .failure()
         .stderr_has(&[
             "source `events` ran with parallelism 2 when checkpoint",
-            "and has 3 now; a source's parallelism cannot change across a restore",
+            "and has 3 now; the parallelism of a generator source cannot change across a restore",
         ]);
 
     let text = std::fs::read_to_string(&job).unwrap();

@@ -36,6 +36,7 @@ parallelism = 2
 name = "events"
 type = "generator"
 format = "binary-event"
+[source.generator]
 count = {count}
 keys = {KEYS}
 key_order = "sequential"

@@ -170,14 +170,15 @@ fn generated_job(name: &str, url: &str, prefix: &str, rate: bool) -> String {
 name = "clicks"
 type = "generator"
 parallelism = 1
+timestamp = {{ field = "ts" }}
+watermark = {{ strategy = "bounded-out-of-orderness", max_out_of_orderness = "2s" }}
+[source.generator]
 count = 80000
 {rate}
 keys = 20
 events_per_second = 100
 max_lag = "2s"
-seed = 3
-timestamp = {{ field = "ts" }}
-watermark = {{ strategy = "bounded-out-of-orderness", max_out_of_orderness = "2s" }}"#
+seed = 3"#
     );
     let sinks = format!(
         r#"[[sink]]

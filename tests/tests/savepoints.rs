@@ -44,13 +44,14 @@ backend = "{backend}"
 name = "events"
 type = "generator"
 parallelism = 1
+timestamp = {{ field = "ts" }}
+watermark = {{ strategy = "bounded-out-of-orderness", max_out_of_orderness = "2s" }}
+[source.generator]
 {count}rate = 20000
 keys = 40
 events_per_second = 100
 max_lag = "2s"
 seed = 7
-timestamp = {{ field = "ts" }}
-watermark = {{ strategy = "bounded-out-of-orderness", max_out_of_orderness = "2s" }}
 
 [[operator]]
 uid = "per-second"
@@ -800,7 +801,7 @@ fn savepoint_committed_sink_files(savepoint: &Path) -> bool {
     manifest["sinks"].as_array().is_some_and(|sinks| {
         sinks
             .iter()
-            .any(|s| !s["files"].as_array().unwrap().is_empty())
+            .any(|s| !s["committable"]["files"].as_array().unwrap().is_empty())
     })
 }
 
@@ -855,7 +856,7 @@ fn a_savepoint_of_format_version_1_is_read_back_by_this_version_on_every_backend
         "state `count` (value, version 1): 40 keys, 40 entries",
         "timers: 265 event-time, 0 processing-time",
         "operator `per-second` (aggregate,",
-        "source `events` subtask 1/1: {\"generator\":{\"next\":23914}}",
+        "source `events` subtask 1/1: generator at {\"next\":23914}",
     ] {
         assert!(
             shown.stdout.contains(line),

@@ -15,6 +15,7 @@ parallelism = {parallelism}
 [[source]]
 name = "gen"
 type = "generator"
+[source.generator]
 count = 1000
 keys = 10
 seed = 7

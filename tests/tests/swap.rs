@@ -85,14 +85,15 @@ backend = "{backend}"
 name = "events"
 type = "generator"
 parallelism = 1
+timestamp = {{ field = "ts" }}
+watermark = {{ strategy = "bounded-out-of-orderness", max_out_of_orderness = "{OUT_OF_ORDERNESS_MS}ms" }}
+[source.generator]
 count = {RECORDS}
 {rate}
 keys = 50
 events_per_second = 200
 max_lag = "{OUT_OF_ORDERNESS_MS}ms"
 seed = 11
-timestamp = {{ field = "ts" }}
-watermark = {{ strategy = "bounded-out-of-orderness", max_out_of_orderness = "{OUT_OF_ORDERNESS_MS}ms" }}
 
 [[operator]]
 uid = "counter"
@@ -156,6 +157,7 @@ name = "dump"
 [[source]]
 name = "events"
 type = "generator"
+[source.generator]
 count = {RECORDS}
 keys = 50
 events_per_second = 200
@@ -306,9 +308,9 @@ fn swap(scratch: &Scratch, module: &str) -> (u64, String) {
     let output = eddy_swap(scratch, "counter", &wasm(module)).success();
     let at = output
         .stderr
-        .find("events 1/1 at record ")
+        .find("events 1/1 at generator at {\"next\":")
         .unwrap_or_else(|| panic!("no source position in:\n{}", output.stderr))
-        + "events 1/1 at record ".len();
+        + "events 1/1 at generator at {\"next\":".len();
     let position = output.stderr[at..]
         .split(|c: char| !c.is_ascii_digit())
         .next()

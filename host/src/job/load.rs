@@ -31,8 +31,8 @@ use super::model::{
 };
 use super::spec::{
     BatchSpec, BetweenSpec, CheckpointModeSpec, CheckpointsSpec, ConnectSpec,
-    DEFAULT_MAX_PARALLELISM, DEFAULT_PARALLELISM, DeliverySpec, EmitKind, GeneratorSpec,
-    GuestLimitsSpec, HumanDuration, InputsSpec, JobSection, JobSpec, KeyBySpec,
+    DEFAULT_MAX_PARALLELISM, DEFAULT_PARALLELISM, DeliverySpec, EmitKind, GeneratorOptionsSpec,
+    GeneratorSpec, GuestLimitsSpec, HumanDuration, InputsSpec, JobSection, JobSpec, KeyBySpec,
     MAX_MAX_PARALLELISM, OnFailureSpec, OperatorKind, OperatorSpec, RecordFormat, RedisModeSpec,
     RestartSpec, RestartStrategyKind, SinkSpec, SinkType, SourceSpec, SourceType, StateBackendKind,
     StateSpec, TimestampSpec, WatermarkKind, WatermarkSpec, WindowSize, WindowSpec, WindowType,
@@ -860,17 +860,7 @@ impl Loader<'_> {
     fn check_connector_fields(&self, owner: &Owner, spec: &SourceSpec) -> Result<(), JobError> {
         let file_fields = [("path", span_of(&spec.path))];
         let kafka_fields = [("kafka", span_of(&spec.kafka))];
-        let generator_fields = [
-            ("count", span_of(&spec.count)),
-            ("rate", span_of(&spec.rate)),
-            ("keys", span_of(&spec.keys)),
-            ("key_order", span_of(&spec.key_order)),
-            ("value_size", span_of(&spec.value_size)),
-            ("seed", span_of(&spec.seed)),
-            ("events_per_second", span_of(&spec.events_per_second)),
-            ("max_lag", span_of(&spec.max_lag)),
-            ("start_time", span_of(&spec.start_time)),
-        ];
+        let generator_fields = [("generator", span_of(&spec.generator))];
         let source_type = *spec.connector.get_ref();
         for (fields_type, fields) in [
             (SourceType::File, &file_fields[..]),
@@ -879,8 +869,13 @@ impl Loader<'_> {
         ] {
             if fields_type != source_type {
                 self.reject_set_fields(fields, |field| {
+                    let what = if field == fields_type.as_str() {
+                        "holds the options"
+                    } else {
+                        "is an option"
+                    };
                     format!(
-                        "{owner}: unknown field `{field}` for a `{}` source (`{field}` is an option of `{}` sources)",
+                        "{owner}: unknown field `{field}` for a `{}` source (`{field}` {what} of `{}` sources)",
                         source_type.as_str(),
                         fields_type.as_str()
                     )
@@ -907,6 +902,8 @@ impl Loader<'_> {
 
     fn generator(&self, owner: &Owner, spec: &SourceSpec) -> Result<GeneratorSpec, JobError> {
         let defaults = GeneratorSpec::default();
+        let none = GeneratorOptionsSpec::default();
+        let spec = spec.generator.as_ref().map_or(&none, |g| g.get_ref());
         Ok(GeneratorSpec {
             count: value_of(&spec.count),
             rate: self.at_least_one(owner, "rate", &spec.rate)?,

@@ -327,9 +327,15 @@ pub struct SourceSpec {
     pub path: Option<Spanned<String>>,
     /// `kafka`: the options of a Kafka source, a table of their own.
     pub kafka: Option<Spanned<super::kafka::KafkaSourceSpec>>,
+    /// `generator`: its options, a table of their own (all optional).
+    pub generator: Option<Spanned<GeneratorOptionsSpec>>,
+}
 
-    // Options of `type = "generator"`: meaning and defaults are those of
-    // the same fields of `GeneratorSpec`.
+/// `[source.generator]`: meaning and defaults are those of the same fields
+/// of `GeneratorSpec`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorOptionsSpec {
     pub count: Option<Spanned<u64>>,
     pub rate: Option<Spanned<u64>>,
     pub keys: Option<Spanned<u64>>,
