@@ -856,7 +856,7 @@ fn a_savepoint_of_format_version_1_is_read_back_by_this_version_on_every_backend
         "state `count` (value, version 1): 40 keys, 40 entries",
         "timers: 265 event-time, 0 processing-time",
         "operator `per-second` (aggregate,",
-        "source `events` subtask 1/1: generator at {\"next\":23914}",
+        "source `events` subtask 1/1: generator at next 23914",
     ] {
         assert!(
             shown.stdout.contains(line),

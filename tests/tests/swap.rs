@@ -308,9 +308,9 @@ fn swap(scratch: &Scratch, module: &str) -> (u64, String) {
     let output = eddy_swap(scratch, "counter", &wasm(module)).success();
     let at = output
         .stderr
-        .find("events 1/1 at generator at {\"next\":")
+        .find("events 1/1: generator at next ")
         .unwrap_or_else(|| panic!("no source position in:\n{}", output.stderr))
-        + "events 1/1 at generator at {\"next\":".len();
+        + "events 1/1: generator at next ".len();
     let position = output.stderr[at..]
         .split(|c: char| !c.is_ascii_digit())
         .next()

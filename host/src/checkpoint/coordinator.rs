@@ -179,6 +179,10 @@ const SAVEPOINT_TIMEOUT: Duration = Duration::from_secs(600);
 /// The shared view of [`CheckpointStats`].
 pub type SharedStats = Arc<Mutex<CheckpointStats>>;
 
+/// Who is told what manifests record about the job's functions whenever a
+/// swap changes it (the job's live status).
+pub type FunctionsObserver = Box<dyn Fn(&[FunctionRecord]) + Send>;
+
 /// A checkpoint or savepoint collecting acknowledgements.
 struct InFlight {
     id: u64,
@@ -211,7 +215,9 @@ pub struct Coordinator {
     /// A swap that did not reach every subtask of its operator: the job
     /// must restart, so that all subtasks run one version.
     split_swap: Option<String>,
-    swaps_recorded: u64,
+    /// Told of every change to `functions`, before the swap's answer goes
+    /// out, so whoever sees the answer sees the new history too.
+    on_functions_changed: Option<FunctionsObserver>,
     /// A source that cannot be read again from a position (stdin), if the
     /// job has one: its snapshots could never be restored.
     unrereadable_source: Option<String>,
@@ -255,7 +261,7 @@ impl Coordinator {
             functions: Vec::new(),
             swapped_modules: HashMap::new(),
             split_swap: None,
-            swaps_recorded: 0,
+            on_functions_changed: None,
             unrereadable_source: job
                 .sources
                 .iter()
@@ -302,10 +308,11 @@ impl Coordinator {
         &self.functions
     }
 
-    /// How many swaps this coordinator has recorded, to tell when
-    /// [`Self::functions`] changed.
-    pub fn swaps_recorded(&self) -> u64 {
-        self.swaps_recorded
+    /// Have `observer` told of every change to [`Self::functions`] (a
+    /// recorded swap), before the swap is answered.
+    pub fn on_functions_changed(mut self, observer: FunctionsObserver) -> Self {
+        self.on_functions_changed = Some(observer);
+        self
     }
 
     /// A swap that reached only some subtasks of its operator before it
@@ -771,7 +778,9 @@ impl Coordinator {
             Some(existing) => *existing = record,
             None => self.functions.push(record),
         }
-        self.swaps_recorded += 1;
+        if let Some(observer) = &self.on_functions_changed {
+            observer(&self.functions);
+        }
     }
 
     /// Give up the checkpoint, savepoint or swap in flight (a stopping

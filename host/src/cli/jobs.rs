@@ -248,7 +248,7 @@ pub fn swap(
     let mut sources = report.sources.clone();
     sources.sort_by(|a, b| (&a.source, a.subtask).cmp(&(&b.source, b.subtask)));
     let positions: Vec<String> = (sources.iter())
-        .map(|s| format!("{} {}/{} at {}", s.source, s.subtask + 1, s.parallelism, s))
+        .map(|s| format!("{} {}/{}: {}", s.source, s.subtask + 1, s.parallelism, s))
         .collect();
     println!("{}", report.module_sha256);
     eprintln!(

@@ -80,9 +80,26 @@ pub struct SplitPosition {
     pub position: serde_json::Value,
 }
 
+/// For people: `generator at next 16`, `orders-0 at topic orders, partition 0,
+/// offset 52`; a position that is not a table of plain values shows as JSON.
 impl fmt::Display for SplitPosition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at {}", self.split, self.position)
+        use serde_json::Value;
+        let fields = self.position.as_object().and_then(|fields| {
+            (fields.iter())
+                .map(|(name, value)| match value {
+                    Value::Number(n) => Some(format!("{name} {n}")),
+                    Value::String(s) => Some(format!("{name} {s}")),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+        });
+        match fields {
+            Some(fields) if !fields.is_empty() => {
+                write!(f, "{} at {}", self.split, fields.join(", "))
+            }
+            _ => write!(f, "{} at {}", self.split, self.position),
+        }
     }
 }
 
@@ -209,4 +226,29 @@ pub fn committers(
         committers.insert(sink.name.clone(), committer);
     }
     Ok(committers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SplitPosition;
+    use serde_json::json;
+
+    #[test]
+    fn a_split_position_reads_as_words_unless_it_is_nested() {
+        let shown = |position| {
+            SplitPosition {
+                split: "orders-0".into(),
+                position,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            shown(json!({"topic": "orders", "offset": 52})),
+            "orders-0 at offset 52, topic orders"
+        );
+        assert_eq!(
+            shown(json!({"next": {"a": 1}})),
+            r#"orders-0 at {"next":{"a":1}}"#
+        );
+    }
 }

@@ -537,7 +537,7 @@ struct Attempt<'a> {
     engine: &'a GuestEngine,
     options: &'a RunOptions,
     stats: &'a SharedStats,
-    shared: &'a Shared,
+    shared: &'a Arc<Shared>,
     commands: &'a Receiver<JobCommand>,
     started: Instant,
 }
@@ -585,7 +585,14 @@ impl Attempt<'_> {
             self.stats.clone(),
             self.committers.clone(),
         )
-        .with_functions(functions, swapped_modules);
+        .with_functions(functions, swapped_modules)
+        .on_functions_changed({
+            let shared = self.shared.clone();
+            Box::new(move |functions| {
+                let functions = functions.to_vec();
+                shared.update(|state| state.functions = functions);
+            })
+        });
         self.shared.update(|state| {
             state.phase = JobPhase::Running;
             state.metrics = Some(metrics.clone());
@@ -619,7 +626,6 @@ impl Attempt<'_> {
         let mut remaining = handles.len();
         let mut last_tick = Instant::now();
         // Swaps whose new function `shared` shows.
-        let mut swaps_shown = 0;
 
         while remaining > 0 {
             let wait = coordinator.next_wakeup(Instant::now());
@@ -681,11 +687,6 @@ impl Attempt<'_> {
             }
             if failure.is_none() && host_panic.is_none() {
                 coordinator.tick(Instant::now());
-            }
-            if coordinator.swaps_recorded() != swaps_shown {
-                swaps_shown = coordinator.swaps_recorded();
-                let functions = coordinator.functions().to_vec();
-                self.shared.update(|state| state.functions = functions);
             }
             if let Some(reason) = coordinator.take_split_swap() {
                 cancelled.store(true, Ordering::Relaxed);
