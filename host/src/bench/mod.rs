@@ -2,6 +2,7 @@
 //! shapes), each run with the WASM guests and with native-Rust twins of the
 //! same functions in the same process, alternating, reporting records/s.
 
+mod cpu;
 mod native;
 mod swap;
 
@@ -137,10 +138,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }
             job
         });
-        let mut wasm_rates = Vec::new();
-        let mut native_rates = Vec::new();
-        let mut periodic_rates = Vec::new();
-        let mut checkpointed_rates = Vec::new();
+        let mut wasm_rates = Rates::default();
+        let mut native_rates = Rates::default();
+        let mut periodic_rates = Rates::default();
+        let mut checkpointed_rates = Rates::default();
         let mut checkpoint_figures = CheckpointStats::default();
         for _ in 0..args.rounds.max(1) {
             wasm_rates.push(measure(&job, &RunOptions::default(), args.records)?.0);
@@ -160,28 +161,30 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 checkpoint_figures.last = stats.last.or(checkpoint_figures.last);
             }
         }
-        let wasm = median(&mut wasm_rates);
-        let native = median(&mut native_rates);
+        let wasm = wasm_rates.median();
+        let native = native_rates.median();
         println!("{}", pipeline.title());
-        println!("  wasm    {:>12.0} records/s", wasm);
-        println!("  native  {:>12.0} records/s", native);
-        println!("  wasm/native time ratio {:.2}x", native / wasm);
+        println!("  wasm    {wasm}");
+        println!("  native  {native}");
+        println!(
+            "  wasm/native time ratio {:.2}x, CPU time ratio {:.2}x",
+            native.per_second / wasm.per_second,
+            native.per_cpu_second / wasm.per_cpu_second
+        );
         if !periodic_rates.is_empty() {
-            let periodic = median(&mut periodic_rates);
+            let periodic = periodic_rates.median();
             println!(
-                "  wasm, periodic watermarks (every {}) {:>12.0} records/s (per-record watermarks: {:+.1}%)",
+                "  wasm, periodic watermarks (every {}) {periodic} (per-record watermarks: {:+.1}%)",
                 humantime::format_duration(DEFAULT_WATERMARK_INTERVAL),
-                periodic,
-                (wasm / periodic - 1.0) * 100.0
+                (wasm.per_second / periodic.per_second - 1.0) * 100.0
             );
         }
         if !checkpointed_rates.is_empty() {
-            let with = median(&mut checkpointed_rates);
+            let with = checkpointed_rates.median();
             println!(
-                "  wasm, checkpoints every {} {:>12.0} records/s ({:+.1}% against none)",
+                "  wasm, checkpoints every {} {with} ({:+.1}% against none)",
                 humantime::format_duration(args.checkpoint_interval),
-                with,
-                (with / wasm - 1.0) * 100.0
+                (with.per_second / wasm.per_second - 1.0) * 100.0
             );
             let per_round = checkpoint_figures.completed as f64 / args.rounds.max(1) as f64;
             let size = checkpoint_figures
@@ -204,8 +207,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             // job B with EmbeddedRocksDBStateBackend), if this build has it.
             if CargoFeature::RocksDb.in_this_build() {
                 let rocksdb = rocksdb_rate(&job, args)?;
-                println!("  wasm, RocksDB state {:>12.0} records/s", rocksdb);
-                println!("  RocksDB/memory time ratio {:.2}x", wasm / rocksdb);
+                println!("  wasm, RocksDB state {rocksdb}");
+                println!(
+                    "  RocksDB/memory time ratio {:.2}x",
+                    wasm.per_second / rocksdb.per_second
+                );
             } else {
                 let missing = CargoFeature::RocksDb.missing("the RocksDB state backend");
                 println!("  wasm, RocksDB state: skipped, {missing}");
@@ -215,24 +221,67 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Median records/s of `job` with its state in the embedded RocksDB.
-fn rocksdb_rate(job: &Job, args: &BenchArgs) -> Result<f64> {
+/// Median rates of `job` with its state in the embedded RocksDB.
+fn rocksdb_rate(job: &Job, args: &BenchArgs) -> Result<Rate> {
     let dir = tempfile::tempdir().context("temporary directory for RocksDB")?;
     let mut rocksdb_job = job.clone();
     rocksdb_job.state = StateBackendConfig::RocksDb(RocksDbConfig {
         local_dir: dir.path().to_path_buf(),
         ..RocksDbConfig::default()
     });
-    let mut rates = Vec::new();
+    let mut rates = Rates::default();
     for _ in 0..args.rounds.max(1) {
         rates.push(measure(&rocksdb_job, &RunOptions::default(), args.records)?.0);
     }
-    Ok(median(&mut rates))
+    Ok(rates.median())
 }
 
-/// Records/s of one run of `job`, and its checkpoint figures.
-fn measure(job: &Job, options: &RunOptions, records: u64) -> Result<(f64, CheckpointStats)> {
+/// How fast one run went: by the clock, and per second of this process's
+/// CPU time (all threads), which is what "per core" comparisons use.
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    per_second: f64,
+    per_cpu_second: f64,
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:>12.0} records/s {:>12.0} records per CPU-second",
+            self.per_second, self.per_cpu_second
+        )
+    }
+}
+
+/// The rates of several rounds of one variant.
+#[derive(Debug, Default)]
+struct Rates(Vec<Rate>);
+
+impl Rates {
+    fn push(&mut self, rate: Rate) {
+        self.0.push(rate);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The median of each figure on its own.
+    fn median(&self) -> Rate {
+        let figure = |of: fn(&Rate) -> f64| median(&mut self.0.iter().map(of).collect::<Vec<_>>());
+        Rate {
+            per_second: figure(|r| r.per_second),
+            per_cpu_second: figure(|r| r.per_cpu_second),
+        }
+    }
+}
+
+/// The rates of one run of `job`, and its checkpoint figures.
+fn measure(job: &Job, options: &RunOptions, records: u64) -> Result<(Rate, CheckpointStats)> {
+    let cpu_before = cpu::process_cpu_time();
     let report = run_job(job, options, |_, _, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cpu = cpu::process_cpu_time().saturating_sub(cpu_before);
     let produced: u64 = report
         .metrics
         .nodes
@@ -244,7 +293,10 @@ fn measure(job: &Job, options: &RunOptions, records: u64) -> Result<(f64, Checkp
         bail!("benchmark source produced {produced} records, expected {records}");
     }
     Ok((
-        records as f64 / report.elapsed.as_secs_f64(),
+        Rate {
+            per_second: records as f64 / report.elapsed.as_secs_f64(),
+            per_cpu_second: records as f64 / cpu.as_secs_f64().max(1e-9),
+        },
         report.checkpoints,
     ))
 }

@@ -1,6 +1,9 @@
 //! The in-memory state backend: hash maps per state and key group.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
@@ -18,14 +21,22 @@ use crate::time::TimerService;
 /// What one key (in one namespace) holds for one state.
 #[derive(Debug, Clone)]
 enum Entry {
-    Value(Vec<u8>),
+    /// Inline when short (an accumulator, a count), like [`EntryKey`].
+    Value(SmallVec<[u8; 24]>),
     List(Vec<Vec<u8>>),
     Map(BTreeMap<Vec<u8>, Vec<u8>>),
 }
 
+/// An `entry_key` encoding, kept inline in the table's bucket when short
+/// (an 8-byte key and a window's 16-byte namespace fit): a probe then reads
+/// the key it compares from the cache line it already loaded.
+type EntryKey = SmallVec<[u8; 32]>;
+
 /// The entries of one key group of one state, by `entry_key` encoding.
-/// xxh3 rather than SipHash: lookups are the hot path of keyed operators.
-type GroupTable = HashMap<Vec<u8>, Entry, Xxh3DefaultBuilder>;
+/// xxh3 rather than SipHash: lookups are the hot path of keyed operators;
+/// hashbrown's map for `entry_ref`, one probe to find or insert by a
+/// borrowed key.
+type GroupTable = HashMap<EntryKey, Entry, Xxh3DefaultBuilder>;
 
 /// Entries of one state, split by key group so that a key-group range can be
 /// snapshotted or handed to another subtask as a unit.
@@ -73,11 +84,11 @@ impl StateTable {
 
 /// Drop what has expired at `now` from one key group of a state with a TTL.
 fn remove_expired(group: &mut GroupTable, now: i64) {
-    let live = |stored: &Vec<u8>| !ttl::is_expired(stored, now);
+    let live = |stored: &[u8]| !ttl::is_expired(stored, now);
     group.retain(|_, entry| match entry {
         Entry::Value(value) => live(value),
         Entry::List(elements) => {
-            elements.retain(live);
+            elements.retain(|element| live(element));
             !elements.is_empty()
         }
         Entry::Map(map) => {
@@ -160,16 +171,14 @@ impl MemoryStateBackend {
         kind: StateKind,
     ) -> Result<&mut Entry, StateError> {
         let (table, key) = self.locate(state, at, kind)?;
-        if !table.contains_key(key.as_slice()) {
-            let empty = match kind {
-                StateKind::Value => Entry::Value(Vec::new()),
+        let entry = table
+            .entry_ref(key.as_slice())
+            .or_insert_with(|| match kind {
+                StateKind::Value => Entry::Value(SmallVec::new()),
                 StateKind::List => Entry::List(Vec::new()),
                 // Broadcast maps live in `BroadcastState`; `locate` refuses them here.
                 StateKind::Map | StateKind::BroadcastMap => Entry::Map(BTreeMap::new()),
-            };
-            table.insert(key.clone(), empty);
-        }
-        let entry = table.get_mut(key.as_slice()).expect("inserted above");
+            });
         Ok(entry)
     }
 }
@@ -210,7 +219,7 @@ impl StateBackend for MemoryStateBackend {
     ) -> Result<Option<Vec<u8>>, StateError> {
         let (table, key) = self.locate(state, at, StateKind::Value)?;
         Ok(match table.get(key.as_slice()) {
-            Some(Entry::Value(value)) => Some(value.clone()),
+            Some(Entry::Value(value)) => Some(value.to_vec()),
             _ => None,
         })
     }
@@ -372,8 +381,9 @@ impl StateBackend for MemoryStateBackend {
         let at = StateKey::new(entry.key_group, &entry.key, &entry.namespace);
         let mut key = Vec::new();
         entry_key(&mut key, at);
+        let key = EntryKey::from_vec(key);
         let restored = match &entry.payload {
-            StoredPayload::Value(value) => Some(Entry::Value(value.clone())),
+            StoredPayload::Value(value) => Some(Entry::Value(SmallVec::from_slice(value))),
             // Empty lists and maps are not stored (reading gives empty anyway).
             StoredPayload::List(elements) => {
                 (!elements.is_empty()).then(|| Entry::List(elements.clone()))
@@ -421,7 +431,7 @@ impl KeyedStateSnapshot for MemorySnapshot {
                 // The backend may still share the group (copy on write): take
                 // it if it is ours alone, copy it otherwise.
                 let group = Arc::try_unwrap(group).unwrap_or_else(|shared| (*shared).clone());
-                let mut entries: Vec<(Vec<u8>, Entry)> = group.into_iter().collect();
+                let mut entries: Vec<(EntryKey, Entry)> = group.into_iter().collect();
                 entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 for (stored_key, entry) in entries {
                     let (key, namespace) = split_entry_key(&stored_key).ok_or_else(|| {
@@ -436,7 +446,7 @@ impl KeyedStateSnapshot for MemorySnapshot {
                         key: key.to_vec(),
                         namespace: namespace.to_vec(),
                         payload: match entry {
-                            Entry::Value(value) => StoredPayload::Value(value),
+                            Entry::Value(value) => StoredPayload::Value(value.into_vec()),
                             Entry::List(elements) => StoredPayload::List(elements),
                             Entry::Map(map) => StoredPayload::Map(map.into_iter().collect()),
                         },
