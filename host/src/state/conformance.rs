@@ -112,6 +112,41 @@ fn value_list_and_map_state_are_scoped_by_key_and_namespace() {
     }
 }
 
+/// `value_get_into` reads what `value_get` reads, short values and long
+/// ones (the memory backend keeps short ones inline), and clears its buffer
+/// when there is nothing.
+#[test]
+fn value_get_into_reads_what_value_get_reads() {
+    let clock = TtlClock::manual(1_000);
+    for (name, mut b, _dir) in each_backend_on(KeyGroupRange::all(128), clock.clone()) {
+        let v = b.register(&descriptor("v", StateKind::Value)).unwrap();
+        let (t, _, _) = ttl_states(b.as_mut(), "-ttl", TtlUpdate::OnCreateAndWrite);
+        let long = vec![7u8; 100];
+        let mut out = b"left over".to_vec();
+        for state in [v, t] {
+            b.value_set(state, at(b"short", b"w"), b"12").unwrap();
+            b.value_set(state, at(b"long", b"w"), &long).unwrap();
+            for key in [&b"short"[..], b"long", b"absent"] {
+                let found = b.value_get_into(state, at(key, b"w"), &mut out).unwrap();
+                let expected = b.value_get(state, at(key, b"w")).unwrap();
+                assert_eq!(found, expected.is_some(), "{name}");
+                assert_eq!(out, expected.unwrap_or_default(), "{name}");
+            }
+        }
+        clock.advance(100); // the TTL state's entries expire
+        assert!(
+            !b.value_get_into(t, at(b"short", b"w"), &mut out).unwrap(),
+            "{name}"
+        );
+        assert!(out.is_empty(), "{name}");
+        assert!(
+            b.value_get_into(v, at(b"long", b"w"), &mut out).unwrap(),
+            "{name}"
+        );
+        assert_eq!(out, long, "{name}");
+    }
+}
+
 #[test]
 fn list_update_replaces_and_empty_clears() {
     for (name, mut b, _dir) in each_backend(KeyGroupRange::all(128)) {

@@ -224,6 +224,23 @@ impl StateBackend for MemoryStateBackend {
         })
     }
 
+    fn value_get_into(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, StateError> {
+        out.clear();
+        let (table, key) = self.locate(state, at, StateKind::Value)?;
+        Ok(match table.get(key.as_slice()) {
+            Some(Entry::Value(value)) => {
+                out.extend_from_slice(value);
+                true
+            }
+            _ => false,
+        })
+    }
+
     fn value_set(
         &mut self,
         state: StateId,

@@ -143,6 +143,16 @@ impl From<StateError> for SnapshotError {
 /// The descriptor of `state` after checking that it has the `expected`
 /// kind and that `at` is in `range`: the checks every backend makes on
 /// every access.
+/// `value` into `out` (cleared first): the [`StateBackend::value_get_into`]
+/// of backends that have no cheaper way; whether there was a value.
+pub(crate) fn copy_value_into(value: Option<Vec<u8>>, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    if let Some(value) = &value {
+        out.extend_from_slice(value);
+    }
+    value.is_some()
+}
+
 pub(crate) fn check_access<'d>(
     operator: &str,
     range: &KeyGroupRange,
@@ -272,6 +282,17 @@ pub trait StateBackend: Send {
         state: StateId,
         at: StateKey<'_>,
     ) -> Result<Option<Vec<u8>>, StateError>;
+    /// [`Self::value_get`] into `out` (cleared first), for hot paths that
+    /// read many values in a row without allocating one each; whether
+    /// there was a value.
+    fn value_get_into(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, StateError> {
+        Ok(copy_value_into(self.value_get(state, at)?, out))
+    }
     fn value_set(
         &mut self,
         state: StateId,

@@ -172,6 +172,18 @@ impl StateBackend for TtlStates {
         Ok(Some(value.to_vec()))
     }
 
+    fn value_get_into(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, StateError> {
+        if self.ttl(state).is_none() {
+            return self.inner.value_get_into(state, at, out);
+        }
+        Ok(super::copy_value_into(self.value_get(state, at)?, out))
+    }
+
     fn value_set(
         &mut self,
         state: StateId,

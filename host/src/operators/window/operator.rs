@@ -154,6 +154,8 @@ struct PendingAdds {
     /// The earliest end (`max_timestamp`) of a window waiting here, whose
     /// timer may not be registered yet (it is when the accumulator is made).
     earliest_end: Option<i64>,
+    /// Reused for each group's stored accumulator as it is read.
+    accumulator: Vec<u8>,
 }
 
 fn group_hash(hasher: &Xxh3DefaultBuilder, key: &[u8], window: TimeWindow) -> u64 {
@@ -487,20 +489,23 @@ impl WindowOperator {
         // Taken for the call and put back cleared, so its buffers are reused.
         let mut pending = std::mem::take(&mut self.pending);
         let groups = &pending.groups;
+        let mut stored = std::mem::take(&mut pending.accumulator);
         aggregate.adds.begin();
         let mut created = Vec::with_capacity(groups.len());
         for group in groups {
             let namespace = group.state_window.namespace();
             let at = StateKey::new(group.key_group, &group.key, &namespace);
-            let accumulator = aggregate.backend.value_get(self.contents, at)?;
-            created.push(accumulator.is_none());
+            let found = (aggregate.backend).value_get_into(self.contents, at, &mut stored)?;
+            created.push(!found);
             aggregate
                 .adds
-                .group(accumulator.as_deref().unwrap_or(&aggregate.empty));
+                .group(if found { &stored } else { &aggregate.empty });
             for input in pending.inputs_of(group) {
                 aggregate.adds.input(input.timestamp, &input.value);
             }
         }
+        pending.accumulator = stored;
+        let groups = &pending.groups;
         let output = aggregate.guest.add_batch(aggregate.adds.finish())?;
         let accumulators = one_per_item(&output, groups.len(), "accumulators", "groups")?;
         let timers_on_create = self.timers_on_create();
