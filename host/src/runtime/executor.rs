@@ -625,7 +625,6 @@ impl Attempt<'_> {
         let mut host_panic: Option<String> = None;
         let mut remaining = handles.len();
         let mut last_tick = Instant::now();
-        // Swaps whose new function `shared` shows.
 
         while remaining > 0 {
             let wait = coordinator.next_wakeup(Instant::now());

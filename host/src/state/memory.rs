@@ -217,11 +217,8 @@ impl StateBackend for MemoryStateBackend {
         state: StateId,
         at: StateKey<'_>,
     ) -> Result<Option<Vec<u8>>, StateError> {
-        let (table, key) = self.locate(state, at, StateKind::Value)?;
-        Ok(match table.get(key.as_slice()) {
-            Some(Entry::Value(value)) => Some(value.to_vec()),
-            _ => None,
-        })
+        let mut value = Vec::new();
+        Ok(self.value_get_into(state, at, &mut value)?.then_some(value))
     }
 
     fn value_get_into(
@@ -398,7 +395,8 @@ impl StateBackend for MemoryStateBackend {
         let at = StateKey::new(entry.key_group, &entry.key, &entry.namespace);
         let mut key = Vec::new();
         entry_key(&mut key, at);
-        let key = EntryKey::from_vec(key);
+        // Inline when short, as a key inserted by a write is.
+        let key = EntryKey::from_slice(&key);
         let restored = match &entry.payload {
             StoredPayload::Value(value) => Some(Entry::Value(SmallVec::from_slice(value))),
             // Empty lists and maps are not stored (reading gives empty anyway).

@@ -140,19 +140,25 @@ impl From<StateError> for SnapshotError {
     }
 }
 
+/// `value` into `out` (emptied when there is none): the
+/// [`StateBackend::value_get_into`] of backends that have no cheaper way;
+/// whether there was a value.
+pub(crate) fn copy_value_into(value: Option<Vec<u8>>, out: &mut Vec<u8>) -> bool {
+    match value {
+        Some(value) => {
+            *out = value;
+            true
+        }
+        None => {
+            out.clear();
+            false
+        }
+    }
+}
+
 /// The descriptor of `state` after checking that it has the `expected`
 /// kind and that `at` is in `range`: the checks every backend makes on
 /// every access.
-/// `value` into `out` (cleared first): the [`StateBackend::value_get_into`]
-/// of backends that have no cheaper way; whether there was a value.
-pub(crate) fn copy_value_into(value: Option<Vec<u8>>, out: &mut Vec<u8>) -> bool {
-    out.clear();
-    if let Some(value) = &value {
-        out.extend_from_slice(value);
-    }
-    value.is_some()
-}
-
 pub(crate) fn check_access<'d>(
     operator: &str,
     range: &KeyGroupRange,

@@ -505,7 +505,6 @@ impl WindowOperator {
             }
         }
         pending.accumulator = stored;
-        let groups = &pending.groups;
         let output = aggregate.guest.add_batch(aggregate.adds.finish())?;
         let accumulators = one_per_item(&output, groups.len(), "accumulators", "groups")?;
         let timers_on_create = self.timers_on_create();
