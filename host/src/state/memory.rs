@@ -2,11 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashMap};
 use smallvec::SmallVec;
 use std::sync::Arc;
-
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::ttl::{self, TtlClock};
 use super::{
@@ -33,10 +31,11 @@ enum Entry {
 type EntryKey = SmallVec<[u8; 32]>;
 
 /// The entries of one key group of one state, by `entry_key` encoding.
-/// xxh3 rather than SipHash: lookups are the hot path of keyed operators;
-/// hashbrown's map for `entry_ref`, one probe to find or insert by a
-/// borrowed key.
-type GroupTable = HashMap<EntryKey, Entry, Xxh3DefaultBuilder>;
+/// foldhash (hashbrown's default) rather than SipHash or a streaming xxh3:
+/// lookups are the hot path of keyed operators, and it hashes a short key
+/// in a few instructions. hashbrown's map for `entry_ref`, one probe to
+/// find or insert by a borrowed key.
+type GroupTable = HashMap<EntryKey, Entry, DefaultHashBuilder>;
 
 /// Entries of one state, split by key group so that a key-group range can be
 /// snapshotted or handed to another subtask as a unit.

@@ -7,8 +7,7 @@
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::job::{WindowDef, WindowKind, WindowTime};
 use crate::operators::keyed_guest::{KeyedGuest, TimerAccess};
@@ -150,7 +149,7 @@ struct PendingAdds {
     index: HashTable<usize>,
     /// Every input of the batch; each group chains its own through `next`.
     inputs: Vec<PendingInput>,
-    hasher: Xxh3DefaultBuilder,
+    hasher: DefaultHashBuilder,
     /// The earliest end (`max_timestamp`) of a window waiting here, whose
     /// timer may not be registered yet (it is when the accumulator is made).
     earliest_end: Option<i64>,
@@ -158,7 +157,7 @@ struct PendingAdds {
     accumulator: Vec<u8>,
 }
 
-fn group_hash(hasher: &Xxh3DefaultBuilder, key: &[u8], window: TimeWindow) -> u64 {
+fn group_hash(hasher: &DefaultHashBuilder, key: &[u8], window: TimeWindow) -> u64 {
     hasher.hash_one((key, window.start, window.end))
 }
 
