@@ -83,11 +83,31 @@ pub enum StoredPayload {
     Map(Vec<(Vec<u8>, Vec<u8>)>),
 }
 
-/// Heap timers copied at the barrier (RocksDB timers are in its checkpoint).
-#[derive(Debug, Clone, Default)]
+/// Heap timers taken at the barrier (RocksDB timers are in its checkpoint).
+#[derive(Debug, Default)]
 pub struct TimerSnapshot {
-    /// Every timer with its time domain.
-    pub timers: Vec<(TimeDomain, Timer)>,
+    /// The timers of each time domain that has a heap queue.
+    pub domains: Vec<(TimeDomain, Box<dyn HeapTimersCopy>)>,
+}
+
+impl TimerSnapshot {
+    /// Every timer with its time domain, each domain in firing order.
+    pub fn into_timers(self) -> impl Iterator<Item = (TimeDomain, Timer)> {
+        self.domains.into_iter().flat_map(|(domain, copy)| {
+            copy.into_timers()
+                .into_iter()
+                .map(move |timer| (domain, timer))
+        })
+    }
+}
+
+/// The heap timers of one time domain as they were at a barrier. Taking
+/// one shares the queue's storage (copy on write) rather than copying it,
+/// so that the task pauses for a pointer copy, not for every timer; the
+/// timers are read out later, off the task thread.
+pub trait HeapTimersCopy: Send + std::fmt::Debug {
+    /// Every timer, in firing order.
+    fn into_timers(self: Box<Self>) -> Vec<Timer>;
 }
 
 /// Broadcast maps copied at the barrier: (state name, key, value).

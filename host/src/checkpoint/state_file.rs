@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::CheckpointError;
 use crate::snapshot::{
     OperatorSnapshot, RestoredOperatorState, SnapshotError, SnapshotSink, StoredEntry,
-    StoredPayload, TimeDomain, Timer,
+    StoredPayload, TimeDomain, Timer, TimerSnapshot,
 };
 use crate::state::KeyGroupRange;
 
@@ -377,7 +377,11 @@ fn write_frames(
     if let Some(keyed) = snapshot.keyed {
         keyed.read_into(&mut writer)?;
     }
-    for (domain, timer) in snapshot.timers.into_iter().flat_map(|t| t.timers) {
+    for (domain, timer) in snapshot
+        .timers
+        .into_iter()
+        .flat_map(TimerSnapshot::into_timers)
+    {
         writer.add_timer(domain, timer)?;
     }
     for entry in snapshot.broadcast.into_iter().flat_map(|b| b.entries) {

@@ -5,9 +5,13 @@
 //! Flink, a job with many keys and windows does not keep its timers on the
 //! heap). Operators see only [`TimerService`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
-use crate::snapshot::TimerSnapshot;
+use hashbrown::HashSet;
+use smallvec::SmallVec;
+
+use crate::snapshot::{HeapTimersCopy, TimerSnapshot};
 pub use crate::snapshot::{TimeDomain, Timer};
 use crate::state::StateError;
 
@@ -24,56 +28,231 @@ pub trait TimerQueue: Send {
     fn first_timestamp(&self) -> Option<i64>;
     /// Number of timers queued (for tests and metrics; may scan).
     fn len(&self) -> usize;
-    /// A copy of every timer, in order, for a checkpoint, if this queue
-    /// keeps them on the heap; `None` if they are in the backend's storage,
-    /// whose own snapshot then holds them (RocksDB's checkpoint does).
-    fn heap_copy(&self) -> Option<Vec<Timer>>;
+    /// Every timer as it is now, for a checkpoint, if this queue keeps
+    /// them on the heap; `None` if they are in the backend's storage, whose
+    /// own snapshot then holds them (RocksDB's checkpoint does).
+    fn heap_copy(&self) -> Option<Box<dyn HeapTimersCopy>>;
     /// Whether no timer is queued.
     fn is_empty(&self) -> bool {
         self.first_timestamp().is_none()
     }
 }
 
-/// Timers kept on the heap.
+/// Timers kept on the heap, grouped by timestamp.
+///
+/// Every key's one-minute window ends at the same instant, so a queue holds
+/// few timestamps with many timers each. A timer then costs a hash-set
+/// insert rather than an ordered-tree insert that compares keys all the way
+/// down, and the timers of one timestamp are put in order once, when they
+/// start to fire. A checkpoint shares the sets rather than copying them
+/// ([`HeapTimersCopy`]); they are split into shards by key group so that
+/// the first insert after a checkpoint copies one shard, not a whole
+/// timestamp's timers.
 #[derive(Debug, Default)]
 pub struct HeapTimerQueue {
-    timers: BTreeSet<Timer>,
+    by_timestamp: BTreeMap<i64, TimersAt>,
+    len: usize,
+}
+
+/// Shards of the timers of one timestamp.
+const SHARDS: usize = 32;
+
+/// What a timer is for, within its timestamp: ordered as [`Timer`] orders
+/// timers of one timestamp (key group, then key, then namespace). Short
+/// keys and window namespaces are kept inline.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct TimerKey {
+    key_group: u16,
+    key: SmallVec<[u8; 16]>,
+    namespace: SmallVec<[u8; 16]>,
+}
+
+impl TimerKey {
+    fn of(timer: &Timer) -> Self {
+        TimerKey {
+            key_group: timer.key_group,
+            key: SmallVec::from_slice(&timer.key),
+            namespace: SmallVec::from_slice(&timer.namespace),
+        }
+    }
+
+    fn at(&self, timestamp: i64) -> Timer {
+        Timer {
+            timestamp,
+            key_group: self.key_group,
+            key: self.key.to_vec(),
+            namespace: self.namespace.to_vec(),
+        }
+    }
+
+    fn shard(&self) -> usize {
+        usize::from(self.key_group) % SHARDS
+    }
+}
+
+/// The timers of one timestamp.
+#[derive(Debug, Clone)]
+enum TimersAt {
+    /// Not firing yet: in no order, in shards shared with checkpoints.
+    Waiting(Vec<Arc<HashSet<TimerKey>>>),
+    /// Firing (what is left after a `pop_due` that stopped at its limit):
+    /// in firing order.
+    Firing(VecDeque<TimerKey>),
+}
+
+impl TimersAt {
+    fn new() -> Self {
+        TimersAt::Waiting(vec![Arc::default(); SHARDS])
+    }
+
+    /// Whether the timer was new.
+    fn insert(&mut self, key: TimerKey) -> bool {
+        match self {
+            TimersAt::Waiting(shards) => Arc::make_mut(&mut shards[key.shard()]).insert(key),
+            TimersAt::Firing(ordered) => match ordered.binary_search(&key) {
+                Ok(_) => false,
+                Err(at) => {
+                    ordered.insert(at, key);
+                    true
+                }
+            },
+        }
+    }
+
+    /// Whether the timer was there.
+    fn remove(&mut self, key: &TimerKey) -> bool {
+        match self {
+            TimersAt::Waiting(shards) => {
+                let shard = &mut shards[key.shard()];
+                shard.contains(key) && Arc::make_mut(shard).remove(key)
+            }
+            TimersAt::Firing(ordered) => match ordered.binary_search(key) {
+                Ok(at) => ordered.remove(at).is_some(),
+                Err(_) => false,
+            },
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            TimersAt::Waiting(shards) => shards.iter().all(|shard| shard.is_empty()),
+            TimersAt::Firing(ordered) => ordered.is_empty(),
+        }
+    }
+
+    /// The timers in firing order, putting them in order if they were not.
+    fn ordered(&mut self) -> &mut VecDeque<TimerKey> {
+        if let TimersAt::Waiting(_) = self {
+            let TimersAt::Waiting(shards) =
+                std::mem::replace(self, TimersAt::Firing(VecDeque::new()))
+            else {
+                unreachable!("matched above");
+            };
+            *self = TimersAt::Firing(in_order(shards).into());
+        }
+        match self {
+            TimersAt::Firing(ordered) => ordered,
+            TimersAt::Waiting(_) => unreachable!("just put in order"),
+        }
+    }
+
+    /// The timers in firing order, moved out when no checkpoint shares them.
+    fn into_ordered(self) -> Vec<TimerKey> {
+        match self {
+            TimersAt::Waiting(shards) => in_order(shards),
+            TimersAt::Firing(ordered) => ordered.into(),
+        }
+    }
+}
+
+/// The timers of shards in firing order.
+fn in_order(shards: Vec<Arc<HashSet<TimerKey>>>) -> Vec<TimerKey> {
+    let mut ordered = Vec::with_capacity(shards.iter().map(|shard| shard.len()).sum());
+    for shard in shards {
+        match Arc::try_unwrap(shard) {
+            Ok(shard) => ordered.extend(shard),
+            Err(shared) => ordered.extend(shared.iter().cloned()),
+        }
+    }
+    ordered.sort_unstable();
+    ordered
+}
+
+/// A [`HeapTimerQueue`] as it was at a barrier.
+#[derive(Debug)]
+struct HeapTimersAt {
+    by_timestamp: Vec<(i64, TimersAt)>,
+}
+
+impl HeapTimersCopy for HeapTimersAt {
+    fn into_timers(self: Box<Self>) -> Vec<Timer> {
+        let mut timers = Vec::new();
+        for (timestamp, at) in self.by_timestamp {
+            timers.extend(at.into_ordered().iter().map(|key| key.at(timestamp)));
+        }
+        timers
+    }
 }
 
 impl TimerQueue for HeapTimerQueue {
     fn insert(&mut self, timer: Timer) -> Result<(), StateError> {
-        self.timers.insert(timer);
+        let at = self
+            .by_timestamp
+            .entry(timer.timestamp)
+            .or_insert_with(TimersAt::new);
+        if at.insert(TimerKey::of(&timer)) {
+            self.len += 1;
+        }
         Ok(())
     }
 
     fn remove(&mut self, timer: &Timer) -> Result<(), StateError> {
-        self.timers.remove(timer);
+        let Some(at) = self.by_timestamp.get_mut(&timer.timestamp) else {
+            return Ok(());
+        };
+        if at.remove(&TimerKey::of(timer)) {
+            self.len -= 1;
+            if at.is_empty() {
+                self.by_timestamp.remove(&timer.timestamp);
+            }
+        }
         Ok(())
     }
 
     fn pop_due(&mut self, time: i64, limit: usize) -> Result<Vec<Timer>, StateError> {
         let mut due = Vec::new();
         while due.len() < limit {
-            match self.timers.first() {
-                Some(first) if first.timestamp <= time => {
-                    due.extend(self.timers.pop_first());
-                }
-                _ => break,
+            let Some(mut first) = self.by_timestamp.first_entry() else {
+                break;
+            };
+            let timestamp = *first.key();
+            if timestamp > time {
+                break;
+            }
+            let ordered = first.get_mut().ordered();
+            let take = ordered.len().min(limit - due.len());
+            due.extend(ordered.drain(..take).map(|key| key.at(timestamp)));
+            self.len -= take;
+            if ordered.is_empty() {
+                first.remove();
             }
         }
         Ok(due)
     }
 
     fn first_timestamp(&self) -> Option<i64> {
-        self.timers.first().map(|t| t.timestamp)
+        self.by_timestamp.keys().next().copied()
     }
 
     fn len(&self) -> usize {
-        self.timers.len()
+        self.len
     }
 
-    fn heap_copy(&self) -> Option<Vec<Timer>> {
-        Some(self.timers.iter().cloned().collect())
+    fn heap_copy(&self) -> Option<Box<dyn HeapTimersCopy>> {
+        let by_timestamp = (self.by_timestamp.iter())
+            .map(|(&timestamp, at)| (timestamp, at.clone()))
+            .collect();
+        Some(Box::new(HeapTimersAt { by_timestamp }))
     }
 }
 
@@ -142,19 +321,14 @@ impl TimerService {
     /// A copy of the timers for a checkpoint, if they are kept on the heap
     /// (`None` when the backend's own snapshot holds them, as RocksDB's does).
     pub fn snapshot(&self) -> Option<TimerSnapshot> {
-        let event_time = self.event_time.heap_copy();
-        let processing_time = self.processing_time.heap_copy();
-        if event_time.is_none() && processing_time.is_none() {
-            return None;
-        }
-        let timers = (event_time.into_iter().flatten())
-            .map(|timer| (TimeDomain::EventTime, timer))
-            .chain(
-                (processing_time.into_iter().flatten())
-                    .map(|timer| (TimeDomain::ProcessingTime, timer)),
-            )
-            .collect();
-        Some(TimerSnapshot { timers })
+        let domains: Vec<_> = [
+            (TimeDomain::EventTime, self.event_time.heap_copy()),
+            (TimeDomain::ProcessingTime, self.processing_time.heap_copy()),
+        ]
+        .into_iter()
+        .filter_map(|(domain, copy)| Some((domain, copy?)))
+        .collect();
+        (!domains.is_empty()).then_some(TimerSnapshot { domains })
     }
 
     /// Earliest processing-time timer, to know when to wake up.
@@ -240,5 +414,59 @@ mod tests {
     #[test]
     fn heap_timers_are_deduplicated_and_fire_in_order() {
         check_timer_queue(TimerService::default());
+    }
+
+    /// A snapshot shares the queue's sets: what the queue does after it
+    /// must not show in it, and it reads out in firing order.
+    #[test]
+    fn a_heap_snapshot_keeps_the_timers_of_its_barrier() {
+        let window_timer = |timestamp, key_group: u16, key: &str| Timer {
+            timestamp,
+            key_group,
+            key: key.as_bytes().to_vec(),
+            namespace: b"window".to_vec(),
+        };
+        let mut service = TimerService::default();
+        let mut expected = Vec::new();
+        for key_group in (0..100u16).rev() {
+            for timestamp in [60, 120] {
+                let timer = window_timer(timestamp, key_group, "k");
+                service
+                    .register(TimeDomain::EventTime, timer.clone())
+                    .unwrap();
+                expected.push((TimeDomain::EventTime, timer));
+            }
+        }
+        service
+            .register(
+                TimeDomain::ProcessingTime,
+                Timer::keyed(5, 3, b"p".to_vec()),
+            )
+            .unwrap();
+        expected.push((
+            TimeDomain::ProcessingTime,
+            Timer::keyed(5, 3, b"p".to_vec()),
+        ));
+        expected.sort();
+        let snapshot = service.snapshot().unwrap();
+
+        // After the barrier: new timers, deleted ones, and fired ones.
+        for key_group in 0..100u16 {
+            (service.register(TimeDomain::EventTime, window_timer(60, key_group, "new"))).unwrap();
+        }
+        (service.delete(TimeDomain::EventTime, &window_timer(120, 7, "k"))).unwrap();
+        let fired = service.pop_due(TimeDomain::EventTime, 60, 150).unwrap();
+        assert_eq!(fired.len(), 150);
+        assert_eq!(fired[0], window_timer(60, 0, "k"));
+        assert_eq!(fired[1], window_timer(60, 0, "new"));
+        (service.register(
+            TimeDomain::ProcessingTime,
+            Timer::keyed(9, 0, b"q".to_vec()),
+        ))
+        .unwrap();
+
+        let taken: Vec<_> = snapshot.into_timers().collect();
+        assert_eq!(taken, expected);
+        assert_eq!(service.len(TimeDomain::EventTime), 200 + 100 - 1 - 150);
     }
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch, WriteOptions};
 
 use super::{Database, rocks};
+use crate::snapshot::HeapTimersCopy;
 use crate::state::StateError;
 use crate::time::timers::{Timer, TimerQueue};
 
@@ -155,7 +156,7 @@ impl TimerQueue for RocksDbTimerQueue {
         self.first
     }
 
-    fn heap_copy(&self) -> Option<Vec<Timer>> {
+    fn heap_copy(&self) -> Option<Box<dyn HeapTimersCopy>> {
         // These timers are in the database, so in its native checkpoint.
         None
     }

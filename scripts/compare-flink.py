@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""eddy beside Apache Flink on the peer's jobs A and B, alternating, one table.
+
+    python3 scripts/compare-flink.py [--records N] [--rounds R] [--only "A p1,B heap p1"]
+
+Flink runs as `../shared/peers/flink/run.sh` runs it: the jars of the PyPI
+`apache-flink` wheel, `FlinkBench.java` compiled against them, OpenJDK 17, the
+embedded MiniCluster. The first run installs the wheel into a venv and
+compiles the benchmark under $EDDY_CACHE/flink-peer (about 1 GB, minutes);
+later runs reuse it. eddy runs job files of the same shapes (generator of
+binary events, 100k keys, 100-byte payloads, 10k events per event-time
+second up to 5 s out of order) through the WASM guests of examples-wasm/.
+
+Each round runs every configuration once for Flink and once for eddy, back
+to back, so both see the same machine load; the table shows medians.
+
+Columns, and what they count:
+- rec/s: Flink's is its own figure (records over first source record to
+  sink end, JVM and cluster start-up excluded); eddy's is records over the
+  whole process's wall time (start-up included).
+- rec per CPU-s: Flink's is records over the process CPU spent inside the
+  job (start-up excluded); eddy's is records over the whole process's user
+  and system time from /usr/bin/time (start-up included). Both favour Flink.
+- peak RSS: the whole process, from /usr/bin/time.
+
+Needs: python3.11 with venv (reaches PyPI on first run), java and javac 17,
+/usr/bin/time, and a release eddy built with `--features rocksdb` (the
+script builds it unless EDDY names a binary). Stdlib only.
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEER = os.environ.get("FLINK_PEER", os.path.join(os.path.dirname(REPO), "shared", "peers", "flink"))
+CACHE = os.environ.get("EDDY_CACHE", os.path.expanduser("~/.cache/eddy-ci"))
+LAB = os.path.join(CACHE, "flink-peer")
+FLINK_VERSION = os.environ.get("FLINK_VERSION", "2.3.0")
+JAVA_XMX = os.environ.get("JAVA_XMX", "2g")
+WASM = os.path.join(REPO, "examples-wasm", "wasm")
+
+# The issue's targets: eddy's records per CPU-second over Flink's.
+TARGETS = {"A": 2.0, "B heap": 2.0, "B rocksdb": 3.0}
+
+# JVM flags Flink itself uses on Java 17 (as the peer's runbench.py).
+ADD_OPENS = [f"--add-opens=java.base/{p}=ALL-UNNAMED" for p in (
+    "java.lang", "java.net", "java.io", "java.nio", "sun.nio.ch", "java.lang.reflect", "java.text",
+    "java.time", "java.util", "java.util.concurrent", "java.util.concurrent.atomic",
+    "java.util.concurrent.locks")]
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(cmd, **kwargs):
+    log("$ " + " ".join(cmd))
+    subprocess.run(cmd, check=True, **kwargs)
+
+
+def setup_flink():
+    """The venv with the wheel's jars and the compiled FlinkBench; returns (lib, build)."""
+    for tool in ("java", "javac"):
+        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode:
+            sys.exit(f"error: {tool} not found; install OpenJDK 17 (apt-get install -y openjdk-17-jdk-headless)")
+    venv = os.path.join(LAB, "venv")
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.exists(python):
+        run([os.environ.get("PY", "python3.11"), "-m", "venv", venv])
+    probe = subprocess.run([python, "-c", "import pyflink.version as v; print(v.__version__)"],
+                           capture_output=True, text=True)
+    if probe.returncode or probe.stdout.strip() != FLINK_VERSION:
+        run([os.path.join(venv, "bin", "pip"), "install", "-q", f"apache-flink=={FLINK_VERSION}"])
+    lib = subprocess.run(
+        [python, "-c", "import importlib.util as u, os; "
+         "print(os.path.join(u.find_spec('pyflink').submodule_search_locations[0], 'lib'))"],
+        check=True, capture_output=True, text=True).stdout.strip()
+    build = os.path.join(LAB, "build")
+    source = os.path.join(PEER, "FlinkBench.java")
+    compiled = os.path.join(build, "FlinkBench.class")
+    if not os.path.exists(compiled) or os.path.getmtime(compiled) < os.path.getmtime(source):
+        os.makedirs(build, exist_ok=True)
+        run(["javac", "-Xlint:-options", "-cp", f"{lib}/*", "-d", build, source])
+    return lib, build
+
+
+def eddy_binary():
+    if os.environ.get("EDDY"):
+        return os.environ["EDDY"]
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(CACHE, "target"))
+    run(["cargo", "build", "--release", "--locked", "--features", "rocksdb", "--bin", "eddy"],
+        cwd=REPO, env={**os.environ, "CARGO_TARGET_DIR": target})
+    if not all(os.path.exists(os.path.join(WASM, f"{m}.wasm"))
+               for m in ("bench_map", "bench_filter", "bench_window_count")):
+        run(["bash", os.path.join(REPO, "scripts", "build-guests.sh"),
+             "bench-map", "bench-filter", "bench-window-count"])
+    return os.path.join(target, "release", "eddy")
+
+
+def eddy_job(job, parallelism, records, state_dir):
+    """A job file of the peer's job `job` ("A", "B heap" or "B rocksdb")."""
+    source = f"""[job]
+name = "compare-{job.replace(' ', '-')}"
+parallelism = {parallelism}
+
+[[source]]
+name = "events"
+type = "generator"
+format = "binary-event"
+"""
+    generator = f"""[source.generator]
+count = {records}
+keys = 100000
+value_size = 100
+events_per_second = 10000
+max_lag = "5s"
+"""
+    if job == "A":
+        return source + generator + f"""
+[[operator]]
+uid = "map"
+kind = "map"
+module = "{WASM}/bench_map.wasm"
+input = "events"
+
+[[operator]]
+uid = "filter"
+kind = "filter"
+module = "{WASM}/bench_filter.wasm"
+input = "map"
+
+[[sink]]
+name = "discard"
+type = "discard"
+input = "filter"
+"""
+    state = ""
+    if job == "B rocksdb":
+        state = f'[state]\nbackend = "rocksdb"\nlocal_dir = "{state_dir}"\n\n'
+    return state + source + """timestamp = "source"
+watermark = { strategy = "bounded-out-of-orderness", max_out_of_orderness = "5s" }
+""" + generator + f"""
+[[operator]]
+uid = "window"
+kind = "aggregate"
+module = "{WASM}/bench_window_count.wasm"
+input = "events"
+key_by = "record-key"
+window = {{ type = "tumbling", size = "1m" }}
+
+[[sink]]
+name = "discard"
+type = "discard"
+input = "window"
+"""
+
+
+TIME_V = {
+    "rss_kb": re.compile(r"Maximum resident set size \(kbytes\): (\d+)"),
+    "user_s": re.compile(r"User time \(seconds\): ([\d.]+)"),
+    "sys_s": re.compile(r"System time \(seconds\): ([\d.]+)"),
+    "wall": re.compile(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)"),
+}
+
+
+def time_v(stderr):
+    """What `/usr/bin/time -v` printed."""
+    found = {}
+    for name, pattern in TIME_V.items():
+        match = pattern.search(stderr)
+        if not match:
+            continue
+        if name == "wall":
+            seconds = 0.0
+            for part in match.group(1).split(":"):
+                seconds = seconds * 60 + float(part)
+            found[name] = seconds
+        else:
+            found[name] = float(match.group(1))
+    return found
+
+
+def run_flink(lib, build, args):
+    cmd = ["/usr/bin/time", "-v", "java", f"-Xmx{JAVA_XMX}",
+           f"-Dlog4j.configurationFile=file:{PEER}/log4j2.properties", *ADD_OPENS,
+           "-cp", f"{build}:{lib}/*", "FlinkBench", *args.split()]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    result = next((json.loads(line[7:]) for line in done.stdout.splitlines()
+                   if line.startswith("RESULT ")), None)
+    if done.returncode or result is None:
+        raise RuntimeError(f"Flink run failed ({' '.join(args.split())}):\n{done.stderr[-2000:]}")
+    measured = time_v(done.stderr)
+    return {"rps": result["rps_proc"], "per_cpu": result["rps_per_cpu_s"], "rss_kb": measured["rss_kb"]}
+
+
+def run_eddy(eddy, job_file, records):
+    done = subprocess.run(["/usr/bin/time", "-v", eddy, "run", "--quiet", job_file],
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"eddy run failed ({job_file}):\n{done.stderr[-2000:]}")
+    measured = time_v(done.stderr)
+    cpu = measured["user_s"] + measured["sys_s"]
+    return {"rps": records / measured["wall"], "per_cpu": records / cpu, "rss_kb": measured["rss_kb"]}
+
+
+def configs(records, rocksdb_records):
+    """(name, job, parallelism, records, FlinkBench arguments)."""
+    rows = []
+    for p in (1, 2):
+        rows.append((f"A p{p}", "A", p, records, f"job=A p={p} n={records}"))
+        rows.append((f"B heap p{p}", "B heap", p, records, f"job=B p={p} n={records} backend=hashmap"))
+    rows.append(("B rocksdb p1", "B rocksdb", 1, rocksdb_records,
+                 f"job=B p=1 n={rocksdb_records} backend=rocksdb"))
+    return rows
+
+
+def rate(x):
+    return f"{x / 1e6:.2f} M" if x >= 1e6 else f"{x / 1e3:.0f} k"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=20_000_000)
+    parser.add_argument("--rocksdb-records", type=int, default=6_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", default="", help='configurations by prefix, e.g. "A p1,B heap p1"')
+    parser.add_argument("--skip-flink", action="store_true", help="eddy's columns only")
+    options = parser.parse_args()
+
+    rows = configs(options.records, options.rocksdb_records)
+    if options.only:
+        wanted = [w.strip() for w in options.only.split(",")]
+        rows = [row for row in rows if any(row[0].startswith(w) for w in wanted)]
+    flink = None if options.skip_flink else setup_flink()
+    eddy = eddy_binary()
+
+    results = {name: {"flink": [], "eddy": []} for name, *_ in rows}
+    with tempfile.TemporaryDirectory(prefix="eddy-compare-") as scratch:
+        for round_ in range(1, options.rounds + 1):
+            for name, job, parallelism, records, flink_args in rows:
+                if flink:
+                    got = run_flink(*flink, flink_args)
+                    results[name]["flink"].append(got)
+                    log(f"[round {round_}] flink {name}: {rate(got['rps'])} rec/s, "
+                        f"{rate(got['per_cpu'])} per CPU-s, {got['rss_kb'] / 1024:.0f} MB")
+                job_file = os.path.join(scratch, f"{name.replace(' ', '-')}.toml")
+                state_dir = os.path.join(scratch, f"state-{round_}-{name.replace(' ', '-')}")
+                with open(job_file, "w") as out:
+                    out.write(eddy_job(job, parallelism, records, state_dir))
+                got = run_eddy(eddy, job_file, records)
+                results[name]["eddy"].append(got)
+                log(f"[round {round_}] eddy  {name}: {rate(got['rps'])} rec/s, "
+                    f"{rate(got['per_cpu'])} per CPU-s, {got['rss_kb'] / 1024:.0f} MB")
+
+    def median(runs, field):
+        return statistics.median(r[field] for r in runs) if runs else None
+
+    print(f"Medians of {options.rounds} alternating rounds; {options.records:,} records "
+          f"({options.rocksdb_records:,} with RocksDB).")
+    print()
+    print("| job | Flink rec/s | Flink rec per CPU-s | Flink peak RSS | eddy rec/s | eddy rec per CPU-s "
+          "| eddy peak RSS | eddy / Flink per core | target per core |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, job, *_ in rows:
+        flink_runs, eddy_runs = results[name]["flink"], results[name]["eddy"]
+        target = TARGETS[job]
+        eddy_cpu = median(eddy_runs, "per_cpu")
+        eddy_cells = f"{rate(median(eddy_runs, 'rps'))} | {rate(eddy_cpu)} | {median(eddy_runs, 'rss_kb') / 1024:.0f} MB"
+        if flink_runs:
+            flink_cpu = median(flink_runs, "per_cpu")
+            ratio = eddy_cpu / flink_cpu
+            verdict = "met" if ratio >= target else "**missed**"
+            flink_cells = (f"{rate(median(flink_runs, 'rps'))} | {rate(flink_cpu)} | "
+                           f"{median(flink_runs, 'rss_kb') / 1024:.0f} MB")
+            print(f"| {name} | {flink_cells} | {eddy_cells} | {ratio:.2f}× | ≥ {target:g}× ({verdict}) |")
+        else:
+            print(f"| {name} | - | - | - | {eddy_cells} | - | ≥ {target:g}× |")
+
+
+if __name__ == "__main__":
+    main()
