@@ -26,9 +26,10 @@ pub enum TimeDomain {
     ProcessingTime,
 }
 
-/// One registered timer. Ordered by timestamp first, so a set iterates in
-/// firing order; registering an equal timer again is a no-op. (Defined here
-/// for the reason given at [`TimeDomain`].)
+/// One registered timer. Its order is the firing order: timestamp, then
+/// key group, key and namespace (the heap queue's `TimerKey` and the
+/// RocksDB queue's key encoding follow it); registering an equal timer
+/// again is a no-op. (Defined here for the reason given at [`TimeDomain`].)
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timer {
     pub timestamp: i64,
@@ -87,14 +88,15 @@ pub enum StoredPayload {
 #[derive(Debug, Default)]
 pub struct TimerSnapshot {
     /// The timers of each time domain that has a heap queue.
-    pub domains: Vec<(TimeDomain, Box<dyn HeapTimersCopy>)>,
+    pub domains: Vec<(TimeDomain, Box<dyn HeapTimersSnapshot>)>,
 }
 
 impl TimerSnapshot {
     /// Every timer with its time domain, each domain in firing order.
     pub fn into_timers(self) -> impl Iterator<Item = (TimeDomain, Timer)> {
-        self.domains.into_iter().flat_map(|(domain, copy)| {
-            copy.into_timers()
+        self.domains.into_iter().flat_map(|(domain, timers)| {
+            timers
+                .into_timers()
                 .into_iter()
                 .map(move |timer| (domain, timer))
         })
@@ -105,7 +107,7 @@ impl TimerSnapshot {
 /// one shares the queue's storage (copy on write) rather than copying it,
 /// so that the task pauses for a pointer copy, not for every timer; the
 /// timers are read out later, off the task thread.
-pub trait HeapTimersCopy: Send + std::fmt::Debug {
+pub trait HeapTimersSnapshot: Send + std::fmt::Debug {
     /// Every timer, in firing order.
     fn into_timers(self: Box<Self>) -> Vec<Timer>;
 }
@@ -166,7 +168,7 @@ pub trait KeyedStateSnapshot: Send + std::fmt::Debug {
 pub struct OperatorSnapshot {
     /// The keyed state backend's snapshot (`None` for operators without keyed state).
     pub keyed: Option<Box<dyn KeyedStateSnapshot>>,
-    /// Heap timers (`None` when there are none or the keyed snapshot holds them).
+    /// Heap timers (`None` when the keyed snapshot holds them).
     pub timers: Option<TimerSnapshot>,
     /// Broadcast maps (`None` for operators without broadcast state).
     pub broadcast: Option<BroadcastSnapshot>,

@@ -949,7 +949,7 @@ mod tests {
                 assert_eq!(
                     source.timers.snapshot().is_some(),
                     from == Kind::Memory,
-                    "heap timers are copied, RocksDB's are in its checkpoint"
+                    "heap timers are shared with the snapshot, RocksDB's are in its checkpoint"
                 );
                 let (file, written) = write(snapshot(&mut source));
                 assert_eq!(written.entries, expected.entries.len() as u64, "{from:?}");

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use hashbrown::HashSet;
 use smallvec::SmallVec;
 
-use crate::snapshot::{HeapTimersCopy, TimerSnapshot};
+use crate::snapshot::{HeapTimersSnapshot, TimerSnapshot};
 pub use crate::snapshot::{TimeDomain, Timer};
 use crate::state::StateError;
 
@@ -31,7 +31,7 @@ pub trait TimerQueue: Send {
     /// Every timer as it is now, for a checkpoint, if this queue keeps
     /// them on the heap; `None` if they are in the backend's storage, whose
     /// own snapshot then holds them (RocksDB's checkpoint does).
-    fn heap_copy(&self) -> Option<Box<dyn HeapTimersCopy>>;
+    fn heap_snapshot(&self) -> Option<Box<dyn HeapTimersSnapshot>>;
     /// Whether no timer is queued.
     fn is_empty(&self) -> bool {
         self.first_timestamp().is_none()
@@ -41,25 +41,31 @@ pub trait TimerQueue: Send {
 /// Timers kept on the heap, grouped by timestamp.
 ///
 /// Every key's one-minute window ends at the same instant, so a queue holds
-/// few timestamps with many timers each. A timer then costs a hash-set
-/// insert rather than an ordered-tree insert that compares keys all the way
-/// down, and the timers of one timestamp are put in order once, when they
-/// start to fire. A checkpoint shares the sets rather than copying them
-/// ([`HeapTimersCopy`]); they are split into shards by key group so that
-/// the first insert after a checkpoint copies one shard, not a whole
+/// few timestamps with many timers each. Such a timestamp keeps its timers
+/// in hash sets: a timer costs a hash-set insert rather than an
+/// ordered-tree insert that compares keys all the way down, and they are
+/// put in order once, when they start to fire. A timestamp with few timers
+/// (a process function's `now + 30s`) keeps them in a short sorted list.
+/// A checkpoint shares the storage rather than copying it
+/// ([`HeapTimersSnapshot`]); the sets are split into shards by key group so
+/// that the first insert after a checkpoint copies one shard, not a whole
 /// timestamp's timers.
 #[derive(Debug, Default)]
 pub struct HeapTimerQueue {
-    by_timestamp: BTreeMap<i64, TimersAt>,
+    by_timestamp: BTreeMap<i64, TimestampTimers>,
     len: usize,
 }
 
-/// Shards of the timers of one timestamp.
+/// Shards of a timestamp's timers once they are many.
 const SHARDS: usize = 32;
 
-/// What a timer is for, within its timestamp: ordered as [`Timer`] orders
-/// timers of one timestamp (key group, then key, then namespace). Short
-/// keys and window namespaces are kept inline.
+/// Most timers a timestamp keeps in one sorted list.
+const FEW: usize = 64;
+
+/// What a timer is for, within its timestamp. Its derived order must stay
+/// the one [`Timer`] has within a timestamp (key group, then key, then
+/// namespace): it is the firing order. Short keys and window namespaces
+/// are kept inline.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct TimerKey {
     key_group: u16,
@@ -92,24 +98,40 @@ impl TimerKey {
 
 /// The timers of one timestamp.
 #[derive(Debug, Clone)]
-enum TimersAt {
-    /// Not firing yet: in no order, in shards shared with checkpoints.
-    Waiting(Vec<Arc<HashSet<TimerKey>>>),
+enum TimestampTimers {
+    /// Up to [`FEW`], in firing order, shared with checkpoints.
+    Few(Arc<Vec<TimerKey>>),
+    /// More: in no order, in [`SHARDS`] shards shared with checkpoints.
+    Many(Vec<Arc<HashSet<TimerKey>>>),
     /// Firing (what is left after a `pop_due` that stopped at its limit):
     /// in firing order.
     Firing(VecDeque<TimerKey>),
 }
 
-impl TimersAt {
-    fn new() -> Self {
-        TimersAt::Waiting(vec![Arc::default(); SHARDS])
-    }
-
+impl TimestampTimers {
     /// Whether the timer was new.
     fn insert(&mut self, key: TimerKey) -> bool {
         match self {
-            TimersAt::Waiting(shards) => Arc::make_mut(&mut shards[key.shard()]).insert(key),
-            TimersAt::Firing(ordered) => match ordered.binary_search(&key) {
+            TimestampTimers::Few(few) => match few.binary_search(&key) {
+                Ok(_) => false,
+                Err(_) if few.len() == FEW => {
+                    let mut shards = vec![HashSet::new(); SHARDS];
+                    for key in few.iter().cloned().chain([key]) {
+                        shards[key.shard()].insert(key);
+                    }
+                    *self = TimestampTimers::Many(shards.into_iter().map(Arc::new).collect());
+                    true
+                }
+                Err(at) => {
+                    Arc::make_mut(few).insert(at, key);
+                    true
+                }
+            },
+            TimestampTimers::Many(shards) => {
+                let shard = &mut shards[key.shard()];
+                !shard.contains(&key) && Arc::make_mut(shard).insert(key)
+            }
+            TimestampTimers::Firing(ordered) => match ordered.binary_search(&key) {
                 Ok(_) => false,
                 Err(at) => {
                     ordered.insert(at, key);
@@ -122,11 +144,18 @@ impl TimersAt {
     /// Whether the timer was there.
     fn remove(&mut self, key: &TimerKey) -> bool {
         match self {
-            TimersAt::Waiting(shards) => {
+            TimestampTimers::Few(few) => match few.binary_search(key) {
+                Ok(at) => {
+                    Arc::make_mut(few).remove(at);
+                    true
+                }
+                Err(_) => false,
+            },
+            TimestampTimers::Many(shards) => {
                 let shard = &mut shards[key.shard()];
                 shard.contains(key) && Arc::make_mut(shard).remove(key)
             }
-            TimersAt::Firing(ordered) => match ordered.binary_search(key) {
+            TimestampTimers::Firing(ordered) => match ordered.binary_search(key) {
                 Ok(at) => ordered.remove(at).is_some(),
                 Err(_) => false,
             },
@@ -135,56 +164,49 @@ impl TimersAt {
 
     fn is_empty(&self) -> bool {
         match self {
-            TimersAt::Waiting(shards) => shards.iter().all(|shard| shard.is_empty()),
-            TimersAt::Firing(ordered) => ordered.is_empty(),
+            TimestampTimers::Few(few) => few.is_empty(),
+            TimestampTimers::Many(shards) => shards.iter().all(|shard| shard.is_empty()),
+            TimestampTimers::Firing(ordered) => ordered.is_empty(),
         }
     }
 
-    /// The timers in firing order, putting them in order if they were not.
-    fn ordered(&mut self) -> &mut VecDeque<TimerKey> {
-        if let TimersAt::Waiting(_) = self {
-            let TimersAt::Waiting(shards) =
-                std::mem::replace(self, TimersAt::Firing(VecDeque::new()))
-            else {
-                unreachable!("matched above");
-            };
-            *self = TimersAt::Firing(in_order(shards).into());
+    /// The timers in firing order, ready to fire.
+    fn firing(&mut self) -> &mut VecDeque<TimerKey> {
+        if !matches!(self, TimestampTimers::Firing(_)) {
+            let waiting = std::mem::replace(self, TimestampTimers::Firing(VecDeque::new()));
+            *self = TimestampTimers::Firing(waiting.into_ordered().into());
         }
         match self {
-            TimersAt::Firing(ordered) => ordered,
-            TimersAt::Waiting(_) => unreachable!("just put in order"),
+            TimestampTimers::Firing(ordered) => ordered,
+            _ => unreachable!("just put in order"),
         }
     }
 
-    /// The timers in firing order, moved out when no checkpoint shares them.
+    /// The timers in firing order; moved, not copied, where no checkpoint
+    /// shares them.
     fn into_ordered(self) -> Vec<TimerKey> {
         match self {
-            TimersAt::Waiting(shards) => in_order(shards),
-            TimersAt::Firing(ordered) => ordered.into(),
+            TimestampTimers::Few(few) => Arc::unwrap_or_clone(few),
+            TimestampTimers::Many(shards) => {
+                let mut ordered = Vec::with_capacity(shards.iter().map(|shard| shard.len()).sum());
+                for shard in shards {
+                    ordered.extend(Arc::unwrap_or_clone(shard));
+                }
+                ordered.sort_unstable();
+                ordered
+            }
+            TimestampTimers::Firing(ordered) => ordered.into(),
         }
     }
 }
 
-/// The timers of shards in firing order.
-fn in_order(shards: Vec<Arc<HashSet<TimerKey>>>) -> Vec<TimerKey> {
-    let mut ordered = Vec::with_capacity(shards.iter().map(|shard| shard.len()).sum());
-    for shard in shards {
-        match Arc::try_unwrap(shard) {
-            Ok(shard) => ordered.extend(shard),
-            Err(shared) => ordered.extend(shared.iter().cloned()),
-        }
-    }
-    ordered.sort_unstable();
-    ordered
-}
-
-/// A [`HeapTimerQueue`] as it was at a barrier.
+/// A [`HeapTimerQueue`] as it was at a barrier, sharing its storage.
 #[derive(Debug)]
-struct HeapTimersAt {
-    by_timestamp: Vec<(i64, TimersAt)>,
+struct SharedHeapTimers {
+    by_timestamp: Vec<(i64, TimestampTimers)>,
 }
 
-impl HeapTimersCopy for HeapTimersAt {
+impl HeapTimersSnapshot for SharedHeapTimers {
     fn into_timers(self: Box<Self>) -> Vec<Timer> {
         let mut timers = Vec::new();
         for (timestamp, at) in self.by_timestamp {
@@ -199,7 +221,7 @@ impl TimerQueue for HeapTimerQueue {
         let at = self
             .by_timestamp
             .entry(timer.timestamp)
-            .or_insert_with(TimersAt::new);
+            .or_insert_with(|| TimestampTimers::Few(Arc::default()));
         if at.insert(TimerKey::of(&timer)) {
             self.len += 1;
         }
@@ -229,7 +251,7 @@ impl TimerQueue for HeapTimerQueue {
             if timestamp > time {
                 break;
             }
-            let ordered = first.get_mut().ordered();
+            let ordered = first.get_mut().firing();
             let take = ordered.len().min(limit - due.len());
             due.extend(ordered.drain(..take).map(|key| key.at(timestamp)));
             self.len -= take;
@@ -248,11 +270,11 @@ impl TimerQueue for HeapTimerQueue {
         self.len
     }
 
-    fn heap_copy(&self) -> Option<Box<dyn HeapTimersCopy>> {
+    fn heap_snapshot(&self) -> Option<Box<dyn HeapTimersSnapshot>> {
         let by_timestamp = (self.by_timestamp.iter())
             .map(|(&timestamp, at)| (timestamp, at.clone()))
             .collect();
-        Some(Box::new(HeapTimersAt { by_timestamp }))
+        Some(Box::new(SharedHeapTimers { by_timestamp }))
     }
 }
 
@@ -318,15 +340,19 @@ impl TimerService {
         self.queue(domain).pop_due(time, limit)
     }
 
-    /// A copy of the timers for a checkpoint, if they are kept on the heap
-    /// (`None` when the backend's own snapshot holds them, as RocksDB's does).
+    /// The timers for a checkpoint, shared rather than copied, if they are
+    /// kept on the heap (`None` when the backend's own snapshot holds them,
+    /// as RocksDB's does).
     pub fn snapshot(&self) -> Option<TimerSnapshot> {
         let domains: Vec<_> = [
-            (TimeDomain::EventTime, self.event_time.heap_copy()),
-            (TimeDomain::ProcessingTime, self.processing_time.heap_copy()),
+            (TimeDomain::EventTime, self.event_time.heap_snapshot()),
+            (
+                TimeDomain::ProcessingTime,
+                self.processing_time.heap_snapshot(),
+            ),
         ]
         .into_iter()
-        .filter_map(|(domain, copy)| Some((domain, copy?)))
+        .filter_map(|(domain, snapshot)| Some((domain, snapshot?)))
         .collect();
         (!domains.is_empty()).then_some(TimerSnapshot { domains })
     }
@@ -468,5 +494,32 @@ mod tests {
         let taken: Vec<_> = snapshot.into_timers().collect();
         assert_eq!(taken, expected);
         assert_eq!(service.len(TimeDomain::EventTime), 200 + 100 - 1 - 150);
+
+        // Timestamp 60 is half fired (key groups 75..100 are left): a timer
+        // added there fires in its place, a deleted one does not fire, and
+        // a snapshot taken now keeps what was left.
+        let register = |service: &mut TimerService, timer| {
+            service.register(TimeDomain::EventTime, timer).unwrap();
+        };
+        register(&mut service, window_timer(60, 0, "a"));
+        register(&mut service, window_timer(60, 80, "k"));
+        (service.delete(TimeDomain::EventTime, &window_timer(60, 80, "new"))).unwrap();
+        assert_eq!(service.len(TimeDomain::EventTime), 149);
+        let half_fired = service.snapshot().unwrap();
+        let rest = service.pop_due(TimeDomain::EventTime, 60, 1000).unwrap();
+        let mut expected_rest = vec![window_timer(60, 0, "a")];
+        for key_group in 75..100 {
+            expected_rest.push(window_timer(60, key_group, "k"));
+            if key_group != 80 {
+                expected_rest.push(window_timer(60, key_group, "new"));
+            }
+        }
+        assert_eq!(rest, expected_rest);
+        assert_eq!(service.len(TimeDomain::EventTime), 99);
+        let taken: Vec<_> = (half_fired.into_timers())
+            .filter(|(domain, timer)| *domain == TimeDomain::EventTime && timer.timestamp == 60)
+            .map(|(_, timer)| timer)
+            .collect();
+        assert_eq!(taken, expected_rest);
     }
 }

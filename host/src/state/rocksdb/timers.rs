@@ -14,7 +14,7 @@ use std::sync::Arc;
 use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch, WriteOptions};
 
 use super::{Database, rocks};
-use crate::snapshot::HeapTimersCopy;
+use crate::snapshot::HeapTimersSnapshot;
 use crate::state::StateError;
 use crate::time::timers::{Timer, TimerQueue};
 
@@ -156,7 +156,7 @@ impl TimerQueue for RocksDbTimerQueue {
         self.first
     }
 
-    fn heap_copy(&self) -> Option<Box<dyn HeapTimersCopy>> {
+    fn heap_snapshot(&self) -> Option<Box<dyn HeapTimersSnapshot>> {
         // These timers are in the database, so in its native checkpoint.
         None
     }
