@@ -2,6 +2,7 @@
 """eddy beside Apache Flink on the peer's jobs A and B, alternating, one table.
 
     python3 scripts/compare-flink.py [--records N] [--rounds R] [--only "A p1,B heap p1"]
+    python3 scripts/compare-flink.py --latency [--rounds R]
 
 Flink runs as `../shared/peers/flink/run.sh` runs it: the jars of the PyPI
 `apache-flink` wheel, `FlinkBench.java` compiled against them, OpenJDK 17, the
@@ -24,6 +25,12 @@ Columns, and what they count:
   job (start-up excluded); eddy's is records over the whole process's user
   and system time from /usr/bin/time (start-up included). Both favour Flink.
 - peak RSS: the whole process, from /usr/bin/time.
+
+`--latency` runs Flink's job L instead (100k records/s through a keyed
+exchange at parallelism 2, 3M records, buffer timeout 1 ms and Flink's
+default 100 ms) beside `eddy bench --pipeline latency` (flush interval 1 ms
+and eddy's default 10 ms), and prints p50 and p99 from the sink's view of
+each record's creation stamp.
 
 Needs: python3.11 with venv (reaches PyPI on first run), java and javac 17,
 /usr/bin/time, and a release eddy built with `--features rocksdb` (the
@@ -222,6 +229,68 @@ def configs(records, rocksdb_records):
     return rows
 
 
+LATENCY_RECORDS = 3_000_000
+LATENCY_FLINK = {"1ms": "buffer_timeout_ms=1", "default": ""}
+
+
+def run_flink_latency(lib, build, timeout):
+    args = f"job=L p=2 n={LATENCY_RECORDS} rate=100000 {LATENCY_FLINK[timeout]}"
+    cmd = ["java", f"-Xmx{JAVA_XMX}", f"-Dlog4j.configurationFile=file:{PEER}/log4j2.properties",
+           *ADD_OPENS, "-cp", f"{build}:{lib}/*", "FlinkBench", *args.split()]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    result = next((json.loads(line[7:]) for line in done.stdout.splitlines()
+                   if line.startswith("RESULT ")), None)
+    if done.returncode or result is None:
+        raise RuntimeError(f"Flink run failed ({args}):\n{done.stderr[-2000:]}")
+    return {"p50": result["lat_p50_ms"], "p99": result["lat_p99_ms"]}
+
+
+def run_eddy_latency(eddy):
+    """{"1ms": {...}, "default": {...}} of the WASM variant of one `eddy bench` run."""
+    cmd = [eddy, "bench", "--pipeline", "latency", "--records", str(LATENCY_RECORDS),
+           "--rate", "100000", "--parallelism", "2", "--rounds", "1", "--wasm-dir", WASM]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"eddy bench failed:\n{done.stderr[-2000:]}")
+    found, interval = {}, None
+    for line in done.stdout.splitlines():
+        if m := re.match(r"\s+flush interval (\S+)", line):
+            interval = "1ms" if m.group(1) == "1ms" else "default"
+        elif m := re.match(r"\s+wasm\s+p50 ([\d.]+) ms\s+p99 ([\d.]+) ms", line):
+            found[interval] = {"p50": float(m.group(1)), "p99": float(m.group(2))}
+    if set(found) != set(LATENCY_FLINK):
+        raise RuntimeError(f"unexpected `eddy bench` output:\n{done.stdout}")
+    return found
+
+
+def latency_table(rounds, flink, eddy):
+    runs = {side: {t: [] for t in LATENCY_FLINK} for side in ("flink", "eddy")}
+    for round_ in range(1, rounds + 1):
+        if flink:
+            for timeout in LATENCY_FLINK:
+                got = run_flink_latency(*flink, timeout)
+                runs["flink"][timeout].append(got)
+                log(f"[round {round_}] flink L {timeout}: p50 {got['p50']} ms, p99 {got['p99']} ms")
+        for timeout, got in run_eddy_latency(eddy).items():
+            runs["eddy"][timeout].append(got)
+            log(f"[round {round_}] eddy  L {timeout}: p50 {got['p50']} ms, p99 {got['p99']} ms")
+
+    def cell(side, timeout):
+        got = runs[side][timeout]
+        if not got:
+            return "-"
+        return (f"p50 {statistics.median(r['p50'] for r in got):.2f} ms, "
+                f"p99 {statistics.median(r['p99'] for r in got):.2f} ms")
+
+    print(f"Job L: 100k records/s, keyed exchange, parallelism 2, {LATENCY_RECORDS:,} records; "
+          f"medians of {rounds} alternating rounds.")
+    print()
+    print("| flush interval (Flink: buffer timeout) | Flink | eddy (WASM guests) |")
+    print("|---|---|---|")
+    print(f"| 1 ms | {cell('flink', '1ms')} | {cell('eddy', '1ms')} |")
+    print(f"| default (Flink 100 ms, eddy 10 ms) | {cell('flink', 'default')} | {cell('eddy', 'default')} |")
+
+
 def rate(x):
     return f"{x / 1e6:.2f} M" if x >= 1e6 else f"{x / 1e3:.0f} k"
 
@@ -233,12 +302,16 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", default="", help='configurations by prefix, e.g. "A p1,B heap p1"')
     parser.add_argument("--skip-flink", action="store_true", help="eddy's columns only")
+    parser.add_argument("--latency", action="store_true", help="job L's latencies instead of the throughput table")
     options = parser.parse_args()
     if options.rounds < 1:
         parser.error("--rounds must be at least 1")
     if not os.access("/usr/bin/time", os.X_OK):
         sys.exit("error: /usr/bin/time not found; install GNU time (apt-get install -y time)")
 
+    if options.latency:
+        latency_table(options.rounds, None if options.skip_flink else setup_flink(), eddy_binary())
+        return
     rows = configs(options.records, options.rocksdb_records)
     if options.only:
         wanted = [w.strip() for w in options.only.split(",")]

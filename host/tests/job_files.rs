@@ -11,8 +11,8 @@ use eddy::job::{
     BatchConfig, CheckpointConfig, CheckpointMode, GeneratorSpec, GuestLimits, InputSide, Job,
     JobError, JoinInterval, KeyBy, KeyOrder, OperatorKind, RecordFormat, RestartStrategy,
     RocksDbConfig, SecondInputRouting, SinkConnector, SourceConnector, StateBackendConfig,
-    StreamRef, TimestampSource, WatermarkEmission, WatermarkStrategy, WindowAssigner, WindowDef,
-    WindowKind, WindowTime, load_job, parse_job,
+    StreamRef, TimeField, TimestampSource, WatermarkEmission, WatermarkStrategy, WindowAssigner,
+    WindowDef, WindowKind, WindowTime, load_job, parse_job,
 };
 
 fn fixtures() -> PathBuf {
@@ -107,6 +107,7 @@ fn full_job_file_sets_every_option() {
             local_dir: dir.join("state/rocksdb"),
             block_cache_bytes: 128 * 1024 * 1024,
             write_buffer_bytes: 16 * 1024 * 1024,
+            write_cache_bytes: 8 * 1024 * 1024,
         }),
         "`./` is dropped, the folder need not exist"
     );
@@ -130,6 +131,7 @@ fn full_job_file_sets_every_option() {
             events_per_second: 2_000,
             max_lag: Some(Duration::from_secs(3)),
             start_time: 1_600_000_000_000,
+            time_field: TimeField::EventTime,
         }
     );
     assert_eq!(transactions.format, RecordFormat::BinaryEvent);
@@ -386,6 +388,7 @@ backend = "rocksdb"
 local_dir = "data/rocksdb"
 block_cache = "1 GiB"
 write_buffer = "64 MiB"
+write_cache = "0 B"
 "#,
     ))
     .expect("valid");
@@ -395,6 +398,7 @@ write_buffer = "64 MiB"
             local_dir: fixtures().join("data/rocksdb"),
             block_cache_bytes: 1024 * 1024 * 1024,
             write_buffer_bytes: 64 * 1024 * 1024,
+            write_cache_bytes: 0,
         }),
         "local_dir is relative to the job file"
     );
@@ -407,6 +411,7 @@ fn rocksdb_state_defaults() {
         local_dir: std::path::absolute(std::env::temp_dir().join("eddy-rocksdb")).unwrap(),
         block_cache_bytes: 64 * 1024 * 1024,
         write_buffer_bytes: 32 * 1024 * 1024,
+        write_cache_bytes: 32 * 1024 * 1024,
     };
     assert_eq!(job.state, StateBackendConfig::RocksDb(expected.clone()));
     assert_eq!(expected, RocksDbConfig::default());
@@ -1627,6 +1632,11 @@ fn rocksdb_options_without_rocksdb_backend() {
         &with_base("[state]\nwrite_buffer = \"64 MiB\"\nbackend = \"memory\"\n"),
         "`[state]`: `write_buffer` is an option of the `rocksdb` backend; set `backend = \"rocksdb\"` or remove it",
         (11, 16),
+    );
+    assert_rejected(
+        &with_base("[state]\nwrite_cache = \"64 MiB\"\n"),
+        "`[state]`: `write_cache` is an option of the `rocksdb` backend; set `backend = \"rocksdb\"` or remove it",
+        (11, 15),
     );
 }
 

@@ -3,6 +3,7 @@
 //! same functions in the same process, alternating, reporting records/s.
 
 mod cpu;
+mod latency;
 mod native;
 mod swap;
 
@@ -39,9 +40,14 @@ pub struct BenchArgs {
     /// Parallelism of every operator.
     #[arg(long, default_value_t = 1)]
     pub parallelism: u32,
-    /// Which pipelines: `stateless`, `keyed`, `window`, or `all`.
+    /// Which pipelines: `stateless`, `keyed`, `window`, or `all`; or
+    /// `latency` alone (Flink's job L: `--records` at `--rate`, with the
+    /// default flush interval and with 1 ms; try `--parallelism 2`).
     #[arg(long, default_value = "all")]
     pub pipeline: String,
+    /// Records/s of the latency pipeline's source, across its subtasks.
+    #[arg(long, default_value_t = 100_000)]
+    pub rate: u64,
     /// Folder holding the benchmark components (bench_map.wasm, ...).
     #[arg(long, default_value = "examples-wasm/wasm")]
     pub wasm_dir: PathBuf,
@@ -90,17 +96,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.swaps > 0 {
         return swap::run(args);
     }
-    let pipelines = match args.pipeline.as_str() {
-        "all" => vec![
-            Pipeline::Stateless,
-            Pipeline::KeyedCount,
-            Pipeline::WindowCount,
-        ],
-        "stateless" => vec![Pipeline::Stateless],
-        "keyed" => vec![Pipeline::KeyedCount],
-        "window" => vec![Pipeline::WindowCount],
-        other => bail!("unknown pipeline `{other}`: expected stateless, keyed, window or all"),
-    };
     println!(
         "eddy bench: {} records, {} keys, parallelism {}, {} rounds, {} cores",
         args.records,
@@ -111,6 +106,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .map(|n| n.get())
             .unwrap_or(1)
     );
+    let pipelines = match args.pipeline.as_str() {
+        "all" => vec![
+            Pipeline::Stateless,
+            Pipeline::KeyedCount,
+            Pipeline::WindowCount,
+        ],
+        "stateless" => vec![Pipeline::Stateless],
+        "keyed" => vec![Pipeline::KeyedCount],
+        "window" => vec![Pipeline::WindowCount],
+        "latency" => return latency::run(args),
+        other => {
+            bail!("unknown pipeline `{other}`: expected stateless, keyed, window, all or latency")
+        }
+    };
     for pipeline in pipelines {
         let job = bench_job(pipeline, args)?;
         let native = native_twins(pipeline, &job);

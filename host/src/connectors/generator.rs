@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::{
     Position, RawRecord, ReadStatus, SourceReader, SplitPosition, own_position, single_position,
 };
-use crate::job::{GeneratorSpec, KeyOrder, RecordFormat};
+use crate::job::{GeneratorSpec, KeyOrder, RecordFormat, TimeField};
 
 /// Size of the binary event header: key, timestamp, amount.
 pub const BINARY_EVENT_HEADER: usize = 24;
@@ -119,8 +119,12 @@ impl GeneratorReader {
         match self.format {
             RecordFormat::BinaryEvent => {
                 let mut value = Vec::with_capacity(BINARY_EVENT_HEADER + payload.len());
+                let time = match self.spec.time_field {
+                    TimeField::EventTime => event.timestamp,
+                    TimeField::CreatedAt => crate::time::monotonic_nanos() as i64,
+                };
                 value.extend_from_slice(&event.key.to_le_bytes());
-                value.extend_from_slice(&event.timestamp.to_le_bytes());
+                value.extend_from_slice(&time.to_le_bytes());
                 value.extend_from_slice(&event.amount.to_le_bytes());
                 value.extend_from_slice(payload);
                 value
@@ -144,7 +148,11 @@ impl SourceReader for GeneratorReader {
         if let Some(rate) = self.rate_per_reader {
             let allowed = (self.started.elapsed().as_secs_f64() * rate) as u64;
             if allowed <= self.emitted {
-                std::thread::sleep(Duration::from_millis(1));
+                // Records already read go out now; sleeping with them in
+                // the batch would add the sleep to their latency.
+                if out.is_empty() {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 return Ok(ReadStatus::Idle);
             }
             budget = budget.min((allowed - self.emitted) as usize);

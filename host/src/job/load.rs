@@ -23,11 +23,11 @@ use super::model::{
     DEFAULT_CHECKPOINT_TIMEOUT, DEFAULT_CHECKPOINTS_RETAINED, DEFAULT_FLUSH_INTERVAL,
     DEFAULT_GUEST_MEMORY, DEFAULT_LATE_OUTPUT, DEFAULT_RESTART_DELAY,
     DEFAULT_RESTART_INITIAL_DELAY, DEFAULT_RESTART_MAX_DELAY, DEFAULT_RESTART_MULTIPLIER,
-    DEFAULT_WATERMARK_INTERVAL, DEFAULT_WRITE_BUFFER, FailurePolicy, GuestLimits, Job,
-    JoinInterval, KeyBy, OperatorDef, RedisSink, RedisWrite, RestartStrategy, RocksDbConfig,
-    SecondInputRouting, SideOutputRead, SinkConnector, SinkDef, SourceConnector, SourceDef,
-    StateBackendConfig, StreamRef, Template, TimestampSource, WatermarkEmission, WatermarkStrategy,
-    WindowAssigner, WindowDef, WindowKind, WindowTime,
+    DEFAULT_WATERMARK_INTERVAL, DEFAULT_WRITE_BUFFER, DEFAULT_WRITE_CACHE, FailurePolicy,
+    GuestLimits, Job, JoinInterval, KeyBy, OperatorDef, RedisSink, RedisWrite, RestartStrategy,
+    RocksDbConfig, SecondInputRouting, SideOutputRead, SinkConnector, SinkDef, SourceConnector,
+    SourceDef, StateBackendConfig, StreamRef, Template, TimestampSource, WatermarkEmission,
+    WatermarkStrategy, WindowAssigner, WindowDef, WindowKind, WindowTime,
 };
 use super::spec::{
     BatchSpec, BetweenSpec, CheckpointModeSpec, CheckpointsSpec, ConnectSpec,
@@ -918,6 +918,7 @@ impl Loader<'_> {
                 .unwrap_or(defaults.events_per_second),
             max_lag: value_of(&spec.max_lag).map(|lag| lag.0),
             start_time: value_of(&spec.start_time).unwrap_or(defaults.start_time),
+            time_field: defaults.time_field,
         })
     }
 
@@ -1993,6 +1994,7 @@ impl Loader<'_> {
                     ("local_dir", span_of(&spec.local_dir)),
                     ("block_cache", span_of(&spec.block_cache)),
                     ("write_buffer", span_of(&spec.write_buffer)),
+                    ("write_cache", span_of(&spec.write_cache)),
                 ],
                 |field| {
                     format!(
@@ -2045,10 +2047,15 @@ impl Loader<'_> {
             Some(write_buffer) => write_buffer.get_ref().0.as_u64(),
             None => DEFAULT_WRITE_BUFFER,
         };
+        let write_cache_bytes = spec
+            .write_cache
+            .as_ref()
+            .map_or(DEFAULT_WRITE_CACHE, |size| size.get_ref().0.as_u64());
         Ok(StateBackendConfig::RocksDb(RocksDbConfig {
             local_dir,
             block_cache_bytes,
             write_buffer_bytes,
+            write_cache_bytes,
         }))
     }
 

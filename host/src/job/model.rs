@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use super::spec::{GeneratorSpec, KeyOrder, OperatorKind, RecordFormat, WindowTime};
+pub use super::spec::{GeneratorSpec, KeyOrder, OperatorKind, RecordFormat, TimeField, WindowTime};
 pub use crate::operators::window::WindowAssigner;
 
 /// Default linear memory per guest instance.
@@ -19,6 +19,8 @@ pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(10);
 pub const DEFAULT_BLOCK_CACHE: u64 = 64 * 1024 * 1024;
 /// Default RocksDB memtable budget of each subtask database.
 pub const DEFAULT_WRITE_BUFFER: u64 = 32 * 1024 * 1024;
+/// Default write-back cache of value state of each RocksDB subtask database.
+pub const DEFAULT_WRITE_CACHE: u64 = 32 * 1024 * 1024;
 /// Folder below the system temp dir where RocksDB databases live by default.
 pub const DEFAULT_ROCKSDB_DIR_NAME: &str = "eddy-rocksdb";
 
@@ -92,6 +94,9 @@ pub struct RocksDbConfig {
     pub block_cache_bytes: u64,
     /// Memtable budget of each subtask database.
     pub write_buffer_bytes: u64,
+    /// Value state each subtask database keeps in memory and writes back
+    /// in batches (0: none).
+    pub write_cache_bytes: u64,
 }
 
 impl RocksDbConfig {
@@ -108,6 +113,7 @@ impl Default for RocksDbConfig {
             local_dir: RocksDbConfig::default_local_dir(),
             block_cache_bytes: DEFAULT_BLOCK_CACHE,
             write_buffer_bytes: DEFAULT_WRITE_BUFFER,
+            write_cache_bytes: DEFAULT_WRITE_CACHE,
         }
     }
 }

@@ -186,6 +186,8 @@ pub struct StateSpec {
     pub block_cache: Option<Spanned<MemorySize>>,
     /// Memtable budget of each subtask database, e.g. `"32 MiB"`.
     pub write_buffer: Option<Spanned<MemorySize>>,
+    /// Write-back cache of value state per subtask database, e.g. `"32 MiB"`; `"0 B"` for none.
+    pub write_cache: Option<Spanned<MemorySize>>,
 }
 
 /// The state backends: `backend` of `[state]`.
@@ -408,6 +410,21 @@ pub struct GeneratorSpec {
     /// Event time of the first record, ms since the Unix epoch
     /// (default 1 700 000 000 000, November 2023).
     pub start_time: i64,
+    /// What a binary event's time field carries.
+    pub time_field: TimeField,
+}
+
+/// What the generator writes into a binary event's time field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeField {
+    /// The record's event time, ms since the Unix epoch.
+    #[default]
+    EventTime,
+    /// [`crate::time::monotonic_nanos`] when the record was made, so a
+    /// latency probe downstream can tell how long it travelled (Flink's
+    /// job L stamps `System.nanoTime()` the same way). Not settable from
+    /// a job file: only `eddy bench --pipeline latency` uses it.
+    CreatedAt,
 }
 
 impl Default for GeneratorSpec {
@@ -422,6 +439,7 @@ impl Default for GeneratorSpec {
             events_per_second: 10_000,
             max_lag: None,
             start_time: 1_700_000_000_000,
+            time_field: TimeField::EventTime,
         }
     }
 }

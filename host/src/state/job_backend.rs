@@ -29,11 +29,14 @@ impl JobStateBackend {
             StateBackendConfig::Memory => Ok(JobStateBackend::Memory),
             #[cfg(feature = "rocksdb")]
             StateBackendConfig::RocksDb(config) => {
-                Ok(JobStateBackend::RocksDb(super::RocksDbShared::new(
+                let mut shared = super::RocksDbShared::new(
                     config.local_dir.clone(),
                     usize::try_from(config.block_cache_bytes).unwrap_or(usize::MAX),
                     usize::try_from(config.write_buffer_bytes).unwrap_or(usize::MAX),
-                )))
+                );
+                shared.write_cache_bytes =
+                    usize::try_from(config.write_cache_bytes).unwrap_or(usize::MAX);
+                Ok(JobStateBackend::RocksDb(shared))
             }
             #[cfg(not(feature = "rocksdb"))]
             StateBackendConfig::RocksDb(_) => Err(anyhow::anyhow!(

@@ -354,7 +354,7 @@ impl StateBackend for MemoryStateBackend {
         &self.range
     }
 
-    fn entry_count(&self) -> usize {
+    fn entry_count(&mut self) -> usize {
         self.states
             .iter()
             .flat_map(|t| t.groups.iter())

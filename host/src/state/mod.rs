@@ -33,7 +33,7 @@ pub use key_group::{KeyGroupRange, key_group_of, subtask_for_key_group};
 pub use memory::{MemorySnapshot, MemoryStateBackend};
 pub use overlay::{Overlay, PendingWrites};
 #[cfg(feature = "rocksdb")]
-pub use rocksdb::{RocksDbShared, RocksDbStateBackend};
+pub use rocksdb::{DEFAULT_WRITE_CACHE_BYTES, RocksDbShared, RocksDbStateBackend};
 pub use ttl::{TtlClock, TtlStates};
 
 /// A state registered with a backend, valid for that backend only.
@@ -354,7 +354,7 @@ pub trait StateBackend: Send {
     fn key_groups(&self) -> &KeyGroupRange;
 
     /// Number of entries stored (values, lists and maps each count once), for metrics and tests.
-    fn entry_count(&self) -> usize;
+    fn entry_count(&mut self) -> usize;
 
     /// Remove every expired entry of the states with a TTL now, rather than
     /// waiting for background cleanup (a full compaction in RocksDB).

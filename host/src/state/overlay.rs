@@ -286,7 +286,7 @@ impl StateBackend for Overlay<'_> {
 
     // The rest act on the backend as it is; no guest call reaches them.
 
-    fn entry_count(&self) -> usize {
+    fn entry_count(&mut self) -> usize {
         self.base.entry_count()
     }
 

@@ -321,7 +321,7 @@ impl StateBackend for TtlStates {
         self.inner.key_groups()
     }
 
-    fn entry_count(&self) -> usize {
+    fn entry_count(&mut self) -> usize {
         self.inner.entry_count()
     }
 

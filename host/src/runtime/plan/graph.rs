@@ -157,7 +157,12 @@ impl JobGraph {
         for op in &job.operators {
             let streams: Vec<(InputSide, &StreamRef)> = op.input_streams().collect();
             let input_group = planner.group_of[streams[0].1.node.as_str()];
+            // Chained only where records stay in their subtask: a key
+            // repartitions them (job files key only keyed kinds; the
+            // latency probe of `eddy bench` also keys a map, as Flink's
+            // `keyBy().map()`).
             let chained = !op.kind.is_keyed()
+                && op.key_by.is_none()
                 && streams.len() == 1
                 && op.parallelism == planner.groups[input_group].parallelism;
             if chained {

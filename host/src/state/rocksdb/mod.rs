@@ -16,6 +16,7 @@
 
 mod snapshot_reader;
 mod timers;
+mod write_cache;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,6 +38,10 @@ use crate::time::TimerService;
 use crate::wasm::layout::{join_length_prefixed, put_bytes, split_length_prefixed};
 use snapshot_reader::RocksDbCheckpoint;
 use timers::RocksDbTimerQueue;
+use write_cache::{Evict, Lookup, ValueCache};
+
+/// Default size of each subtask's write-back cache of value state.
+pub const DEFAULT_WRITE_CACHE_BYTES: usize = crate::job::DEFAULT_WRITE_CACHE as usize;
 
 /// The database type: column families can be created while timer queues
 /// hold the database too.
@@ -54,6 +59,9 @@ pub struct RocksDbShared {
     pub write_buffer_bytes: usize,
     /// The clock state TTL is measured on, also by the compaction filter.
     pub clock: TtlClock,
+    /// Bytes of value state each database keeps in its write-back cache
+    /// (0: none, every access goes to RocksDB).
+    pub write_cache_bytes: usize,
 }
 
 impl RocksDbShared {
@@ -64,6 +72,7 @@ impl RocksDbShared {
             block_cache: Cache::new_lru_cache(block_cache_bytes),
             write_buffer_bytes,
             clock: TtlClock::System,
+            write_cache_bytes: DEFAULT_WRITE_CACHE_BYTES,
         }
     }
 }
@@ -93,6 +102,10 @@ pub struct RocksDbStateBackend {
     clock: TtlClock,
     /// Reused buffer for the key being read or written.
     scratch: Vec<u8>,
+    /// Recent value state, written back in batches.
+    cache: ValueCache,
+    /// Bytes of one write-back batch: a fraction of a memtable.
+    write_back_chunk: usize,
 }
 
 impl std::fmt::Debug for RocksDbStateBackend {
@@ -174,6 +187,8 @@ impl RocksDbStateBackend {
             write_options,
             clock: shared.clock.clone(),
             scratch: Vec::new(),
+            cache: ValueCache::new(shared.write_cache_bytes),
+            write_back_chunk: (shared.write_buffer_bytes / 16).max(64 << 10),
         })
     }
 
@@ -213,6 +228,50 @@ impl RocksDbStateBackend {
             .get(state.0 as usize)
             .and_then(|descriptor| self.db().cf_handle(&descriptor.name))
             .ok_or(StateError::UnknownState(state))
+    }
+
+    /// Write the cache's changes to the database, in batches of a fraction
+    /// of a memtable.
+    fn write_back(&mut self, evict: Evict) -> Result<(), StateError> {
+        let (db, states, write_options) = (&self.database.db, &self.states, &self.write_options);
+        self.cache.write_back(
+            |state| db.cf_handle(&states.get(state)?.name),
+            evict,
+            self.write_back_chunk,
+            |batch| db.write_opt(batch, write_options).map_err(rocks),
+        )
+    }
+
+    /// The value of the key in the scratch buffer, from the cache or else
+    /// the database (and then cached), handed to `use_value`.
+    fn cached_value<T>(
+        &mut self,
+        state: StateId,
+        use_value: impl FnOnce(Option<&[u8]>) -> T,
+    ) -> Result<T, StateError> {
+        if let Lookup::Known(value) = self.cache.get(state.0 as usize, &self.scratch) {
+            return Ok(use_value(value));
+        }
+        // Fields, not methods, so the pinned value can outlive the lookup.
+        let db = &self.database.db;
+        let cf = (self.states.get(state.0 as usize))
+            .and_then(|descriptor| db.cf_handle(&descriptor.name))
+            .ok_or(StateError::UnknownState(state))?;
+        let stored = db.get_pinned_cf(&cf, &self.scratch).map_err(rocks)?;
+        if self.cache.enabled() {
+            self.cache
+                .fill(state.0 as usize, &self.scratch, stored.as_deref());
+        }
+        Ok(use_value(stored.as_deref()))
+    }
+
+    /// Set or delete the value of the key in the scratch buffer through the
+    /// cache, writing it back when full.
+    fn cache_put(&mut self, state: StateId, value: Option<&[u8]>) -> Result<(), StateError> {
+        if self.cache.put(state.0 as usize, &self.scratch, value) {
+            self.write_back(Evict::All)?;
+        }
+        Ok(())
     }
 
     /// Keys and values of `cf` that start with `prefix`, in key order.
@@ -361,9 +420,23 @@ impl StateBackend for RocksDbStateBackend {
         at: StateKey<'_>,
     ) -> Result<Option<Vec<u8>>, StateError> {
         self.prepare(state, at, StateKind::Value)?;
-        self.db()
-            .get_cf(&self.cf(state)?, &self.scratch)
-            .map_err(rocks)
+        self.cached_value(state, |value| value.map(<[u8]>::to_vec))
+    }
+
+    fn value_get_into(
+        &mut self,
+        state: StateId,
+        at: StateKey<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, StateError> {
+        self.prepare(state, at, StateKind::Value)?;
+        self.cached_value(state, |value| {
+            out.clear();
+            if let Some(value) = value {
+                out.extend_from_slice(value);
+            }
+            value.is_some()
+        })
     }
 
     fn value_set(
@@ -373,6 +446,9 @@ impl StateBackend for RocksDbStateBackend {
         value: &[u8],
     ) -> Result<(), StateError> {
         self.prepare(state, at, StateKind::Value)?;
+        if self.cache.enabled() {
+            return self.cache_put(state, Some(value));
+        }
         self.db()
             .put_cf_opt(&self.cf(state)?, &self.scratch, value, &self.write_options)
             .map_err(rocks)
@@ -485,6 +561,9 @@ impl StateBackend for RocksDbStateBackend {
             .ok_or(StateError::UnknownState(state))?
             .kind;
         self.prepare(state, at, kind)?;
+        if kind == StateKind::Value && self.cache.enabled() {
+            return self.cache_put(state, None);
+        }
         let cf = self.cf(state)?;
         let key = &self.scratch;
         let result = match kind {
@@ -503,7 +582,10 @@ impl StateBackend for RocksDbStateBackend {
         &self.range
     }
 
-    fn entry_count(&self) -> usize {
+    fn entry_count(&mut self) -> usize {
+        if let Err(error) = self.write_back(Evict::None) {
+            tracing::warn!(operator = %self.operator, "cannot write cached state back: {error}");
+        }
         let mut count = 0;
         for descriptor in &self.states {
             let Some(cf) = self.db().cf_handle(&descriptor.name) else {
@@ -529,7 +611,9 @@ impl StateBackend for RocksDbStateBackend {
     }
 
     fn snapshot(&mut self, dir: &Path) -> Result<Box<dyn KeyedStateSnapshot>, StateError> {
-        // The memtables hold what the WAL-less database has not written yet.
+        // The cache and then the memtables hold what the WAL-less database
+        // has not written yet.
+        self.write_back(Evict::None)?;
         let db = self.db();
         db.flush().map_err(rocks)?;
         let names = self.states.iter().map(|d| d.name.as_str());
@@ -554,6 +638,7 @@ impl StateBackend for RocksDbStateBackend {
             &mut prefix,
             StateKey::new(entry.key_group, &entry.key, &entry.namespace),
         );
+        self.cache.forget(state.0 as usize, &prefix);
         let cf = self.cf(state)?;
         // One batch per entry, so a map is replaced as a whole.
         let mut batch = WriteBatch::default();
@@ -581,6 +666,8 @@ impl StateBackend for RocksDbStateBackend {
     }
 
     fn purge_expired(&mut self) -> Result<(), StateError> {
+        // Expired values in the cache go to the database to be filtered.
+        self.write_back(Evict::All)?;
         // A full compaction runs every file through the TTL compaction
         // filter. RocksDB does not show the filter list appends that are
         // still merge operands; the first compaction merges them into
