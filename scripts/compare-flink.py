@@ -30,7 +30,7 @@ Columns, and what they count:
 exchange at parallelism 2, 3M records, buffer timeout 1 ms and Flink's
 default 100 ms) beside `eddy bench --pipeline latency` (flush interval 1 ms
 and eddy's default 10 ms), and prints p50 and p99 from the sink's view of
-each record's creation stamp.
+each record's creation stamp (`--records` and `--only` do not apply).
 
 Needs: python3.11 with venv (reaches PyPI on first run), java and javac 17,
 /usr/bin/time, and a release eddy built with `--features rocksdb` (the
@@ -306,12 +306,12 @@ def main():
     options = parser.parse_args()
     if options.rounds < 1:
         parser.error("--rounds must be at least 1")
-    if not os.access("/usr/bin/time", os.X_OK):
-        sys.exit("error: /usr/bin/time not found; install GNU time (apt-get install -y time)")
-
     if options.latency:
         latency_table(options.rounds, None if options.skip_flink else setup_flink(), eddy_binary())
         return
+    if not os.access("/usr/bin/time", os.X_OK):
+        sys.exit("error: /usr/bin/time not found; install GNU time (apt-get install -y time)")
+
     rows = configs(options.records, options.rocksdb_records)
     if options.only:
         wanted = [w.strip() for w in options.only.split(",")]

@@ -452,3 +452,26 @@ fn expired_entries_are_cleaned_up_without_being_read() {
         assert_eq!(b.entry_count(), 20, "{name}: only the live values are left");
     }
 }
+
+#[test]
+fn a_restored_entry_replaces_a_value_set_before_it() {
+    for (name, mut b, _dir) in each_backend(KeyGroupRange::all(128)) {
+        let v = b.register(&descriptor("v", StateKind::Value)).unwrap();
+        // Set, and for RocksDB still in its write-back cache.
+        b.value_set(v, at(b"a", b""), b"old").unwrap();
+        b.restore_entry(&StoredEntry {
+            state: "v".into(),
+            key_group: key_group_of(b"a", 128),
+            key: b"a".to_vec(),
+            namespace: Vec::new(),
+            payload: StoredPayload::Value(b"restored".to_vec()),
+        })
+        .unwrap();
+        assert_eq!(
+            b.value_get(v, at(b"a", b"")).unwrap(),
+            Some(b"restored".to_vec()),
+            "{name}"
+        );
+        assert_eq!(b.entry_count(), 1, "{name}");
+    }
+}

@@ -224,10 +224,7 @@ impl RocksDbStateBackend {
 
     /// The column family of a registered state.
     fn cf(&self, state: StateId) -> Result<Arc<BoundColumnFamily<'_>>, StateError> {
-        self.states
-            .get(state.0 as usize)
-            .and_then(|descriptor| self.db().cf_handle(&descriptor.name))
-            .ok_or(StateError::UnknownState(state))
+        column_family(self.db(), &self.states, state)
     }
 
     /// Write the cache's changes to the database, in batches of a fraction
@@ -235,7 +232,7 @@ impl RocksDbStateBackend {
     fn write_back(&mut self, evict: Evict) -> Result<(), StateError> {
         let (db, states, write_options) = (&self.database.db, &self.states, &self.write_options);
         self.cache.write_back(
-            |state| db.cf_handle(&states.get(state)?.name),
+            |state| column_family(db, states, StateId(state as u32)),
             evict,
             self.write_back_chunk,
             |batch| db.write_opt(batch, write_options).map_err(rocks),
@@ -254,15 +251,19 @@ impl RocksDbStateBackend {
         }
         // Fields, not methods, so the pinned value can outlive the lookup.
         let db = &self.database.db;
-        let cf = (self.states.get(state.0 as usize))
-            .and_then(|descriptor| db.cf_handle(&descriptor.name))
-            .ok_or(StateError::UnknownState(state))?;
-        let stored = db.get_pinned_cf(&cf, &self.scratch).map_err(rocks)?;
-        if self.cache.enabled() {
-            self.cache
+        let stored = db
+            .get_pinned_cf(&column_family(db, &self.states, state)?, &self.scratch)
+            .map_err(rocks)?;
+        let full = self.cache.enabled()
+            && self
+                .cache
                 .fill(state.0 as usize, &self.scratch, stored.as_deref());
+        let result = use_value(stored.as_deref());
+        drop(stored);
+        if full {
+            self.write_back(Evict::All)?;
         }
-        Ok(use_value(stored.as_deref()))
+        Ok(result)
     }
 
     /// Set or delete the value of the key in the scratch buffer through the
@@ -329,6 +330,19 @@ impl RocksDbStateBackend {
 fn all_elements_expired(list: &[u8], now: i64) -> bool {
     split_length_prefixed(list)
         .is_ok_and(|elements| elements.iter().all(|element| ttl::is_expired(element, now)))
+}
+
+/// The column family of `state`, one of `states` (a free function, so
+/// callers can borrow other fields of the backend beside it).
+fn column_family<'db>(
+    db: &'db Db,
+    states: &[StateDescriptor],
+    state: StateId,
+) -> Result<Arc<BoundColumnFamily<'db>>, StateError> {
+    states
+        .get(state.0 as usize)
+        .and_then(|descriptor| db.cf_handle(&descriptor.name))
+        .ok_or(StateError::UnknownState(state))
 }
 
 fn io_error(path: &Path, error: std::io::Error) -> StateError {
@@ -584,7 +598,8 @@ impl StateBackend for RocksDbStateBackend {
 
     fn entry_count(&mut self) -> usize {
         if let Err(error) = self.write_back(Evict::None) {
-            tracing::warn!(operator = %self.operator, "cannot write cached state back: {error}");
+            // The changes stay in the cache; only this count misses them.
+            tracing::warn!(operator = %self.operator, "cannot write cached state back, the count leaves it out: {error}");
         }
         let mut count = 0;
         for descriptor in &self.states {

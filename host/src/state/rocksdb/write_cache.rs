@@ -6,8 +6,8 @@
 //! cache keeps recent values (and recent misses) in memory and writes the
 //! changed ones to the database in batches when it is full and before
 //! anything reads the database as a whole (a snapshot, a count, a TTL
-//! compaction). Values that are set and deleted between two write-backs
-//! never reach RocksDB at all.
+//! compaction). A value read (or found missing) first and then set and
+//! deleted between two write-backs never reaches RocksDB at all.
 //!
 //! When full it writes everything back and starts empty (simple; live
 //! values are read back from RocksDB when next needed). A deleted value
@@ -21,7 +21,9 @@ use rocksdb::{BoundColumnFamily, WriteBatch};
 
 /// Bytes an entry costs beyond its key and value: its 48-byte map slot at
 /// the table's load (up to half empty after it grows), the rounding of two
-/// allocations. Measured RSS follows the capacity only if this is honest.
+/// allocations. The process's RSS grows by more than the capacity (about
+/// 1.6x in `tests/larger_than_memory.rs`): RocksDB's memtables take the
+/// write-backs, and freed memory is not all returned at once.
 const ENTRY_OVERHEAD: usize = 128;
 
 /// What an entry of `key` holding `value` counts against the capacity.
@@ -71,6 +73,7 @@ impl ValueCache {
         self.capacity > 0
     }
 
+    /// The entries of `state`, made on first use.
     fn state(&mut self, state: usize) -> &mut HashMap<Box<[u8]>, Cached, DefaultHashBuilder> {
         if self.states.len() <= state {
             self.states.resize_with(state + 1, HashMap::default);
@@ -78,6 +81,7 @@ impl ValueCache {
         &mut self.states[state]
     }
 
+    /// What the cache knows of `key` in `state`.
     pub(super) fn get(&self, state: usize, key: &[u8]) -> Lookup<'_> {
         match self.states.get(state).and_then(|s| s.get(key)) {
             Some(cached) => Lookup::Known(cached.value.as_deref()),
@@ -85,15 +89,19 @@ impl ValueCache {
         }
     }
 
-    /// Remember what the database answered for `key`.
-    pub(super) fn fill(&mut self, state: usize, key: &[u8], value: Option<&[u8]>) {
+    /// Remember what the database answered for `key` (not cached yet).
+    /// Returns whether the cache is now over its capacity: reads alone
+    /// must not grow it without bound.
+    pub(super) fn fill(&mut self, state: usize, key: &[u8], value: Option<&[u8]>) -> bool {
         self.bytes += cost(key, value);
         let cached = Cached {
             value: value.map(<[u8]>::to_vec),
             dirty: false,
             in_db: value.is_some(),
         };
-        self.state(state).insert(key.into(), cached);
+        let replaced = self.state(state).insert(key.into(), cached);
+        debug_assert!(replaced.is_none(), "filled a key that was cached");
+        self.bytes > self.capacity
     }
 
     /// Set (`Some`) or delete (`None`) the value of `key`, to be written
@@ -146,45 +154,51 @@ impl ValueCache {
     }
 
     /// Hand every change to `commit` in batches of about `chunk_bytes`
-    /// (the column family of each state from `cf_of`) and mark it
+    /// (the column family of each state from `cf_of`), then mark it
     /// written; with [`Evict::All`], empty the cache too. Batches stay
     /// small so that a write-back never swells a memtable far past its
-    /// budget.
+    /// budget. Nothing is marked or dropped until every batch is in: after
+    /// an error the changes are still here, and writing them again is
+    /// harmless.
     pub(super) fn write_back<'db, E>(
         &mut self,
-        mut cf_of: impl FnMut(usize) -> Option<Arc<BoundColumnFamily<'db>>>,
+        mut cf_of: impl FnMut(usize) -> Result<Arc<BoundColumnFamily<'db>>, E>,
         evict: Evict,
         chunk_bytes: usize,
         mut commit: impl FnMut(WriteBatch) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut batch = WriteBatch::default();
-        for (state, entries) in self.states.iter_mut().enumerate() {
-            if entries.is_empty() {
+        for (state, entries) in self.states.iter().enumerate() {
+            let mut dirty = entries.iter().filter(|(_, c)| c.dirty).peekable();
+            if dirty.peek().is_none() {
                 continue;
             }
-            let cf = cf_of(state);
-            for (key, cached) in entries.iter_mut().filter(|(_, c)| c.dirty) {
-                let Some(cf) = &cf else { continue };
+            let cf = cf_of(state)?;
+            for (key, cached) in dirty {
                 match &cached.value {
-                    Some(value) => batch.put_cf(cf, key, value),
-                    None if cached.in_db => batch.delete_cf(cf, key),
+                    Some(value) => batch.put_cf(&cf, key, value),
+                    None if cached.in_db => batch.delete_cf(&cf, key),
                     None => {}
                 }
-                cached.dirty = false;
-                cached.in_db = cached.value.is_some();
                 if batch.size_in_bytes() >= chunk_bytes {
                     commit(std::mem::take(&mut batch))?;
                 }
             }
-            if evict == Evict::All {
-                entries.clear();
-            }
-        }
-        if evict == Evict::All {
-            self.bytes = 0;
         }
         if !batch.is_empty() {
             commit(batch)?;
+        }
+        match evict {
+            Evict::All => {
+                self.states.iter_mut().for_each(HashMap::clear);
+                self.bytes = 0;
+            }
+            Evict::None => {
+                for cached in self.states.iter_mut().flat_map(HashMap::values_mut) {
+                    cached.dirty = false;
+                    cached.in_db = cached.value.is_some();
+                }
+            }
         }
         Ok(())
     }
@@ -221,12 +235,12 @@ mod tests {
         let mut written = 0;
         cache
             .write_back(
-                |_| db.cf_handle("v"),
+                |_| db.cf_handle("v").ok_or(()),
                 evict,
                 1 << 20,
                 |batch| {
                     written += batch.len();
-                    Ok::<_, ()>(())
+                    Ok(())
                 },
             )
             .unwrap();
@@ -277,18 +291,48 @@ mod tests {
         let mut batches = Vec::new();
         cache
             .write_back(
-                |_| db.cf_handle("v"),
+                |_| db.cf_handle("v").ok_or(()),
                 Evict::All,
                 1000,
                 |batch| {
                     batches.push(batch.len());
-                    Ok::<_, ()>(())
+                    Ok(())
                 },
             )
             .unwrap();
         assert_eq!(batches.iter().sum::<usize>(), 100);
         assert!(batches.len() >= 10, "{batches:?}");
         assert!(batches.iter().all(|&n| n <= 10), "{batches:?}");
+    }
+
+    #[test]
+    fn a_failed_write_back_keeps_every_change() {
+        let mut cache = ValueCache::new(1 << 20);
+        for i in 0..100u32 {
+            cache.put(0, &i.to_be_bytes(), Some(&[7; 100]));
+        }
+        let (_dir, db) = database();
+        let mut commits = 0;
+        let failed = cache.write_back(
+            |_| db.cf_handle("v").ok_or(()),
+            Evict::All,
+            1000,
+            |_| {
+                commits += 1;
+                if commits == 3 { Err(()) } else { Ok(()) }
+            },
+        );
+        assert_eq!(failed, Err(()));
+        assert_eq!(writes(&mut cache, Evict::All), 100, "all still to write");
+    }
+
+    #[test]
+    fn reads_alone_fill_the_cache_to_its_capacity() {
+        let mut cache = ValueCache::new(3 * (ENTRY_OVERHEAD + 10));
+        assert!(!cache.fill(0, b"key-1", Some(b"12345")));
+        assert!(!cache.fill(0, b"key-2", None));
+        assert!(!cache.fill(0, b"key-3", Some(b"12345")));
+        assert!(cache.fill(0, b"key-4", Some(b"12345")));
     }
 
     #[test]
