@@ -276,14 +276,7 @@ mod tests {
         let args = BenchArgs {
             records: 20_000,
             rate: 1_000_000,
-            parallelism: 1,
-            wasm_dir: guests.path().to_path_buf(),
-            keys: 1000,
-            rounds: 1,
-            pipeline: "latency".into(),
-            checkpoint_interval: Duration::from_secs(10),
-            swaps: 0,
-            swap_every: Duration::from_secs(1),
+            ..super::super::tests::args("latency", guests.path())
         };
         let job = latency_job(&args, Duration::from_millis(1)).unwrap();
         let latencies = probe_run(&job, &args, Guests::Native).unwrap();

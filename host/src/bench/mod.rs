@@ -467,3 +467,57 @@ fn native_twins(pipeline: Pipeline, job: &Job) -> RunOptions {
         ..RunOptions::default()
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// `eddy bench`'s arguments for `pipeline`, small, with guests in `wasm_dir`.
+    pub(crate) fn args(pipeline: &str, wasm_dir: &Path) -> BenchArgs {
+        BenchArgs {
+            records: 1000,
+            keys: 1000,
+            rounds: 1,
+            parallelism: 1,
+            pipeline: pipeline.into(),
+            rate: 100_000,
+            wasm_dir: wasm_dir.to_path_buf(),
+            checkpoint_interval: Duration::from_secs(10),
+            swaps: 0,
+            swap_every: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn an_unknown_pipeline_is_refused_with_the_ones_there_are() {
+        let error = run(&args("windows", Path::new("."))).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown pipeline `windows`: expected stateless, keyed, window, all or latency"
+        );
+    }
+
+    #[test]
+    fn missing_guests_are_named_with_the_command_that_builds_them() {
+        let empty = tempfile::tempdir().unwrap();
+        for pipeline in ["window", "latency"] {
+            let error = run(&args(pipeline, empty.path())).unwrap_err().to_string();
+            assert!(
+                error.ends_with(
+                    ".wasm not found; build the guests first with `bash scripts/build-guests.sh`"
+                ),
+                "{pipeline}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_latency_run_needs_a_rate() {
+        let error = run(&BenchArgs {
+            rate: 0,
+            ..args("latency", Path::new("."))
+        })
+        .unwrap_err();
+        assert_eq!(error.to_string(), "--rate must be at least 1 record/s");
+    }
+}

@@ -229,6 +229,15 @@ mod tests {
         (dir, db)
     }
 
+    /// A cache holding 100 changed values of 100 bytes.
+    fn hundred_changes() -> ValueCache {
+        let mut cache = ValueCache::new(1 << 20);
+        for i in 0..100u32 {
+            cache.put(0, &i.to_be_bytes(), Some(&[7; 100]));
+        }
+        cache
+    }
+
     /// How many writes a write-back of `cache` makes.
     fn writes(cache: &mut ValueCache, evict: Evict) -> usize {
         let (_dir, db) = database();
@@ -283,10 +292,7 @@ mod tests {
 
     #[test]
     fn a_write_back_is_committed_in_chunks() {
-        let mut cache = ValueCache::new(1 << 20);
-        for i in 0..100u32 {
-            cache.put(0, &i.to_be_bytes(), Some(&[7; 100]));
-        }
+        let mut cache = hundred_changes();
         let (_dir, db) = database();
         let mut batches = Vec::new();
         cache
@@ -307,10 +313,7 @@ mod tests {
 
     #[test]
     fn a_failed_write_back_keeps_every_change() {
-        let mut cache = ValueCache::new(1 << 20);
-        for i in 0..100u32 {
-            cache.put(0, &i.to_be_bytes(), Some(&[7; 100]));
-        }
+        let mut cache = hundred_changes();
         let (_dir, db) = database();
         let mut commits = 0;
         let failed = cache.write_back(
