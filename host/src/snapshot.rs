@@ -160,6 +160,45 @@ pub trait KeyedStateSnapshot: Send + std::fmt::Debug {
     fn scratch_dir(&self) -> Option<&Path> {
         None
     }
+
+    /// The snapshot as the backend's own files, which an incremental
+    /// checkpoint keeps as they are (`None` for a backend without any: the
+    /// memory backend's tables are written out logically).
+    fn native_files(&self) -> Option<NativeFiles<'_>> {
+        None
+    }
+}
+
+/// A backend's snapshot as its own files (a native RocksDB checkpoint): the
+/// folder holding them and the database they describe.
+#[derive(Debug, Clone, Copy)]
+pub struct NativeFiles<'a> {
+    pub dir: &'a Path,
+    pub database: &'a NativeDatabase,
+}
+
+/// What a checkpoint keeps beside a database's own files so that they can
+/// be used again: the database instance they come from (a file name means
+/// the same contents only within one), and the states they hold, so that
+/// they can be opened, or read back logically, without the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NativeDatabase {
+    /// Random id of the database instance, kept by a database restored
+    /// from the files (its new files are numbered after theirs).
+    pub lineage: String,
+    pub states: Vec<NativeState>,
+}
+
+/// One state of a [`NativeDatabase`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NativeState {
+    /// The stored name (with its version suffix).
+    pub name: String,
+    /// `value`, `list`, `map` or `broadcast-map`.
+    pub kind: String,
+    /// Time-to-live in milliseconds, if the state has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
 }
 
 /// What one operator subtask hands over at a barrier: cheap to take on the

@@ -2143,8 +2143,12 @@ fn checkpoints_get_their_defaults_and_restart_follows_flink() {
             min_pause: Duration::ZERO,
             timeout: Duration::from_secs(600),
             retain: 3,
+            incremental: false,
         })
     );
+    let incremental = "[checkpoints]\ninterval = \"10s\"\nincremental = true\n";
+    let job = parse(&generator_job(incremental)).expect("valid");
+    assert!(job.checkpoints.is_some_and(|c| c.incremental));
     assert_eq!(
         job.restart,
         RestartStrategy::ExponentialBackoff {

@@ -939,3 +939,32 @@ fn failed_job_summary_does_not_claim_it_finished() {
         out.describe()
     );
 }
+
+#[test]
+fn a_sink_on_a_full_disk_fails_the_job_naming_the_sink_and_the_cause() {
+    // `/dev/full` answers every write with ENOSPC, as a full disk does.
+    let scratch = Scratch::new();
+    let job = scratch.write(
+        "job.toml",
+        r#"[job]
+name = "full-disk"
+
+[[source]]
+name = "events"
+type = "generator"
+format = "binary-event"
+[source.generator]
+count = 100000
+
+[[sink]]
+name = "out"
+type = "file"
+path = "/dev/full"
+input = "events"
+"#,
+    );
+    let out = run(&job).failure();
+    out.stderr_has(&[
+        "job `full-disk` failed: sink `out` (subtask 1/1) failed: write failed: No space left on device",
+    ]);
+}

@@ -626,6 +626,247 @@ fn killed_with_rocksdb_state_the_job_commits_exactly_the_failure_free_output() {
     assert_same_output(&expected, &outputs(&scratch));
 }
 
+/// `[checkpoints]` every 50 ms keeping `retain`, incremental, with RocksDB
+/// state below `scratch`.
+fn incremental_rocksdb(scratch: &Scratch, retain: u32) -> String {
+    format!(
+        "[checkpoints]\ninterval = \"50ms\"\nretain = {retain}\nincremental = true\n[restart]\nstrategy = \"none\"\n[state]\nbackend = \"rocksdb\"\nlocal_dir = {}\n",
+        toml_path(&scratch.path("rocksdb"))
+    )
+}
+
+/// What a run logs when a subtask's database opens on an incremental
+/// checkpoint's files (rather than reading its entries).
+const OPENED_NATIVE: &str = "RocksDB state opened on";
+
+/// The manifests of every complete checkpoint below `dir`, by id.
+fn manifests(dir: &Path) -> BTreeMap<u64, serde_json::Value> {
+    let mut found = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = name.strip_prefix("chk-").and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        if let Ok(text) = std::fs::read_to_string(entry.path().join("_manifest.json")) {
+            found.insert(id, serde_json::from_str(&text).unwrap());
+        }
+    }
+    found
+}
+
+/// The shared files a manifest refers to: (path below `shared/`, bytes).
+fn shared_files(manifest: &serde_json::Value) -> Vec<(String, u64)> {
+    let Some(shared) = manifest["shared"].as_array() else {
+        return Vec::new();
+    };
+    shared
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The checkpoint that first wrote a shared file (`<id>-<name>`).
+fn written_by(path: &str) -> u64 {
+    let name = path.rsplit('/').next().unwrap();
+    name.split_once('-').unwrap().0.parse().unwrap()
+}
+
+/// Every file below `dir/shared`, as paths below it.
+fn files_in_shared(dir: &Path) -> BTreeMap<String, u64> {
+    let shared = dir.join("shared");
+    walk(&shared)
+        .into_iter()
+        .filter(|path| path.is_file())
+        .map(|path| {
+            let relative = path.strip_prefix(&shared).unwrap();
+            (
+                path_str(relative).to_string(),
+                path.metadata().unwrap().len(),
+            )
+        })
+        .collect()
+}
+
+/// The shared folder holds exactly the files that the complete checkpoints
+/// left below `dir` refer to, each whole: retention removed the others and
+/// none that is still needed.
+#[track_caller]
+fn assert_shared_files_are_those_referred_to(dir: &Path) {
+    let referred: BTreeMap<String, u64> = manifests(dir).values().flat_map(shared_files).collect();
+    assert!(
+        !referred.is_empty(),
+        "no checkpoint refers to a shared file"
+    );
+    assert_eq!(files_in_shared(dir), referred);
+}
+
+#[test]
+fn killed_with_incremental_rocksdb_checkpoints_the_job_commits_exactly_the_failure_free_output() {
+    let reference = Scratch::new();
+    write_input(&reference, INPUT_LINES);
+    let extra = incremental_rocksdb(&reference, 2);
+    let job = harness_job(&reference, "incremental-harness", &extra, None);
+    run_in(&reference, &job, &[]).success();
+    let expected = outputs(&reference);
+
+    let scratch = Scratch::new();
+    write_input(&scratch, INPUT_LINES);
+    let extra = incremental_rocksdb(&scratch, 2);
+    let job = harness_job(&scratch, "incremental-harness", &extra, None);
+    let kills = Kills {
+        after_ms: (300, 1500),
+        ..Kills::soon(8)
+    };
+    let logs = run_with_kills(&scratch, &job, kills, finished_early(&scratch, &expected));
+    assert_same_output(&expected, &outputs(&scratch));
+    // Restores opened the databases on the checkpoints' files.
+    let opened = logs
+        .iter()
+        .filter(|log| log.contains(OPENED_NATIVE))
+        .count();
+    assert!(
+        opened >= 2,
+        "only {opened} runs opened RocksDB on a checkpoint's files:\n{}",
+        logs.join("\n---\n")
+    );
+    assert_shared_files_are_those_referred_to(&scratch.path("checkpoints"));
+}
+
+#[test]
+fn an_incremental_checkpoint_writes_only_new_files_and_refers_to_those_before() {
+    let scratch = Scratch::new();
+    write_input(&scratch, INPUT_LINES);
+    let extra = incremental_rocksdb(&scratch, 100);
+    harness_job(&scratch, "incremental-files", &extra, None);
+    let output = common::eddy_with_env(
+        &["run", "--quiet", "incremental-files.toml"],
+        scratch.dir.path(),
+        None,
+        Duration::from_secs(300),
+        &[("EDDY_LOG", "eddy=info")],
+    )
+    .success();
+    let dir = scratch.path("checkpoints");
+    let manifests = manifests(&dir);
+    let mut reused = 0;
+    let mut incremental = 0;
+    for (id, manifest) in &manifests {
+        assert_eq!(manifest["format_version"], 3);
+        let shared = shared_files(manifest);
+        let written: Vec<_> = shared
+            .iter()
+            .filter(|(p, _)| written_by(p) == *id)
+            .collect();
+        assert!(
+            shared.iter().all(|(p, _)| written_by(p) <= *id),
+            "checkpoint {id} refers to a file of a later one: {shared:?}"
+        );
+        reused += shared.len() - written.len();
+        if !shared.is_empty() && written.len() < shared.len() {
+            incremental += 1;
+        }
+        // Keyed state is kept natively: SST files shared, the database's
+        // manifest and options in the checkpoint itself.
+        for part in manifest["operators"].as_array().unwrap() {
+            let uid = part["uid"].as_str().unwrap();
+            if uid == "split" {
+                assert!(part.get("native").is_none(), "{part}");
+                continue;
+            }
+            let files = part["native"]["files"].as_array().unwrap_or_else(|| {
+                panic!("checkpoint {id}: operator {uid} is not kept natively: {part}")
+            });
+            for file in files {
+                let name = file["name"].as_str().unwrap();
+                assert_eq!(
+                    file["shared"].as_bool().unwrap(),
+                    name.ends_with(".sst"),
+                    "{file}"
+                );
+                if name == "CURRENT" {
+                    let path = chk(&dir, *id).join(file["path"].as_str().unwrap());
+                    assert!(path.is_file(), "{}", path.display());
+                }
+            }
+        }
+    }
+    assert!(
+        incremental >= 2 && reused > 0,
+        "of {} checkpoints, {incremental} referred to files written before ({reused} references):\n{}",
+        manifests.len(),
+        output.stderr
+    );
+    assert_shared_files_are_those_referred_to(&dir);
+    // `eddy inspect` reads the native files: every word's count is there.
+    let (&id, _) = (manifests.iter())
+        .rfind(|(_, m)| !shared_files(m).is_empty())
+        .unwrap();
+    let shown = eddy_within(
+        &["inspect", path_str(&chk(&dir, id))],
+        scratch.dir.path(),
+        None,
+        Duration::from_secs(60),
+    )
+    .success();
+    for line in ["operator `count` (keyed-process", ": 12 keys, 12 entries"] {
+        assert!(
+            shown.stdout.contains(line),
+            "no `{line}` in:\n{}",
+            shown.stdout
+        );
+    }
+}
+
+#[test]
+fn an_incremental_checkpoint_restores_at_another_parallelism_and_into_the_memory_backend() {
+    let expected = reference_output("incremental-changed", CRASH_CHECKPOINTS);
+    /// A change to the job file, named.
+    type Change = (&'static str, fn(String) -> String);
+    let changes: [Change; 2] = [
+        ("parallelism 2 to 3", |text| {
+            text.replace("parallelism = 2", "parallelism = 3")
+        }),
+        ("RocksDB to memory", |text| {
+            let (head, _) = text.split_once("[state]").unwrap();
+            let (_, rest) = text.split_once("local_dir = ").unwrap();
+            let (_, rest) = rest.split_once('\n').unwrap();
+            format!("{head}[state]\nbackend = \"memory\"\n{rest}")
+        }),
+    ];
+    for (change, apply) in changes {
+        let scratch = Scratch::new();
+        write_input(&scratch, INPUT_LINES);
+        let extra = incremental_rocksdb(&scratch, 2);
+        let job = harness_job(&scratch, "incremental-changed", &extra, None);
+        kill_once_a_checkpoint_is_complete(&scratch, &job);
+        let newest = newest_complete_checkpoint(&scratch.path("checkpoints")).unwrap();
+        let manifest = &manifests(&scratch.path("checkpoints"))[&newest];
+        assert!(
+            manifest["operators"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|part| part.get("native").is_some()),
+            "{change}: checkpoint {newest} keeps no state natively: {manifest}"
+        );
+        let text = apply(std::fs::read_to_string(&job).unwrap());
+        std::fs::write(&job, text).unwrap();
+        let output = restore_latest(&scratch, &job);
+        assert!(
+            !output.stderr.contains(OPENED_NATIVE),
+            "{change}: a database opened on files of other key groups:\n{}",
+            output.stderr
+        );
+        assert_same_output(&expected, &outputs(&scratch));
+    }
+}
+
 /// Run `job` in `scratch` and kill it (SIGKILL) as soon as a checkpoint
 /// with operator state is complete; fails if the job ended first.
 fn kill_once_a_checkpoint_is_complete(scratch: &Scratch, job: &Path) {

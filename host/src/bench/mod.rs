@@ -135,6 +135,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 min_pause: Duration::ZERO,
                 timeout: Duration::from_secs(600),
                 retain: 1,
+                incremental: false,
             });
             job
         });

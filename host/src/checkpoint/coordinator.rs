@@ -15,6 +15,7 @@ use anyhow::{Context, Result};
 use crossbeam_channel::Sender;
 use serde::{Deserialize, Serialize};
 
+use super::incremental::SharedFiles;
 use super::manifest::{OperatorFile, SnapshotKind};
 use super::protocol::{SinkCommit, SourceState};
 use super::state_file;
@@ -50,8 +51,11 @@ pub struct CompletedCheckpoint {
     pub id: u64,
     /// From the request to the manifest.
     pub duration: Duration,
-    /// Bytes of state files.
+    /// Bytes of state it holds, including shared files it refers to.
     pub bytes: u64,
+    /// Bytes written for it: all of them, or for an incremental
+    /// checkpoint, those not held by the one before.
+    pub written_bytes: u64,
     /// Longest alignment of any task.
     pub alignment: Duration,
     /// Longest pause of any task for its snapshot.
@@ -197,6 +201,10 @@ struct InFlight {
     started: Instant,
     acked: Vec<bool>,
     files: Vec<StateFile>,
+    /// Shared files it refers to (incremental checkpoints).
+    shared: Vec<StateFile>,
+    /// Bytes of shared files written for it (the rest were there).
+    uploaded: u64,
     operators: Vec<OperatorFile>,
     sources: Vec<SourceState>,
     sinks: Vec<SinkCommit>,
@@ -236,6 +244,9 @@ pub struct Coordinator {
     /// When the last checkpoint started, and when the last one ended.
     last_started: Instant,
     last_ended: Option<Instant>,
+    /// The SST files the newest complete checkpoint holds, which the next
+    /// incremental one refers to.
+    shared_files: SharedFiles,
     /// A task finished: no checkpoint can include it any more.
     any_task_finished: bool,
     finished: Vec<bool>,
@@ -278,11 +289,19 @@ impl Coordinator {
             stopped_at: None,
             last_started: Instant::now(),
             last_ended: None,
+            shared_files: SharedFiles::default(),
             any_task_finished: false,
             finished: vec![false; tasks],
             final_parts: Vec::new(),
             stats,
         }
+    }
+
+    /// The run restores from `manifest`: its shared files need not be
+    /// written again by the next incremental checkpoint.
+    pub fn restoring(mut self, manifest: &Manifest) -> Self {
+        self.shared_files.confirm(manifest);
+        self
     }
 
     /// Record `functions` in every manifest from now on, storing the
@@ -525,6 +544,8 @@ impl Coordinator {
             started: now,
             acked: vec![false; self.tasks],
             files: Vec::new(),
+            shared: Vec::new(),
+            uploaded: 0,
             operators: Vec::new(),
             sources: Vec::new(),
             sinks: Vec::new(),
@@ -594,23 +615,55 @@ impl Coordinator {
 
     fn take_part(&mut self, id: u64, ack: TaskAck) -> Result<()> {
         let flight = self.in_flight.as_mut().expect("checked by the caller");
+        // Savepoints stay logical: they must restore into any backend.
+        let incremental = self.config.as_ref().is_some_and(|c| c.incremental)
+            && !matches!(flight.kind, BarrierKind::Savepoint(_));
         for part in ack.operators {
             let storage = (flight.storage.as_ref())
                 .context("a task sent state for a barrier that writes none")?;
-            let path = format!(
-                "{}/key-groups-{:05}-{:05}.state",
+            let folder = format!(
+                "{}/key-groups-{:05}-{:05}",
                 part.uid, part.key_groups.0, part.key_groups.1
             );
-            let mut bytes = Vec::new();
-            state_file::encode(part.snapshot, &mut bytes)
-                .with_context(|| format!("checkpoint {id}: operator `{}`", part.uid))?;
-            flight.files.push(storage.write_file(id, &path, &bytes)?);
+            let path = format!("{folder}.state");
+            let context = || format!("checkpoint {id}: operator `{}`", part.uid);
+            let mut snapshot = part.snapshot;
+            // Incremental: the keyed state as the database's own files, the
+            // rest in the state file.
+            let native_files = (snapshot.keyed.as_deref())
+                .filter(|_| incremental)
+                .and_then(|keyed| keyed.native_files());
+            let native = match native_files {
+                Some(files) => {
+                    let written =
+                        (self.shared_files).write(storage.as_ref(), id, &part.uid, &folder, files);
+                    let keyed = snapshot.keyed.take().expect("it has native files");
+                    state_file::remove_scratch(keyed.as_ref());
+                    Some(written.with_context(context)?)
+                }
+                None => None,
+            };
+            let file = storage
+                .write_streamed(
+                    id,
+                    &path,
+                    Box::new(|mut out| state_file::encode(snapshot, &mut out).map(drop)),
+                )
+                .with_context(context)?;
+            flight.files.push(file);
+            let native = native.map(|written| {
+                flight.files.extend(written.files);
+                flight.shared.extend(written.shared);
+                flight.uploaded += written.uploaded_bytes;
+                written.native
+            });
             flight.operators.push(OperatorFile {
                 uid: part.uid,
                 subtask: part.subtask,
                 parallelism: part.parallelism,
                 key_groups: part.key_groups,
                 file: path,
+                native,
             });
         }
         flight.sources.extend(ack.source);
@@ -631,7 +684,9 @@ impl Coordinator {
     /// whoever asked gets the answer.
     fn complete(&mut self) -> Result<()> {
         let flight = self.in_flight.as_ref().expect("a checkpoint in flight");
-        let bytes = flight.files.iter().map(|f| f.bytes).sum();
+        let files_bytes: u64 = flight.files.iter().map(|f| f.bytes).sum();
+        let bytes = files_bytes + flight.shared.iter().map(|f| f.bytes).sum::<u64>();
+        let written_bytes = files_bytes + flight.uploaded;
         if let Reply::Swap {
             record,
             module_path,
@@ -656,6 +711,7 @@ impl Coordinator {
             max_parallelism: Some(self.max_parallelism),
             completed_at: processing_time_now(),
             files: flight.files.clone(),
+            shared: flight.shared.clone(),
             operators: flight.operators.clone(),
             sources: flight.sources.clone(),
             sinks: flight.sinks.clone(),
@@ -665,6 +721,9 @@ impl Coordinator {
             storage.complete(&manifest)?;
             self.publish(&manifest.sinks)?;
             self.requests.complete(flight.id);
+            if !savepoint {
+                self.shared_files.confirm(&manifest);
+            }
         }
         let flight = self.in_flight.take().expect("a checkpoint in flight");
         let now = Instant::now();
@@ -749,10 +808,18 @@ impl Coordinator {
         stats.in_progress = None;
         stats.longest_pause = stats.longest_pause.max(flight.pause);
         stats.longest_alignment = stats.longest_alignment.max(flight.alignment);
+        let duration = now.duration_since(flight.started);
+        tracing::info!(
+            "checkpoint {} complete in {duration:.0?}: {} of state, {} written",
+            flight.id,
+            bytesize::ByteSize::b(bytes),
+            bytesize::ByteSize::b(written_bytes),
+        );
         stats.last = Some(CompletedCheckpoint {
             id: flight.id,
-            duration: now.duration_since(flight.started),
+            duration,
             bytes,
+            written_bytes,
             alignment: flight.alignment,
             pause: flight.pause,
             completed_at: now,
@@ -913,6 +980,7 @@ impl Coordinator {
                 max_parallelism: Some(self.max_parallelism),
                 completed_at: processing_time_now(),
                 files: Vec::new(),
+                shared: Vec::new(),
                 operators: Vec::new(),
                 sources,
                 sinks: sinks.clone(),

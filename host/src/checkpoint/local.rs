@@ -5,18 +5,25 @@
 //!   chk-000000000007/
 //!     _manifest.json          written last: write `_manifest.json.tmp`, fsync, rename, fsync the directory
 //!     <operator>/<key groups>/...   state files (paths chosen by the writer, listed in the manifest)
+//!
+//!   shared/<operator>/<database>/<checkpoint id>-<file>.sst
+//!                           files of incremental checkpoints, which several refer to
 //! ```
 //!
 //! Checkpoint directories are named with zero-padded ids so they sort in
 //! order. A directory without `_manifest.json` is a checkpoint that never
-//! completed.
+//! completed. A shared file is named after the checkpoint that first wrote
+//! it, so one written by a checkpoint still in progress is told from one
+//! that no complete checkpoint refers to any more.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 
+use super::manifest::shared_file_checkpoint;
 use super::{
     CheckpointError, CheckpointStorage, FORMAT_VERSION, Manifest, OLDEST_FORMAT_VERSION, StateFile,
+    StreamedWrite,
 };
 
 /// Name of the manifest in a checkpoint directory.
@@ -92,7 +99,116 @@ impl LocalCheckpointStorage {
         }
         Ok(self.checkpoint_dir(id).join(relative))
     }
+
+    /// `path` below the shared folder, refusing anything but plain
+    /// relative components.
+    fn shared_path(&self, id: u64, path: &str) -> Result<PathBuf, CheckpointError> {
+        let relative = Path::new(path);
+        let plain = !path.is_empty()
+            && relative
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
+        if !plain {
+            return Err(CheckpointError::BadPath {
+                id,
+                path: path.to_string(),
+            });
+        }
+        Ok(self.dir.join(SHARED).join(relative))
+    }
+
+    /// Where `file` of checkpoint `id` is: below the checkpoint or shared.
+    fn located(&self, id: u64, file: &StateFile, shared: bool) -> Result<PathBuf, CheckpointError> {
+        if shared {
+            self.shared_path(id, &file.path)
+        } else {
+            self.file_path(id, &file.path)
+        }
+    }
+
+    /// Every shared file, as paths below the shared folder.
+    fn shared_files(&self) -> Result<Vec<String>, CheckpointError> {
+        let root = self.dir.join(SHARED);
+        let mut found = Vec::new();
+        let mut folders = vec![root.clone()];
+        while let Some(folder) = folders.pop() {
+            let entries = match fs::read_dir(&folder) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(CheckpointError::Io {
+                        id: 0,
+                        path: folder.display().to_string(),
+                        source,
+                    });
+                }
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    folders.push(path);
+                } else if let Ok(relative) = path.strip_prefix(&root) {
+                    let parts: Vec<_> = relative
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect();
+                    found.push(parts.join("/"));
+                }
+            }
+        }
+        Ok(found)
+    }
 }
+
+/// A writer that hashes and counts what goes through it.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    bytes: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.hasher.update(&buf[..written]);
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Copy `from` to `to` (created), returning what it holds as a
+/// [`StateFile`] at `path`; durable if `durably`.
+fn copy_file(from: &Path, to: &Path, path: &str, durably: bool) -> std::io::Result<StateFile> {
+    let mut input = File::open(from)?;
+    let mut output = File::create(to)?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let read = input.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        output.write_all(&buffer[..read])?;
+        bytes += read as u64;
+    }
+    if durably {
+        output.sync_all()?;
+    }
+    Ok(StateFile {
+        path: path.to_string(),
+        bytes,
+        xxh3: hasher.digest(),
+    })
+}
+
+/// Folder of the files incremental checkpoints share, below the storage's.
+const SHARED: &str = "shared";
 
 /// The id of a folder named `name` (`<prefix><id>`).
 fn snapshot_id(name: &str, prefix: &str) -> Option<u64> {
@@ -122,6 +238,17 @@ impl CheckpointStorage for LocalCheckpointStorage {
         path: &str,
         contents: &[u8],
     ) -> Result<StateFile, CheckpointError> {
+        let write =
+            |out: &mut dyn Write| out.write_all(contents).map_err(CheckpointError::WriteState);
+        self.write_streamed(id, path, Box::new(write))
+    }
+
+    fn write_streamed(
+        &self,
+        id: u64,
+        path: &str,
+        write: StreamedWrite<'_>,
+    ) -> Result<StateFile, CheckpointError> {
         let target = self.file_path(id, path)?;
         let io = |source| CheckpointError::Io {
             id,
@@ -131,8 +258,86 @@ impl CheckpointStorage for LocalCheckpointStorage {
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent).map_err(io)?;
         }
-        write_durably(&target, contents).map_err(io)?;
-        Ok(StateFile::describe(path, contents))
+        let mut out = HashingWriter {
+            inner: std::io::BufWriter::with_capacity(1 << 20, File::create(&target).map_err(io)?),
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+            bytes: 0,
+        };
+        // A failed write names the file (a full disk shows where).
+        write(&mut out).map_err(|error| match error {
+            CheckpointError::WriteState(source) => io(source),
+            other => other,
+        })?;
+        let file = out.inner.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        Ok(StateFile {
+            path: path.to_string(),
+            bytes: out.bytes,
+            xxh3: out.hasher.digest(),
+        })
+    }
+
+    fn write_shared(&self, id: u64, path: &str, from: &Path) -> Result<StateFile, CheckpointError> {
+        let target = self.shared_path(id, path)?;
+        let io = |source| CheckpointError::Io {
+            id,
+            path: target.display().to_string(),
+            source,
+        };
+        let parent = target.parent().expect("below the shared folder");
+        fs::create_dir_all(parent).map_err(io)?;
+        let file = copy_file(from, &target, path, true).map_err(io)?;
+        sync_dir(parent).map_err(io)?;
+        Ok(file)
+    }
+
+    fn copy_out(
+        &self,
+        id: u64,
+        file: &StateFile,
+        shared: bool,
+        to: &Path,
+    ) -> Result<(), CheckpointError> {
+        let from = self.located(id, file, shared)?;
+        let copied =
+            copy_file(&from, to, &file.path, false).map_err(|source| CheckpointError::Io {
+                id,
+                path: from.display().to_string(),
+                source,
+            })?;
+        if copied != *file {
+            return Err(CheckpointError::DamagedFile {
+                id,
+                path: file.path.clone(),
+                reason: "its contents do not match the manifest's checksum".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn remove_shared_except(
+        &self,
+        referenced: &std::collections::HashSet<&str>,
+        newest_complete: u64,
+    ) -> Result<(), CheckpointError> {
+        for path in self.shared_files()? {
+            // A file written by a newer checkpoint is part of one in progress.
+            let in_progress = shared_file_checkpoint(&path).is_none_or(|id| id > newest_complete);
+            if referenced.contains(path.as_str()) || in_progress {
+                continue;
+            }
+            let on_disk = self.shared_path(newest_complete, &path)?;
+            if let Err(source) = fs::remove_file(&on_disk)
+                && source.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(CheckpointError::Io {
+                    id: newest_complete,
+                    path: on_disk.display().to_string(),
+                    source,
+                });
+            }
+        }
+        Ok(())
     }
 
     fn complete(&self, manifest: &Manifest) -> Result<(), CheckpointError> {
@@ -223,8 +428,10 @@ impl CheckpointStorage for LocalCheckpointStorage {
                 expected: job.to_string(),
             });
         }
-        for file in &manifest.files {
-            let on_disk = self.file_path(id, &file.path)?;
+        let files = (manifest.files.iter().map(|f| (f, false)))
+            .chain(manifest.shared.iter().map(|f| (f, true)));
+        for (file, shared) in files {
+            let on_disk = self.located(id, file, shared)?;
             let bytes = match fs::metadata(&on_disk) {
                 Ok(meta) => meta.len(),
                 Err(_) => {
@@ -266,7 +473,7 @@ impl CheckpointStorage for LocalCheckpointStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::manifest::{EDDY_VERSION, SnapshotKind};
+    use crate::checkpoint::manifest::{EDDY_VERSION, SnapshotKind, shared_file_path};
 
     const JOB: &str = "orders";
 
@@ -289,11 +496,40 @@ mod tests {
             max_parallelism: Some(128),
             completed_at: 1_700_000_000_000,
             files,
+            shared: Vec::new(),
             operators: Vec::new(),
             sources: Vec::new(),
             sinks: Vec::new(),
             functions: Vec::new(),
         };
+        storage.complete(&manifest).unwrap();
+        manifest
+    }
+
+    /// A complete checkpoint `id` referring to shared files `names`
+    /// (written by checkpoint `id` unless there already).
+    fn incremental(
+        storage: &LocalCheckpointStorage,
+        dir: &Path,
+        id: u64,
+        names: &[&str],
+    ) -> Manifest {
+        let mut manifest = checkpoint(storage, id);
+        for name in names {
+            let existing = storage
+                .shared_files()
+                .unwrap()
+                .into_iter()
+                .find(|p| p.ends_with(&format!("-{name}")));
+            let path = existing.unwrap_or_else(|| {
+                crate::checkpoint::manifest::shared_file_path("count", "db1", id, name)
+            });
+            let local = dir.join(name);
+            fs::write(&local, format!("sst {name}")).unwrap();
+            manifest
+                .shared
+                .push(storage.write_shared(id, &path, &local).unwrap());
+        }
         storage.complete(&manifest).unwrap();
         manifest
     }
@@ -432,6 +668,50 @@ mod tests {
             );
         }
         assert!(!dir.path().join("escape").exists());
+    }
+
+    #[test]
+    fn retention_removes_a_shared_file_once_no_checkpoint_left_refers_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = tempfile::tempdir().unwrap();
+        let storage = LocalCheckpointStorage::new(dir.path());
+        incremental(&storage, local.path(), 1, &["1.sst", "2.sst"]);
+        incremental(&storage, local.path(), 2, &["2.sst", "3.sst"]);
+        let third = incremental(&storage, local.path(), 3, &["3.sst", "4.sst"]);
+        // Checkpoint 4 is in progress and has written a file already.
+        let in_progress = shared_file_path("count", "db1", 4, "5.sst");
+        fs::write(local.path().join("5.sst"), "sst 5").unwrap();
+        storage
+            .write_shared(4, &in_progress, &local.path().join("5.sst"))
+            .unwrap();
+        storage.retain(JOB, 2).unwrap();
+        let mut left = storage.shared_files().unwrap();
+        left.sort();
+        assert_eq!(
+            left,
+            vec![
+                shared_file_path("count", "db1", 1, "2.sst"),
+                shared_file_path("count", "db1", 2, "3.sst"),
+                shared_file_path("count", "db1", 3, "4.sst"),
+                in_progress,
+            ],
+            "1.sst went with checkpoint 1; 2.sst, which it wrote, stays for checkpoint 2"
+        );
+        // A shared file copied out is checked; one missing makes its
+        // checkpoint unusable.
+        let copy = local.path().join("copy");
+        storage.copy_out(3, &third.shared[1], true, &copy).unwrap();
+        assert_eq!(fs::read_to_string(&copy).unwrap(), "sst 4.sst");
+        fs::remove_file(dir.path().join("shared").join(&third.shared[1].path)).unwrap();
+        assert_eq!(
+            storage.verified_manifest(3, JOB).unwrap_err().to_string(),
+            format!(
+                "checkpoint 3: state file {} is missing",
+                third.shared[1].path
+            )
+        );
+        let (id, _) = latest(&storage);
+        assert_eq!(id, 2);
     }
 
     #[test]

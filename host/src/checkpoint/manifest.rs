@@ -4,13 +4,16 @@
 use serde::{Deserialize, Serialize};
 
 use super::protocol::{SinkCommit, SourceState};
+use crate::snapshot::NativeDatabase;
 
-/// Version of the checkpoint layout this eddy writes. Format 2 holds a
-/// list of split positions per source subtask and opaque sink
+/// Version of the checkpoint layout this eddy writes. Format 3 may keep an
+/// operator subtask's keyed state as RocksDB's own files, some of them
+/// shared with other checkpoints (incremental checkpoints); format 2 holds
+/// a list of split positions per source subtask and opaque sink
 /// committables; format 1 (one tagged position, pending file lists) is
 /// still read. A checkpoint of any other version is refused rather than
 /// misread.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest layout this eddy still reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
@@ -39,6 +42,12 @@ pub struct Manifest {
     pub completed_at: i64,
     /// Every state file, with what it must look like.
     pub files: Vec<StateFile>,
+    /// Files this checkpoint shares with others (the SST files of
+    /// incremental checkpoints), paths relative to the checkpoint storage's
+    /// `shared/` folder. Retention removes one only when no checkpoint left
+    /// refers to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared: Vec<StateFile>,
     /// Which file holds which operator subtask's state.
     #[serde(default)]
     pub operators: Vec<OperatorFile>,
@@ -135,10 +144,37 @@ pub struct OperatorFile {
     pub parallelism: u32,
     /// `[start, end)` of the key groups the subtask owned.
     pub key_groups: (u16, u16),
-    /// Path of the file, as in [`Manifest::files`].
+    /// Path of the file, as in [`Manifest::files`]. When the keyed state is
+    /// kept natively, the file holds the rest (heap timers, broadcast
+    /// state, the watermark).
     pub file: String,
+    /// The keyed state as the database's own files (an incremental
+    /// checkpoint of RocksDB state); `None` when the file holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<NativeCheckpoint>,
 }
 
+/// An operator subtask's keyed state kept as RocksDB's own files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NativeCheckpoint {
+    #[serde(flatten)]
+    pub database: NativeDatabase,
+    /// Every file of the database, as the database names it.
+    pub files: Vec<NativeFile>,
+}
+
+/// One file of a [`NativeCheckpoint`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NativeFile {
+    /// Its name in the database's folder.
+    pub name: String,
+    /// Where the checkpoint keeps it: a path in [`Manifest::shared`] (an
+    /// SST file, immutable, which later checkpoints refer to instead of
+    /// copying) or in [`Manifest::files`] (the database's manifest and
+    /// options, which change).
+    pub path: String,
+    pub shared: bool,
+}
 /// One file of a checkpoint, relative to the checkpoint's directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateFile {
@@ -158,4 +194,17 @@ impl StateFile {
             xxh3: xxhash_rust::xxh3::xxh3_64(contents),
         }
     }
+}
+
+/// Where an incremental checkpoint `id` keeps file `name` of database
+/// `lineage` of operator `uid`, below the shared folder: named after the
+/// checkpoint that first wrote it (see [`shared_file_checkpoint`]).
+pub fn shared_file_path(uid: &str, lineage: &str, id: u64, name: &str) -> String {
+    format!("{uid}/{lineage}/{id:012}-{name}")
+}
+
+/// The checkpoint that wrote the shared file at `path` ([`shared_file_path`]).
+pub fn shared_file_checkpoint(path: &str) -> Option<u64> {
+    let name = path.rsplit('/').next()?;
+    name.split_once('-')?.0.parse().ok()
 }

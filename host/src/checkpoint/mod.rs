@@ -9,11 +9,14 @@
 //! next part (see `ARCHITECTURE.md`, "Intended checkpoint flow").
 
 pub mod coordinator;
+pub mod incremental;
 pub mod local;
 pub mod manifest;
 pub mod protocol;
 pub mod state_file;
 
+use std::collections::HashSet;
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -24,8 +27,8 @@ use crate::snapshot::SnapshotError;
 
 pub use local::LocalCheckpointStorage;
 pub use manifest::{
-    EDDY_VERSION, FORMAT_VERSION, FunctionRecord, Manifest, OLDEST_FORMAT_VERSION, OperatorFile,
-    SnapshotKind, StateFile, StateRecord, SwapRecord,
+    EDDY_VERSION, FORMAT_VERSION, FunctionRecord, Manifest, NativeCheckpoint, NativeFile,
+    OLDEST_FORMAT_VERSION, OperatorFile, SnapshotKind, StateFile, StateRecord, SwapRecord,
 };
 pub use protocol::{
     AfterSavepoint, Barrier, BarrierKind, BarrierRequests, CheckpointHandle, CheckpointTag,
@@ -125,6 +128,10 @@ pub struct Restorable {
     pub refused: Vec<RefusedCheckpoint>,
 }
 
+/// What writes a state file's contents as it is streamed to storage
+/// ([`CheckpointStorage::write_streamed`]).
+pub type StreamedWrite<'a> = Box<dyn FnOnce(&mut dyn Write) -> Result<(), CheckpointError> + 'a>;
+
 /// Where a job's checkpoints are kept. Local directories now; the trait
 /// keeps the runtime apart from the medium so an object store can follow.
 pub trait CheckpointStorage: Send + Sync {
@@ -136,6 +143,39 @@ pub trait CheckpointStorage: Send + Sync {
         path: &str,
         contents: &[u8],
     ) -> Result<StateFile, CheckpointError>;
+
+    /// Write one state file of checkpoint `id` as `write` produces it,
+    /// streamed to storage (a state file may be larger than memory),
+    /// durably, and describe it for the manifest.
+    fn write_streamed(
+        &self,
+        id: u64,
+        path: &str,
+        write: StreamedWrite<'_>,
+    ) -> Result<StateFile, CheckpointError>;
+
+    /// Copy the local file `from` into the shared folder at `path` (for
+    /// checkpoint `id`, which has not completed), durably, and describe it
+    /// for the manifest's shared files.
+    fn write_shared(&self, id: u64, path: &str, from: &Path) -> Result<StateFile, CheckpointError>;
+
+    /// Copy `file` of checked checkpoint `id` (a shared one if `shared`)
+    /// to the local path `to`, checked against the manifest's checksum.
+    fn copy_out(
+        &self,
+        id: u64,
+        file: &StateFile,
+        shared: bool,
+        to: &Path,
+    ) -> Result<(), CheckpointError>;
+
+    /// Remove every shared file that is not in `referenced`, except those
+    /// written by checkpoints newer than `newest_complete` (in progress).
+    fn remove_shared_except(
+        &self,
+        referenced: &HashSet<&str>,
+        newest_complete: u64,
+    ) -> Result<(), CheckpointError>;
 
     /// Complete checkpoint `id`: write its manifest atomically, so that a
     /// crash leaves either no manifest or a whole one.
@@ -174,7 +214,8 @@ pub trait CheckpointStorage: Send + Sync {
 
     /// Keep the newest `keep` complete checkpoints of `job` and remove the
     /// rest: older complete ones, and incomplete ones older than the newest
-    /// complete one (those failed; a newer one may still be in progress).
+    /// complete one (those failed; a newer one may still be in progress);
+    /// then the shared files that no checkpoint left refers to.
     fn retain(&self, job: &str, keep: usize) -> Result<(), CheckpointError> {
         let ids = self.ids()?;
         let complete: Vec<u64> = ids
@@ -186,11 +227,18 @@ pub trait CheckpointStorage: Send + Sync {
             return Ok(());
         };
         let kept = &complete[complete.len().saturating_sub(keep.max(1))..];
+        let mut manifests = Vec::new();
         for id in ids {
             if id < newest && !kept.contains(&id) {
                 self.discard(id)?;
+            } else if let Ok(manifest) = self.verified_manifest(id, job) {
+                manifests.push(manifest);
             }
         }
-        Ok(())
+        // Shared files go once no checkpoint left refers to them.
+        let referenced: HashSet<&str> = (manifests.iter())
+            .flat_map(|m| m.shared.iter().map(|f| f.path.as_str()))
+            .collect();
+        self.remove_shared_except(&referenced, newest)
     }
 }

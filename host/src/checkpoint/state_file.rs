@@ -30,8 +30,8 @@ use serde::{Deserialize, Serialize};
 
 use super::CheckpointError;
 use crate::snapshot::{
-    OperatorSnapshot, RestoredOperatorState, SnapshotError, SnapshotSink, StoredEntry,
-    StoredPayload, TimeDomain, Timer, TimerSnapshot,
+    KeyedStateSnapshot, OperatorSnapshot, RestoredOperatorState, SnapshotError, SnapshotSink,
+    StoredEntry, StoredPayload, TimeDomain, Timer, TimerSnapshot,
 };
 use crate::state::KeyGroupRange;
 
@@ -358,15 +358,28 @@ pub fn encode(
         .and_then(|keyed| keyed.scratch_dir())
         .map(Path::to_path_buf);
     let written = write_frames(snapshot, out);
-    if let Some(dir) = scratch
-        && let Err(error) = std::fs::remove_dir_all(&dir)
-    {
+    if let Some(dir) = scratch {
+        remove_scratch_dir(&dir);
+    }
+    Ok(written?)
+}
+
+/// Remove the scratch files `keyed` was taken into, once written out
+/// another way (an incremental checkpoint's native files).
+pub fn remove_scratch(keyed: &dyn KeyedStateSnapshot) {
+    if let Some(dir) = keyed.scratch_dir() {
+        remove_scratch_dir(dir);
+    }
+}
+
+/// Failing to remove scratch files is only logged: the state is written by then.
+fn remove_scratch_dir(dir: &Path) {
+    if let Err(error) = std::fs::remove_dir_all(dir) {
         tracing::warn!(
             "the state snapshot in {} was written out but cannot be removed: {error}",
             dir.display()
         );
     }
-    Ok(written?)
 }
 
 fn write_frames(

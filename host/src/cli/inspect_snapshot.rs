@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use bytesize::ByteSize;
 
-use crate::checkpoint::state_file::decode_into;
+use crate::checkpoint::incremental::{NativeRestore, read_operator_part};
 use crate::checkpoint::{CheckpointStorage, Manifest, SnapshotKind, open_checkpoint_at};
 use crate::snapshot::{RestoredOperatorState, TimeDomain};
 use crate::state::KeyGroupRange;
@@ -82,9 +82,25 @@ fn describe(manifest: &Manifest, storage: &dyn CheckpointStorage) -> Result<Stri
                 .find(|f| f.path == part.file)
                 .with_context(|| format!("the manifest lists no file {}", part.file))?;
             bytes += file.bytes;
-            let contents = storage.read_file(manifest.id, file)?;
+            // Native files (incremental checkpoints) count with their state.
+            for native in part.native.iter().flat_map(|n| &n.files) {
+                let list = if native.shared {
+                    &manifest.shared
+                } else {
+                    &manifest.files
+                };
+                bytes += (list.iter().find(|f| f.path == native.path)).map_or(0, |f| f.bytes);
+            }
             let mut restored = RestoredOperatorState::default();
-            decode_into(&mut restored, &contents, &all, part.subtask == 0)?;
+            read_operator_part(
+                storage,
+                manifest,
+                part,
+                &all,
+                part.subtask == 0,
+                NativeRestore::ReadAsEntries,
+                &mut restored,
+            )?;
             for entry in restored.entries {
                 let figures = states.entry(entry.state).or_default();
                 figures.keys.insert((entry.key_group, entry.key));

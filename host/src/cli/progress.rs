@@ -110,12 +110,20 @@ fn checkpoint_line(stats: &CheckpointStats) -> Option<String> {
         line.push_str(&format!(", {} failed", stats.failed));
     }
     if let Some(last) = &stats.last {
+        let size = if last.written_bytes == last.bytes {
+            bytesize::ByteSize::b(last.bytes).to_string()
+        } else {
+            format!(
+                "{} ({} new)",
+                bytesize::ByteSize::b(last.bytes),
+                bytesize::ByteSize::b(last.written_bytes)
+            )
+        };
         line.push_str(&format!(
-            "; last #{} {:.0?} ago: took {:.0?}, {}, alignment {:.0?}, pause {:.1?}",
+            "; last #{} {:.0?} ago: took {:.0?}, {size}, alignment {:.0?}, pause {:.1?}",
             last.id,
             last.completed_at.elapsed(),
             last.duration,
-            bytesize::ByteSize::b(last.bytes),
             last.alignment,
             last.pause,
         ));

@@ -485,6 +485,7 @@ impl Loader<'_> {
             min_pause: value_of(&spec.min_pause).map_or(DEFAULT_CHECKPOINT_MIN_PAUSE, |p| p.0),
             timeout,
             retain,
+            incremental: spec.incremental.unwrap_or(false),
         })
     }
 

@@ -136,6 +136,10 @@ pub struct CheckpointConfig {
     pub timeout: Duration,
     /// At least 1.
     pub retain: usize,
+    /// Keep RocksDB state as the database's own files, writing only those
+    /// new since the last complete checkpoint (Flink's incremental
+    /// checkpoints). Other backends, and savepoints, stay logical.
+    pub incremental: bool,
 }
 
 /// Whether barriers are aligned at operators with several inputs.

@@ -239,6 +239,8 @@ pub struct CheckpointsSpec {
     pub timeout: Option<Spanned<HumanDuration>>,
     /// Number of complete checkpoints kept (the newest ones).
     pub retain: Option<Spanned<u32>>,
+    /// RocksDB state: write only the files new since the last checkpoint.
+    pub incremental: Option<bool>,
 }
 
 /// `mode` of `[checkpoints]`.

@@ -3,7 +3,7 @@
 //! and restarts from the latest checkpoint as the job's restart strategy
 //! allows.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -528,6 +528,19 @@ fn own_latest_checkpoint(
     Ok(None)
 }
 
+/// Whether checkpoint `id` of `storage` is one of the job's own checkpoints
+/// (not one from another folder, `--from-checkpoint PATH`): only then can
+/// the job's next incremental checkpoint refer to its shared files.
+fn restores_own_checkpoint(job: &Job, id: u64, storage: &dyn CheckpointStorage) -> bool {
+    let Some(config) = &job.checkpoints else {
+        return false;
+    };
+    let own = checkpoint::open_storage(config).location(id);
+    let restored = storage.location(id);
+    let canonical = |path: &Path| std::fs::canonicalize(path).ok();
+    canonical(&own).is_some() && canonical(&own) == canonical(&restored)
+}
+
 /// One run of the job's tasks, from a checkpoint or from the beginning.
 struct Attempt<'a> {
     job: &'a Job,
@@ -584,15 +597,21 @@ impl Attempt<'_> {
             newest,
             self.stats.clone(),
             self.committers.clone(),
-        )
-        .with_functions(functions, swapped_modules)
-        .on_functions_changed({
-            let shared = self.shared.clone();
-            Box::new(move |functions| {
-                let functions = functions.to_vec();
-                shared.update(|state| state.functions = functions);
-            })
-        });
+        );
+        if let Some((manifest, storage)) = restore
+            && restores_own_checkpoint(job, manifest.id, storage.as_ref())
+        {
+            coordinator = coordinator.restoring(manifest);
+        }
+        let mut coordinator = coordinator
+            .with_functions(functions, swapped_modules)
+            .on_functions_changed({
+                let shared = self.shared.clone();
+                Box::new(move |functions| {
+                    let functions = functions.to_vec();
+                    shared.update(|state| state.functions = functions);
+                })
+            });
         self.shared.update(|state| {
             state.phase = JobPhase::Running;
             state.metrics = Some(metrics.clone());

@@ -220,6 +220,10 @@ pub struct CheckpointStatus {
     pub last_id: Option<u64>,
     pub last_duration_ms: Option<u64>,
     pub last_bytes: Option<u64>,
+    /// Bytes the last checkpoint wrote (less than `last_bytes` when it was
+    /// incremental and referred to files written before).
+    #[serde(default)]
+    pub last_written_bytes: Option<u64>,
 }
 
 impl From<&CheckpointStats> for CheckpointStatus {
@@ -232,6 +236,7 @@ impl From<&CheckpointStats> for CheckpointStatus {
             last_id: stats.last.as_ref().map(|l| l.id),
             last_duration_ms: stats.last.as_ref().map(|l| l.duration.as_millis() as u64),
             last_bytes: stats.last.as_ref().map(|l| l.bytes),
+            last_written_bytes: stats.last.as_ref().map(|l| l.written_bytes),
         }
     }
 }

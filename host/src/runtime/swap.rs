@@ -165,13 +165,8 @@ pub fn held_states(record: &FunctionRecord) -> Result<Vec<HeldState>, String> {
         .states
         .iter()
         .map(|s| {
-            let kind = match s.kind.as_str() {
-                "value" => StateKind::Value,
-                "list" => StateKind::List,
-                "map" => StateKind::Map,
-                "broadcast-map" => StateKind::BroadcastMap,
-                other => return Err(format!("state `{}` has an unknown kind `{other}`", s.name)),
-            };
+            let kind = StateKind::from_name(&s.kind)
+                .ok_or_else(|| format!("state `{}` has an unknown kind `{}`", s.name, s.kind))?;
             Ok(HeldState {
                 name: s.name.clone(),
                 kind,

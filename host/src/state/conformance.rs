@@ -475,3 +475,106 @@ fn a_restored_entry_replaces_a_value_set_before_it() {
         assert_eq!(b.entry_count(), 1, "{name}");
     }
 }
+
+/// A RocksDB backend opened on the native checkpoint `snapshot` (copied
+/// into its folder), as an incremental checkpoint's restore opens it.
+#[cfg(feature = "rocksdb")]
+fn reopened(
+    shared: &RocksDbShared,
+    snapshot: &dyn KeyedStateSnapshot,
+) -> Result<RocksDbStateBackend, StateError> {
+    let native = snapshot
+        .native_files()
+        .expect("RocksDB snapshots are files");
+    RocksDbStateBackend::open_restored(
+        shared,
+        "op",
+        0,
+        KeyGroupRange::all(128),
+        native.database,
+        |to| {
+            for entry in std::fs::read_dir(native.dir).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+            Ok(())
+        },
+    )
+}
+
+#[cfg(feature = "rocksdb")]
+#[test]
+fn rocksdb_opens_on_its_native_checkpoint_with_its_state_timers_and_lineage() {
+    use crate::time::TimeDomain;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = RocksDbShared::new(dir.path().to_path_buf(), 8 << 20, 4 << 20);
+    let mut first = RocksDbStateBackend::open(&shared, "op", 0, KeyGroupRange::all(128)).unwrap();
+    let kept = first
+        .register(&descriptor("kept", StateKind::Value))
+        .unwrap();
+    let gone = first
+        .register(&descriptor("gone", StateKind::List))
+        .unwrap();
+    first.value_set(kept, at(b"k", b""), b"v1").unwrap();
+    first.list_add(gone, at(b"k", b""), b"x").unwrap();
+    let timer = crate::snapshot::Timer::keyed(42, key_group_of(b"k", 128), b"k".to_vec());
+    first
+        .timer_service()
+        .unwrap()
+        .register(TimeDomain::EventTime, timer.clone())
+        .unwrap();
+    let one = first.snapshot(&dir.path().join("one")).unwrap();
+    drop(first);
+
+    // Restored: the same entries and timers, the same lineage; a state it
+    // no longer registers is left out of its next checkpoint's list.
+    let mut second = reopened(&shared, one.as_ref()).unwrap();
+    let kept = second
+        .register(&descriptor("kept", StateKind::Value))
+        .unwrap();
+    assert_eq!(
+        second.value_get(kept, at(b"k", b"")).unwrap(),
+        Some(b"v1".to_vec())
+    );
+    let timers = second.timer_service().unwrap();
+    assert_eq!(timers.next_event_time(), Some(42));
+    drop(timers);
+    second.value_set(kept, at(b"k", b""), b"v2").unwrap();
+    let two = second.snapshot(&dir.path().join("two")).unwrap();
+    let lineage = |s: &dyn KeyedStateSnapshot| s.native_files().unwrap().database.lineage.clone();
+    assert_eq!(lineage(two.as_ref()), lineage(one.as_ref()));
+    let listed: Vec<_> = two
+        .native_files()
+        .unwrap()
+        .database
+        .states
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(listed, ["kept"]);
+    drop(second);
+
+    // Opened on that: the unlisted state's data went with it, as a logical
+    // restore would have left it out; a time-to-live cannot appear.
+    let mut third = reopened(&shared, two.as_ref()).unwrap();
+    let gone = third
+        .register(&descriptor("gone", StateKind::List))
+        .unwrap();
+    assert!(third.list_get(gone, at(b"k", b"")).unwrap().is_empty());
+    let kept = StateDescriptor {
+        ttl: Some(StateTtl {
+            millis: 1000,
+            update: TtlUpdate::OnCreateAndWrite,
+        }),
+        ..descriptor("kept", StateKind::Value)
+    };
+    assert_eq!(
+        third.register(&kept).unwrap_err().to_string(),
+        "state storage: operator `op`: state `kept` had no time-to-live in the checkpoint and has one now; restore from a savepoint to change that"
+    );
+    // A fresh database has a lineage of its own.
+    let mut fresh =
+        RocksDbStateBackend::open(&shared, "other", 0, KeyGroupRange::all(128)).unwrap();
+    let three = fresh.snapshot(&dir.path().join("three")).unwrap();
+    assert_ne!(lineage(three.as_ref()), lineage(one.as_ref()));
+}

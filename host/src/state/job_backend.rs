@@ -7,8 +7,9 @@
 use anyhow::Context;
 use anyhow::Result;
 
-use super::{KeyGroupRange, MemoryStateBackend, StateBackend, TtlClock, TtlStates};
+use super::{KeyGroupRange, MemoryStateBackend, StateBackend, StateError, TtlClock, TtlStates};
 use crate::job::StateBackendConfig;
+use crate::snapshot::NativeDatabase;
 
 /// What every operator subtask of a job needs to open its keyed state.
 pub enum JobStateBackend {
@@ -78,5 +79,54 @@ impl JobStateBackend {
             ),
         };
         Ok(Box::new(TtlStates::new(backend, clock)))
+    }
+
+    /// Whether this backend opens an incremental checkpoint's native files
+    /// directly ([`Self::open_restored`]).
+    pub fn opens_native_files(&self) -> bool {
+        match self {
+            JobStateBackend::Memory => false,
+            #[cfg(feature = "rocksdb")]
+            JobStateBackend::RocksDb(_) => true,
+        }
+    }
+
+    /// The keyed state of a subtask as [`Self::open`] gives it, but opened
+    /// on the native files of an incremental checkpoint of the same
+    /// operator subtask, which `fill` copies into the folder it is given.
+    /// Only for a backend that [`Self::opens_native_files`].
+    #[cfg_attr(
+        not(feature = "rocksdb"),
+        expect(unused_variables, reason = "only RocksDB opens native files")
+    )]
+    pub fn open_restored(
+        &self,
+        operator: &str,
+        subtask: u32,
+        range: KeyGroupRange,
+        database: &NativeDatabase,
+        fill: impl FnOnce(&std::path::Path) -> Result<(), StateError>,
+    ) -> Result<Box<dyn StateBackend>> {
+        match self {
+            JobStateBackend::Memory => {
+                anyhow::bail!("operator `{operator}`: the memory backend cannot open RocksDB files")
+            }
+            #[cfg(feature = "rocksdb")]
+            JobStateBackend::RocksDb(shared) => {
+                let backend = super::RocksDbStateBackend::open_restored(
+                    shared, operator, subtask, range, database, fill,
+                )
+                .with_context(|| {
+                    format!(
+                        "operator `{operator}`: cannot open its RocksDB state from the checkpoint's files in {}",
+                        shared.dir.display()
+                    )
+                })?;
+                Ok(Box::new(TtlStates::new(
+                    Box::new(backend),
+                    shared.clock.clone(),
+                )))
+            }
+        }
     }
 }

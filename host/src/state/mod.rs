@@ -50,6 +50,30 @@ pub enum StateKind {
     BroadcastMap,
 }
 
+impl StateKind {
+    /// How manifests and messages name the kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            StateKind::Value => "value",
+            StateKind::List => "list",
+            StateKind::Map => "map",
+            StateKind::BroadcastMap => "broadcast-map",
+        }
+    }
+
+    /// The kind [`Self::name`] gives `name`.
+    pub fn from_name(name: &str) -> Option<StateKind> {
+        [
+            StateKind::Value,
+            StateKind::List,
+            StateKind::Map,
+            StateKind::BroadcastMap,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == name)
+    }
+}
+
 /// When an entry's time-to-live restarts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TtlUpdate {

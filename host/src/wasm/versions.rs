@@ -202,12 +202,7 @@ fn migrates_from_text(versions: &[u32]) -> String {
 
 /// How manifests and messages name a state kind.
 pub fn kind_name(kind: StateKind) -> &'static str {
-    match kind {
-        StateKind::Value => "value",
-        StateKind::List => "list",
-        StateKind::Map => "map",
-        StateKind::BroadcastMap => "broadcast-map",
-    }
+    kind.name()
 }
 
 /// The name the backend stores version `version` of state `name` under:

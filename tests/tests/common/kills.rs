@@ -76,12 +76,14 @@ impl Kills {
 /// from the beginning, so every kill lands in a running job. Every run that
 /// starts while a complete checkpoint is there must say it restored it, and
 /// at least half of the runs must have restored one.
+/// Returns the log of every run, in order.
 pub fn run_with_kills(
     scratch: &Scratch,
     job: &Path,
     kills: Kills,
     mut finished_early: impl FnMut(&Scratch),
-) {
+) -> Vec<String> {
+    let mut logs = Vec::new();
     let file = job.file_name().unwrap().to_str().unwrap();
     let mut moments = Moments::new();
     let mut killed = 0;
@@ -150,6 +152,7 @@ pub fn run_with_kills(
                 restored += 1;
             }
         }
+        logs.push(stderr.clone());
         let Some(status) = status else { continue };
         assert!(
             status.success(),
@@ -169,6 +172,7 @@ pub fn run_with_kills(
         restored >= kills.count / 2,
         "only {restored} of {runs} runs restored from a checkpoint"
     );
+    logs
 }
 
 /// The id of the newest checkpoint in `dir` with a manifest, if any.

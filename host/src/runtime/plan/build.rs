@@ -2,7 +2,9 @@
 //! graph's edges say, with guests instantiated (and restored from a
 //! checkpoint) per subtask.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -10,9 +12,11 @@ use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::graph::{EdgePartitioning, GraphEdge, JobGraph, NodeId, Output};
-use super::restore::{restore_operator, restore_source};
+use super::restore::{RestoreSource, native_database, restore_operator, restore_source};
 use super::{CheckpointWiring, LoadedModules, Plan, PlannedTask, RunOptions};
 use crate::checkpoint::CheckpointHandle;
+use crate::checkpoint::NativeCheckpoint;
+use crate::checkpoint::incremental::{self, NativeRestore};
 use crate::connectors::SourceReader;
 use crate::connectors::file::{FileReader, ThreadedLineReader};
 use crate::connectors::generator::GeneratorReader;
@@ -34,7 +38,7 @@ use crate::runtime::metrics::{JobMetrics, NodeMetrics, NodeRole};
 use crate::runtime::operator::Operator;
 use crate::runtime::source_task::{RecordDecoder, SourceTask};
 use crate::runtime::task::{Chain, ChainNode, ChainSink, InboxTask, Target};
-use crate::state::{JobStateBackend, KeyGroupRange, StateBackend};
+use crate::state::{JobStateBackend, KeyGroupRange, StateBackend, StateError};
 use crate::time::watermark::NO_WATERMARK;
 use crate::time::{InputWatermarks, SourceWatermarks};
 use crate::wasm::{GuestInstance, GuestModule, GuestTag};
@@ -426,13 +430,30 @@ impl Wiring<'_> {
         let mut node_ops = Vec::new();
         for &o in &group.operators {
             let def = &self.job.operators[o];
-            let mut op = self.instantiate(def, subtask, &self.operator_metrics[o])?;
-            if let Some(restore) = &self.checkpoints.restore {
-                let range =
-                    KeyGroupRange::for_subtask(subtask, def.parallelism, self.job.max_parallelism);
+            let range =
+                KeyGroupRange::for_subtask(subtask, def.parallelism, self.job.max_parallelism);
+            let restore = self.checkpoints.restore.as_ref();
+            // An incremental checkpoint's files of this very subtask: its
+            // database opens on them.
+            let native = restore
+                .filter(|_| self.state_backend.opens_native_files())
+                .and_then(|r| Some((r, native_database(r, &def.uid, &range)?)));
+            let opened_native = Cell::new(false);
+            let mut op = self.instantiate(
+                def,
+                subtask,
+                &self.operator_metrics[o],
+                native.map(|n| (n, &opened_native)),
+            )?;
+            if let Some(restore) = restore {
                 let context = || subtask_context(def, subtask);
-                let mut state =
-                    restore_operator(restore, &def.uid, subtask, &range).with_context(context)?;
+                let native = if opened_native.get() {
+                    NativeRestore::OpenedDirectly
+                } else {
+                    NativeRestore::ReadAsEntries
+                };
+                let mut state = restore_operator(restore, &def.uid, subtask, &range, native)
+                    .with_context(context)?;
                 if let Some(module) = self.modules.operator(&def.uid) {
                     drop_undeclared_states(&mut state, &module.descriptor);
                 }
@@ -575,11 +596,14 @@ impl Wiring<'_> {
 
     /// The operator of `def` for one subtask: its guest (initialised with the
     /// operator's config) or its native twin.
+    /// `native`, when the run restores from an incremental checkpoint with
+    /// this subtask's RocksDB files, opens its backend on them and says so.
     fn instantiate(
         &self,
         def: &OperatorDef,
         subtask: u32,
         metrics: &Arc<NodeMetrics>,
+        native: Option<((&RestoreSource<'_>, &NativeCheckpoint), &Cell<bool>)>,
     ) -> Result<Box<dyn Operator>> {
         if let Some(factory) = self.options.native_operators.get(&def.uid) {
             return Ok(factory(subtask));
@@ -587,7 +611,34 @@ impl Wiring<'_> {
         let backend = || -> Result<Box<dyn StateBackend>> {
             let range =
                 KeyGroupRange::for_subtask(subtask, def.parallelism, self.job.max_parallelism);
-            self.state_backend.open(&def.uid, subtask, range)
+            let Some(((restore, files), opened)) = native else {
+                return self.state_backend.open(&def.uid, subtask, range);
+            };
+            let fill = |dir: &Path| {
+                incremental::copy_native_files(
+                    restore.storage.as_ref(),
+                    restore.manifest,
+                    files,
+                    dir,
+                )
+                .map_err(|e| StateError::Storage(e.to_string()))
+            };
+            let backend = (self.state_backend).open_restored(
+                &def.uid,
+                subtask,
+                range,
+                &files.database,
+                fill,
+            )?;
+            opened.set(true);
+            tracing::info!(
+                "operator `{}` subtask {}: RocksDB state opened on {} files of checkpoint {}",
+                def.uid,
+                subtask + 1,
+                files.files.len(),
+                restore.manifest.id
+            );
+            Ok(backend)
         };
         let max_parallelism = self.job.max_parallelism;
         let max_batch = self.job.batch.max_records;

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
+use crate::checkpoint::incremental::{self, NativeRestore};
 use crate::checkpoint::protocol::SplitState;
-use crate::checkpoint::state_file;
-use crate::checkpoint::{CheckpointStorage, Manifest};
+use crate::checkpoint::{CheckpointStorage, Manifest, NativeCheckpoint};
 use crate::connectors::{SourceReader, SplitAssignment, SplitPosition};
 use crate::snapshot::RestoredOperatorState;
 use crate::state::KeyGroupRange;
@@ -72,15 +72,32 @@ pub(super) fn restore_source(
     Ok(())
 }
 
+/// The native files of operator `uid`'s subtask owning exactly `range`,
+/// if checkpoint `restore` kept its keyed state as RocksDB files: a RocksDB
+/// backend opens its database on them instead of reading entries.
+pub(super) fn native_database<'r>(
+    restore: &'r RestoreSource<'_>,
+    uid: &str,
+    range: &KeyGroupRange,
+) -> Option<&'r NativeCheckpoint> {
+    (restore.manifest.operators.iter())
+        .filter(|p| p.uid == uid)
+        .find(|p| p.key_groups == (range.groups.start, range.groups.end))
+        .and_then(|p| p.native.as_ref())
+}
+
 /// The state of operator `uid`'s subtask owning `range`, read from every
 /// file of checkpoint `restore` that holds some of its key groups (any
 /// number of them if the parallelism changed); broadcast state from the old
 /// subtask with the same index (modulo the old parallelism), as Flink does.
+/// Native files of exactly `range` are left out when `native` says the
+/// subtask's database was opened on them.
 pub(super) fn restore_operator(
     restore: &RestoreSource<'_>,
     uid: &str,
     subtask: u32,
     range: &KeyGroupRange,
+    native: NativeRestore,
 ) -> Result<RestoredOperatorState> {
     let manifest = restore.manifest;
     let mut state = RestoredOperatorState::default();
@@ -90,19 +107,22 @@ pub(super) fn restore_operator(
         if !with_broadcast && (end <= range.groups.start || start >= range.groups.end) {
             continue;
         }
-        let file = manifest
-            .files
-            .iter()
-            .find(|f| f.path == part.file)
-            .with_context(|| {
-                format!(
-                    "checkpoint {}: the manifest names state file {} for operator `{uid}` but does not list it",
-                    manifest.id, part.file
-                )
-            })?;
-        let bytes = restore.storage.read_file(manifest.id, file)?;
-        state_file::decode_into(&mut state, &bytes, range, with_broadcast)
-            .with_context(|| format!("checkpoint {}: state file {}", manifest.id, part.file))?;
+        let exact = part.key_groups == (range.groups.start, range.groups.end);
+        let native = if exact {
+            native
+        } else {
+            NativeRestore::ReadAsEntries
+        };
+        incremental::read_operator_part(
+            restore.storage.as_ref(),
+            manifest,
+            part,
+            range,
+            with_broadcast,
+            native,
+            &mut state,
+        )
+        .with_context(|| format!("checkpoint {}: state file {}", manifest.id, part.file))?;
     }
     Ok(state)
 }

@@ -31,12 +31,15 @@ use rocksdb::{
 use super::ttl::{self, TtlClock};
 use super::{
     KeyGroupRange, MapEntry, StateBackend, StateDescriptor, StateError, StateId, StateKey,
-    StateKind, check_access, check_reregistration, check_restore,
+    StateKind, StateTtl, TtlUpdate, check_access, check_reregistration, check_restore,
 };
-use crate::snapshot::{KeyedStateSnapshot, StoredEntry, StoredPayload};
+use crate::snapshot::{
+    KeyedStateSnapshot, NativeDatabase, NativeState, StoredEntry, StoredPayload,
+};
 use crate::time::TimerService;
 use crate::wasm::layout::{join_length_prefixed, put_bytes, split_length_prefixed};
 use snapshot_reader::RocksDbCheckpoint;
+pub use snapshot_reader::read_native_files;
 use timers::RocksDbTimerQueue;
 use write_cache::{Evict, Lookup, ValueCache};
 
@@ -97,15 +100,124 @@ pub struct RocksDbStateBackend {
     range: KeyGroupRange,
     database: Arc<Database>,
     states: Vec<StateDescriptor>,
-    column_options: Options,
+    options: ColumnOptions,
     write_options: WriteOptions,
-    clock: TtlClock,
     /// Reused buffer for the key being read or written.
     scratch: Vec<u8>,
     /// Recent value state, written back in batches.
     cache: ValueCache,
     /// Bytes of one write-back batch: a fraction of a memtable.
     write_back_chunk: usize,
+    /// Random id of this database instance (or of the one it was restored
+    /// from): within one, a file name always means the same contents.
+    lineage: String,
+    /// The states of the checkpoint the database was restored from (none
+    /// for a fresh one), whose column families were opened with their
+    /// options.
+    restored_states: Vec<StateDescriptor>,
+}
+
+/// A random lineage for a new database instance.
+fn new_lineage() -> Result<String, StateError> {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StateError::Storage(format!("no randomness for a database id: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+/// The states a native checkpoint says it holds, as descriptors.
+fn native_descriptors(database: &NativeDatabase) -> Result<Vec<StateDescriptor>, StateError> {
+    (database.states.iter())
+        .map(|state| {
+            let kind = StateKind::from_name(&state.kind).ok_or_else(|| {
+                StateError::Storage(format!(
+                    "the RocksDB checkpoint names an unknown kind `{}` for state `{}`",
+                    state.kind, state.name
+                ))
+            })?;
+            Ok(StateDescriptor {
+                name: state.name.clone(),
+                kind,
+                // Only whether there is one matters to RocksDB (the
+                // compaction filter); values carry their own deadlines.
+                ttl: state.ttl_ms.map(|millis| StateTtl {
+                    millis,
+                    update: TtlUpdate::OnCreateAndWrite,
+                }),
+            })
+        })
+        .collect()
+}
+
+/// How a database's column families are set up: the options every one
+/// shares and the clock state TTL is measured on.
+struct ColumnOptions {
+    base: Options,
+    clock: TtlClock,
+}
+
+impl ColumnOptions {
+    fn new(shared: &RocksDbShared) -> Self {
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&shared.block_cache);
+        // Index and filter blocks count against the cache, so memory is
+        // bounded by it rather than growing with the data. They are
+        // partitioned (as Flink's bounded-memory setup does): a small
+        // top-level index stays pinned and only the partitions a read needs
+        // come through the cache, so a small cache does not mean reading a
+        // whole file's index again on every lookup.
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+        table.set_partition_filters(true);
+        table.set_pin_top_level_index_and_filter(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        table.set_bloom_filter(10.0, false);
+        let mut base = Options::default();
+        base.set_block_based_table_factory(&table);
+        base.set_merge_operator_associative(LIST_APPEND, append_lists);
+        base.set_write_buffer_size(shared.write_buffer_bytes / 4);
+        // Most reads of a window job miss (a window's first record): a bloom
+        // filter on the memtable answers those without walking its skip list.
+        base.set_memtable_whole_key_filtering(true);
+        base.set_memtable_prefix_bloom_ratio(0.1);
+        ColumnOptions {
+            base,
+            clock: shared.clock.clone(),
+        }
+    }
+
+    /// Options of the database as a whole.
+    fn db_options(&self, shared: &RocksDbShared) -> Options {
+        let mut options = self.base.clone();
+        options.set_db_write_buffer_size(shared.write_buffer_bytes);
+        options.set_max_open_files(256);
+        options
+    }
+
+    /// Options of the column family of `descriptor`: the shared ones, plus a
+    /// compaction filter that drops expired entries if the state has a TTL.
+    fn for_state(&self, descriptor: &StateDescriptor) -> Options {
+        let mut options = self.base.clone();
+        if descriptor.ttl.is_some() {
+            let clock = self.clock.clone();
+            let kind = descriptor.kind;
+            options.set_compaction_filter("eddy.ttl", move |_level, _key, stored: &[u8]| {
+                let now = clock.now();
+                let expired = match kind {
+                    StateKind::List => all_elements_expired(stored, now),
+                    StateKind::Value | StateKind::Map | StateKind::BroadcastMap => {
+                        ttl::is_expired(stored, now)
+                    }
+                };
+                if expired {
+                    Decision::Remove
+                } else {
+                    Decision::Keep
+                }
+            });
+        }
+        options
+    }
 }
 
 impl std::fmt::Debug for RocksDbStateBackend {
@@ -119,6 +231,9 @@ impl std::fmt::Debug for RocksDbStateBackend {
 
 /// Name of the merge operator that appends to lists.
 const LIST_APPEND: &str = "eddy.list-append";
+
+/// The column family every RocksDB database has.
+const DEFAULT_FAMILY: &str = "default";
 
 /// Column families of the timers, one per time domain.
 const EVENT_TIMERS: &str = "eddy.timers-event-time";
@@ -137,6 +252,91 @@ impl RocksDbStateBackend {
         subtask: u32,
         range: KeyGroupRange,
     ) -> Result<Self, StateError> {
+        let path = Self::fresh_dir(shared, operator, subtask)?;
+        let options = ColumnOptions::new(shared);
+        let mut db_options = options.db_options(shared);
+        db_options.create_if_missing(true);
+        let db = Db::open(&db_options, &path).map_err(rocks)?;
+        for timers in [EVENT_TIMERS, PROCESSING_TIMERS] {
+            db.create_cf(timers, &options.base).map_err(rocks)?;
+        }
+        Ok(Self::new(
+            shared,
+            operator,
+            range,
+            db,
+            path,
+            options,
+            new_lineage()?,
+            Vec::new(),
+        ))
+    }
+
+    /// Open the database of a native checkpoint (an incremental
+    /// checkpoint's files, which `fill` puts into the folder it is given),
+    /// for the same subtask and key groups that took it: restoring needs
+    /// no entry read or written. The database keeps the checkpoint's
+    /// lineage, so files it has in common with it need no upload again.
+    pub fn open_restored(
+        shared: &RocksDbShared,
+        operator: &str,
+        subtask: u32,
+        range: KeyGroupRange,
+        database: &NativeDatabase,
+        fill: impl FnOnce(&Path) -> Result<(), StateError>,
+    ) -> Result<Self, StateError> {
+        let path = Self::fresh_dir(shared, operator, subtask)?;
+        fill(&path)?;
+        let options = ColumnOptions::new(shared);
+        let db_options = options.db_options(shared);
+        let families = Db::list_cf(&db_options, &path).map_err(|e| {
+            StateError::Storage(format!(
+                "the restored RocksDB files in {} cannot be opened: {e}",
+                path.display()
+            ))
+        })?;
+        let restored = native_descriptors(database)?;
+        let db = Db::open_cf_with_opts(
+            &db_options,
+            &path,
+            families.iter().map(|name| {
+                let family = match restored.iter().find(|d| &d.name == name) {
+                    Some(descriptor) => options.for_state(descriptor),
+                    None => options.base.clone(),
+                };
+                (name.as_str(), family)
+            }),
+        )
+        .map_err(rocks)?;
+        // Column families of states the checkpoint does not list (no
+        // longer registered when it was taken) go, as a logical restore
+        // would leave them out.
+        for name in &families {
+            let listed = restored.iter().any(|d| &d.name == name);
+            if !listed
+                && ![DEFAULT_FAMILY, EVENT_TIMERS, PROCESSING_TIMERS].contains(&name.as_str())
+            {
+                db.drop_cf(name).map_err(rocks)?;
+            }
+        }
+        Ok(Self::new(
+            shared,
+            operator,
+            range,
+            db,
+            path,
+            options,
+            database.lineage.clone(),
+            restored,
+        ))
+    }
+
+    /// The folder of subtask `subtask` of `operator`, emptied.
+    fn fresh_dir(
+        shared: &RocksDbShared,
+        operator: &str,
+        subtask: u32,
+    ) -> Result<PathBuf, StateError> {
         let path = shared
             .dir
             .join(format!("eddy-{}", std::process::id()))
@@ -145,51 +345,35 @@ impl RocksDbStateBackend {
             std::fs::remove_dir_all(&path).map_err(|e| io_error(&path, e))?;
         }
         std::fs::create_dir_all(&path).map_err(|e| io_error(&path, e))?;
+        Ok(path)
+    }
 
-        let mut table = BlockBasedOptions::default();
-        table.set_block_cache(&shared.block_cache);
-        // Index and filter blocks count against the cache, so memory is
-        // bounded by it rather than growing with the data. They are
-        // partitioned (as Flink's bounded-memory setup does): a small
-        // top-level index stays pinned and only the partitions a read needs
-        // come through the cache, so a small cache does not mean reading a
-        // whole file's index again on every lookup.
-        table.set_cache_index_and_filter_blocks(true);
-        table.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
-        table.set_partition_filters(true);
-        table.set_pin_top_level_index_and_filter(true);
-        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
-        table.set_bloom_filter(10.0, false);
-        let mut column_options = Options::default();
-        column_options.set_block_based_table_factory(&table);
-        column_options.set_merge_operator_associative(LIST_APPEND, append_lists);
-        column_options.set_write_buffer_size(shared.write_buffer_bytes / 4);
-        // Most reads of a window job miss (a window's first record): a bloom
-        // filter on the memtable answers those without walking its skip list.
-        column_options.set_memtable_whole_key_filtering(true);
-        column_options.set_memtable_prefix_bloom_ratio(0.1);
-        let mut db_options = column_options.clone();
-        db_options.create_if_missing(true);
-        db_options.set_db_write_buffer_size(shared.write_buffer_bytes);
-        db_options.set_max_open_files(256);
-        let db = Db::open(&db_options, &path).map_err(rocks)?;
-        for timers in [EVENT_TIMERS, PROCESSING_TIMERS] {
-            db.create_cf(timers, &column_options).map_err(rocks)?;
-        }
+    #[expect(clippy::too_many_arguments, reason = "the parts of a backend, named")]
+    fn new(
+        shared: &RocksDbShared,
+        operator: &str,
+        range: KeyGroupRange,
+        db: Db,
+        path: PathBuf,
+        options: ColumnOptions,
+        lineage: String,
+        restored_states: Vec<StateDescriptor>,
+    ) -> Self {
         let mut write_options = WriteOptions::default();
         write_options.disable_wal(true);
-        Ok(RocksDbStateBackend {
+        RocksDbStateBackend {
             operator: operator.to_string(),
             range,
             database: Arc::new(Database { db, path }),
             states: Vec::new(),
-            column_options,
+            options,
             write_options,
-            clock: shared.clock.clone(),
             scratch: Vec::new(),
             cache: ValueCache::new(shared.write_cache_bytes),
             write_back_chunk: (shared.write_buffer_bytes / 16).max(64 << 10),
-        })
+            lineage,
+            restored_states,
+        }
     }
 
     /// The directory of this database.
@@ -298,31 +482,6 @@ impl RocksDbStateBackend {
         }
         Ok(entries)
     }
-
-    /// Options of the column family of `descriptor`: the shared ones, plus a
-    /// compaction filter that drops expired entries if the state has a TTL.
-    fn options_for(&self, descriptor: &StateDescriptor) -> Options {
-        let mut options = self.column_options.clone();
-        if descriptor.ttl.is_some() {
-            let clock = self.clock.clone();
-            let kind = descriptor.kind;
-            options.set_compaction_filter("eddy.ttl", move |_level, _key, stored: &[u8]| {
-                let now = clock.now();
-                let expired = match kind {
-                    StateKind::List => all_elements_expired(stored, now),
-                    StateKind::Value | StateKind::Map | StateKind::BroadcastMap => {
-                        ttl::is_expired(stored, now)
-                    }
-                };
-                if expired {
-                    Decision::Remove
-                } else {
-                    Decision::Keep
-                }
-            });
-        }
-        options
-    }
 }
 
 /// Whether every element of a stored list (`[u32 len][stamped element]...`)
@@ -421,8 +580,29 @@ impl StateBackend for RocksDbStateBackend {
         }
         if self.db().cf_handle(&descriptor.name).is_none() {
             self.db()
-                .create_cf(&descriptor.name, &self.options_for(descriptor))
+                .create_cf(&descriptor.name, &self.options.for_state(descriptor))
                 .map_err(rocks)?;
+        } else if let Some(restored) = (self.restored_states.iter())
+            .find(|d| d.name == descriptor.name)
+            .filter(|d| d.ttl.is_some() != descriptor.ttl.is_some())
+        {
+            // The column family was opened with (or without) the TTL
+            // compaction filter, which cannot change while it is open.
+            return Err(StateError::Storage(format!(
+                "operator `{}`: state `{}` {} in the checkpoint and {} now; restore from a savepoint to change that",
+                self.operator,
+                descriptor.name,
+                if restored.ttl.is_some() {
+                    "had a time-to-live"
+                } else {
+                    "had no time-to-live"
+                },
+                if descriptor.ttl.is_some() {
+                    "has one"
+                } else {
+                    "has none"
+                },
+            )));
         }
         self.states.push(descriptor.clone());
         Ok(StateId(self.states.len() as u32 - 1))
@@ -643,6 +823,16 @@ impl StateBackend for RocksDbStateBackend {
         Ok(Box::new(RocksDbCheckpoint {
             dir: dir.to_path_buf(),
             states: self.states.clone(),
+            database: NativeDatabase {
+                lineage: self.lineage.clone(),
+                states: (self.states.iter())
+                    .map(|d| NativeState {
+                        name: d.name.clone(),
+                        kind: d.kind.name().to_string(),
+                        ttl_ms: d.ttl.map(|ttl| ttl.millis),
+                    })
+                    .collect(),
+            },
         }))
     }
 

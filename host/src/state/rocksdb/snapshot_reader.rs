@@ -12,7 +12,8 @@ use rocksdb::{DB, IteratorMode, Options, ReadOptions};
 
 use super::{EVENT_TIMERS, LIST_APPEND, PROCESSING_TIMERS, append_lists, rocks, split_key};
 use crate::snapshot::{
-    KeyedStateSnapshot, SnapshotError, SnapshotSink, StoredEntry, StoredPayload, TimeDomain, Timer,
+    KeyedStateSnapshot, NativeDatabase, NativeFiles, SnapshotError, SnapshotSink, StoredEntry,
+    StoredPayload, TimeDomain, Timer,
 };
 use crate::state::{StateDescriptor, StateError, StateKind};
 use crate::wasm::layout::split_length_prefixed;
@@ -28,19 +29,39 @@ pub(crate) struct RocksDbCheckpoint {
     /// read and how (a list's values are merged, a map's keys grouped),
     /// since the checkpoint itself does not say what kind each state is.
     pub(crate) states: Vec<StateDescriptor>,
+    /// The same states, and the database's lineage, as a checkpoint keeps them.
+    pub(crate) database: NativeDatabase,
 }
 
 impl KeyedStateSnapshot for RocksDbCheckpoint {
     fn read_into(self: Box<Self>, sink: &mut dyn SnapshotSink) -> Result<(), SnapshotError> {
-        let RocksDbCheckpoint { dir, states } = *self;
-        let reader = RocksDbCheckpointReader::open(&dir, states)?;
-        reader.for_each_entry(|entry| sink.entry(entry))?;
-        reader.for_each_timer(|domain, timer| sink.timer(domain, timer))
+        let RocksDbCheckpoint { dir, states, .. } = *self;
+        RocksDbCheckpointReader::open(&dir, states)?.read_into(sink)
     }
 
     fn scratch_dir(&self) -> Option<&Path> {
         Some(&self.dir)
     }
+
+    fn native_files(&self) -> Option<NativeFiles<'_>> {
+        Some(NativeFiles {
+            dir: &self.dir,
+            database: &self.database,
+        })
+    }
+}
+
+/// Read the native RocksDB checkpoint in `dir` (an incremental
+/// checkpoint's files) into `sink` as logical entries and timers, for a
+/// restore the files cannot serve directly (other key groups, another
+/// backend) and for `eddy inspect`.
+pub fn read_native_files(
+    dir: &Path,
+    database: &NativeDatabase,
+    sink: &mut dyn SnapshotSink,
+) -> Result<(), SnapshotError> {
+    let states = super::native_descriptors(database)?;
+    RocksDbCheckpointReader::open(dir, states)?.read_into(sink)
 }
 
 /// A RocksDB checkpoint opened read-only, with the states it holds.
@@ -82,6 +103,12 @@ impl RocksDbCheckpointReader {
         )
         .map_err(rocks)?;
         Ok(RocksDbCheckpointReader { db, states })
+    }
+
+    /// Hand everything to `sink`: entries, then timers.
+    fn read_into(self, sink: &mut dyn SnapshotSink) -> Result<(), SnapshotError> {
+        self.for_each_entry(|entry| sink.entry(entry))?;
+        self.for_each_timer(|domain, timer| sink.timer(domain, timer))
     }
 
     /// Sequential reads of everything once: keep them out of the block cache.
