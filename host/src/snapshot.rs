@@ -173,7 +173,9 @@ pub trait KeyedStateSnapshot: Send + std::fmt::Debug {
 /// folder holding them and the database they describe.
 #[derive(Debug, Clone, Copy)]
 pub struct NativeFiles<'a> {
+    /// The folder of the files (the snapshot's scratch folder).
     pub dir: &'a Path,
+    /// The database they are of.
     pub database: &'a NativeDatabase,
 }
 
@@ -186,6 +188,7 @@ pub struct NativeDatabase {
     /// Random id of the database instance, kept by a database restored
     /// from the files (its new files are numbered after theirs).
     pub lineage: String,
+    /// The states registered when the snapshot was taken.
     pub states: Vec<NativeState>,
 }
 

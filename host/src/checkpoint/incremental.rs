@@ -34,6 +34,7 @@ pub struct SharedFiles {
 /// One operator subtask's native state as written for a checkpoint.
 #[derive(Debug)]
 pub struct WrittenNative {
+    /// What the manifest records for the subtask's files.
     pub native: NativeCheckpoint,
     /// Files written into the checkpoint (manifest, options).
     pub files: Vec<StateFile>,
@@ -50,12 +51,13 @@ impl SharedFiles {
     /// those of the ones before.
     pub fn confirm(&mut self, manifest: &Manifest) {
         self.confirmed.clear();
+        let shared = by_path(&manifest.shared);
         for part in &manifest.operators {
             let Some(native) = &part.native else {
                 continue;
             };
             for file in native.files.iter().filter(|f| f.shared) {
-                if let Some(stored) = manifest.shared.iter().find(|s| s.path == file.path) {
+                if let Some(&stored) = shared.get(file.path.as_str()) {
                     let key = (native.database.lineage.clone(), file.name.clone());
                     self.confirmed.insert(key, stored.clone());
                 }
@@ -142,14 +144,20 @@ impl SharedFiles {
     }
 }
 
-/// Copy the native files of `native`, kept by checkpoint `id`, into the
-/// folder `to` under their database names.
+/// Files by path, to look many up.
+fn by_path(files: &[StateFile]) -> HashMap<&str, &StateFile> {
+    files.iter().map(|f| (f.path.as_str(), f)).collect()
+}
+
+/// Copy the native files of `native`, kept by checkpoint `manifest`, into
+/// the folder `to` under their database names.
 pub fn copy_native_files(
     storage: &dyn CheckpointStorage,
     manifest: &Manifest,
     native: &NativeCheckpoint,
     to: &Path,
 ) -> Result<(), CheckpointError> {
+    let (files, shared) = (by_path(&manifest.files), by_path(&manifest.shared));
     for file in &native.files {
         if file.name.is_empty() || file.name.contains(['/', '\\']) || file.name == ".." {
             return Err(CheckpointError::BadPath {
@@ -157,17 +165,13 @@ pub fn copy_native_files(
                 path: file.name.clone(),
             });
         }
-        let list = if file.shared {
-            &manifest.shared
-        } else {
-            &manifest.files
-        };
-        let stored = list.iter().find(|s| s.path == file.path).ok_or_else(|| {
-            CheckpointError::MissingFile {
-                id: manifest.id,
-                path: file.path.clone(),
-            }
-        })?;
+        let list = if file.shared { &shared } else { &files };
+        let stored =
+            list.get(file.path.as_str())
+                .ok_or_else(|| CheckpointError::CorruptManifest {
+                    id: manifest.id,
+                    reason: format!("it does not list the native file {}", file.path),
+                })?;
         storage.copy_out(manifest.id, stored, file.shared, &to.join(&file.name))?;
     }
     Ok(())
@@ -185,8 +189,13 @@ pub enum NativeRestore {
 
 /// Read operator subtask `part` of checkpoint `manifest` into `state`:
 /// its state file, and, unless `native` says they are opened directly,
-/// its native files as entries and timers, keeping only the key groups of
-/// `range` (and broadcast state if `with_broadcast`).
+/// its native files as entries and timers (copied into a folder below
+/// `scratch` to be read), keeping only the key groups of `range` (and
+/// broadcast state if `with_broadcast`).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "what to read, where, and how, named"
+)]
 pub fn read_operator_part(
     storage: &dyn CheckpointStorage,
     manifest: &Manifest,
@@ -194,6 +203,7 @@ pub fn read_operator_part(
     range: &KeyGroupRange,
     with_broadcast: bool,
     native: NativeRestore,
+    scratch: &Path,
     state: &mut RestoredOperatorState,
 ) -> Result<(), CheckpointError> {
     let file = (manifest.files.iter())
@@ -206,7 +216,7 @@ pub fn read_operator_part(
     state_file::decode_into(state, &bytes, range, with_broadcast)?;
     match (&part.native, native) {
         (Some(files), NativeRestore::ReadAsEntries) => {
-            read_native(storage, manifest, files, range, state)
+            read_native(storage, manifest, files, range, scratch, state)
         }
         _ => Ok(()),
     }
@@ -220,16 +230,19 @@ fn read_native(
     manifest: &Manifest,
     native: &NativeCheckpoint,
     range: &KeyGroupRange,
+    scratch: &Path,
     state: &mut RestoredOperatorState,
 ) -> Result<(), CheckpointError> {
+    let io = |source| CheckpointError::Io {
+        id: manifest.id,
+        path: scratch.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(scratch).map_err(io)?;
     let folder = tempfile::Builder::new()
-        .prefix("eddy-native-restore-")
-        .tempdir()
-        .map_err(|source| CheckpointError::Io {
-            id: manifest.id,
-            path: std::env::temp_dir().display().to_string(),
-            source,
-        })?;
+        .prefix("native-restore-")
+        .tempdir_in(scratch)
+        .map_err(io)?;
     copy_native_files(storage, manifest, native, folder.path())?;
     let mut sink = KeyGroupFilter {
         state,
@@ -245,6 +258,7 @@ fn read_native(
     manifest: &Manifest,
     _: &NativeCheckpoint,
     _: &KeyGroupRange,
+    _: &Path,
     _: &mut RestoredOperatorState,
 ) -> Result<(), CheckpointError> {
     Err(CheckpointError::UnreadableState {

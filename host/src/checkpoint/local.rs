@@ -17,7 +17,7 @@
 //! that no complete checkpoint refers to any more.
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use super::manifest::shared_file_checkpoint;
@@ -160,14 +160,38 @@ impl LocalCheckpointStorage {
     }
 }
 
-/// A writer that hashes and counts what goes through it.
-struct HashingWriter<W> {
-    inner: W,
+/// A file being written, hashed and counted as it goes, so that its
+/// [`StateFile`] needs no second read.
+struct HashingWriter {
+    inner: std::io::BufWriter<File>,
     hasher: xxhash_rust::xxh3::Xxh3,
     bytes: u64,
 }
 
-impl<W: Write> Write for HashingWriter<W> {
+impl HashingWriter {
+    fn new(file: File) -> Self {
+        HashingWriter {
+            inner: std::io::BufWriter::with_capacity(1 << 20, file),
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Flush the file (and sync it if `durably`); what it holds, at `path`.
+    fn finish(self, path: &str, durably: bool) -> std::io::Result<StateFile> {
+        let file = self.inner.into_inner().map_err(|e| e.into_error())?;
+        if durably {
+            file.sync_all()?;
+        }
+        Ok(StateFile {
+            path: path.to_string(),
+            bytes: self.bytes,
+            xxh3: self.hasher.digest(),
+        })
+    }
+}
+
+impl Write for HashingWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let written = self.inner.write(buf)?;
         self.hasher.update(&buf[..written]);
@@ -184,31 +208,23 @@ impl<W: Write> Write for HashingWriter<W> {
 /// [`StateFile`] at `path`; durable if `durably`.
 fn copy_file(from: &Path, to: &Path, path: &str, durably: bool) -> std::io::Result<StateFile> {
     let mut input = File::open(from)?;
-    let mut output = File::create(to)?;
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut bytes = 0u64;
-    loop {
-        let read = input.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-        output.write_all(&buffer[..read])?;
-        bytes += read as u64;
-    }
-    if durably {
-        output.sync_all()?;
-    }
-    Ok(StateFile {
-        path: path.to_string(),
-        bytes,
-        xxh3: hasher.digest(),
-    })
+    let mut output = HashingWriter::new(File::create(to)?);
+    std::io::copy(&mut input, &mut output)?;
+    output.finish(path, durably)
 }
 
 /// Folder of the files incremental checkpoints share, below the storage's.
 const SHARED: &str = "shared";
+
+/// How messages name `file`: below the checkpoint's folder, or below the
+/// storage's, for a shared one.
+fn shown_path(file: &StateFile, shared: bool) -> String {
+    if shared {
+        format!("{SHARED}/{}", file.path)
+    } else {
+        file.path.clone()
+    }
+}
 
 /// The id of a folder named `name` (`<prefix><id>`).
 fn snapshot_id(name: &str, prefix: &str) -> Option<u64> {
@@ -258,23 +274,13 @@ impl CheckpointStorage for LocalCheckpointStorage {
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent).map_err(io)?;
         }
-        let mut out = HashingWriter {
-            inner: std::io::BufWriter::with_capacity(1 << 20, File::create(&target).map_err(io)?),
-            hasher: xxhash_rust::xxh3::Xxh3::new(),
-            bytes: 0,
-        };
+        let mut out = HashingWriter::new(File::create(&target).map_err(io)?);
         // A failed write names the file (a full disk shows where).
         write(&mut out).map_err(|error| match error {
             CheckpointError::WriteState(source) => io(source),
             other => other,
         })?;
-        let file = out.inner.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)?;
-        Ok(StateFile {
-            path: path.to_string(),
-            bytes: out.bytes,
-            xxh3: out.hasher.digest(),
-        })
+        out.finish(path, true).map_err(io)
     }
 
     fn write_shared(&self, id: u64, path: &str, from: &Path) -> Result<StateFile, CheckpointError> {
@@ -308,7 +314,7 @@ impl CheckpointStorage for LocalCheckpointStorage {
         if copied != *file {
             return Err(CheckpointError::DamagedFile {
                 id,
-                path: file.path.clone(),
+                path: shown_path(file, shared),
                 reason: "its contents do not match the manifest's checksum".into(),
             });
         }
@@ -394,10 +400,7 @@ impl CheckpointStorage for LocalCheckpointStorage {
     fn verified_manifest(&self, id: u64, job: &str) -> Result<Manifest, CheckpointError> {
         let path = self.checkpoint_dir(id).join(MANIFEST);
         let bytes = fs::read(&path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => CheckpointError::CorruptManifest {
-                id,
-                reason: "it is missing: the checkpoint never completed".into(),
-            },
+            std::io::ErrorKind::NotFound => CheckpointError::Incomplete { id },
             _ => CheckpointError::Io {
                 id,
                 path: path.display().to_string(),
@@ -437,14 +440,14 @@ impl CheckpointStorage for LocalCheckpointStorage {
                 Err(_) => {
                     return Err(CheckpointError::MissingFile {
                         id,
-                        path: file.path.clone(),
+                        path: shown_path(file, shared),
                     });
                 }
             };
             if bytes != file.bytes {
                 return Err(CheckpointError::DamagedFile {
                     id,
-                    path: file.path.clone(),
+                    path: shown_path(file, shared),
                     reason: format!("{bytes} bytes, the manifest says {}", file.bytes),
                 });
             }
@@ -706,12 +709,37 @@ mod tests {
         assert_eq!(
             storage.verified_manifest(3, JOB).unwrap_err().to_string(),
             format!(
-                "checkpoint 3: state file {} is missing",
+                "checkpoint 3: state file shared/{} is missing",
                 third.shared[1].path
             )
         );
         let (id, _) = latest(&storage);
         assert_eq!(id, 2);
+    }
+
+    #[test]
+    fn retention_removes_no_shared_file_while_a_newer_checkpoint_cannot_be_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = tempfile::tempdir().unwrap();
+        let storage = LocalCheckpointStorage::new(dir.path());
+        incremental(&storage, local.path(), 1, &["x.sst"]);
+        incremental(&storage, local.path(), 2, &["y.sst"]);
+        // Checkpoint 3 completed, referring to x.sst again, but one of its
+        // state files reads wrong for now: it is not a checkpoint to
+        // restore, nor one whose references are known to be gone.
+        incremental(&storage, local.path(), 3, &["x.sst"]);
+        fs::write(storage.checkpoint_dir(3).join("window/0-63/state"), b"?").unwrap();
+        storage.retain(JOB, 1).unwrap();
+        assert_eq!(storage.ids().unwrap(), vec![2, 3]);
+        let mut left = storage.shared_files().unwrap();
+        left.sort();
+        assert_eq!(
+            left,
+            vec![
+                shared_file_path("count", "db1", 1, "x.sst"),
+                shared_file_path("count", "db1", 2, "y.sst"),
+            ]
+        );
     }
 
     #[test]

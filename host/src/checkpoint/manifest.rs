@@ -157,6 +157,7 @@ pub struct OperatorFile {
 /// An operator subtask's keyed state kept as RocksDB's own files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NativeCheckpoint {
+    /// The database the files are of: its lineage and states.
     #[serde(flatten)]
     pub database: NativeDatabase,
     /// Every file of the database, as the database names it.
@@ -173,6 +174,7 @@ pub struct NativeFile {
     /// copying) or in [`Manifest::files`] (the database's manifest and
     /// options, which change).
     pub path: String,
+    /// Whether `path` is in [`Manifest::shared`].
     pub shared: bool,
 }
 /// One file of a checkpoint, relative to the checkpoint's directory.

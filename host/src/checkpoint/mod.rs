@@ -48,6 +48,11 @@ pub enum CheckpointError {
     },
     #[error("checkpoint {id}: the manifest is truncated or corrupt ({reason})")]
     CorruptManifest { id: u64, reason: String },
+    /// No manifest at all: the checkpoint failed, or is still being taken.
+    #[error(
+        "checkpoint {id}: the manifest is truncated or corrupt (it is missing: the checkpoint never completed)"
+    )]
+    Incomplete { id: u64 },
     #[error(
         "checkpoint {id}: written by format version {found}, this eddy reads versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}"
     )]
@@ -217,28 +222,36 @@ pub trait CheckpointStorage: Send + Sync {
     /// complete one (those failed; a newer one may still be in progress);
     /// then the shared files that no checkpoint left refers to.
     fn retain(&self, job: &str, keep: usize) -> Result<(), CheckpointError> {
-        let ids = self.ids()?;
-        let complete: Vec<u64> = ids
-            .iter()
-            .copied()
-            .filter(|&id| self.verified_manifest(id, job).is_ok())
+        // Each checked once, so that every decision below sees the same answer.
+        let checked: Vec<(u64, Result<Manifest, CheckpointError>)> = (self.ids()?.into_iter())
+            .map(|id| (id, self.verified_manifest(id, job)))
+            .collect();
+        let complete: Vec<u64> = (checked.iter())
+            .filter(|(_, manifest)| manifest.is_ok())
+            .map(|&(id, _)| id)
             .collect();
         let Some(&newest) = complete.last() else {
             return Ok(());
         };
         let kept = &complete[complete.len().saturating_sub(keep.max(1))..];
-        let mut manifests = Vec::new();
-        for id in ids {
-            if id < newest && !kept.contains(&id) {
-                self.discard(id)?;
-            } else if let Ok(manifest) = self.verified_manifest(id, job) {
-                manifests.push(manifest);
+        let mut referenced: HashSet<String> = HashSet::new();
+        let mut unsure = None;
+        for (id, manifest) in checked {
+            match manifest {
+                _ if id < newest && !kept.contains(&id) => self.discard(id)?,
+                Ok(manifest) => referenced.extend(manifest.shared.into_iter().map(|f| f.path)),
+                // Still being taken: its own files are newer than `newest`.
+                Err(CheckpointError::Incomplete { .. }) => {}
+                Err(error) => unsure = Some(error),
             }
         }
-        // Shared files go once no checkpoint left refers to them.
-        let referenced: HashSet<&str> = (manifests.iter())
-            .flat_map(|m| m.shared.iter().map(|f| f.path.as_str()))
-            .collect();
+        // Shared files go once no checkpoint left refers to them; while a
+        // newer checkpoint's manifest cannot be read, none goes.
+        if let Some(error) = unsure {
+            tracing::warn!("shared checkpoint files are kept for now: {error}");
+            return Ok(());
+        }
+        let referenced: HashSet<&str> = referenced.iter().map(String::as_str).collect();
         self.remove_shared_except(&referenced, newest)
     }
 }

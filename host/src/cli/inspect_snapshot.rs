@@ -66,6 +66,7 @@ fn describe(manifest: &Manifest, storage: &dyn CheckpointStorage) -> Result<Stri
         "{kind} {} of job `{}` (format {}{eddy}{max_parallelism}), completed at {} ms since the epoch",
         manifest.id, manifest.job, manifest.format_version, manifest.completed_at
     );
+    let (file_sizes, shared_sizes) = (sizes(&manifest.files), sizes(&manifest.shared));
     let mut uids: Vec<&str> = manifest.operators.iter().map(|o| o.uid.as_str()).collect();
     uids.dedup();
     for uid in uids {
@@ -84,12 +85,12 @@ fn describe(manifest: &Manifest, storage: &dyn CheckpointStorage) -> Result<Stri
             bytes += file.bytes;
             // Native files (incremental checkpoints) count with their state.
             for native in part.native.iter().flat_map(|n| &n.files) {
-                let list = if native.shared {
-                    &manifest.shared
+                let sizes = if native.shared {
+                    &shared_sizes
                 } else {
-                    &manifest.files
+                    &file_sizes
                 };
-                bytes += (list.iter().find(|f| f.path == native.path)).map_or(0, |f| f.bytes);
+                bytes += sizes.get(native.path.as_str()).copied().unwrap_or(0);
             }
             let mut restored = RestoredOperatorState::default();
             read_operator_part(
@@ -99,6 +100,7 @@ fn describe(manifest: &Manifest, storage: &dyn CheckpointStorage) -> Result<Stri
                 &all,
                 part.subtask == 0,
                 NativeRestore::ReadAsEntries,
+                &std::env::temp_dir(),
                 &mut restored,
             )?;
             for entry in restored.entries {
@@ -175,4 +177,9 @@ fn describe(manifest: &Manifest, storage: &dyn CheckpointStorage) -> Result<Stri
         );
     }
     Ok(text)
+}
+
+/// Bytes of each file, by path.
+fn sizes(files: &[crate::checkpoint::StateFile]) -> std::collections::HashMap<&str, u64> {
+    files.iter().map(|f| (f.path.as_str(), f.bytes)).collect()
 }

@@ -572,6 +572,7 @@ impl Attempt<'_> {
             restore: restore.map(|(manifest, storage)| RestoreSource {
                 manifest,
                 storage: storage.clone(),
+                scratch: scratch.clone(),
             }),
             committers: self.committers,
         };

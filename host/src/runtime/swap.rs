@@ -16,9 +16,7 @@ use crate::checkpoint::coordinator::PreparedSwapParts;
 use crate::checkpoint::{FunctionRecord, StateRecord};
 use crate::job::Job;
 use crate::state::StateKind;
-use crate::wasm::versions::{
-    DroppedState, HeldState, StateChange, Takeover, check_compatibility, kind_name,
-};
+use crate::wasm::versions::{DroppedState, HeldState, StateChange, Takeover, check_compatibility};
 use crate::wasm::{
     FunctionDescriptor, GuestEngine, GuestInstance, GuestModule, GuestTag, function_kind_name,
     function_kind_of,
@@ -152,7 +150,7 @@ pub fn state_records(descriptor: &FunctionDescriptor) -> Vec<StateRecord> {
         .iter()
         .map(|s| StateRecord {
             name: s.name.clone(),
-            kind: kind_name(s.kind).to_string(),
+            kind: s.kind.name().to_string(),
             ttl_ms: s.ttl.map(|t| t.millis),
             version: s.version,
         })

@@ -118,7 +118,7 @@ impl JobStateBackend {
                 )
                 .with_context(|| {
                     format!(
-                        "operator `{operator}`: cannot open its RocksDB state from the checkpoint's files in {}",
+                        "operator `{operator}`: cannot open its RocksDB state on the checkpoint's files (copied below {})",
                         shared.dir.display()
                     )
                 })?;

@@ -119,8 +119,8 @@ pub fn check_compatibility(
         if before.kind != state.kind {
             return Err(refuse(format!(
                 "it is a {} state in {held_by} and a {} state in {new_by}; a state's kind cannot change (give the new state another name)",
-                kind_name(before.kind),
-                kind_name(state.kind)
+                before.kind.name(),
+                state.kind.name()
             )));
         }
         let change = match state.version.cmp(&before.version) {
@@ -171,7 +171,7 @@ pub fn check_compatibility(
                     state: before.name.clone(),
                     reason: format!(
                         "{held_by} has this {} state and {new_by} no longer declares it; its contents would be lost (allow that with {})",
-                        kind_name(before.kind),
+                        before.kind.name(),
                         takeover.allow_dropped()
                     ),
                 });
@@ -198,11 +198,6 @@ fn migrates_from_text(versions: &[u32]) -> String {
         let list: Vec<String> = versions.iter().map(u32::to_string).collect();
         format!("it migrates from {}", list.join(", "))
     }
-}
-
-/// How manifests and messages name a state kind.
-pub fn kind_name(kind: StateKind) -> &'static str {
-    kind.name()
 }
 
 /// The name the backend stores version `version` of state `name` under:

@@ -38,7 +38,7 @@ use crate::runtime::metrics::{JobMetrics, NodeMetrics, NodeRole};
 use crate::runtime::operator::Operator;
 use crate::runtime::source_task::{RecordDecoder, SourceTask};
 use crate::runtime::task::{Chain, ChainNode, ChainSink, InboxTask, Target};
-use crate::state::{JobStateBackend, KeyGroupRange, StateBackend, StateError};
+use crate::state::{JobStateBackend, KeyGroupRange, StateBackend, StateDescriptor, StateError};
 use crate::time::watermark::NO_WATERMARK;
 use crate::time::{InputWatermarks, SourceWatermarks};
 use crate::wasm::{GuestInstance, GuestModule, GuestTag};
@@ -437,7 +437,10 @@ impl Wiring<'_> {
             // database opens on them.
             let native = restore
                 .filter(|_| self.state_backend.opens_native_files())
-                .and_then(|r| Some((r, native_database(r, &def.uid, &range)?)));
+                .and_then(|r| Some((r, native_database(r, &def.uid, &range)?)))
+                .filter(|(_, files)| {
+                    native_files_fit(files, &declared_storages(self.modules.operator(&def.uid)))
+                });
             let opened_native = Cell::new(false);
             let mut op = self.instantiate(
                 def,
@@ -455,7 +458,7 @@ impl Wiring<'_> {
                 let mut state = restore_operator(restore, &def.uid, subtask, &range, native)
                     .with_context(context)?;
                 if let Some(module) = self.modules.operator(&def.uid) {
-                    drop_undeclared_states(&mut state, &module.descriptor);
+                    drop_undeclared_states(&mut state, module);
                 }
                 op.restore_state(state).with_context(context)?;
             }
@@ -734,15 +737,42 @@ impl Wiring<'_> {
 /// Leave out entries of states that `descriptor` does not declare (in any
 /// version it reads): states a swap or restore was allowed to drop. The
 /// host's own states (`eddy.*`) stay.
+/// Whether a database opened on `native` holds just what the operator's
+/// function declares now, as it declares it: every state the checkpoint
+/// lists is the host's own (`eddy.`) or a storage of a declared state,
+/// with the same kind, and with a time-to-live if and only if it had one.
+/// Otherwise (a state dropped, its kind or time-to-live changed) the files
+/// are read as entries, through the checks and filters of a logical restore.
+fn native_files_fit(native: &NativeCheckpoint, declared: &[StateDescriptor]) -> bool {
+    native.database.states.iter().all(|state| {
+        state.name.starts_with("eddy.")
+            || declared.iter().any(|d| {
+                d.name == state.name
+                    && d.kind.name() == state.kind
+                    && d.ttl.is_some() == state.ttl_ms.is_some()
+            })
+    })
+}
+
+/// What the backend stores for the states `module` declares: each
+/// state's current storage and those of its older versions (none without
+/// a module).
+fn declared_storages(module: Option<&GuestModule>) -> Vec<StateDescriptor> {
+    let states = module.into_iter().flat_map(|m| &m.descriptor.states);
+    states
+        .flat_map(|s| {
+            let older = s.older_storages().into_iter().map(|(_, d)| d);
+            std::iter::once(s.storage()).chain(older)
+        })
+        .collect()
+}
+
 fn drop_undeclared_states(
     state: &mut crate::snapshot::RestoredOperatorState,
-    descriptor: &crate::wasm::FunctionDescriptor,
+    module: &GuestModule,
 ) {
-    let declared: std::collections::HashSet<String> = (descriptor.states.iter())
-        .flat_map(|s| {
-            let older = s.older_storages().into_iter().map(|(_, d)| d.name);
-            std::iter::once(s.storage().name).chain(older)
-        })
+    let declared: std::collections::HashSet<String> = (declared_storages(Some(module)).into_iter())
+        .map(|d| d.name)
         .collect();
     let before = state.entries.len();
     state
@@ -753,5 +783,64 @@ fn drop_undeclared_states(
             "{} entries of states the function no longer declares were not restored",
             before - state.entries.len()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{NativeDatabase, NativeState};
+    use crate::state::{StateKind, StateTtl, TtlUpdate};
+
+    fn checkpoint(states: &[(&str, &str, Option<u64>)]) -> NativeCheckpoint {
+        NativeCheckpoint {
+            database: NativeDatabase {
+                lineage: "l".into(),
+                states: (states.iter())
+                    .map(|&(name, kind, ttl_ms)| NativeState {
+                        name: name.into(),
+                        kind: kind.into(),
+                        ttl_ms,
+                    })
+                    .collect(),
+            },
+            files: Vec::new(),
+        }
+    }
+
+    fn declared(name: &str, kind: StateKind, ttl: Option<u64>) -> StateDescriptor {
+        StateDescriptor {
+            name: name.into(),
+            kind,
+            ttl: ttl.map(|millis| StateTtl {
+                millis,
+                update: TtlUpdate::OnCreateAndWrite,
+            }),
+        }
+    }
+
+    #[test]
+    fn native_files_are_opened_only_when_they_hold_what_the_function_declares_as_it_declares_it() {
+        let host_states = checkpoint(&[("eddy.window-contents", "value", None)]);
+        assert!(native_files_fit(&host_states, &[]));
+        let count = checkpoint(&[("count", "value", Some(1000))]);
+        // A time-to-live of another length is the same to RocksDB.
+        assert!(native_files_fit(
+            &count,
+            &[declared("count", StateKind::Value, Some(5))]
+        ));
+        for (why, now) in [
+            (
+                "another kind",
+                declared("count", StateKind::Map, Some(1000)),
+            ),
+            ("no time-to-live", declared("count", StateKind::Value, None)),
+            (
+                "not declared",
+                declared("other", StateKind::Value, Some(1000)),
+            ),
+        ] {
+            assert!(!native_files_fit(&count, &[now]), "{why}");
+        }
     }
 }

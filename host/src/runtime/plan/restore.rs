@@ -1,6 +1,7 @@
 //! Restoring a run from a checkpoint: source readers rewound to their
 //! positions, operator subtasks given the state of their key groups.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -17,6 +18,9 @@ use crate::time::SourceWatermarks;
 pub struct RestoreSource<'a> {
     pub manifest: &'a Manifest,
     pub storage: Arc<dyn CheckpointStorage>,
+    /// Where native files read as entries are copied to first (the run's
+    /// scratch folder, beside the state it restores into).
+    pub scratch: PathBuf,
 }
 
 /// Rewind a source subtask's reader to where checkpoint `restore` has it,
@@ -120,6 +124,7 @@ pub(super) fn restore_operator(
             range,
             with_broadcast,
             native,
+            &restore.scratch,
             &mut state,
         )
         .with_context(|| format!("checkpoint {}: state file {}", manifest.id, part.file))?;

@@ -285,20 +285,45 @@ impl RocksDbStateBackend {
         database: &NativeDatabase,
         fill: impl FnOnce(&Path) -> Result<(), StateError>,
     ) -> Result<Self, StateError> {
+        let restored = native_descriptors(database)?;
         let path = Self::fresh_dir(shared, operator, subtask)?;
-        fill(&path)?;
+        let opened = Self::open_on_files(&path, shared, &restored, fill);
+        let (db, options) = opened.inspect_err(|_| {
+            // The copy of the state is worth nothing now.
+            let _ = std::fs::remove_dir_all(&path);
+        })?;
+        Ok(Self::new(
+            shared,
+            operator,
+            range,
+            db,
+            path,
+            options,
+            database.lineage.clone(),
+            restored,
+        ))
+    }
+
+    /// Put the files into `path` with `fill` and open the database there,
+    /// every column family with the options of its state in `restored`.
+    fn open_on_files(
+        path: &Path,
+        shared: &RocksDbShared,
+        restored: &[StateDescriptor],
+        fill: impl FnOnce(&Path) -> Result<(), StateError>,
+    ) -> Result<(Db, ColumnOptions), StateError> {
+        fill(path)?;
         let options = ColumnOptions::new(shared);
         let db_options = options.db_options(shared);
-        let families = Db::list_cf(&db_options, &path).map_err(|e| {
+        let families = Db::list_cf(&db_options, path).map_err(|e| {
             StateError::Storage(format!(
                 "the restored RocksDB files in {} cannot be opened: {e}",
                 path.display()
             ))
         })?;
-        let restored = native_descriptors(database)?;
         let db = Db::open_cf_with_opts(
             &db_options,
-            &path,
+            path,
             families.iter().map(|name| {
                 let family = match restored.iter().find(|d| &d.name == name) {
                     Some(descriptor) => options.for_state(descriptor),
@@ -319,16 +344,7 @@ impl RocksDbStateBackend {
                 db.drop_cf(name).map_err(rocks)?;
             }
         }
-        Ok(Self::new(
-            shared,
-            operator,
-            range,
-            db,
-            path,
-            options,
-            database.lineage.clone(),
-            restored,
-        ))
+        Ok((db, options))
     }
 
     /// The folder of subtask `subtask` of `operator`, emptied.
@@ -582,6 +598,17 @@ impl StateBackend for RocksDbStateBackend {
             self.db()
                 .create_cf(&descriptor.name, &self.options.for_state(descriptor))
                 .map_err(rocks)?;
+        } else if let Some(restored) = (self.restored_states.iter())
+            .find(|d| d.name == descriptor.name && d.kind != descriptor.kind)
+        {
+            // The runtime reads such files as entries instead
+            // (`plan::build`); this guards the backend on its own.
+            return Err(StateError::RestoredKind {
+                operator: self.operator.clone(),
+                name: descriptor.name.clone(),
+                declared: descriptor.kind,
+                stored: restored.kind,
+            });
         } else if let Some(restored) = (self.restored_states.iter())
             .find(|d| d.name == descriptor.name)
             .filter(|d| d.ttl.is_some() != descriptor.ttl.is_some())
