@@ -867,6 +867,34 @@ fn an_incremental_checkpoint_restores_at_another_parallelism_and_into_the_memory
     }
 }
 
+#[test]
+fn a_damaged_shared_file_of_an_incremental_checkpoint_is_refused_naming_it() {
+    let scratch = Scratch::new();
+    write_input(&scratch, INPUT_LINES);
+    let extra = incremental_rocksdb(&scratch, 2);
+    let job = harness_job(&scratch, "incremental-damaged", &extra, None);
+    kill_once_a_checkpoint_is_complete(&scratch, &job);
+    let dir = scratch.path("checkpoints");
+    let newest = newest_complete_checkpoint(&dir).unwrap();
+    let (path, bytes) = shared_files(&manifests(&dir)[&newest])
+        .into_iter()
+        .max_by_key(|(_, bytes)| *bytes)
+        .expect("the checkpoint refers to shared files");
+    // Same size, other bytes: only the checksum tells.
+    std::fs::write(dir.join("shared").join(&path), vec![0u8; bytes as usize]).unwrap();
+    let file = job.file_name().unwrap().to_str().unwrap();
+    let out = eddy_within(
+        &["run", "--quiet", file, "--from-checkpoint", "latest"],
+        scratch.dir.path(),
+        None,
+        Duration::from_secs(120),
+    )
+    .failure();
+    out.stderr_has(&[
+        &format!("checkpoint {newest}: state file shared/{path} is damaged (its contents do not match the manifest's checksum)"),
+    ]);
+}
+
 /// Run `job` in `scratch` and kill it (SIGKILL) as soon as a checkpoint
 /// with operator state is complete; fails if the job ended first.
 fn kill_once_a_checkpoint_is_complete(scratch: &Scratch, job: &Path) {

@@ -705,6 +705,18 @@ mod tests {
         let copy = local.path().join("copy");
         storage.copy_out(3, &third.shared[1], true, &copy).unwrap();
         assert_eq!(fs::read_to_string(&copy).unwrap(), "sst 4.sst");
+        // Same size, other bytes: caught when copied out.
+        let on_disk = dir.path().join("shared").join(&third.shared[1].path);
+        fs::write(&on_disk, "sst 9.sst").unwrap();
+        assert_eq!(
+            (storage.copy_out(3, &third.shared[1], true, &copy))
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "checkpoint 3: state file shared/{} is damaged (its contents do not match the manifest's checksum)",
+                third.shared[1].path
+            )
+        );
         fs::remove_file(dir.path().join("shared").join(&third.shared[1].path)).unwrap();
         assert_eq!(
             storage.verified_manifest(3, JOB).unwrap_err().to_string(),
