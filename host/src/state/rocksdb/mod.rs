@@ -849,7 +849,6 @@ impl StateBackend for RocksDbStateBackend {
             .map_err(rocks)?;
         Ok(Box::new(RocksDbCheckpoint {
             dir: dir.to_path_buf(),
-            states: self.states.clone(),
             database: NativeDatabase {
                 lineage: self.lineage.clone(),
                 states: (self.states.iter())

@@ -25,18 +25,16 @@ use crate::wasm::layout::split_length_prefixed;
 #[derive(Debug)]
 pub(crate) struct RocksDbCheckpoint {
     pub(crate) dir: PathBuf,
-    /// The states registered when it was taken: the column families to
-    /// read and how (a list's values are merged, a map's keys grouped),
-    /// since the checkpoint itself does not say what kind each state is.
-    pub(crate) states: Vec<StateDescriptor>,
-    /// The same states, and the database's lineage, as a checkpoint keeps them.
+    /// The database's lineage and the states registered when it was taken:
+    /// the column families to read and how (a list's values are merged, a
+    /// map's keys grouped), since the checkpoint itself does not say what
+    /// kind each state is.
     pub(crate) database: NativeDatabase,
 }
 
 impl KeyedStateSnapshot for RocksDbCheckpoint {
     fn read_into(self: Box<Self>, sink: &mut dyn SnapshotSink) -> Result<(), SnapshotError> {
-        let RocksDbCheckpoint { dir, states, .. } = *self;
-        RocksDbCheckpointReader::open(&dir, states)?.read_into(sink)
+        read_native_files(&self.dir, &self.database, sink)
     }
 
     fn scratch_dir(&self) -> Option<&Path> {
