@@ -15,6 +15,7 @@ pub mod features;
 pub mod job;
 pub mod operators;
 pub mod runtime;
+pub mod serve;
 pub mod snapshot;
 pub mod state;
 pub mod time;

@@ -324,34 +324,8 @@ fn request(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, Value) {
-    let url = format!("http://{}{path}", entry["address"].as_str().unwrap());
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let response = match method {
-        "GET" => {
-            let mut request = agent.get(&url);
-            if let Some(token) = token {
-                request = request.header("Authorization", &format!("Bearer {token}"));
-            }
-            request.call()
-        }
-        _ => {
-            let mut request = agent.post(&url).header("Content-Type", "application/json");
-            if let Some(token) = token {
-                request = request.header("Authorization", &format!("Bearer {token}"));
-            }
-            request.send(body.unwrap_or("{}"))
-        }
-    };
-    let mut response = response.expect("the control API answers");
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    let address = entry["address"].as_str().unwrap();
+    common::server::request(address, method, path, token, body)
 }
 
 /// The fields `schema` requires, following one `$ref`.
@@ -467,6 +441,13 @@ fn the_control_api_needs_the_token_and_answers_as_its_openapi_description_says()
         answer
     };
     check("GET", "/v1/jobs", "/v1/jobs", None, 200);
+    // A single run takes no jobs or modules: that is `eddy serve`'s.
+    let refused = check("POST", "/v1/jobs", "/v1/jobs", Some("{}"), 405);
+    assert!(
+        refused["error"].as_str().unwrap().contains("eddy serve"),
+        "{refused}"
+    );
+    check("POST", "/v1/modules", "/v1/modules", Some("{}"), 405);
     // The run registers before it has planned its tasks.
     let started = Instant::now();
     let details = loop {

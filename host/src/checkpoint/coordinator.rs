@@ -43,6 +43,41 @@ pub struct CheckpointStats {
     pub longest_pause: Duration,
     /// The longest alignment, over all checkpoints of the run.
     pub longest_alignment: Duration,
+    /// The latest barriers (checkpoints, savepoints, swaps), oldest first,
+    /// at most [`HISTORY_LENGTH`] (Flink's checkpoint history).
+    pub history: std::collections::VecDeque<BarrierRecord>,
+}
+
+/// How many barriers [`CheckpointStats::history`] keeps.
+pub const HISTORY_LENGTH: usize = 100;
+
+/// One checkpoint, savepoint or swap barrier of a job, for its history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BarrierRecord {
+    pub id: u64,
+    /// `checkpoint`, `savepoint` or `swap`.
+    pub kind: String,
+    /// Why it was abandoned; `None` when it completed.
+    pub failure: Option<String>,
+    /// When it started, in ms since the Unix epoch.
+    pub started_at: i64,
+    pub duration_ms: u64,
+    /// Bytes of state it holds (completed ones).
+    pub bytes: u64,
+    /// Bytes written for it (less than `bytes` when incremental).
+    pub written_bytes: u64,
+    /// Longest alignment and longest snapshot pause of any task.
+    pub alignment_ms: u64,
+    pub pause_ms: u64,
+}
+
+impl CheckpointStats {
+    fn remember(&mut self, record: BarrierRecord) {
+        if self.history.len() == HISTORY_LENGTH {
+            self.history.pop_front();
+        }
+        self.history.push_back(record);
+    }
 }
 
 /// Figures of one completed checkpoint.
@@ -210,6 +245,24 @@ struct InFlight {
     sinks: Vec<SinkCommit>,
     alignment: Duration,
     pause: Duration,
+}
+
+impl InFlight {
+    /// Its history entry so far (no bytes), with `failure` if abandoned.
+    fn record(&self, failure: Option<String>) -> BarrierRecord {
+        let elapsed = self.started.elapsed();
+        BarrierRecord {
+            id: self.id,
+            kind: self.kind.name().to_string(),
+            failure,
+            started_at: processing_time_now() - elapsed.as_millis() as i64,
+            duration_ms: elapsed.as_millis() as u64,
+            bytes: 0,
+            written_bytes: 0,
+            alignment_ms: self.alignment.as_millis() as u64,
+            pause_ms: self.pause.as_millis() as u64,
+        }
+    }
 }
 
 /// Starts, collects and completes the checkpoints of one run.
@@ -728,6 +781,11 @@ impl Coordinator {
         let flight = self.in_flight.take().expect("a checkpoint in flight");
         let now = Instant::now();
         let duration_ms = now.duration_since(flight.started).as_millis() as u64;
+        self.stats().remember(BarrierRecord {
+            bytes,
+            written_bytes,
+            ..flight.record(None)
+        });
         match flight.reply {
             Reply::Savepoint(reply) => {
                 let stops = flight.kind == BarrierKind::Savepoint(AfterSavepoint::Stop);
@@ -857,12 +915,10 @@ impl Coordinator {
         let Some(flight) = self.in_flight.take() else {
             return;
         };
-        let what = match flight.kind {
-            BarrierKind::Checkpoint => "checkpoint",
-            BarrierKind::Savepoint(_) => "savepoint",
-            BarrierKind::Swap(_) => "swap",
-        };
+        let what = flight.kind.name();
         tracing::info!("{what} {} abandoned: {reason}", flight.id);
+        self.stats()
+            .remember(flight.record(Some(reason.to_string())));
         if let Some(storage) = &flight.storage
             && let Err(error) = storage.discard(flight.id)
         {

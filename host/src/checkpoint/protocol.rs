@@ -29,6 +29,17 @@ pub enum BarrierKind {
     Swap(SwapDurability),
 }
 
+impl BarrierKind {
+    /// `checkpoint`, `savepoint` or `swap`, in messages and histories.
+    pub fn name(self) -> &'static str {
+        match self {
+            BarrierKind::Checkpoint => "checkpoint",
+            BarrierKind::Savepoint(_) => "savepoint",
+            BarrierKind::Swap(_) => "swap",
+        }
+    }
+}
+
 /// Whether a swap's barrier is also a checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SwapDurability {

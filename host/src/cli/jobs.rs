@@ -3,17 +3,20 @@
 //! a run in the run directory and talk to it (Flink's `flink list`,
 //! `flink savepoint`, `flink stop --savepointPath`, `flink cancel`).
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::control::api::{JobSummary, SavepointBody, SwapBody};
-use crate::control::client::ControlClient;
+use crate::control::api::{JobSummary, SavepointBody, SubmitBody, SwapBody};
+use crate::control::client::{ControlClient, ServerClient};
+use crate::control::jobs::{ControlledJob, JobTable};
+use crate::control::random_hex;
 use crate::control::registry::{self, Registration, RunEntry};
-use crate::control::server::{ControlServer, ControlledJob};
-use crate::job::Job;
+use crate::control::server::ControlServer;
+use crate::job::{GuestFiles, Job, parse_job_with_guest_files};
 use crate::runtime::RunningJob;
+use crate::runtime::handle::JobPhase;
 
 /// Where a run's control API may listen.
 #[derive(Debug, Clone, Copy)]
@@ -58,15 +61,12 @@ pub fn serve_control(
         job_file: job_file.clone(),
         pid: std::process::id(),
     };
-    let server = ControlServer::start(
-        bind.0,
-        token.clone(),
-        vec![ControlledJob {
-            summary,
-            handle: running.handle(),
-            savepoint_dir: savepoint_dir.clone(),
-        }],
-    )?;
+    let jobs = JobTable::new(vec![ControlledJob {
+        summary,
+        handle: running.handle(),
+        savepoint_dir: savepoint_dir.clone(),
+    }]);
+    let server = ControlServer::start(bind.0, token.clone(), jobs, None)?;
     let entry = RunEntry {
         id: id.clone(),
         name: job.name.clone(),
@@ -92,30 +92,120 @@ pub fn serve_control(
     })
 }
 
-/// `count` random bytes as hex, from the operating system.
-fn random_hex(count: usize) -> Result<String> {
-    let mut bytes = vec![0u8; count];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    Ok(hex::encode(bytes))
+/// Which server the verbs talk to: by default the runs and servers on
+/// this machine (found in the run directory); `--server` names one.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServerArgs {
+    /// The control API of an `eddy serve` (`http://HOST:PORT`).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// The server's token (default: $EDDY_TOKEN, else that of the server
+    /// on this machine at that address; `eddy serve` keeps it in
+    /// `<dir>/token`).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+}
+
+/// The base URL `http://host:port` of what the user wrote as `--server`.
+fn server_url(server: &str) -> String {
+    let server = server.trim_end_matches('/');
+    if server.contains("://") {
+        server.to_string()
+    } else {
+        format!("http://{server}")
+    }
+}
+
+/// A client of the server `args` names, or of the one server on this machine.
+fn server_client(args: &ServerArgs) -> Result<ServerClient> {
+    let servers = registry::live_servers(&registry::run_dir())?;
+    let Some(server) = &args.server else {
+        return match servers.as_slice() {
+            [one] => Ok(ServerClient::new(&one.url(), one.token.clone())),
+            [] => bail!(
+                "no `eddy serve` is running on this machine (for this user): start one, or name one with --server URL"
+            ),
+            many => bail!(
+                "{} servers run on this machine ({}): name one with --server URL",
+                many.len(),
+                many.iter().map(|s| s.url()).collect::<Vec<_>>().join(", ")
+            ),
+        };
+    };
+    let url = server_url(server);
+    let token = (args.token.clone())
+        .or_else(|| std::env::var("EDDY_TOKEN").ok().filter(|t| !t.is_empty()))
+        .or_else(|| {
+            (servers.iter())
+                .find(|s| s.url() == url)
+                .map(|s| s.token.clone())
+        });
+    match token {
+        Some(token) => Ok(ServerClient::new(&url, token)),
+        None => bail!(
+            "no token for the server at {url}: pass --token or set EDDY_TOKEN (the server keeps it in `<dir>/token`)"
+        ),
+    }
+}
+
+/// The run entries of the jobs of the server `args` names.
+fn server_runs(args: &ServerArgs) -> Result<(ServerClient, Vec<(RunEntry, JobPhase)>)> {
+    let client = server_client(args)?;
+    let address = (client.url().trim_start_matches("http://"))
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .with_context(|| format!("`{}` is not a host:port", client.url()))?;
+    let runs = (client.jobs()?.into_iter())
+        .map(|listing| {
+            let run = RunEntry {
+                id: listing.summary.id,
+                name: listing.summary.name,
+                pid: listing.summary.pid,
+                process_start: 0,
+                address,
+                token: client.token().to_string(),
+                job_file: listing.summary.job_file,
+                savepoint_dir: PathBuf::new(),
+            };
+            (run, listing.phase)
+        })
+        .collect();
+    Ok((client, runs))
 }
 
 /// `eddy list`.
-pub fn list() -> Result<()> {
-    let runs = registry::live_runs(&registry::run_dir())?;
+pub fn list(args: &ServerArgs) -> Result<()> {
+    let runs: Vec<(RunEntry, Option<JobPhase>)> = if args.server.is_some() {
+        let (_, runs) = server_runs(args)?;
+        runs.into_iter()
+            .map(|(run, phase)| (run, Some(phase)))
+            .collect()
+    } else {
+        let runs = registry::live_runs(&registry::run_dir())?;
+        runs.into_iter().map(|run| (run, None)).collect()
+    };
     if runs.is_empty() {
         println!("no jobs are running");
         return Ok(());
     }
     println!(
-        "{:<32}  {:<24} {:>8}  {:<22} JOB FILE",
-        "ID", "NAME", "PID", "CONTROL"
+        "{:<32}  {:<24} {:>8}  {:<10} {:<22} JOB FILE",
+        "ID", "NAME", "PID", "PHASE", "CONTROL"
     );
-    for run in runs {
+    for (run, phase) in runs {
+        let phase = phase.map_or("running".to_string(), |p| {
+            serde_json::to_value(p)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        });
         println!(
-            "{:<32}  {:<24} {:>8}  {:<22} {}",
+            "{:<32}  {:<24} {:>8}  {:<10} {:<22} {}",
             run.id,
             run.name,
             run.pid,
+            phase,
             run.address,
             run.job_file.display()
         );
@@ -123,16 +213,71 @@ pub fn list() -> Result<()> {
     Ok(())
 }
 
-fn client(wanted: &str) -> Result<ControlClient> {
-    Ok(ControlClient::new(registry::find_run(
-        &registry::run_dir(),
-        wanted,
-    )?))
+/// The client of the job `wanted` names: on the server `args` names, or
+/// among the runs on this machine.
+fn client(wanted: &str, args: &ServerArgs) -> Result<ControlClient> {
+    if args.server.is_none() {
+        return Ok(ControlClient::new(registry::find_run(
+            &registry::run_dir(),
+            wanted,
+        )?));
+    }
+    let (server, runs) = server_runs(args)?;
+    if runs.is_empty() {
+        bail!("the server at {} runs no jobs", server.url());
+    }
+    let runs = runs.into_iter().map(|(run, _)| run).collect();
+    Ok(ControlClient::new(registry::pick_run(runs, wanted)?))
+}
+
+/// `eddy deploy JOB.toml`: check the job file here, upload its guest
+/// components, and have the server run it.
+pub fn deploy(
+    path: &Path,
+    args: &ServerArgs,
+    from_savepoint: Option<&Path>,
+    allow_non_restored_state: bool,
+) -> Result<()> {
+    let job_file = std::path::absolute(path).context("no working directory")?;
+    let text = std::fs::read_to_string(&job_file)
+        .with_context(|| format!("cannot read job file {}", job_file.display()))?;
+    // Check it here first, so mistakes point at the file the user has.
+    let (job, found) = parse_job_with_guest_files(&text, &job_file, &GuestFiles::default())?;
+    let client = server_client(args)?;
+    let mut modules = std::collections::BTreeMap::new();
+    for (written, file) in found.0 {
+        let bytes = std::fs::read(&file)
+            .with_context(|| format!("cannot read module {}", file.display()))?;
+        let uploaded = client
+            .upload_module(&bytes)
+            .with_context(|| format!("cannot upload module `{written}` ({})", file.display()))?;
+        modules.insert(written, uploaded.sha256);
+    }
+    let summary = client.submit(&SubmitBody {
+        job: Some(text),
+        job_file: None,
+        base_dir: job_file.parent().map(Path::to_path_buf),
+        modules,
+        from_savepoint: from_savepoint
+            .map(std::path::absolute)
+            .transpose()
+            .context("no working directory")?,
+        allow_non_restored_state,
+    })?;
+    println!("{}", summary.id);
+    eprintln!(
+        "job `{}` is running on {}: id {} (eddy status {})",
+        job.name,
+        client.url(),
+        summary.id,
+        &summary.id[..8.min(summary.id.len())]
+    );
+    Ok(())
 }
 
 /// `eddy status JOB`.
-pub fn status(wanted: &str) -> Result<()> {
-    let client = client(wanted)?;
+pub fn status(wanted: &str, args: &ServerArgs) -> Result<()> {
+    let client = client(wanted, args)?;
     let details = client.details()?;
     let status = &details.status;
     println!(
@@ -201,8 +346,8 @@ pub fn status(wanted: &str) -> Result<()> {
 }
 
 /// `eddy savepoint JOB [DIR]` and `eddy stop JOB --savepoint [DIR]`.
-pub fn savepoint(wanted: &str, dir: Option<&Path>, stop: bool) -> Result<()> {
-    let client = client(wanted)?;
+pub fn savepoint(wanted: &str, dir: Option<&Path>, stop: bool, args: &ServerArgs) -> Result<()> {
+    let client = client(wanted, args)?;
     let dir: Option<PathBuf> = dir
         .map(std::path::absolute)
         .transpose()
@@ -232,12 +377,25 @@ pub fn swap(
     module: &Path,
     config: Option<String>,
     allow_dropped_state: bool,
+    args: &ServerArgs,
 ) -> Result<()> {
-    let client = client(wanted)?;
+    let client = client(wanted, args)?;
     let module = std::path::absolute(module).context("no working directory")?;
+    // A server named by URL may be on another machine: upload the module.
+    let (module, module_sha256) = if args.server.is_some() {
+        let bytes = std::fs::read(&module)
+            .with_context(|| format!("cannot read module {}", module.display()))?;
+        let uploaded = server_client(args)?
+            .upload_module(&bytes)
+            .with_context(|| format!("cannot upload module {}", module.display()))?;
+        (None, Some(uploaded.sha256))
+    } else {
+        (Some(module), None)
+    };
     let report = client.swap(&SwapBody {
         operator,
         module,
+        module_sha256,
         config,
         allow_dropped_state,
     })?;
@@ -281,8 +439,8 @@ fn short(sha256: &str) -> &str {
 }
 
 /// `eddy cancel JOB`.
-pub fn cancel(wanted: &str) -> Result<()> {
-    let client = client(wanted)?;
+pub fn cancel(wanted: &str, args: &ServerArgs) -> Result<()> {
+    let client = client(wanted, args)?;
     client.cancel()?;
     eprintln!(
         "job `{}` ({}) is cancelling",

@@ -62,12 +62,52 @@ pub enum Command {
         #[arg(long)]
         allow_remote_control: bool,
     },
-    /// List the jobs running on this machine for this user.
-    List,
+    /// Run a long-lived server for several jobs (Flink's session cluster on
+    /// one machine): the control API and `/metrics`. Jobs it was running
+    /// resume from their latest checkpoints when it starts again.
+    Serve {
+        /// Where the control API listens.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
+        bind: std::net::SocketAddr,
+        /// The server's directory: its token, uploaded modules, and the
+        /// jobs it runs (kept across restarts).
+        #[arg(long, value_name = "DIR", default_value = "eddy-server")]
+        dir: PathBuf,
+        /// Allow `--bind` on an address other than loopback (requests
+        /// still need the server's token).
+        #[arg(long)]
+        allow_remote: bool,
+        /// The largest guest component an upload may be.
+        #[arg(long, value_name = "SIZE", default_value = "64MiB")]
+        max_module_size: bytesize::ByteSize,
+    },
+    /// Run a job file on `eddy serve`: its guest components are uploaded,
+    /// and its relative paths resolve against its folder on the server's
+    /// machine.
+    Deploy {
+        /// The job file (TOML).
+        job: PathBuf,
+        #[command(flatten)]
+        server: jobs::ServerArgs,
+        /// Start from a savepoint folder on the server's machine.
+        #[arg(long, value_name = "PATH")]
+        from_savepoint: Option<PathBuf>,
+        /// Start even if the savepoint holds state of operators the job no
+        /// longer has (that state is dropped).
+        #[arg(long)]
+        allow_non_restored_state: bool,
+    },
+    /// List the jobs running on this machine for this user (or on a server).
+    List {
+        #[command(flatten)]
+        server: jobs::ServerArgs,
+    },
     /// Show a running job's state, counters and checkpoints.
     Status {
         /// A job id, a unique prefix of one, or a job name.
         job: String,
+        #[command(flatten)]
+        server: jobs::ServerArgs,
     },
     /// Take a savepoint of a running job; the job keeps running.
     Savepoint {
@@ -76,6 +116,8 @@ pub enum Command {
         /// Folder the savepoint's own folder goes into (default: the
         /// run's `savepoints` folder).
         dir: Option<PathBuf>,
+        #[command(flatten)]
+        server: jobs::ServerArgs,
     },
     /// Stop a running job with a final savepoint: sources stop, sinks
     /// commit what the savepoint holds, and the run exits 0.
@@ -88,6 +130,8 @@ pub enum Command {
         savepoint: bool,
         /// Folder the savepoint's own folder goes into.
         dir: Option<PathBuf>,
+        #[command(flatten)]
+        server: jobs::ServerArgs,
     },
     /// Replace the guest function of one operator of a running job with a
     /// new module, at a barrier, keeping its state: records before the
@@ -108,11 +152,15 @@ pub enum Command {
         /// longer declares.
         #[arg(long)]
         allow_dropped_state: bool,
+        #[command(flatten)]
+        server: jobs::ServerArgs,
     },
     /// Cancel a running job at once; nothing more is committed.
     Cancel {
         /// A job id, a unique prefix of one, or a job name.
         job: String,
+        #[command(flatten)]
+        server: jobs::ServerArgs,
     },
     /// Check a job file and every module it names, without running anything.
     Validate {
@@ -192,20 +240,45 @@ fn execute(command: Command) -> Result<()> {
             };
             run(&job, quiet, options, control)
         }
-        Command::List => jobs::list(),
-        Command::Status { job } => jobs::status(&job),
-        Command::Savepoint { job, dir } => jobs::savepoint(&job, dir.as_deref(), false),
+        Command::Serve {
+            bind,
+            dir,
+            allow_remote,
+            max_module_size,
+        } => crate::serve::serve(&crate::serve::ServeOptions {
+            bind,
+            dir,
+            allow_remote,
+            max_module_bytes: max_module_size.as_u64().try_into().unwrap_or(usize::MAX),
+        }),
+        Command::Deploy {
+            job,
+            server,
+            from_savepoint,
+            allow_non_restored_state,
+        } => jobs::deploy(
+            &job,
+            &server,
+            from_savepoint.as_deref(),
+            allow_non_restored_state,
+        ),
+        Command::List { server } => jobs::list(&server),
+        Command::Status { job, server } => jobs::status(&job, &server),
+        Command::Savepoint { job, dir, server } => {
+            jobs::savepoint(&job, dir.as_deref(), false, &server)
+        }
         Command::Stop {
             job,
             savepoint,
             dir,
+            server,
         } => {
             if !savepoint {
                 anyhow::bail!(
                     "`eddy stop` takes a final savepoint: pass `--savepoint` (to stop without one, use `eddy cancel`)"
                 );
             }
-            jobs::savepoint(&job, dir.as_deref(), true)
+            jobs::savepoint(&job, dir.as_deref(), true, &server)
         }
         Command::Swap {
             job,
@@ -213,8 +286,16 @@ fn execute(command: Command) -> Result<()> {
             module,
             config,
             allow_dropped_state,
-        } => jobs::swap(&job, operator, &module, config, allow_dropped_state),
-        Command::Cancel { job } => jobs::cancel(&job),
+            server,
+        } => jobs::swap(
+            &job,
+            operator,
+            &module,
+            config,
+            allow_dropped_state,
+            &server,
+        ),
+        Command::Cancel { job, server } => jobs::cancel(&job, &server),
         Command::Validate { job } => validate(&job),
         Command::Inspect { path, json } => {
             let format = match json {

@@ -1,6 +1,7 @@
 //! What travels over the control API, written once for the server and the
 //! client (and described in `docs/control-api.openapi.json`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,14 @@ pub struct JobSummary {
     /// The job file the run was started with.
     pub job_file: PathBuf,
     pub pid: u32,
+}
+
+/// One job in `GET /v1/jobs`, with where it is in its life.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobListing {
+    #[serde(flatten)]
+    pub summary: JobSummary,
+    pub phase: crate::runtime::handle::JobPhase,
 }
 
 /// `GET /v1/jobs/{id}`: the job, its graph and its live status.
@@ -49,8 +58,13 @@ pub type SavepointAnswer = SavepointReport;
 pub struct SwapBody {
     /// The operator's uid.
     pub operator: String,
-    /// The new module: an absolute path on the server's machine.
-    pub module: PathBuf,
+    /// The new module: an absolute path on the server's machine...
+    #[serde(default)]
+    pub module: Option<PathBuf>,
+    /// ...or the SHA-256 of a module uploaded to `POST /v1/modules`
+    /// (`eddy serve` only).
+    #[serde(default)]
+    pub module_sha256: Option<String>,
     /// The config to initialise it with (the operator's current one if absent).
     #[serde(default)]
     pub config: Option<String>,
@@ -66,4 +80,45 @@ pub type SwapAnswer = SwapReport;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: String,
+}
+
+/// `POST /v1/modules` answers with what was stored: uploads are checked
+/// (a component of an eddy world) before they are kept, and kept by content.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadedModule {
+    pub sha256: String,
+    pub bytes: u64,
+    /// The eddy world it implements (`transform`, `keyed-process`, ...).
+    pub world: String,
+}
+
+/// `POST /v1/jobs` (`eddy serve` only): run a job. The job file is given
+/// either as text (`job`, with its guest components uploaded first) or as a
+/// path on the server's machine (`job_file`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBody {
+    /// The job file's text...
+    #[serde(default)]
+    pub job: Option<String>,
+    /// ...or the absolute path of a job file on the server's machine.
+    #[serde(default)]
+    pub job_file: Option<PathBuf>,
+    /// With `job`: the absolute folder on the server's machine its relative
+    /// paths (inputs, outputs, checkpoints) resolve against; by default the
+    /// job's own folder in the server's directory.
+    #[serde(default)]
+    pub base_dir: Option<PathBuf>,
+    /// Guest components as written in the job file (`module = "..."`, key
+    /// selectors), each the SHA-256 of an upload to `POST /v1/modules`. With
+    /// `job` every one must be here; with `job_file` those absent are read
+    /// from the server's disk.
+    #[serde(default)]
+    pub modules: BTreeMap<String, String>,
+    /// Start from this savepoint (or checkpoint) folder, an absolute path.
+    #[serde(default)]
+    pub from_savepoint: Option<PathBuf>,
+    /// Start even if the savepoint holds state of operators the job no longer has.
+    #[serde(default)]
+    pub allow_non_restored_state: bool,
 }

@@ -76,15 +76,75 @@ impl Drop for Registration {
     }
 }
 
+/// What `eddy serve` tells the CLI about itself, so that `eddy deploy`
+/// finds it and its token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerEntry {
+    pub pid: u32,
+    /// As in [`RunEntry::process_start`].
+    pub process_start: u64,
+    pub address: SocketAddr,
+    pub token: String,
+    /// The server's directory (its jobs, modules and token).
+    pub dir: PathBuf,
+}
+
+impl ServerEntry {
+    /// The control API's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+/// An entry of a live process, which [`live_entries`] can tell from a stale one.
+pub trait ProcessEntry: Serialize + serde::de::DeserializeOwned {
+    fn pid(&self) -> u32;
+    fn process_start(&self) -> u64;
+}
+
+impl ProcessEntry for RunEntry {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+    fn process_start(&self) -> u64 {
+        self.process_start
+    }
+}
+
+impl ProcessEntry for ServerEntry {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+    fn process_start(&self) -> u64 {
+        self.process_start
+    }
+}
+
+/// Where servers register: a folder of the run directory.
+pub fn server_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("servers")
+}
+
 /// Write `entry` into `dir` (made 0700 if missing), readable by this user only.
 pub fn register(dir: &Path, entry: &RunEntry) -> Result<Registration> {
+    register_as(dir, &entry.id, entry)
+}
+
+/// Register the server of `entry` in `server_dir(run_dir)`.
+pub fn register_server(run_dir: &Path, entry: &ServerEntry) -> Result<Registration> {
+    register_as(&server_dir(run_dir), &entry.pid.to_string(), entry)
+}
+
+/// Write `entry` as `<name>.json` into `dir` (made 0700 if missing),
+/// readable by this user only.
+fn register_as(dir: &Path, name: &str, entry: &impl Serialize) -> Result<Registration> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
-    let path = dir.join(format!("{}.json", entry.id));
-    let staged = dir.join(format!(".{}.json.tmp", entry.id));
+    let path = dir.join(format!("{name}.json"));
+    let staged = dir.join(format!(".{name}.json.tmp"));
     let json = serde_json::to_vec_pretty(entry).expect("an entry serialises");
     let mut file = OpenOptions::new()
         .write(true)
@@ -105,6 +165,17 @@ pub fn register(dir: &Path, entry: &RunEntry) -> Result<Registration> {
 /// Every live run in `dir`, oldest process first; entries of dead
 /// processes and unreadable entries are removed.
 pub fn live_runs(dir: &Path) -> Result<Vec<RunEntry>> {
+    live_entries(dir)
+}
+
+/// Every live server registered below `run_dir`, oldest first.
+pub fn live_servers(run_dir: &Path) -> Result<Vec<ServerEntry>> {
+    live_entries(&server_dir(run_dir))
+}
+
+/// Every live entry in `dir`, oldest process first; entries of dead
+/// processes and unreadable entries are removed.
+fn live_entries<T: ProcessEntry>(dir: &Path) -> Result<Vec<T>> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -121,16 +192,16 @@ pub fn live_runs(dir: &Path) -> Result<Vec<RunEntry>> {
         }
         let parsed = fs::read(&path)
             .ok()
-            .and_then(|bytes| serde_json::from_slice::<RunEntry>(&bytes).ok());
+            .and_then(|bytes| serde_json::from_slice::<T>(&bytes).ok());
         match parsed {
-            Some(run) if is_alive(run.pid, run.process_start) => runs.push(run),
+            Some(run) if is_alive(run.pid(), run.process_start()) => runs.push(run),
             _ => {
                 tracing::debug!("removing stale run entry {}", path.display());
                 let _ = fs::remove_file(&path);
             }
         }
     }
-    runs.sort_by_key(|run| (run.process_start, run.pid));
+    runs.sort_by_key(|run| (run.process_start(), run.pid()));
     Ok(runs)
 }
 
@@ -144,6 +215,12 @@ pub fn find_run(dir: &Path, wanted: &str) -> Result<RunEntry> {
             dir.display()
         );
     }
+    pick_run(runs, wanted)
+}
+
+/// The one of `runs` that `wanted` names: a job id, a unique prefix of one,
+/// or a job name.
+pub fn pick_run(runs: Vec<RunEntry>, wanted: &str) -> Result<RunEntry> {
     let by_id: Vec<&RunEntry> = runs.iter().filter(|r| r.id.starts_with(wanted)).collect();
     let by_name: Vec<&RunEntry> = runs.iter().filter(|r| r.name == wanted).collect();
     let candidates = if by_id.is_empty() { by_name } else { by_id };

@@ -1,5 +1,5 @@
 //! The control API's HTTP server: a small axum router on its own thread
-//! (a current-thread tokio runtime), in front of [`JobHandle`]s. Every
+//! (a current-thread tokio runtime), in front of [`JobHandle`](crate::runtime::JobHandle)s. Every
 //! request needs `Authorization: Bearer <token>`; every error is JSON
 //! ([`ErrorBody`]) saying what went wrong.
 
@@ -10,37 +10,32 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::api::{ErrorBody, JobDetails, JobSummary, SavepointBody, SwapBody};
+use super::api::{ErrorBody, JobDetails, JobListing, SavepointBody, SubmitBody, SwapBody};
+use super::jobs::{ControlledJob, JobSubmitter, JobTable, Refusal};
 use crate::checkpoint::AfterSavepoint;
+use crate::runtime::SwapOrder;
 use crate::runtime::handle::CommandError;
-use crate::runtime::{JobHandle, SwapOrder};
 use crate::wasm::versions::DroppedState;
 
 /// How long a savepoint or swap request waits for its barrier.
 pub const SAVEPOINT_WAIT: Duration = Duration::from_secs(600);
 
-/// A job the server answers for.
-#[derive(Debug, Clone)]
-pub struct ControlledJob {
-    pub summary: JobSummary,
-    pub handle: JobHandle,
-    /// Where savepoints go when a request names no folder.
-    pub savepoint_dir: PathBuf,
-}
-
 /// What every handler sees.
 #[derive(Debug)]
 struct ServerState {
     token: String,
-    jobs: Vec<ControlledJob>,
+    jobs: Arc<JobTable>,
+    /// `eddy serve`'s: takes new jobs and modules (`None` for `eddy run`).
+    submitter: Option<Arc<dyn JobSubmitter>>,
 }
 
 /// A running control server; it stops when dropped.
@@ -52,14 +47,24 @@ pub struct ControlServer {
 }
 
 impl ControlServer {
-    /// Listen on `bind` (port 0: any free port) for requests about `jobs`,
-    /// authenticated with `token`.
-    pub fn start(bind: SocketAddr, token: String, jobs: Vec<ControlledJob>) -> Result<Self> {
+    /// Listen on `bind` (port 0: any free port) for requests about the
+    /// jobs of `jobs`, authenticated with `token`; with a `submitter`, it
+    /// also takes new jobs and modules.
+    pub fn start(
+        bind: SocketAddr,
+        token: String,
+        jobs: Arc<JobTable>,
+        submitter: Option<Arc<dyn JobSubmitter>>,
+    ) -> Result<Self> {
         let listener = std::net::TcpListener::bind(bind)
             .with_context(|| format!("cannot listen on {bind} for the control API"))?;
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
-        let router = router(Arc::new(ServerState { token, jobs }));
+        let router = router(Arc::new(ServerState {
+            token,
+            jobs,
+            submitter,
+        }));
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -112,15 +117,29 @@ impl Drop for ControlServer {
     }
 }
 
+/// The largest module upload when the submitter sets none (for the route's
+/// body limit, which is fixed when the router is built).
+const DEFAULT_MAX_MODULE_BYTES: usize = 64 * 1024 * 1024;
+
 /// The routes, all behind the token check.
 fn router(state: Arc<ServerState>) -> Router {
+    let module_limit =
+        (state.submitter.as_ref()).map_or(DEFAULT_MAX_MODULE_BYTES, |s| s.max_module_bytes());
     Router::new()
-        .route("/v1/jobs", get(list_jobs))
+        .route("/v1/jobs", get(list_jobs).post(submit))
         .route("/v1/jobs/{id}", get(job_details))
+        .route("/v1/jobs/{id}/checkpoints", get(checkpoint_history))
+        .route("/v1/jobs/{id}/failures", get(failure_history))
         .route("/v1/jobs/{id}/savepoints", post(savepoint))
         .route("/v1/jobs/{id}/stop", post(stop))
         .route("/v1/jobs/{id}/swaps", post(swap))
         .route("/v1/jobs/{id}/cancel", post(cancel))
+        .route(
+            "/v1/modules",
+            post(upload_module).layer(DefaultBodyLimit::max(module_limit)),
+        )
+        .route("/v1/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
@@ -173,16 +192,125 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn find<'s>(state: &'s ServerState, id: &str) -> Option<&'s ControlledJob> {
-    state.jobs.iter().find(|job| job.summary.id == id)
+fn find(state: &ServerState, id: &str) -> Option<ControlledJob> {
+    state.jobs.find(id)
 }
 
 fn no_such_job(id: &str) -> Response {
     error(StatusCode::NOT_FOUND, format!("no job with id `{id}` here"))
 }
 
-async fn list_jobs(State(state): State<Arc<ServerState>>) -> Json<Vec<JobSummary>> {
-    Json(state.jobs.iter().map(|job| job.summary.clone()).collect())
+async fn list_jobs(State(state): State<Arc<ServerState>>) -> Json<Vec<JobListing>> {
+    Json(
+        (state.jobs.list().into_iter())
+            .map(|job| JobListing {
+                phase: job.handle.status().phase,
+                summary: job.summary,
+            })
+            .collect(),
+    )
+}
+
+async fn checkpoint_history(
+    State(state): State<Arc<ServerState>>,
+    Path(id): Path<String>,
+) -> Response {
+    match find(&state, &id) {
+        Some(job) => Json(job.handle.checkpoint_history()).into_response(),
+        None => no_such_job(&id),
+    }
+}
+
+async fn failure_history(
+    State(state): State<Arc<ServerState>>,
+    Path(id): Path<String>,
+) -> Response {
+    match find(&state, &id) {
+        Some(job) => Json(job.handle.failures()).into_response(),
+        None => no_such_job(&id),
+    }
+}
+
+async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
+    let jobs = state.jobs.list();
+    match tokio::task::spawn_blocking(move || super::metrics::render(jobs)).await {
+        Ok(text) => ([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response(),
+        Err(panic) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {panic}"),
+        ),
+    }
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../../../docs/control-api.openapi.json"),
+    )
+        .into_response()
+}
+
+/// The refusal of a server without a submitter (`eddy run`'s).
+struct TakesNoJobs;
+
+impl IntoResponse for TakesNoJobs {
+    fn into_response(self) -> Response {
+        error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this is the control API of a single `eddy run`: it runs one job; submit jobs and modules to `eddy serve`",
+        )
+    }
+}
+
+/// The server's submitter, if it takes jobs.
+fn submitter(state: &ServerState) -> Result<Arc<dyn JobSubmitter>, TakesNoJobs> {
+    state.submitter.clone().ok_or(TakesNoJobs)
+}
+
+async fn submit(
+    State(state): State<Arc<ServerState>>,
+    body: Result<Json<SubmitBody>, JsonRejection>,
+) -> Response {
+    let submitter = match submitter(&state) {
+        Ok(submitter) => submitter,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let body = match request_body(body) {
+        Ok(body) => body,
+        Err(bad) => return bad.into_response(),
+    };
+    match tokio::task::spawn_blocking(move || submitter.submit(body)).await {
+        Ok(Ok(summary)) => (StatusCode::CREATED, Json(summary)).into_response(),
+        Ok(Err(refusal)) => refused(refusal),
+        Err(panic) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {panic}"),
+        ),
+    }
+}
+
+async fn upload_module(State(state): State<Arc<ServerState>>, body: Bytes) -> Response {
+    let submitter = match submitter(&state) {
+        Ok(submitter) => submitter,
+        Err(refusal) => return refusal.into_response(),
+    };
+    match tokio::task::spawn_blocking(move || submitter.upload_module(&body)).await {
+        Ok(Ok(uploaded)) => (StatusCode::CREATED, Json(uploaded)).into_response(),
+        Ok(Err(refusal)) => refused(refusal),
+        Err(panic) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {panic}"),
+        ),
+    }
+}
+
+fn refused(refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::Invalid(message) => error(StatusCode::BAD_REQUEST, message),
+        Refusal::Failed(failure) => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, format!("{failure:#}"))
+        }
+    }
 }
 
 async fn job_details(State(state): State<Arc<ServerState>>, Path(id): Path<String>) -> Response {
@@ -242,9 +370,32 @@ async fn swap(
         Ok(body) => body,
         Err(bad) => return bad.into_response(),
     };
-    let module = match absolute("module")(body.module) {
-        Ok(module) => module,
-        Err(bad) => return bad.into_response(),
+    let module = match (body.module, body.module_sha256) {
+        (Some(path), None) => match absolute("module")(path) {
+            Ok(module) => module,
+            Err(bad) => return bad.into_response(),
+        },
+        (None, Some(sha256)) => {
+            let submitter = match submitter(&state) {
+                Ok(submitter) => submitter,
+                Err(refusal) => return refusal.into_response(),
+            };
+            match submitter.uploaded_module(&sha256) {
+                Some(path) => path,
+                None => {
+                    return BadRequest(format!(
+                        "no module with SHA-256 `{sha256}` was uploaded (POST /v1/modules)"
+                    ))
+                    .into_response();
+                }
+            }
+        }
+        _ => {
+            return BadRequest(
+                "give the new module as exactly one of `module` (a path on the server) and `module_sha256` (an upload)".into(),
+            )
+            .into_response();
+        }
     };
     let order = SwapOrder {
         operator: body.operator,

@@ -72,7 +72,31 @@ pub fn load_job(path: &Path) -> Result<Job, JobError> {
 /// Checks and converts the text of a job file. `file` names it in messages
 /// and its directory is the base of the relative paths inside.
 pub fn parse_job(text: &str, file: &Path) -> Result<Job, JobError> {
-    parse_job_for_build(text, file, CargoFeature::in_this_build)
+    parse_job_for_build(
+        text,
+        file,
+        CargoFeature::in_this_build,
+        &GuestFiles::default(),
+    )
+    .map(|(job, _)| job)
+}
+
+/// The guest components a job file names (operator modules and key
+/// selectors): the path as written in the file, and the file it stands for.
+/// A job submitted to `eddy serve` uploads them, and is loaded with the
+/// uploaded copies in their place.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuestFiles(pub std::collections::BTreeMap<String, PathBuf>);
+
+/// [`parse_job`], with the guest components named in `uploaded` read from
+/// where it says instead of from beside the job file; also says where every
+/// guest component of the job was found.
+pub fn parse_job_with_guest_files(
+    text: &str,
+    file: &Path,
+    uploaded: &GuestFiles,
+) -> Result<(Job, GuestFiles), JobError> {
+    parse_job_for_build(text, file, CargoFeature::in_this_build, uploaded)
 }
 
 /// [`parse_job`] for a build of eddy that has the cargo features for which
@@ -81,7 +105,8 @@ fn parse_job_for_build(
     text: &str,
     file: &Path,
     built: fn(CargoFeature) -> bool,
-) -> Result<Job, JobError> {
+    uploaded: &GuestFiles,
+) -> Result<(Job, GuestFiles), JobError> {
     let source = SourceText { file, text };
     let spec: JobSpec =
         toml::from_str(text).map_err(|error| source.error(error.span(), error.message()))?;
@@ -91,14 +116,17 @@ fn parse_job_for_build(
             format!("cannot resolve the directory of the job file: {error}"),
         )
     })?;
-    Loader {
+    let loader = Loader {
         source,
         dir,
         built,
         job_name: spec.job.get_ref().name.get_ref().clone(),
         side_output_reads: RefCell::default(),
-    }
-    .job(spec)
+        uploaded,
+        guest_files: RefCell::default(),
+    };
+    let job = loader.job(spec)?;
+    Ok((job, loader.guest_files.into_inner()))
 }
 
 /// Why a job file was rejected. Displayed like a compiler diagnostic: the
@@ -340,6 +368,10 @@ struct Loader<'a> {
     /// `[job] name`, from which connectors name their groups and
     /// transactional ids.
     job_name: String,
+    /// Guest components found elsewhere than the file says (uploaded).
+    uploaded: &'a GuestFiles,
+    /// Every guest component the job names, as found.
+    guest_files: RefCell<GuestFiles>,
 }
 
 impl Loader<'_> {
@@ -1059,7 +1091,7 @@ impl Loader<'_> {
         let owner = Owner::node(NodeKind::Operator, spec.uid.get_ref());
         let kind = *spec.kind.get_ref();
         let module = match (&spec.module, kind.has_module()) {
-            (Some(module), true) => Some(self.existing_file(&owner, module, "module file")?),
+            (Some(module), true) => Some(self.guest_file(&owner, module, "module file")?),
             (None, true) => {
                 return Err(self.source.error_at(
                     &spec.uid,
@@ -1483,7 +1515,7 @@ impl Loader<'_> {
             KeyBySpec::RecordKey => KeyBy::RecordKey,
             KeyBySpec::Field(field) => KeyBy::Field(self.field_path(owner, field)?),
             KeyBySpec::Selector(selector) => {
-                KeyBy::Selector(self.existing_file(owner, selector, "key selector file")?)
+                KeyBy::Selector(self.guest_file(owner, selector, "key selector file")?)
             }
         })
     }
@@ -2088,6 +2120,25 @@ impl Loader<'_> {
         self.dir.join(relative).components().collect()
     }
 
+    /// A guest component the file names: its upload if there is one,
+    /// else the file beside the job file; remembered in `guest_files`.
+    fn guest_file(
+        &self,
+        owner: &Owner,
+        written: &Spanned<String>,
+        what: &str,
+    ) -> Result<PathBuf, JobError> {
+        let path = match self.uploaded.0.get(written.get_ref()) {
+            Some(uploaded) => uploaded.clone(),
+            None => self.existing_file(owner, written, what)?,
+        };
+        self.guest_files
+            .borrow_mut()
+            .0
+            .insert(written.get_ref().clone(), path.clone());
+        Ok(path)
+    }
+
     fn existing_file(
         &self,
         owner: &Owner,
@@ -2206,7 +2257,8 @@ backend = "rocksdb"
     /// As a build of eddy with the cargo features for which `built` is true
     /// would load it.
     fn load(text: &str, built: fn(CargoFeature) -> bool) -> Result<Job, JobError> {
-        parse_job_for_build(text, Path::new("job.toml"), built)
+        parse_job_for_build(text, Path::new("job.toml"), built, &GuestFiles::default())
+            .map(|(job, _)| job)
     }
 
     #[test]

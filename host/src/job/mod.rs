@@ -6,5 +6,5 @@ mod load;
 pub mod model;
 pub mod spec;
 
-pub use load::{JobError, Location, load_job, parse_job};
+pub use load::{GuestFiles, JobError, Location, load_job, parse_job, parse_job_with_guest_files};
 pub use model::*;

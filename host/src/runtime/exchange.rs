@@ -1,7 +1,7 @@
 //! Exchanges between tasks: partition records (by key group, or round
 //! robin) into bounded channels, so a slow consumer back-pressures its producers.
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::fields::key_field;
 use super::operator::OperatorError;
@@ -165,6 +165,9 @@ pub struct Exchange {
     /// This producer's input index at every consumer subtask.
     input: usize,
     batch_size: usize,
+    /// Time spent waiting for room in full channels since it was last
+    /// taken ([`Exchange::take_blocked`]): the producer's back pressure.
+    blocked: std::cell::Cell<std::time::Duration>,
 }
 
 impl Exchange {
@@ -180,6 +183,7 @@ impl Exchange {
             outboxes,
             input,
             batch_size: batch_size.max(1),
+            blocked: std::cell::Cell::default(),
         }
     }
 
@@ -227,13 +231,27 @@ impl Exchange {
         self.send(target, Element::Records(records))
     }
 
+    /// Send to consumer `target`, waiting for room if its channel is full
+    /// (and counting the wait).
     fn send(&self, target: usize, element: Element) -> Result<(), ExchangeError> {
-        self.outboxes[target]
-            .send(Message {
-                input: self.input,
-                element,
-            })
-            .map_err(|_| ExchangeError::ConsumerGone)
+        let message = Message {
+            input: self.input,
+            element,
+        };
+        let full = match self.outboxes[target].try_send(message) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(_)) => return Err(ExchangeError::ConsumerGone),
+            Err(TrySendError::Full(message)) => message,
+        };
+        let waiting = std::time::Instant::now();
+        let sent = self.outboxes[target].send(full);
+        self.blocked.set(self.blocked.get() + waiting.elapsed());
+        sent.map_err(|_| ExchangeError::ConsumerGone)
+    }
+
+    /// The time spent waiting for room since the last call.
+    pub fn take_blocked(&self) -> std::time::Duration {
+        self.blocked.take()
     }
 
     /// Send every buffered record.

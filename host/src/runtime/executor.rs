@@ -161,7 +161,12 @@ fn execute(
         Err(JobFailure::Cancelled { .. }) => JobPhase::Cancelled,
         Err(_) => JobPhase::Failed,
     };
-    shared.update(|state| state.phase = phase);
+    shared.update(|state| {
+        state.phase = phase;
+        if let Err(JobFailure::Setup(error)) = &result {
+            state.record_failure(format!("{error:#}"));
+        }
+    });
     // Commands that came too late get a closed channel, not silence.
     for command in commands.try_iter() {
         match command {
@@ -258,7 +263,7 @@ fn execute_attempts(
             Err(AttemptFailure::Task { error, metrics }) => (error, metrics),
         };
         let (error, metrics) = failure;
-        shared.update(|state| state.last_failure = Some(error.to_string()));
+        shared.update(|state| state.record_failure(error.to_string()));
         match restarts.after_failure(Instant::now()) {
             Some(delay) => {
                 tracing::warn!(
@@ -766,7 +771,7 @@ fn take_acks(coordinator: &mut Coordinator, acks: &Receiver<TaskAck>) {
 
 /// The newest checkpoint id in the job's checkpoint folder (or restored),
 /// so new checkpoints never reuse a number.
-fn newest_checkpoint_id(job: &Job, restored: Option<u64>) -> u64 {
+pub fn newest_checkpoint_id(job: &Job, restored: Option<u64>) -> u64 {
     let stored = job
         .checkpoints
         .as_ref()

@@ -6,6 +6,7 @@
 //! The executor serves the commands from a channel between its other work,
 //! so a command never races with a checkpoint or a restart.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -77,6 +78,8 @@ pub struct JobState {
     pub restarts: u32,
     /// The last task failure, as the user would see it.
     pub last_failure: Option<String>,
+    /// The latest failures, oldest first (at most [`FAILURE_HISTORY`]).
+    pub failures: VecDeque<FailureRecord>,
     /// Per node of `metrics`: records in and out per second over the last
     /// second or so.
     pub rates: Vec<(f64, f64)>,
@@ -95,10 +98,24 @@ impl JobState {
             metrics: None,
             restarts: 0,
             last_failure: None,
+            failures: VecDeque::new(),
             rates: Vec::new(),
             functions: Vec::new(),
             sampled: None,
         }
+    }
+
+    /// A failure of the job (of a task, or of its setup), as the user reads it.
+    pub(super) fn record_failure(&mut self, message: String) {
+        if self.failures.len() == FAILURE_HISTORY {
+            self.failures.pop_front();
+        }
+        self.failures.push_back(FailureRecord {
+            at: crate::time::processing_time_now(),
+            restart: self.restarts,
+            message: message.clone(),
+        });
+        self.last_failure = Some(message);
     }
 
     /// Work out the rates since the last sample (about once a second).
@@ -129,6 +146,20 @@ impl JobState {
         }
         self.sampled = Some((now, counts));
     }
+}
+
+/// How many failures [`JobState::failures`] keeps.
+pub const FAILURE_HISTORY: usize = 100;
+
+/// One failure of a job (Flink's exception history).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    /// When, in ms since the Unix epoch.
+    pub at: i64,
+    /// How many restarts the job had made before it.
+    pub restart: u32,
+    /// What failed and why: the operator, the guest's message, the record.
+    pub message: String,
 }
 
 /// The parts of a job's state shared between the executor and its handles.
@@ -288,6 +319,31 @@ impl JobHandle {
         self.commands
             .send(JobCommand::Cancel)
             .map_err(|_| CommandError::JobEnded)
+    }
+
+    /// The latest checkpoints, savepoints and swap barriers, oldest first.
+    pub fn checkpoint_history(&self) -> Vec<crate::checkpoint::coordinator::BarrierRecord> {
+        let stats = self.shared.checkpoints.lock();
+        let stats = stats.unwrap_or_else(|e| e.into_inner());
+        stats.history.iter().cloned().collect()
+    }
+
+    /// The checkpoint figures now.
+    pub fn checkpoint_stats(&self) -> CheckpointStats {
+        let stats = self.shared.checkpoints.lock();
+        stats.unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The latest failures, oldest first.
+    pub fn failures(&self) -> Vec<FailureRecord> {
+        let state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.failures.iter().cloned().collect()
+    }
+
+    /// The live counters of the current attempt (none before the first).
+    pub fn metrics(&self) -> Option<JobMetrics> {
+        let state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.metrics.clone()
     }
 
     /// The job graph the run was planned from.

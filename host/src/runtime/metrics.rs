@@ -1,10 +1,16 @@
-//! Counters per node of the job, shared by its subtasks and read by the
-//! progress display.
+//! Counters per node of the job and per subtask of each node, shared by
+//! the subtasks that write them and read by the progress display, the
+//! control API's status and `/metrics` (Flink's task metrics: records in
+//! and out, idle, busy and back-pressured time, watermarks).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
 
 use crate::time::watermark::NO_WATERMARK;
+use crate::wasm::GuestCallStats;
 
 /// What a node is, for display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,29 +20,39 @@ pub enum NodeRole {
     Sink,
 }
 
-/// Counters of one source, operator or sink (all its subtasks).
-#[derive(Debug)]
-pub struct NodeMetrics {
-    pub name: String,
-    pub role: NodeRole,
-    pub parallelism: u32,
-    pub records_in: AtomicU64,
-    pub records_out: AtomicU64,
-    /// Malformed records sent to a dead-letter sink.
-    pub dead_letters: AtomicU64,
-    /// Records emitted to side outputs that nothing reads (late records of
-    /// a window nobody routed, for one), counted so they are never lost unseen.
-    pub unread_side_output: AtomicU64,
-    /// The event-time watermark of each subtask.
-    watermarks: Vec<AtomicI64>,
+impl NodeRole {
+    /// `source`, `operator` or `sink`.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeRole::Source => "source",
+            NodeRole::Operator => "operator",
+            NodeRole::Sink => "sink",
+        }
+    }
 }
 
-impl NodeMetrics {
-    pub fn add_in(&self, n: usize) {
-        self.records_in.fetch_add(n as u64, Ordering::Relaxed);
-    }
-    pub fn add_out(&self, n: usize) {
-        self.records_out.fetch_add(n as u64, Ordering::Relaxed);
+/// The counters of one subtask of a node, written by its thread only.
+#[derive(Debug, Default)]
+pub struct SubtaskMetrics {
+    records_in: AtomicU64,
+    records_out: AtomicU64,
+    /// Time the subtask's task waited for input (Flink's idle time).
+    idle_ns: AtomicU64,
+    /// Time it waited for room in a full channel downstream (Flink's
+    /// back-pressured time).
+    backpressured_ns: AtomicU64,
+    /// The event-time watermark it reached.
+    watermark: AtomicI64,
+    /// Calls into its guest function (operators with one).
+    pub guest: Arc<GuestCallStats>,
+}
+
+impl SubtaskMetrics {
+    fn new() -> Self {
+        SubtaskMetrics {
+            watermark: AtomicI64::new(NO_WATERMARK),
+            ..SubtaskMetrics::default()
+        }
     }
     pub fn records_in(&self) -> u64 {
         self.records_in.load(Ordering::Relaxed)
@@ -44,20 +60,79 @@ impl NodeMetrics {
     pub fn records_out(&self) -> u64 {
         self.records_out.load(Ordering::Relaxed)
     }
+    pub fn idle(&self) -> Duration {
+        Duration::from_nanos(self.idle_ns.load(Ordering::Relaxed))
+    }
+    pub fn backpressured(&self) -> Duration {
+        Duration::from_nanos(self.backpressured_ns.load(Ordering::Relaxed))
+    }
+    /// The watermark it reached, `None` before it has one.
+    pub fn watermark(&self) -> Option<i64> {
+        Some(self.watermark.load(Ordering::Relaxed)).filter(|&w| w != NO_WATERMARK)
+    }
+    pub fn add_idle(&self, waited: Duration) {
+        (self.idle_ns).fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
+    }
+    pub fn add_backpressured(&self, waited: Duration) {
+        (self.backpressured_ns).fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Counters of one source, operator or sink (all its subtasks).
+#[derive(Debug)]
+pub struct NodeMetrics {
+    pub name: String,
+    pub role: NodeRole,
+    pub parallelism: u32,
+    /// Malformed records sent to a dead-letter sink.
+    pub dead_letters: AtomicU64,
+    /// Records emitted to side outputs that nothing reads (late records of
+    /// a window nobody routed, for one), counted so they are never lost unseen.
+    pub unread_side_output: AtomicU64,
+    /// When the attempt these counters belong to started.
+    pub started: Instant,
+    subtasks: Box<[CachePadded<SubtaskMetrics>]>,
+}
+
+impl NodeMetrics {
+    /// The counters of subtask `subtask` (0-based). A node that runs in
+    /// chains of another parallelism (a dead-letter sink fed by several
+    /// nodes) folds the extra subtasks onto its own.
+    pub fn subtask(&self, subtask: u32) -> &SubtaskMetrics {
+        &self.subtasks[subtask as usize % self.subtasks.len()]
+    }
+
+    /// Every subtask's counters, by subtask index.
+    pub fn subtasks(&self) -> impl Iterator<Item = &SubtaskMetrics> {
+        self.subtasks.iter().map(|s| &**s)
+    }
+
+    pub fn add_in(&self, subtask: u32, n: usize) {
+        (self.subtask(subtask).records_in).fetch_add(n as u64, Ordering::Relaxed);
+    }
+    pub fn add_out(&self, subtask: u32, n: usize) {
+        (self.subtask(subtask).records_out).fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Records in over all subtasks.
+    pub fn records_in(&self) -> u64 {
+        self.subtasks().map(SubtaskMetrics::records_in).sum()
+    }
+    /// Records out over all subtasks.
+    pub fn records_out(&self) -> u64 {
+        self.subtasks().map(SubtaskMetrics::records_out).sum()
+    }
 
     /// Subtask `subtask` (0-based) reached `watermark`.
     pub fn set_watermark(&self, subtask: u32, watermark: i64) {
-        if let Some(slot) = self.watermarks.get(subtask as usize) {
-            slot.store(watermark, Ordering::Relaxed);
-        }
+        (self.subtask(subtask).watermark).store(watermark, Ordering::Relaxed);
     }
 
     /// The node's watermark: the lowest of its subtasks' (Flink's low
     /// watermark), `None` before every subtask has one.
     pub fn watermark(&self) -> Option<i64> {
-        self.watermarks
-            .iter()
-            .map(|w| w.load(Ordering::Relaxed))
+        self.subtasks()
+            .map(|s| s.watermark.load(Ordering::Relaxed))
             .min()
             .filter(|&w| w != NO_WATERMARK)
     }
@@ -76,12 +151,11 @@ impl JobMetrics {
             name: name.to_string(),
             role,
             parallelism,
-            records_in: AtomicU64::new(0),
-            records_out: AtomicU64::new(0),
             dead_letters: AtomicU64::new(0),
             unread_side_output: AtomicU64::new(0),
-            watermarks: (0..parallelism)
-                .map(|_| AtomicI64::new(NO_WATERMARK))
+            started: Instant::now(),
+            subtasks: (0..parallelism.max(1))
+                .map(|_| CachePadded::new(SubtaskMetrics::new()))
                 .collect(),
         });
         self.nodes.push(metrics.clone());

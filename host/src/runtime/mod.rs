@@ -15,7 +15,7 @@ pub mod source_task;
 pub mod swap;
 pub mod task;
 
-pub use executor::{JobEnd, JobFailure, JobReport, run_job, start_job};
+pub use executor::{JobEnd, JobFailure, JobReport, newest_checkpoint_id, run_job, start_job};
 pub use handle::{JobHandle, JobStatus, RunningJob};
 pub use plan::{NativeOperatorFactory, RunOptions};
 pub use swap::SwapOrder;

@@ -119,7 +119,14 @@ impl SourceTask {
                 return self.chain.stop();
             }
             raw.clear();
+            let reading = std::time::Instant::now();
             let status = self.fill(&mut raw)?;
+            if raw.is_empty() {
+                // Nothing came: the time went waiting for input.
+                let waited = reading.elapsed();
+                self.chain.add_idle(waited);
+                self.metrics.subtask(self.chain.subtask).add_idle(waited);
+            }
             self.notify_completed();
             self.watermarks.ensure_splits(self.reader.split_count());
             let mut records = Vec::with_capacity(raw.len());
@@ -141,7 +148,7 @@ impl SourceTask {
                     }
                 }
             }
-            self.metrics.add_out(records.len());
+            self.metrics.add_out(self.chain.subtask, records.len());
             if self.watermarks.after_batch() {
                 self.chain.idle()?;
             }
@@ -152,6 +159,8 @@ impl SourceTask {
                 self.metrics.set_watermark(self.chain.subtask, watermark);
                 self.chain.watermark(watermark)?;
             }
+            let blocked = self.chain.account_backpressure();
+            (self.metrics.subtask(self.chain.subtask)).add_backpressured(blocked);
             if status == ReadStatus::Finished {
                 let position = self.state();
                 return self.chain.end(position);
@@ -295,7 +304,7 @@ impl SourceTask {
         }
         .into_record();
         let sink = &self.chain.sinks[sink];
-        sink.metrics.add_in(1);
+        sink.metrics.add_in(self.chain.subtask, 1);
         self.metrics
             .dead_letters
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

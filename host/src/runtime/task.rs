@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use thiserror::Error;
 
 use super::exchange::{Element, Exchange, ExchangeError, Message};
-use super::metrics::NodeMetrics;
+use super::metrics::{NodeMetrics, SubtaskMetrics};
 use super::operator::{Collector, FunctionReplacement, Operator, OperatorError};
 use super::record::Record;
 use crate::checkpoint::protocol::{OperatorPart, SinkCommit, SourceState};
@@ -118,6 +118,30 @@ impl Chain {
         )
     }
 
+    /// The counters of this subtask of every node and sink in the chain:
+    /// they share the task's thread, so its idle and back-pressured time.
+    fn subtask_metrics(&self) -> impl Iterator<Item = &SubtaskMetrics> {
+        let nodes = self.nodes.iter().map(|n| &n.metrics);
+        let sinks = self.sinks.iter().map(|s| &s.metrics);
+        nodes.chain(sinks).map(|m| m.subtask(self.subtask))
+    }
+
+    /// The task waited `waited` for input.
+    pub fn add_idle(&self, waited: Duration) {
+        self.subtask_metrics().for_each(|m| m.add_idle(waited));
+    }
+
+    /// Count the time the chain's exchanges waited for room downstream
+    /// since the last call, and say how long it was.
+    pub fn account_backpressure(&self) -> Duration {
+        let blocked: Duration = self.exchanges.iter().map(Exchange::take_blocked).sum();
+        if !blocked.is_zero() {
+            self.subtask_metrics()
+                .for_each(|m| m.add_backpressured(blocked));
+        }
+        blocked
+    }
+
     /// Queue `records` for every target (cloned for all but the last).
     fn fan_out(targets: &[Target], records: Vec<Record>, work: &mut Vec<(Target, Vec<Record>)>) {
         if records.is_empty() {
@@ -133,7 +157,8 @@ impl Chain {
 
     fn queue_output(&self, node: usize, out: Collector, work: &mut Vec<(Target, Vec<Record>)>) {
         let metrics = &self.nodes[node].metrics;
-        metrics.add_out(out.main.len() + out.side.iter().map(Vec::len).sum::<usize>());
+        let produced = out.main.len() + out.side.iter().map(Vec::len).sum::<usize>();
+        metrics.add_out(self.subtask, produced);
         for (side, records) in out.side.into_iter().enumerate().rev() {
             let targets = &self.nodes[node].side[side];
             if targets.is_empty() {
@@ -152,7 +177,7 @@ impl Chain {
             match target {
                 Target::Node(i) => {
                     let node = &mut self.nodes[i];
-                    node.metrics.add_in(records.len());
+                    node.metrics.add_in(self.subtask, records.len());
                     let mut out = Collector::with_side_outputs(node.side.len());
                     if let Err(error) = node.op.process(records, &mut out) {
                         let name = format!("operator `{}`", node.metrics.name);
@@ -167,7 +192,7 @@ impl Chain {
                 }
                 Target::Sink(s) => {
                     let sink = &self.sinks[s];
-                    sink.metrics.add_in(records.len());
+                    sink.metrics.add_in(self.subtask, records.len());
                     if let Err(error) = sink.writer.write(&records) {
                         return Err(self.sink_error(s, error));
                     }
@@ -179,7 +204,7 @@ impl Chain {
 
     /// Push records of the head operator's second input through the chain.
     pub fn second_records(&mut self, records: Vec<Record>) -> Result<(), Stop> {
-        self.nodes[0].metrics.add_in(records.len());
+        self.nodes[0].metrics.add_in(self.subtask, records.len());
         self.run_callback(0, |op, out| op.process_second(records, out))?;
         self.flush_exchanges()
     }
@@ -365,13 +390,15 @@ impl Chain {
             return Ok(false);
         };
         let name = format!("operator `{}`", swap.operator);
-        let Some(instance) = swap.take_instance(self.subtask) else {
+        let Some(mut instance) = swap.take_instance(self.subtask) else {
             let error = OperatorError::Record(format!(
                 "swap at barrier {}: no new instance was prepared for this subtask",
                 barrier.id
             ));
             return Err(self.task_error(name, error));
         };
+        let calls = self.nodes[node].metrics.subtask(self.subtask).guest.clone();
+        instance.count_calls_in(calls);
         let replacement = FunctionReplacement {
             instance,
             descriptor: swap.descriptor.clone(),
@@ -698,7 +725,14 @@ impl InboxTask {
             .next_processing_time()
             .map(|t| Duration::from_millis((t - now).clamp(1, 100) as u64))
             .unwrap_or(Duration::from_millis(100));
-        match self.inbox.recv_timeout(wait) {
+        self.chain.account_backpressure();
+        if let Ok(message) = self.inbox.try_recv() {
+            return Ok(Some(message));
+        }
+        let waiting = Instant::now();
+        let received = self.inbox.recv_timeout(wait);
+        self.chain.add_idle(waiting.elapsed());
+        match received {
             Ok(message) => Ok(Some(message)),
             Err(RecvTimeoutError::Timeout) => Ok(None),
             // Every producer is gone without `End`: they were cancelled.

@@ -107,12 +107,45 @@ enum WorldInstance {
     Aggregate(bindings::aggregate::Aggregate),
 }
 
+/// How often and how long a subtask called its guest, and how many of
+/// those calls failed: written by the instance, read by `/metrics`.
+#[derive(Debug, Default)]
+pub struct GuestCallStats {
+    calls: std::sync::atomic::AtomicU64,
+    nanos: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
+}
+
+impl GuestCallStats {
+    pub fn calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    /// Time spent inside the guest's calls.
+    pub fn time(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.nanos.load(std::sync::atomic::Ordering::Relaxed))
+    }
+    /// Calls that trapped, panicked, timed out or returned an error.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn record(&self, took: std::time::Duration, failed: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.calls.fetch_add(1, Relaxed);
+        self.nanos.fetch_add(took.as_nanos() as u64, Relaxed);
+        if failed {
+            self.failures.fetch_add(1, Relaxed);
+        }
+    }
+}
+
 /// A guest instance in its own store.
 pub struct GuestInstance {
     store: Store<GuestContext>,
     instance: WorldInstance,
     limits: GuestLimits,
     deadline: u64,
+    /// Where its calls are counted (its own until [`GuestInstance::count_calls_in`]).
+    calls: Arc<GuestCallStats>,
     /// What [`GuestInstance::respawn`] makes a new instance from (boxed:
     /// instances are embedded in operators, and this is rarely used).
     origin: Box<Origin>,
@@ -156,6 +189,7 @@ impl GuestInstance {
             instance,
             limits,
             deadline,
+            calls: Arc::default(),
             origin: Box::new(Origin {
                 module: module.clone(),
                 config: None,
@@ -175,8 +209,14 @@ impl GuestInstance {
             fresh.init(config)?;
         }
         fresh.store.data_mut().keyed = self.store.data_mut().keyed.take();
+        fresh.calls = self.calls.clone();
         *self = fresh;
         Ok(())
+    }
+
+    /// Count this instance's calls in `stats` (its subtask's metrics).
+    pub fn count_calls_in(&mut self, stats: Arc<GuestCallStats>) {
+        self.calls = stats;
     }
 
     /// The store data: keyed state access and the guest's tag.
@@ -190,7 +230,11 @@ impl GuestInstance {
         f: impl FnOnce(&WorldInstance, &mut Store<GuestContext>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, GuestFailure> {
         self.store.set_epoch_deadline(self.deadline);
-        match f(&self.instance, &mut self.store) {
+        let started = std::time::Instant::now();
+        let result = f(&self.instance, &mut self.store);
+        let failed = !matches!(result, Ok(Ok(_)));
+        self.calls.record(started.elapsed(), failed);
+        match result {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(message)) => Err(GuestFailure::Returned { message }),
             Err(error) => Err(self.classify(error)),

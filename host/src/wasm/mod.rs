@@ -16,7 +16,7 @@ pub mod versions;
 
 pub use context::{GuestContext, GuestPanic, GuestTag, KeyedStateAccess, StateWrites};
 pub use engine::GuestEngine;
-pub use instance::{FailureKind, GuestFailure, GuestInstance};
+pub use instance::{FailureKind, GuestCallStats, GuestFailure, GuestInstance};
 pub use module::{
     DeclaredState, FunctionDescriptor, GuestModule, ModuleError, World, function_kind_name,
     function_kind_of,

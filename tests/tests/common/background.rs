@@ -25,11 +25,16 @@ pub struct Background {
 impl Background {
     /// `eddy run ARGS` in `scratch`, registering in `scratch`'s `run` folder.
     pub fn start(scratch: &Scratch, args: &[&str]) -> Self {
+        Self::eddy(scratch, &[&["run"], args].concat())
+    }
+
+    /// `eddy ARGS` in `scratch` (`serve ...`, `run ...`), registering in
+    /// `scratch`'s `run` folder.
+    pub fn eddy(scratch: &Scratch, args: &[&str]) -> Self {
         let stderr = scratch.path(&format!("stderr-{}.txt", std::process::id()));
         let stderr = unique(stderr);
         let mut command = Command::new(eddy_bin());
         command
-            .arg("run")
             .args(args)
             .current_dir(scratch.dir.path())
             .env("EDDY_RUN_DIR", run_dir(scratch))
@@ -40,6 +45,10 @@ impl Background {
             child: command.spawn().expect("start eddy"),
             stderr,
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn stderr(&self) -> String {

@@ -9,6 +9,7 @@ pub mod kafka_broker;
 pub mod kills;
 pub mod live;
 pub mod redis_server;
+pub mod server;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -655,6 +655,7 @@ impl Wiring<'_> {
                 parallelism: def.parallelism,
             };
             let mut guest = GuestInstance::new(module, tag, def.limits).with_context(context)?;
+            guest.count_calls_in(metrics.subtask(subtask).guest.clone());
             guest
                 .init(self.modules.config_of(&def.uid, &def.config))
                 .with_context(|| format!("{}: init", context()))?;
