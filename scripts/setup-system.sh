@@ -16,18 +16,23 @@
 #   setup-system.sh kafka      also make, with which the `rdkafka` crate
 #                              builds the librdkafka it bundles (cargo
 #                              feature `kafka`)
+#   setup-system.sh browser    also Debian's chromium, and Node.js with npm
+#                              if missing: the dashboard's tests drive the
+#                              browser with playwright-core
 set -euo pipefail
 
 with_rocksdb=false
 with_redis=false
 with_kafka=false
+with_browser=false
 for part in "$@"; do
     case "$part" in
         rocksdb) with_rocksdb=true ;;
         redis) with_redis=true ;;
         kafka) with_kafka=true ;;
+        browser) with_browser=true ;;
         *)
-            echo "setup-system: unknown part \`$part\` (known: rocksdb, redis, kafka)" >&2
+            echo "setup-system: unknown part \`$part\` (known: rocksdb, redis, kafka, browser)" >&2
             exit 2
             ;;
     esac
@@ -48,6 +53,11 @@ if $with_redis; then
 fi
 if $with_kafka; then
     command -v make >/dev/null 2>&1 || missing+=(make)
+fi
+if $with_browser; then
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
 fi
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0

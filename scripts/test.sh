@@ -3,8 +3,9 @@
 # example guests), then print the total. Builds eddy with every optional part
 # (cargo features `rocksdb`, `redis` and `kafka`), so the tests cover every
 # state backend and connector; installs redis-server for the Redis sink's
-# tests and builds the Kafka-protocol broker of the Kafka tests (nisshi, once,
-# into ${EDDY_TOOLS:-~/.cache/eddy-ci/tools}). Honours CARGO_TARGET_DIR, so a
+# tests and chromium and playwright-core for the dashboard's, and builds
+# the Kafka-protocol broker of the Kafka tests (nisshi, once, into
+# ${EDDY_TOOLS:-~/.cache/eddy-ci/tools}). Honours CARGO_TARGET_DIR, so a
 # cache outside the checkout can be used.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,7 +13,9 @@ cd "$repo"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-bash scripts/setup-system.sh rocksdb redis kafka
+bash scripts/setup-system.sh rocksdb redis kafka browser
+# playwright-core (no browser download: the tests use Debian's chromium).
+npm ci --prefix tests/dashboard --no-audit --no-fund --loglevel=error >&2
 EDDY_NISSHI=$(bash scripts/setup-broker.sh)
 export EDDY_NISSHI
 bash scripts/build-guests.sh

@@ -122,3 +122,12 @@ pub struct SubmitBody {
     #[serde(default)]
     pub allow_non_restored_state: bool,
 }
+
+/// `GET /v1/jobs/{id}/throughput`: every node's rates about once a second
+/// over the last minutes, for the dashboard's charts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Throughput {
+    /// The nodes, in the order of each sample's rates.
+    pub nodes: Vec<String>,
+    pub samples: Vec<crate::runtime::metrics::RateSample>,
+}

@@ -11,12 +11,14 @@
 //! - [`server`]: the HTTP server, every request authenticated with a bearer
 //!   token;
 //! - [`metrics`]: `GET /metrics`, the jobs' counters for Prometheus;
+//! - [`dashboard`]: the web dashboard's page, login and sessions;
 //! - [`registry`]: the per-user run directory where each run (and each
 //!   server) leaves its address and token (mode 0600), so the CLI can find it;
 //! - [`client`]: the blocking client of the CLI verbs.
 
 pub mod api;
 pub mod client;
+pub mod dashboard;
 pub mod jobs;
 pub mod metrics;
 pub mod registry;

@@ -12,14 +12,17 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Form, Json, Router};
 
-use super::api::{ErrorBody, JobDetails, JobListing, SavepointBody, SubmitBody, SwapBody};
+use super::api::{
+    ErrorBody, JobDetails, JobListing, SavepointBody, SubmitBody, SwapBody, Throughput,
+};
+use super::dashboard::{self, Sessions};
 use super::jobs::{ControlledJob, JobSubmitter, JobTable, Refusal};
 use crate::checkpoint::AfterSavepoint;
 use crate::runtime::SwapOrder;
@@ -36,6 +39,8 @@ struct ServerState {
     jobs: Arc<JobTable>,
     /// `eddy serve`'s: takes new jobs and modules (`None` for `eddy run`).
     submitter: Option<Arc<dyn JobSubmitter>>,
+    /// The dashboard's logged-in sessions.
+    sessions: Sessions,
 }
 
 /// A running control server; it stops when dropped.
@@ -64,6 +69,7 @@ impl ControlServer {
             token,
             jobs,
             submitter,
+            sessions: Sessions::default(),
         }));
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -121,7 +127,7 @@ impl Drop for ControlServer {
 /// body limit, which is fixed when the router is built).
 const DEFAULT_MAX_MODULE_BYTES: usize = 64 * 1024 * 1024;
 
-/// The routes, all behind the token check.
+/// The routes, all behind the token check but the dashboard's login and assets.
 fn router(state: Arc<ServerState>) -> Router {
     let module_limit =
         (state.submitter.as_ref()).map_or(DEFAULT_MAX_MODULE_BYTES, |s| s.max_module_bytes());
@@ -130,6 +136,7 @@ fn router(state: Arc<ServerState>) -> Router {
         .route("/v1/jobs/{id}", get(job_details))
         .route("/v1/jobs/{id}/checkpoints", get(checkpoint_history))
         .route("/v1/jobs/{id}/failures", get(failure_history))
+        .route("/v1/jobs/{id}/throughput", get(throughput))
         .route("/v1/jobs/{id}/savepoints", post(savepoint))
         .route("/v1/jobs/{id}/stop", post(stop))
         .route("/v1/jobs/{id}/swaps", post(swap))
@@ -140,6 +147,10 @@ fn router(state: Arc<ServerState>) -> Router {
         )
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
+        .route("/", get(dashboard_page))
+        .route("/login", post(login))
+        .route("/logout", get(logout))
+        .route("/assets/{name}", get(asset))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
@@ -156,39 +167,55 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// Refuse requests without the run's bearer token (compared in constant time).
+/// Let through requests with the bearer token (compared in constant time),
+/// and those of a dashboard session (with its CSRF token if they change
+/// something); refuse the rest. The dashboard's login and assets are open.
 async fn authenticate(
     State(state): State<Arc<ServerState>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let presented = request
-        .headers()
+    if dashboard::is_public(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
-    match presented {
-        Some(token) if same_secret(token.as_bytes(), state.token.as_bytes()) => {
-            next.run(request).await
-        }
-        found => {
-            let message = match found {
-                None => {
-                    "this request has no `Authorization: Bearer <token>` header; the token is in the run's entry (`eddy list` finds it)"
-                }
-                Some(_) => "wrong bearer token",
-            };
-            let mut response = error(StatusCode::UNAUTHORIZED, message);
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            response
-        }
+    if let Some(token) = presented
+        && same_secret(token.as_bytes(), state.token.as_bytes())
+    {
+        return next.run(request).await;
     }
+    if presented.is_none()
+        && let Some(csrf) = state.sessions.csrf_of(headers)
+    {
+        let safe = matches!(request.method().as_str(), "GET" | "HEAD");
+        let csrf_presented = (headers.get(dashboard::CSRF_HEADER)).and_then(|v| v.to_str().ok());
+        if safe || csrf_presented.is_some_and(|t| same_secret(t.as_bytes(), csrf.as_bytes())) {
+            return next.run(request).await;
+        }
+        return error(
+            StatusCode::FORBIDDEN,
+            "this change came without the dashboard's CSRF token (`X-CSRF-Token`): only the dashboard page may send it",
+        );
+    }
+    let message = match presented {
+        None => {
+            "this request has no `Authorization: Bearer <token>` header; the token is in the run's entry (`eddy list` finds it), or the server's `<dir>/token`"
+        }
+        Some(_) => "wrong bearer token",
+    };
+    let mut response = error(StatusCode::UNAUTHORIZED, message);
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
 }
 
 /// Equality that takes as long for every mismatch of equal-length inputs.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -229,6 +256,37 @@ async fn failure_history(
         Some(job) => Json(job.handle.failures()).into_response(),
         None => no_such_job(&id),
     }
+}
+
+async fn throughput(State(state): State<Arc<ServerState>>, Path(id): Path<String>) -> Response {
+    let Some(job) = find(&state, &id) else {
+        return no_such_job(&id);
+    };
+    let (nodes, samples) = job.handle.throughput();
+    Json(Throughput { nodes, samples }).into_response()
+}
+
+async fn dashboard_page(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    query: Query<dashboard::TokenQuery>,
+) -> Response {
+    dashboard::page(&state.sessions, &state.token, &headers, query)
+}
+
+async fn login(
+    State(state): State<Arc<ServerState>>,
+    form: Form<dashboard::LoginForm>,
+) -> Response {
+    dashboard::login_form(&state.sessions, &state.token, form)
+}
+
+async fn logout(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
+    dashboard::logout(&state.sessions, &headers)
+}
+
+async fn asset(Path(name): Path<String>) -> Response {
+    dashboard::asset(&name)
 }
 
 async fn metrics(State(state): State<Arc<ServerState>>) -> Response {

@@ -17,7 +17,7 @@ use crossbeam_channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
 
 use super::executor::{JobFailure, JobReport};
-use super::metrics::JobMetrics;
+use super::metrics::{JobMetrics, NodeRates, RateSample, RateSampler};
 use super::plan::JobGraph;
 use super::swap::SwapOrder;
 use crate::checkpoint::AfterSavepoint;
@@ -80,14 +80,13 @@ pub struct JobState {
     pub last_failure: Option<String>,
     /// The latest failures, oldest first (at most [`FAILURE_HISTORY`]).
     pub failures: VecDeque<FailureRecord>,
-    /// Per node of `metrics`: records in and out per second over the last
-    /// second or so.
-    pub rates: Vec<(f64, f64)>,
+    /// Per node of `metrics`: its rates over the last second or so.
+    pub rates: Vec<NodeRates>,
     /// Each guest function's module and swap history, as checkpoints
     /// record them now.
     pub functions: Vec<FunctionRecord>,
-    /// When `rates` were last sampled, and the counts then.
-    sampled: Option<(Instant, Vec<(u64, u64)>)>,
+    /// Makes `rates` from the counters, and keeps their history.
+    sampler: RateSampler,
 }
 
 impl JobState {
@@ -101,7 +100,7 @@ impl JobState {
             failures: VecDeque::new(),
             rates: Vec::new(),
             functions: Vec::new(),
-            sampled: None,
+            sampler: RateSampler::default(),
         }
     }
 
@@ -123,28 +122,9 @@ impl JobState {
         let Some(metrics) = &self.metrics else {
             return;
         };
-        let now = Instant::now();
-        let counts: Vec<(u64, u64)> = metrics
-            .nodes
-            .iter()
-            .map(|n| (n.records_in(), n.records_out()))
-            .collect();
-        if let Some((at, before)) = &self.sampled
-            && before.len() == counts.len()
-        {
-            let seconds = now.duration_since(*at).as_secs_f64().max(1e-3);
-            self.rates = counts
-                .iter()
-                .zip(before)
-                .map(|((i, o), (bi, bo))| {
-                    (
-                        i.saturating_sub(*bi) as f64 / seconds,
-                        o.saturating_sub(*bo) as f64 / seconds,
-                    )
-                })
-                .collect();
+        if let Some(rates) = self.sampler.sample(metrics) {
+            self.rates = rates;
         }
-        self.sampled = Some((now, counts));
     }
 }
 
@@ -236,6 +216,12 @@ pub struct NodeStatus {
     /// Over the last second or so.
     pub records_in_per_second: f64,
     pub records_out_per_second: f64,
+    /// Over the last second or so: the share of time the busiest subtask
+    /// worked, and the most back-pressured one waited for room downstream.
+    #[serde(default)]
+    pub busy: f64,
+    #[serde(default)]
+    pub backpressured: f64,
     /// The lowest watermark of the node's subtasks (ms since the Unix
     /// epoch), once every subtask has one.
     pub watermark: Option<i64>,
@@ -340,6 +326,17 @@ impl JobHandle {
         state.failures.iter().cloned().collect()
     }
 
+    /// The rates of every node about once a second, over the last minutes
+    /// (oldest first), and the nodes' names in the samples' order.
+    pub fn throughput(&self) -> (Vec<String>, Vec<RateSample>) {
+        let state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        let names = (state.metrics.iter())
+            .flat_map(|m| &m.nodes)
+            .map(|n| n.name.clone())
+            .collect();
+        (names, state.sampler.history())
+    }
+
     /// The live counters of the current attempt (none before the first).
     pub fn metrics(&self) -> Option<JobMetrics> {
         let state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -367,15 +364,17 @@ impl JobHandle {
             .flat_map(|m| &m.nodes)
             .enumerate()
             .map(|(i, node)| {
-                let (rate_in, rate_out) = state.rates.get(i).copied().unwrap_or_default();
+                let rates = state.rates.get(i).copied().unwrap_or_default();
                 NodeStatus {
                     name: node.name.clone(),
                     role: format!("{:?}", node.role).to_lowercase(),
                     parallelism: node.parallelism,
                     records_in: node.records_in(),
                     records_out: node.records_out(),
-                    records_in_per_second: rate_in,
-                    records_out_per_second: rate_out,
+                    records_in_per_second: rates.records_in_per_second,
+                    records_out_per_second: rates.records_out_per_second,
+                    busy: rates.busy,
+                    backpressured: rates.backpressured,
                     watermark: node.watermark(),
                 }
             })

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
+use serde::{Deserialize, Serialize};
 
 use crate::time::watermark::NO_WATERMARK;
 use crate::wasm::GuestCallStats;
@@ -166,4 +167,113 @@ impl JobMetrics {
     pub fn node(&self, name: &str) -> Option<&Arc<NodeMetrics>> {
         self.nodes.iter().find(|n| n.name == name)
     }
+}
+
+/// A node's rates over the last sample period (about a second): records
+/// per second, and the share of time its busiest subtask worked, and its
+/// most back-pressured subtask waited for room downstream (Flink's
+/// `busyTimeMsPerSecond` and `backPressuredTimeMsPerSecond`, as 0..1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeRates {
+    pub records_in_per_second: f64,
+    pub records_out_per_second: f64,
+    pub busy: f64,
+    pub backpressured: f64,
+}
+
+/// The rates of every node at one moment, for the throughput history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateSample {
+    /// When, in ms since the Unix epoch.
+    pub at: i64,
+    /// By node, in [`JobMetrics::nodes`] order.
+    pub nodes: Vec<NodeRates>,
+}
+
+/// How many samples [`RateSampler`] keeps: five minutes at one a second.
+pub const RATE_HISTORY: usize = 300;
+
+/// One subtask's counters at a sample.
+#[derive(Debug, Clone, Copy)]
+struct SubtaskCounts {
+    records_in: u64,
+    records_out: u64,
+    idle: Duration,
+    backpressured: Duration,
+}
+
+/// Turns the counters, read about once a second, into rates, and keeps
+/// the last [`RATE_HISTORY`] of them.
+#[derive(Debug, Default)]
+pub struct RateSampler {
+    last: Option<(Instant, Vec<Vec<SubtaskCounts>>)>,
+    history: std::collections::VecDeque<RateSample>,
+}
+
+impl RateSampler {
+    /// Read `metrics` now; the rates since the last read (none at the
+    /// first, or when the nodes changed).
+    pub fn sample(&mut self, metrics: &JobMetrics) -> Option<Vec<NodeRates>> {
+        let now = Instant::now();
+        let counts: Vec<Vec<SubtaskCounts>> = (metrics.nodes.iter())
+            .map(|node| {
+                (node.subtasks())
+                    .map(|s| SubtaskCounts {
+                        records_in: s.records_in(),
+                        records_out: s.records_out(),
+                        idle: s.idle(),
+                        backpressured: s.backpressured(),
+                    })
+                    .collect()
+            })
+            .collect();
+        let rates = match &self.last {
+            Some((at, before)) if same_shape(before, &counts) => {
+                let period = now.duration_since(*at).max(Duration::from_millis(1));
+                Some(
+                    (counts.iter().zip(before))
+                        .map(|(n, b)| node_rates(n, b, period))
+                        .collect(),
+                )
+            }
+            _ => None,
+        };
+        self.last = Some((now, counts));
+        if let Some(rates) = &rates {
+            if self.history.len() == RATE_HISTORY {
+                self.history.pop_front();
+            }
+            self.history.push_back(RateSample {
+                at: crate::time::processing_time_now(),
+                nodes: Vec::clone(rates),
+            });
+        }
+        rates
+    }
+
+    /// The samples kept, oldest first.
+    pub fn history(&self) -> Vec<RateSample> {
+        self.history.iter().cloned().collect()
+    }
+}
+
+fn same_shape(a: &[Vec<SubtaskCounts>], b: &[Vec<SubtaskCounts>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.len() == y.len())
+}
+
+/// A node's rates from its subtasks' counts now and at the last sample.
+fn node_rates(now: &[SubtaskCounts], before: &[SubtaskCounts], period: Duration) -> NodeRates {
+    let seconds = period.as_secs_f64();
+    let mut rates = NodeRates::default();
+    for (n, b) in now.iter().zip(before) {
+        rates.records_in_per_second += n.records_in.saturating_sub(b.records_in) as f64 / seconds;
+        rates.records_out_per_second +=
+            n.records_out.saturating_sub(b.records_out) as f64 / seconds;
+        let share = |d: Duration| (d.as_secs_f64() / seconds).clamp(0.0, 1.0);
+        let idle = share(n.idle.saturating_sub(b.idle));
+        let backpressured = share(n.backpressured.saturating_sub(b.backpressured));
+        rates.backpressured = rates.backpressured.max(backpressured);
+        rates.busy = rates.busy.max((1.0 - idle - backpressured).max(0.0));
+    }
+    rates
 }

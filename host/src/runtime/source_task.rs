@@ -119,14 +119,7 @@ impl SourceTask {
                 return self.chain.stop();
             }
             raw.clear();
-            let reading = std::time::Instant::now();
             let status = self.fill(&mut raw)?;
-            if raw.is_empty() {
-                // Nothing came: the time went waiting for input.
-                let waited = reading.elapsed();
-                self.chain.add_idle(waited);
-                self.metrics.subtask(self.chain.subtask).add_idle(waited);
-            }
             self.notify_completed();
             self.watermarks.ensure_splits(self.reader.split_count());
             let mut records = Vec::with_capacity(raw.len());
@@ -254,9 +247,17 @@ impl SourceTask {
         let started = Instant::now();
         loop {
             let room = self.batch.max_records - raw.len();
+            let (before, reading) = (raw.len(), Instant::now());
             let status = self.reader.read(room, raw).map_err(|error| {
                 self.failure(format!("cannot read {}: {error}", self.reader.describe()))
             })?;
+            if status == ReadStatus::Idle && raw.len() == before {
+                // The reader had nothing (it may have waited for input,
+                // or for its rate limit): idle time.
+                let waited = reading.elapsed();
+                self.chain.add_idle(waited);
+                self.metrics.subtask(self.chain.subtask).add_idle(waited);
+            }
             let full = raw.len() >= self.batch.max_records;
             let waited = started.elapsed() >= self.batch.flush_interval;
             match status {

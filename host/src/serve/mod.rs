@@ -63,11 +63,16 @@ pub fn serve(options: &ServeOptions) -> Result<()> {
     };
     let _registration = registry::register_server(&registry::run_dir(), &entry)?;
     let resumed = host.resume()?;
+    let token_file = dir.root().join("token");
     eprintln!(
-        "eddy serve: control API on {} (token in {}); {resumed} job(s) resumed",
+        "eddy serve: control API and dashboard on {} (token in {}); {resumed} job(s) resumed",
         entry.url(),
-        dir.root().join("token").display(),
+        token_file.display(),
     );
+    // A terminal is the user's own: give them the link that logs in.
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!("dashboard: {}/?token={}", entry.url(), entry.token);
+    }
     loop {
         std::thread::park();
     }
