@@ -5,7 +5,9 @@
 # state backend and connector; installs redis-server for the Redis sink's
 # tests and chromium and playwright-core for the dashboard's, and builds
 # the Kafka-protocol broker of the Kafka tests (nisshi, once, into
-# ${EDDY_TOOLS:-~/.cache/eddy-ci/tools}). Honours CARGO_TARGET_DIR, so a
+# ${EDDY_TOOLS:-~/.cache/eddy-ci/tools}), and installs schemathesis from
+# PyPI (pinned, once, into the same tools cache) for the control API's
+# fuzz test. Honours CARGO_TARGET_DIR, so a
 # cache outside the checkout can be used.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,6 +20,8 @@ bash scripts/setup-system.sh rocksdb redis kafka browser
 npm ci --prefix tests/dashboard --no-audit --no-fund --loglevel=error >&2
 EDDY_NISSHI=$(bash scripts/setup-broker.sh)
 export EDDY_NISSHI
+EDDY_SCHEMATHESIS=$(bash scripts/setup-schemathesis.sh)
+export EDDY_SCHEMATHESIS
 bash scripts/build-guests.sh
 cargo build --release --locked --bins --features rocksdb,redis,kafka
 {

@@ -438,3 +438,68 @@ fn bad_submissions_and_uploads_get_clear_messages_and_start_nothing() {
     let (status, _) = server.request("POST", &format!("/v1/jobs/{id}/cancel"), None);
     assert_eq!(status, 202);
 }
+
+#[test]
+fn a_job_failing_on_a_record_shows_the_guests_message_and_the_record_in_its_failures() {
+    let scratch = Scratch::new();
+    let poison = r#"{"ts": 1700000000002, "user": "mallory", "note": "poison"}"#;
+    let input = [
+        r#"{"ts": 1700000000001, "user": "alice"}"#,
+        poison,
+        r#"{"ts": 1700000000003, "user": "bob"}"#,
+    ];
+    scratch.write("faulty/in.jsonl", input.join("\n") + "\n");
+    scratch.write(
+        "faulty/job.toml",
+        format!(
+            r#"[job]
+name = "faulty"
+
+[[source]]
+name = "src"
+type = "file"
+path = "in.jsonl"
+timestamp = {{ field = "ts" }}
+
+[[operator]]
+uid = "op"
+kind = "map"
+module = {module}
+input = "src"
+config = {{ mode = "panic-on", needle = "poison" }}
+
+[[sink]]
+name = "out"
+type = "discard"
+input = "op"
+"#,
+            module = toml_path(&wasm("faulty"))
+        ),
+    );
+    let mut server = Server::start(&scratch, "server", &[]);
+    let id = deploy(&scratch, "faulty/job.toml");
+    let job = server.wait_for(&id, "its failure", |job| job["status"]["phase"] == "failed");
+    let (status, failures) = server.request("GET", &format!("/v1/jobs/{id}/failures"), None);
+    assert_eq!(status, 200);
+    let failures = failures.as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let message = failures[0]["message"].as_str().unwrap();
+    for expected in [
+        "operator `op` (subtask 1/1)",
+        "guest panicked",
+        "faulty guest: found poison",
+        &format!("on record: {poison}"),
+    ] {
+        assert!(message.contains(expected), "`{expected}` not in: {message}");
+    }
+    assert_eq!(job["status"]["last_failure"].as_str(), Some(message));
+    let (_, text) = server.text("/metrics");
+    let failed_calls = text
+        .lines()
+        .find(|l| l.starts_with("eddy_guest_call_failures_total") && l.contains(&id))
+        .unwrap_or_else(|| panic!("no guest failures counted:\n{text}"));
+    assert!(failed_calls.ends_with(" 1"), "{failed_calls}");
+    // The server runs on, and lists the job as failed.
+    let listed = eddy(&scratch, &["list", "--server", &server.url()]).success();
+    assert!(listed.stdout.contains("failed"), "{}", listed.stdout);
+}

@@ -12,7 +12,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -238,27 +239,21 @@ async fn list_jobs(State(state): State<Arc<ServerState>>) -> Json<Vec<JobListing
     )
 }
 
-async fn checkpoint_history(
-    State(state): State<Arc<ServerState>>,
-    Path(id): Path<String>,
-) -> Response {
+async fn checkpoint_history(State(state): State<Arc<ServerState>>, JobId(id): JobId) -> Response {
     match find(&state, &id) {
         Some(job) => Json(job.handle.checkpoint_history()).into_response(),
         None => no_such_job(&id),
     }
 }
 
-async fn failure_history(
-    State(state): State<Arc<ServerState>>,
-    Path(id): Path<String>,
-) -> Response {
+async fn failure_history(State(state): State<Arc<ServerState>>, JobId(id): JobId) -> Response {
     match find(&state, &id) {
         Some(job) => Json(job.handle.failures()).into_response(),
         None => no_such_job(&id),
     }
 }
 
-async fn throughput(State(state): State<Arc<ServerState>>, Path(id): Path<String>) -> Response {
+async fn throughput(State(state): State<Arc<ServerState>>, JobId(id): JobId) -> Response {
     let Some(job) = find(&state, &id) else {
         return no_such_job(&id);
     };
@@ -327,13 +322,13 @@ fn submitter(state: &ServerState) -> Result<Arc<dyn JobSubmitter>, TakesNoJobs> 
 
 async fn submit(
     State(state): State<Arc<ServerState>>,
-    body: Result<Json<SubmitBody>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
     let submitter = match submitter(&state) {
         Ok(submitter) => submitter,
         Err(refusal) => return refusal.into_response(),
     };
-    let body = match request_body(body) {
+    let body: SubmitBody = match request_body(body) {
         Ok(body) => body,
         Err(bad) => return bad.into_response(),
     };
@@ -371,7 +366,7 @@ fn refused(refusal: Refusal) -> Response {
     }
 }
 
-async fn job_details(State(state): State<Arc<ServerState>>, Path(id): Path<String>) -> Response {
+async fn job_details(State(state): State<Arc<ServerState>>, JobId(id): JobId) -> Response {
     let Some(job) = find(&state, &id) else {
         return no_such_job(&id);
     };
@@ -385,16 +380,16 @@ async fn job_details(State(state): State<Arc<ServerState>>, Path(id): Path<Strin
 
 async fn savepoint(
     State(state): State<Arc<ServerState>>,
-    Path(id): Path<String>,
-    body: Result<Json<SavepointBody>, JsonRejection>,
+    JobId(id): JobId,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
     take_savepoint(&state, &id, body, AfterSavepoint::Continue).await
 }
 
 async fn stop(
     State(state): State<Arc<ServerState>>,
-    Path(id): Path<String>,
-    body: Result<Json<SavepointBody>, JsonRejection>,
+    JobId(id): JobId,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
     take_savepoint(&state, &id, body, AfterSavepoint::Stop).await
 }
@@ -402,13 +397,14 @@ async fn stop(
 async fn take_savepoint(
     state: &ServerState,
     id: &str,
-    body: Result<Json<SavepointBody>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
     after: AfterSavepoint,
 ) -> Response {
     let Some(job) = find(state, id) else {
         return no_such_job(id);
     };
-    let dir = match request_body(body).and_then(|body| body.dir.map(absolute("dir")).transpose()) {
+    let dir = request_body::<SavepointBody>(body);
+    let dir = match dir.and_then(|body| body.dir.map(absolute("dir")).transpose()) {
         Ok(dir) => dir.unwrap_or_else(|| job.savepoint_dir.clone()),
         Err(bad) => return bad.into_response(),
     };
@@ -418,13 +414,13 @@ async fn take_savepoint(
 
 async fn swap(
     State(state): State<Arc<ServerState>>,
-    Path(id): Path<String>,
-    body: Result<Json<SwapBody>, JsonRejection>,
+    JobId(id): JobId,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {
     let Some(job) = find(&state, &id) else {
         return no_such_job(&id);
     };
-    let body = match request_body(body) {
+    let body: SwapBody = match request_body(body) {
         Ok(body) => body,
         Err(bad) => return bad.into_response(),
     };
@@ -469,6 +465,21 @@ async fn swap(
     answer_when_done(move || handle.swap(order, SAVEPOINT_WAIT)).await
 }
 
+/// The `{id}` of a job's path; a path that cannot be read is answered
+/// with a JSON 400, as every other error.
+struct JobId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for JobId {
+    type Rejection = BadRequest;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| JobId(id))
+            .map_err(|rejection| BadRequest(format!("bad job id: {}", rejection.body_text())))
+    }
+}
+
 /// What is wrong with a request, answered with 400.
 struct BadRequest(String);
 
@@ -478,10 +489,19 @@ impl IntoResponse for BadRequest {
     }
 }
 
-/// The request's JSON body, or what is wrong with it.
-fn request_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, BadRequest> {
-    body.map(|Json(body)| body)
-        .map_err(|rejection| BadRequest(format!("bad request body: {}", rejection.body_text())))
+/// The request's JSON body, or what is wrong with it. Read as a value
+/// first: serde would also build a request from an array, by position.
+fn request_body<T: serde::de::DeserializeOwned>(
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<T, BadRequest> {
+    let Json(value) = body
+        .map_err(|rejection| BadRequest(format!("bad request body: {}", rejection.body_text())))?;
+    if !value.is_object() {
+        return Err(BadRequest(
+            "bad request body: expected a JSON object".to_string(),
+        ));
+    }
+    serde_json::from_value(value).map_err(|error| BadRequest(format!("bad request body: {error}")))
 }
 
 /// A check that the path in body field `field` is absolute: the server
@@ -514,7 +534,7 @@ async fn answer_when_done<T: serde::Serialize + Send + 'static>(
     }
 }
 
-async fn cancel(State(state): State<Arc<ServerState>>, Path(id): Path<String>) -> Response {
+async fn cancel(State(state): State<Arc<ServerState>>, JobId(id): JobId) -> Response {
     let Some(job) = find(&state, &id) else {
         return no_such_job(&id);
     };

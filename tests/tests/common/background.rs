@@ -56,7 +56,12 @@ impl Background {
     }
 
     pub fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+        self.exited().is_none()
+    }
+
+    /// How it ended, if it has.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
     }
 
     /// SIGKILL.
@@ -78,6 +83,16 @@ impl Background {
                 panic!("the run did not end within a minute:\n{stderr}");
             }
             std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// A test that ends, passing or not, leaves no process behind.
+impl Drop for Background {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
