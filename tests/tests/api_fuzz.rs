@@ -24,9 +24,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::background::run_dir;
+use common::background::eddy_in as eddy;
+use common::counting_job::CountingJob;
 use common::server::Server;
-use common::{Output, Scratch, eddy_with_env, repo_root, toml_path, wasm};
+use common::{Scratch, repo_root, wasm};
 use serde_json::Value;
 
 /// Examples generated per operation in each run's fuzzing phase (the
@@ -48,65 +49,19 @@ const CHECKS: &[&str] = &[
     "positive_data_acceptance",
 ];
 
-/// An unbounded, rate-limited generator → a keyed one-second window count
-/// and a keyed process function → exactly-once file sinks, checkpointed
-/// every second: it runs until it is cancelled or stopped, with guest
-/// functions to swap and checkpoints to list.
+/// The counting job (`common::counting_job`), unbounded at 200 records/s
+/// and checkpointed every second: it runs until it is cancelled or stopped,
+/// with guest functions to swap and checkpoints to list.
 fn job_text() -> String {
-    format!(
-        r#"[job]
-name = "fuzzed"
-parallelism = 1
-
-[checkpoints]
-interval = "1s"
-dir = "chk"
-
-[[source]]
-name = "events"
-type = "generator"
-timestamp = {{ field = "ts" }}
-watermark = {{ strategy = "bounded-out-of-orderness", max_out_of_orderness = "2s" }}
-[source.generator]
-rate = 200
-keys = 10
-events_per_second = 100
-max_lag = "2s"
-seed = 5
-
-[[operator]]
-uid = "per-second"
-kind = "aggregate"
-module = {aggregate}
-input = "events"
-key_by = {{ field = "key" }}
-window = {{ type = "tumbling", size = "1s" }}
-
-[[operator]]
-uid = "timeouts"
-kind = "keyed-process"
-module = {timeouts}
-input = "events"
-key_by = {{ field = "key" }}
-config = {{ timeout_ms = 1500 }}
-
-[[sink]]
-name = "windows"
-type = "file"
-path = "out/windows"
-delivery = "exactly-once"
-input = "per-second"
-
-[[sink]]
-name = "quiet"
-type = "file"
-path = "out/quiet"
-delivery = "exactly-once"
-input = "timeouts"
-"#,
-        aggregate = toml_path(&wasm("count_aggregate")),
-        timeouts = toml_path(&wasm("count_with_timeout")),
-    )
+    CountingJob {
+        name: "fuzzed",
+        rate: 200,
+        keys: 10,
+        seed: 5,
+        checkpoint_interval: Some("1s"),
+        ..CountingJob::default()
+    }
+    .text()
 }
 
 /// The schemathesis executable: `$EDDY_SCHEMATHESIS`. Not skipped when it
@@ -126,18 +81,6 @@ fn schemathesis() -> PathBuf {
         path.display()
     );
     path
-}
-
-/// `eddy ARGS` in `scratch`, with the test's run directory.
-fn eddy(scratch: &Scratch, args: &[&str]) -> Output {
-    let run_dir = run_dir(scratch);
-    eddy_with_env(
-        args,
-        scratch.dir.path(),
-        None,
-        Duration::from_secs(120),
-        &[("EDDY_RUN_DIR", run_dir.to_str().unwrap())],
-    )
 }
 
 /// Fails the test if the server has ended, saying how (a signal, an exit

@@ -12,9 +12,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::background::run_dir;
+use common::background::eddy_in;
 use common::server::Server;
-use common::{Scratch, eddy_with_env, repo_root, toml_path, wasm};
+use common::{Scratch, repo_root, toml_path, wasm};
 use serde_json::Value;
 
 /// A job that runs long enough to be clicked at: a generator at 5,000
@@ -103,15 +103,7 @@ fn the_dashboard_shows_the_job_and_its_buttons_take_a_savepoint_and_swap_the_fun
     let scratch = Scratch::new();
     scratch.write("clicks/job.toml", job_text());
     let mut server = Server::start(&scratch, "server", &[]);
-    let run_dir = run_dir(&scratch);
-    let deployed = eddy_with_env(
-        &["deploy", "clicks/job.toml"],
-        scratch.dir.path(),
-        None,
-        std::time::Duration::from_secs(60),
-        &[("EDDY_RUN_DIR", run_dir.to_str().unwrap())],
-    )
-    .success();
+    let deployed = eddy_in(&scratch, &["deploy", "clicks/job.toml"]).success();
     let id = deployed.stdout.trim().to_string();
     server.wait_for(&id, "its start", |job| job["status"]["phase"] == "running");
 

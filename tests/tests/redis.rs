@@ -9,9 +9,9 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use common::background::Background;
+use common::background::{Background, eddy_in as eddy};
 use common::redis_server::{RedisServer, free_port};
-use common::{Scratch, eddy_with_env, toml_path, wasm};
+use common::{Scratch, toml_path, wasm};
 use redis::Commands;
 
 /// A job counting each user's clicks per one-minute window of event time
@@ -59,20 +59,6 @@ type = "file"
 path = "clicks.jsonl"
 timestamp = { field = "ts" }
 watermark = { strategy = "monotonous" }"#;
-
-/// `eddy ARGS` in `scratch`, with its own run directory.
-fn eddy(scratch: &Scratch, args: &[&str]) -> common::Output {
-    eddy_with_env(
-        args,
-        scratch.dir.path(),
-        None,
-        Duration::from_secs(120),
-        &[
-            ("EDDY_RUN_DIR", scratch.path("run").to_str().unwrap()),
-            ("EDDY_LOG", "eddy=info"),
-        ],
-    )
-}
 
 #[test]
 fn each_mode_writes_what_the_job_computed() {

@@ -16,81 +16,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::background::{Background, run_dir, wait_registered};
-use common::{Output, Scratch, eddy_bin, eddy_with_env, toml_path, walk, wasm};
+use common::background::{Background, eddy_in as eddy, run_dir, wait_registered};
+use common::counting_job::{CountingJob, committed};
+use common::{Scratch, eddy_bin, toml_path, walk, wasm};
 use serde_json::Value;
 
 /// Records of the job's generator: at 20,000 records/s a run takes about
 /// three seconds, long enough to take a savepoint while it runs.
 const RECORDS: u64 = 60_000;
 
-/// The test job: a generator (one reader, out of order by up to 2 s; each
-/// of 40 keys comes every 0.4 s of event time on average, so a key is
-/// often quiet for longer than the keyed process function's 1.5 s) →
-/// a keyed one-second tumbling window count and a keyed process function
-/// with value state and event-time timers → exactly-once file sinks.
+/// The test job (`common::counting_job`), without checkpoints.
 fn job_text(name: &str, parallelism: u32, backend: &str, count: Option<u64>) -> String {
-    let count = count.map_or(String::new(), |c| format!("count = {c}\n"));
-    format!(
-        r#"[job]
-name = "{name}"
-parallelism = {parallelism}
-
-[state]
-backend = "{backend}"
-{local_dir}
-
-[[source]]
-name = "events"
-type = "generator"
-parallelism = 1
-timestamp = {{ field = "ts" }}
-watermark = {{ strategy = "bounded-out-of-orderness", max_out_of_orderness = "2s" }}
-[source.generator]
-{count}rate = 20000
-keys = 40
-events_per_second = 100
-max_lag = "2s"
-seed = 7
-
-[[operator]]
-uid = "per-second"
-kind = "aggregate"
-module = {aggregate}
-input = "events"
-key_by = {{ field = "key" }}
-window = {{ type = "tumbling", size = "1s" }}
-
-[[operator]]
-uid = "timeouts"
-kind = "keyed-process"
-module = {timeouts}
-input = "events"
-key_by = {{ field = "key" }}
-config = {{ timeout_ms = 1500 }}
-
-[[sink]]
-name = "windows"
-type = "file"
-path = "out/windows"
-delivery = "exactly-once"
-input = "per-second"
-
-[[sink]]
-name = "quiet"
-type = "file"
-path = "out/quiet"
-delivery = "exactly-once"
-input = "timeouts"
-"#,
-        local_dir = if backend == "rocksdb" {
-            "local_dir = \"state\""
-        } else {
-            ""
-        },
-        aggregate = toml_path(&wasm("count_aggregate")),
-        timeouts = toml_path(&wasm("count_with_timeout")),
-    )
+    CountingJob {
+        name,
+        parallelism,
+        backend,
+        count,
+        ..CountingJob::default()
+    }
+    .text()
 }
 
 /// Write the job file `job.toml` into `scratch`.
@@ -101,40 +45,9 @@ fn write_job(scratch: &Scratch, name: &str, parallelism: u32, backend: &str) -> 
     )
 }
 
-/// `eddy ARGS` in `scratch`, with the test's run directory.
-fn eddy(scratch: &Scratch, args: &[&str]) -> Output {
-    let run_dir = run_dir(scratch);
-    eddy_with_env(
-        args,
-        scratch.dir.path(),
-        None,
-        Duration::from_secs(120),
-        &[
-            ("EDDY_RUN_DIR", run_dir.to_str().unwrap()),
-            ("EDDY_LOG", "eddy=info"),
-        ],
-    )
-}
-
 /// Every line each sink committed (sorted), by sink folder.
 fn outputs(scratch: &Scratch) -> BTreeMap<String, Vec<String>> {
-    let mut outputs = BTreeMap::new();
-    for sink in ["windows", "quiet"] {
-        let mut lines = Vec::new();
-        for entry in std::fs::read_dir(scratch.path(&format!("out/{sink}")))
-            .into_iter()
-            .flatten()
-        {
-            let path = entry.unwrap().path();
-            if path.is_file() {
-                let text = std::fs::read_to_string(&path).unwrap();
-                lines.extend(text.lines().map(str::to_string));
-            }
-        }
-        lines.sort();
-        outputs.insert(sink.to_string(), lines);
-    }
-    outputs
+    committed(scratch.dir.path())
 }
 
 /// The committed output of the job run once, without savepoints.

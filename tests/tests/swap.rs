@@ -18,8 +18,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::background::{Background, run_dir, wait_registered};
-use common::{Output, Scratch, eddy_with_env, toml_path, wasm};
+use common::background::{Background, eddy_in as eddy, wait_registered};
+use common::{Output, Scratch, toml_path, wasm};
 use serde_json::{Value, json};
 
 /// Records of the test job, at `RATE` records/s: about three seconds.
@@ -128,20 +128,6 @@ impl Default for JobShape<'_> {
             config: "",
         }
     }
-}
-
-/// `eddy ARGS` in `scratch`, with the test's run directory.
-fn eddy(scratch: &Scratch, args: &[&str]) -> Output {
-    eddy_with_env(
-        args,
-        scratch.dir.path(),
-        None,
-        Duration::from_secs(120),
-        &[
-            ("EDDY_RUN_DIR", run_dir(scratch).to_str().unwrap()),
-            ("EDDY_LOG", "eddy=info"),
-        ],
-    )
 }
 
 /// The job's input, in source order: each record's key (its JSON text,

@@ -106,14 +106,28 @@ pub struct ServerArgs {
     pub token: Option<String>,
 }
 
-/// The base URL `http://host:port` of what the user wrote as `--server`.
-fn server_url(server: &str) -> String {
-    let server = server.trim_end_matches('/');
-    if server.contains("://") {
+/// The base URL `http://host:port` of what the user wrote as `--server`
+/// (`http://host:port`, with or without a path, or `host:port`), and the
+/// address it names.
+fn server_address(server: &str) -> Result<(String, SocketAddr)> {
+    let with_scheme = if server.contains("://") {
         server.to_string()
     } else {
         format!("http://{server}")
+    };
+    let uri: ureq::http::Uri =
+        (with_scheme.parse()).with_context(|| format!("--server {server} is not a URL"))?;
+    if uri.scheme_str() != Some("http") {
+        bail!(
+            "--server {server}: eddy's client speaks plain HTTP (the server has no TLS; put a proxy in front of it for remote use)"
+        );
     }
+    let authority =
+        (uri.authority()).with_context(|| format!("--server {server} names no host"))?;
+    let address = (authority.as_str().to_socket_addrs().ok())
+        .and_then(|mut addresses| addresses.next())
+        .with_context(|| format!("--server {server}: cannot resolve {authority}"))?;
+    Ok((format!("http://{authority}"), address))
 }
 
 /// A client of the server `args` names, or of the one server on this machine.
@@ -132,7 +146,7 @@ fn server_client(args: &ServerArgs) -> Result<ServerClient> {
             ),
         };
     };
-    let url = server_url(server);
+    let (url, _) = server_address(server)?;
     let token = (args.token.clone())
         .or_else(|| std::env::var("EDDY_TOKEN").ok().filter(|t| !t.is_empty()))
         .or_else(|| {
@@ -151,11 +165,7 @@ fn server_client(args: &ServerArgs) -> Result<ServerClient> {
 /// The run entries of the jobs of the server `args` names.
 fn server_runs(args: &ServerArgs) -> Result<(ServerClient, Vec<(RunEntry, JobPhase)>)> {
     let client = server_client(args)?;
-    let address = (client.url().trim_start_matches("http://"))
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addresses| addresses.next())
-        .with_context(|| format!("`{}` is not a host:port", client.url()))?;
+    let (_, address) = server_address(client.url())?;
     let runs = (client.jobs()?.into_iter())
         .map(|listing| {
             let run = RunEntry {
@@ -194,12 +204,7 @@ pub fn list(args: &ServerArgs) -> Result<()> {
         "ID", "NAME", "PID", "PHASE", "CONTROL"
     );
     for (run, phase) in runs {
-        let phase = phase.map_or("running".to_string(), |p| {
-            serde_json::to_value(p)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        });
+        let phase = phase.unwrap_or(JobPhase::Running).name();
         println!(
             "{:<32}  {:<24} {:>8}  {:<10} {:<22} {}",
             run.id,
@@ -224,10 +229,18 @@ fn client(wanted: &str, args: &ServerArgs) -> Result<ControlClient> {
     }
     let (server, runs) = server_runs(args)?;
     if runs.is_empty() {
-        bail!("the server at {} runs no jobs", server.url());
+        bail!("the server at {} has no jobs", server.url());
     }
-    let runs = runs.into_iter().map(|(run, _)| run).collect();
-    Ok(ControlClient::new(registry::pick_run(runs, wanted)?))
+    // A job that ended keeps its name on the server: a running one is
+    // meant if there is one, else an ended one (for its status).
+    let running: Vec<RunEntry> = (runs.iter())
+        .filter(|(_, phase)| !phase.is_final())
+        .map(|(run, _)| run.clone())
+        .collect();
+    let all: Vec<RunEntry> = runs.into_iter().map(|(run, _)| run).collect();
+    let picked =
+        registry::pick_run(running, wanted).or_else(|_| registry::pick_run(all, wanted))?;
+    Ok(ControlClient::new(picked))
 }
 
 /// `eddy deploy JOB.toml`: check the job file here, upload its guest

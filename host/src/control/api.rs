@@ -2,7 +2,7 @@
 //! client (and described in `docs/control-api.openapi.json`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +11,17 @@ use crate::runtime::JobStatus;
 
 /// The version prefix of every path.
 pub const PREFIX: &str = "/v1";
+
+/// What is wrong with `path` as body field `field`: it must be absolute,
+/// since the server does not share the client's working directory.
+pub fn relative_path_problem(field: &str, path: &Path) -> Option<String> {
+    path.is_relative().then(|| {
+        format!(
+            "`{field}` must be an absolute path (the server does not share the client's working directory), got {}",
+            path.display()
+        )
+    })
+}
 
 /// One job in `GET /v1/jobs`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,9 +121,9 @@ pub struct SubmitBody {
     #[serde(default)]
     pub base_dir: Option<PathBuf>,
     /// Guest components as written in the job file (`module = "..."`, key
-    /// selectors), each the SHA-256 of an upload to `POST /v1/modules`. With
-    /// `job` every one must be here; with `job_file` those absent are read
-    /// from the server's disk.
+    /// selectors), each the SHA-256 of an upload to `POST /v1/modules`;
+    /// those absent are read from the server's disk (relative to the job
+    /// file's folder, or `base_dir`), and kept by the server.
     #[serde(default)]
     pub modules: BTreeMap<String, String>,
     /// Start from this savepoint (or checkpoint) folder, an absolute path.

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use super::api::{JobSummary, SubmitBody, UploadedModule};
 use crate::runtime::JobHandle;
+use crate::runtime::handle::JobPhase;
 
 /// A job the server answers for.
 #[derive(Debug, Clone)]
@@ -74,4 +75,8 @@ pub trait JobSubmitter: Send + Sync + std::fmt::Debug {
     fn uploaded_module(&self, sha256: &str) -> Option<PathBuf>;
     /// The largest module upload taken, in bytes.
     fn max_module_bytes(&self) -> usize;
+    /// A user asked job `id` to end (`phase`: a stop whose savepoint is
+    /// complete, or a cancel): it must not be started again when the
+    /// server restarts, even if the server dies before the job has ended.
+    fn ending(&self, id: &str, phase: JobPhase);
 }

@@ -22,6 +22,7 @@ use super::jobs::ControlledJob;
 use crate::runtime::handle::JobPhase;
 use crate::runtime::metrics::{NodeMetrics, NodeRole, SubtaskMetrics};
 use crate::time::processing_time_now;
+use crate::time::watermark::END_OF_TIME;
 
 /// The content type of [`render`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -126,17 +127,16 @@ impl Collector for JobsCollector {
         family(
             &mut encoder,
             "eddy_busy_seconds",
-            "Time a subtask's task worked: its time since the attempt started, less idle and back-pressured time.",
-            subtasks.iter().map(|s| {
-                let waited = s.subtask.idle() + s.subtask.backpressured();
-                (
-                    &s.labels,
-                    seconds(s.node.started.elapsed().saturating_sub(waited)),
-                )
-            }),
+            "Time a subtask's task worked: from the attempt's start to the task's end (or now), less idle and back-pressured time.",
+            subtasks
+                .iter()
+                .map(|s| (&s.labels, seconds(s.subtask.busy()))),
         )?;
+        // At the end of its input a subtask's watermark is the end of time,
+        // which is no time to show or to lag behind.
         let with_watermark: Vec<(&SubtaskSample, i64)> = (subtasks.iter())
             .filter_map(|s| s.subtask.watermark().map(|w| (s, w)))
+            .filter(|(_, w)| *w != END_OF_TIME)
             .collect();
         family(
             &mut encoder,
@@ -210,7 +210,7 @@ impl JobsCollector {
             .flat_map(|(labels, status, _)| {
                 PHASES.iter().map(move |phase| {
                     let mut labels = labels.clone();
-                    labels.push(("phase", phase_name(*phase)));
+                    labels.push(("phase", phase.name().to_string()));
                     (labels, i64::from(status.phase == *phase))
                 })
             })
@@ -281,14 +281,6 @@ fn job_labels(job: &ControlledJob) -> Labels {
         ("job", job.summary.name.clone()),
         ("job_id", job.summary.id.clone()),
     ]
-}
-
-/// A phase as the API writes it (`running`, `failed`, ...).
-fn phase_name(phase: JobPhase) -> String {
-    serde_json::to_value(phase)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// One metric family: its name and help, then one sample per label set.

@@ -144,8 +144,17 @@ fn register_as(dir: &Path, name: &str, entry: &impl Serialize) -> Result<Registr
         .create(dir)
         .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
     let path = dir.join(format!("{name}.json"));
-    let staged = dir.join(format!(".{name}.json.tmp"));
     let json = serde_json::to_vec_pretty(entry).expect("an entry serialises");
+    write_private(&path, &json)?;
+    Ok(Registration { path })
+}
+
+/// Write `bytes` to `path`, readable by this user only (0600), through a
+/// staged file beside it, so a reader (or a crash) sees the old content or
+/// the new, never half of one.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let staged = path.with_file_name(format!(".{name}.tmp"));
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -155,11 +164,10 @@ fn register_as(dir: &Path, name: &str, entry: &impl Serialize) -> Result<Registr
         .with_context(|| format!("cannot write {}", staged.display()))?;
     // `mode` applies only to a new file: make sure of it.
     file.set_permissions(fs::Permissions::from_mode(0o600))?;
-    file.write_all(&json)
+    file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", staged.display()))?;
-    fs::rename(&staged, &path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(Registration { path })
+    fs::rename(&staged, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Every live run in `dir`, oldest process first; entries of dead

@@ -1,7 +1,9 @@
 //! The control API's HTTP server: a small axum router on its own thread
-//! (a current-thread tokio runtime), in front of [`JobHandle`](crate::runtime::JobHandle)s. Every
-//! request needs `Authorization: Bearer <token>`; every error is JSON
-//! ([`ErrorBody`]) saying what went wrong.
+//! (a current-thread tokio runtime), in front of
+//! [`JobHandle`](crate::runtime::JobHandle)s. Every API request needs
+//! `Authorization: Bearer <token>` (or a dashboard session); the errors of
+//! its handlers are JSON ([`ErrorBody`]) saying what went wrong (axum's own
+//! refusals, such as an upload over the size limit, are plain text).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,12 +24,14 @@ use axum::{Form, Json, Router};
 
 use super::api::{
     ErrorBody, JobDetails, JobListing, SavepointBody, SubmitBody, SwapBody, Throughput,
+    relative_path_problem,
 };
 use super::dashboard::{self, Sessions};
 use super::jobs::{ControlledJob, JobSubmitter, JobTable, Refusal};
 use crate::checkpoint::AfterSavepoint;
 use crate::runtime::SwapOrder;
 use crate::runtime::handle::CommandError;
+use crate::runtime::handle::JobPhase;
 use crate::wasm::versions::DroppedState;
 
 /// How long a savepoint or swap request waits for its barrier.
@@ -70,7 +74,7 @@ impl ControlServer {
             token,
             jobs,
             submitter,
-            sessions: Sessions::default(),
+            sessions: Sessions::for_port(address.port()),
         }));
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -332,14 +336,7 @@ async fn submit(
         Ok(body) => body,
         Err(bad) => return bad.into_response(),
     };
-    match tokio::task::spawn_blocking(move || submitter.submit(body)).await {
-        Ok(Ok(summary)) => (StatusCode::CREATED, Json(summary)).into_response(),
-        Ok(Err(refusal)) => refused(refusal),
-        Err(panic) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("internal error: {panic}"),
-        ),
-    }
+    off_thread(move || submitter.submit(body), StatusCode::CREATED, refused).await
 }
 
 async fn upload_module(State(state): State<Arc<ServerState>>, body: Bytes) -> Response {
@@ -347,14 +344,8 @@ async fn upload_module(State(state): State<Arc<ServerState>>, body: Bytes) -> Re
         Ok(submitter) => submitter,
         Err(refusal) => return refusal.into_response(),
     };
-    match tokio::task::spawn_blocking(move || submitter.upload_module(&body)).await {
-        Ok(Ok(uploaded)) => (StatusCode::CREATED, Json(uploaded)).into_response(),
-        Ok(Err(refusal)) => refused(refusal),
-        Err(panic) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("internal error: {panic}"),
-        ),
-    }
+    let upload = move || submitter.upload_module(&body);
+    off_thread(upload, StatusCode::CREATED, refused).await
 }
 
 fn refused(refusal: Refusal) -> Response {
@@ -409,7 +400,17 @@ async fn take_savepoint(
         Err(bad) => return bad.into_response(),
     };
     let handle = job.handle.clone();
-    answer_when_done(move || handle.savepoint(dir, after, SAVEPOINT_WAIT)).await
+    let (submitter, id) = (state.submitter.clone(), id.to_string());
+    answer_when_done(move || {
+        let report = handle.savepoint(dir, after, SAVEPOINT_WAIT)?;
+        if after == AfterSavepoint::Stop
+            && let Some(submitter) = submitter
+        {
+            submitter.ending(&id, JobPhase::Stopped);
+        }
+        Ok(report)
+    })
+    .await
 }
 
 async fn swap(
@@ -507,15 +508,9 @@ fn request_body<T: serde::de::DeserializeOwned>(
 /// A check that the path in body field `field` is absolute: the server
 /// does not share the client's working directory.
 fn absolute(field: &'static str) -> impl Fn(PathBuf) -> Result<PathBuf, BadRequest> {
-    move |path| {
-        if path.is_relative() {
-            Err(BadRequest(format!(
-                "`{field}` must be an absolute path (the server does not share the client's working directory), got {}",
-                path.display()
-            )))
-        } else {
-            Ok(path)
-        }
+    move |path| match relative_path_problem(field, &path) {
+        Some(problem) => Err(BadRequest(problem)),
+        None => Ok(path),
     }
 }
 
@@ -524,9 +519,20 @@ fn absolute(field: &'static str) -> impl Fn(PathBuf) -> Result<PathBuf, BadReque
 async fn answer_when_done<T: serde::Serialize + Send + 'static>(
     command: impl FnOnce() -> Result<T, CommandError> + Send + 'static,
 ) -> Response {
-    match tokio::task::spawn_blocking(command).await {
-        Ok(Ok(report)) => Json(report).into_response(),
-        Ok(Err(failure)) => command_error(failure),
+    off_thread(command, StatusCode::OK, command_error).await
+}
+
+/// Run `work` (which blocks: it waits for the job, or loads modules) off
+/// the server's thread; answer `success` with its result, or its error as
+/// `failed` says.
+async fn off_thread<T: serde::Serialize + Send + 'static, E: Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+    success: StatusCode,
+    failed: fn(E) -> Response,
+) -> Response {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(answer)) => (success, Json(answer)).into_response(),
+        Ok(Err(failure)) => failed(failure),
         Err(panic) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("internal error: {panic}"),
@@ -538,6 +544,11 @@ async fn cancel(State(state): State<Arc<ServerState>>, JobId(id): JobId) -> Resp
     let Some(job) = find(&state, &id) else {
         return no_such_job(&id);
     };
+    if let Some(submitter) = &state.submitter
+        && !job.handle.status().phase.is_final()
+    {
+        submitter.ending(&id, JobPhase::Cancelled);
+    }
     match job.handle.cancel() {
         Ok(()) => (StatusCode::ACCEPTED, Json(serde_json::json!({}))).into_response(),
         Err(failure) => command_error(failure),

@@ -60,6 +60,20 @@ pub enum JobPhase {
 }
 
 impl JobPhase {
+    /// As the API writes it: `running`, `failed`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            JobPhase::Starting => "starting",
+            JobPhase::Running => "running",
+            JobPhase::Restarting => "restarting",
+            JobPhase::Stopping => "stopping",
+            JobPhase::Finished => "finished",
+            JobPhase::Stopped => "stopped",
+            JobPhase::Cancelled => "cancelled",
+            JobPhase::Failed => "failed",
+        }
+    }
+
     /// Whether the run is over.
     pub fn is_final(self) -> bool {
         matches!(
@@ -367,7 +381,7 @@ impl JobHandle {
                 let rates = state.rates.get(i).copied().unwrap_or_default();
                 NodeStatus {
                     name: node.name.clone(),
-                    role: format!("{:?}", node.role).to_lowercase(),
+                    role: node.role.name().to_string(),
                     parallelism: node.parallelism,
                     records_in: node.records_in(),
                     records_out: node.records_out(),

@@ -32,9 +32,14 @@ impl NodeRole {
     }
 }
 
-/// The counters of one subtask of a node, written by its thread only.
-#[derive(Debug, Default)]
+/// The counters of one subtask of a node, written by the thread that runs
+/// it (a dead-letter sink's, by those of every node that feeds it).
+#[derive(Debug)]
 pub struct SubtaskMetrics {
+    /// When the attempt these counters belong to started.
+    started: Instant,
+    /// How long after `started` its task ended; 0 while it runs.
+    ended_after_ns: AtomicU64,
     records_in: AtomicU64,
     records_out: AtomicU64,
     /// Time the subtask's task waited for input (Flink's idle time).
@@ -49,31 +54,59 @@ pub struct SubtaskMetrics {
 }
 
 impl SubtaskMetrics {
-    fn new() -> Self {
+    fn new(started: Instant) -> Self {
         SubtaskMetrics {
+            started,
+            ended_after_ns: AtomicU64::new(0),
+            records_in: AtomicU64::new(0),
+            records_out: AtomicU64::new(0),
+            idle_ns: AtomicU64::new(0),
+            backpressured_ns: AtomicU64::new(0),
             watermark: AtomicI64::new(NO_WATERMARK),
-            ..SubtaskMetrics::default()
+            guest: Arc::default(),
         }
     }
+    /// Records it took in.
     pub fn records_in(&self) -> u64 {
         self.records_in.load(Ordering::Relaxed)
     }
+    /// Records it sent on (a source: records read).
     pub fn records_out(&self) -> u64 {
         self.records_out.load(Ordering::Relaxed)
     }
+    /// Time its task waited for input.
     pub fn idle(&self) -> Duration {
         Duration::from_nanos(self.idle_ns.load(Ordering::Relaxed))
     }
+    /// Time its task waited for room in a full channel downstream.
     pub fn backpressured(&self) -> Duration {
         Duration::from_nanos(self.backpressured_ns.load(Ordering::Relaxed))
+    }
+    /// Time its task has run: since the attempt started, until it ended.
+    pub fn active(&self) -> Duration {
+        match self.ended_after_ns.load(Ordering::Relaxed) {
+            0 => self.started.elapsed(),
+            ended => Duration::from_nanos(ended),
+        }
+    }
+    /// Time its task worked: its active time less idle and back-pressured time.
+    pub fn busy(&self) -> Duration {
+        (self.active()).saturating_sub(self.idle() + self.backpressured())
+    }
+    /// Its task ended (its input did, or it stopped at a savepoint).
+    pub fn end(&self) {
+        let after = self.started.elapsed().as_nanos().max(1) as u64;
+        self.ended_after_ns.store(after, Ordering::Relaxed);
     }
     /// The watermark it reached, `None` before it has one.
     pub fn watermark(&self) -> Option<i64> {
         Some(self.watermark.load(Ordering::Relaxed)).filter(|&w| w != NO_WATERMARK)
     }
+    /// Its task waited `waited` for input.
     pub fn add_idle(&self, waited: Duration) {
         (self.idle_ns).fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
     }
+    /// Its task waited `waited` for room downstream.
     pub fn add_backpressured(&self, waited: Duration) {
         (self.backpressured_ns).fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
     }
@@ -90,8 +123,6 @@ pub struct NodeMetrics {
     /// Records emitted to side outputs that nothing reads (late records of
     /// a window nobody routed, for one), counted so they are never lost unseen.
     pub unread_side_output: AtomicU64,
-    /// When the attempt these counters belong to started.
-    pub started: Instant,
     subtasks: Box<[CachePadded<SubtaskMetrics>]>,
 }
 
@@ -108,9 +139,11 @@ impl NodeMetrics {
         self.subtasks.iter().map(|s| &**s)
     }
 
+    /// Subtask `subtask` took in `n` records.
     pub fn add_in(&self, subtask: u32, n: usize) {
         (self.subtask(subtask).records_in).fetch_add(n as u64, Ordering::Relaxed);
     }
+    /// Subtask `subtask` sent on `n` records.
     pub fn add_out(&self, subtask: u32, n: usize) {
         (self.subtask(subtask).records_out).fetch_add(n as u64, Ordering::Relaxed);
     }
@@ -148,15 +181,15 @@ pub struct JobMetrics {
 impl JobMetrics {
     /// Add a node and return its counters.
     pub fn add(&mut self, name: &str, role: NodeRole, parallelism: u32) -> Arc<NodeMetrics> {
+        let started = Instant::now();
         let metrics = Arc::new(NodeMetrics {
             name: name.to_string(),
             role,
             parallelism,
             dead_letters: AtomicU64::new(0),
             unread_side_output: AtomicU64::new(0),
-            started: Instant::now(),
             subtasks: (0..parallelism.max(1))
-                .map(|_| CachePadded::new(SubtaskMetrics::new()))
+                .map(|_| CachePadded::new(SubtaskMetrics::new(started)))
                 .collect(),
         });
         self.nodes.push(metrics.clone());
@@ -175,9 +208,13 @@ impl JobMetrics {
 /// `busyTimeMsPerSecond` and `backPressuredTimeMsPerSecond`, as 0..1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct NodeRates {
+    /// Records in per second, over all subtasks.
     pub records_in_per_second: f64,
+    /// Records out per second, over all subtasks.
     pub records_out_per_second: f64,
+    /// The largest share of time (0..1) a subtask worked.
     pub busy: f64,
+    /// The largest share of time (0..1) a subtask waited for room downstream.
     pub backpressured: f64,
 }
 
@@ -198,15 +235,24 @@ pub const RATE_HISTORY: usize = 300;
 struct SubtaskCounts {
     records_in: u64,
     records_out: u64,
+    active: Duration,
     idle: Duration,
     backpressured: Duration,
+}
+
+/// The counters read last, when, and what they read (by node, by subtask).
+#[derive(Debug)]
+struct Sample {
+    nodes: Vec<Arc<NodeMetrics>>,
+    at: Instant,
+    counts: Vec<Vec<SubtaskCounts>>,
 }
 
 /// Turns the counters, read about once a second, into rates, and keeps
 /// the last [`RATE_HISTORY`] of them.
 #[derive(Debug, Default)]
 pub struct RateSampler {
-    last: Option<(Instant, Vec<Vec<SubtaskCounts>>)>,
+    last: Option<Sample>,
     history: std::collections::VecDeque<RateSample>,
 }
 
@@ -221,15 +267,18 @@ impl RateSampler {
                     .map(|s| SubtaskCounts {
                         records_in: s.records_in(),
                         records_out: s.records_out(),
+                        active: s.active(),
                         idle: s.idle(),
                         backpressured: s.backpressured(),
                     })
                     .collect()
             })
             .collect();
+        // A restart brings new counters: rates start again from them.
         let rates = match &self.last {
-            Some((at, before)) if same_shape(before, &counts) => {
-                let period = now.duration_since(*at).max(Duration::from_millis(1));
+            Some(last) if same_counters(&last.nodes, &metrics.nodes) => {
+                let (at, before) = (last.at, &last.counts);
+                let period = now.duration_since(at).max(Duration::from_millis(1));
                 Some(
                     (counts.iter().zip(before))
                         .map(|(n, b)| node_rates(n, b, period))
@@ -238,7 +287,11 @@ impl RateSampler {
             }
             _ => None,
         };
-        self.last = Some((now, counts));
+        self.last = Some(Sample {
+            nodes: metrics.nodes.clone(),
+            at: now,
+            counts,
+        });
         if let Some(rates) = &rates {
             if self.history.len() == RATE_HISTORY {
                 self.history.pop_front();
@@ -257,8 +310,8 @@ impl RateSampler {
     }
 }
 
-fn same_shape(a: &[Vec<SubtaskCounts>], b: &[Vec<SubtaskCounts>]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.len() == y.len())
+fn same_counters(a: &[Arc<NodeMetrics>], b: &[Arc<NodeMetrics>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Arc::ptr_eq(x, y))
 }
 
 /// A node's rates from its subtasks' counts now and at the last sample.
@@ -270,10 +323,71 @@ fn node_rates(now: &[SubtaskCounts], before: &[SubtaskCounts], period: Duration)
         rates.records_out_per_second +=
             n.records_out.saturating_sub(b.records_out) as f64 / seconds;
         let share = |d: Duration| (d.as_secs_f64() / seconds).clamp(0.0, 1.0);
+        let active = share(n.active.saturating_sub(b.active));
         let idle = share(n.idle.saturating_sub(b.idle));
         let backpressured = share(n.backpressured.saturating_sub(b.backpressured));
         rates.backpressured = rates.backpressured.max(backpressured);
-        rates.busy = rates.busy.max((1.0 - idle - backpressured).max(0.0));
+        rates.busy = rates.busy.max((active - idle - backpressured).max(0.0));
     }
     rates
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_node(parallelism: u32) -> JobMetrics {
+        let mut metrics = JobMetrics::default();
+        metrics.add("op", NodeRole::Operator, parallelism);
+        metrics
+    }
+
+    #[test]
+    fn rates_come_from_the_counts_between_two_samples_of_the_same_counters() {
+        let metrics = one_node(2);
+        let mut sampler = RateSampler::default();
+        assert_eq!(sampler.sample(&metrics), None, "no rate from one sample");
+        metrics.nodes[0].add_in(0, 300);
+        metrics.nodes[0].add_in(1, 100);
+        std::thread::sleep(Duration::from_millis(50));
+        let rates = sampler.sample(&metrics).unwrap();
+        assert!(rates[0].records_in_per_second > 0.0);
+        assert_eq!(sampler.history().len(), 1);
+
+        // A restart brings new counters: no rate from old against new.
+        let restarted = one_node(2);
+        assert_eq!(sampler.sample(&restarted), None);
+    }
+
+    #[test]
+    fn a_subtask_that_ended_is_not_busy_and_one_that_waits_is_not_either() {
+        let metrics = one_node(2);
+        let node = &metrics.nodes[0];
+        let mut sampler = RateSampler::default();
+        sampler.sample(&metrics);
+        node.subtask(0).end();
+        let period = Duration::from_millis(100);
+        std::thread::sleep(period);
+        // Subtask 1 waited the whole period for input.
+        node.subtask(1).add_idle(period * 2);
+        let rates = sampler.sample(&metrics).unwrap();
+        // Subtask 0 ran only between the first sample and its end.
+        assert!(rates[0].busy < 0.01, "{rates:?}");
+        let ended_busy = node.subtask(0).busy();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            node.subtask(0).busy(),
+            ended_busy,
+            "an ended subtask's time stops"
+        );
+    }
+
+    #[test]
+    fn a_node_in_chains_of_another_parallelism_folds_them_onto_its_subtasks() {
+        let metrics = one_node(1);
+        metrics.nodes[0].add_in(0, 1);
+        metrics.nodes[0].add_in(3, 2);
+        assert_eq!(metrics.nodes[0].records_in(), 3);
+        assert_eq!(metrics.nodes[0].subtasks().count(), 1);
+    }
 }

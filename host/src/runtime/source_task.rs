@@ -116,6 +116,7 @@ impl SourceTask {
                 .and_then(|c| c.due(self.last_barrier))
                 && self.inject_barrier(barrier)? == AfterBarrier::Stop
             {
+                self.metrics.subtask(self.chain.subtask).end();
                 return self.chain.stop();
             }
             raw.clear();
@@ -156,6 +157,7 @@ impl SourceTask {
             (self.metrics.subtask(self.chain.subtask)).add_backpressured(blocked);
             if status == ReadStatus::Finished {
                 let position = self.state();
+                self.metrics.subtask(self.chain.subtask).end();
                 return self.chain.end(position);
             }
         }

@@ -73,6 +73,19 @@ pub struct ChainSink {
     pub name: String,
     pub writer: SinkWriter,
     pub metrics: Arc<NodeMetrics>,
+    /// Whether the chain's idle and back-pressured time is this sink
+    /// subtask's.
+    pub time: SinkTime,
+}
+
+/// Whose time a chain's sink spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkTime {
+    /// The sink subtask runs in this chain only: its time is the chain's.
+    ChainSubtask,
+    /// A dead-letter sink, fed by the chains of several nodes: no one
+    /// chain's time is its own, so none is counted for it.
+    Shared,
 }
 
 /// The operators, exchanges and sinks of one subtask, and how they connect.
@@ -122,8 +135,15 @@ impl Chain {
     /// they share the task's thread, so its idle and back-pressured time.
     fn subtask_metrics(&self) -> impl Iterator<Item = &SubtaskMetrics> {
         let nodes = self.nodes.iter().map(|n| &n.metrics);
-        let sinks = self.sinks.iter().map(|s| &s.metrics);
+        let sinks = (self.sinks.iter())
+            .filter(|s| s.time == SinkTime::ChainSubtask)
+            .map(|s| &s.metrics);
         nodes.chain(sinks).map(|m| m.subtask(self.subtask))
+    }
+
+    /// The task ends: its subtasks' time stops counting.
+    pub fn mark_ended(&self) {
+        self.subtask_metrics().for_each(SubtaskMetrics::end);
     }
 
     /// The task waited `waited` for input.
@@ -431,6 +451,7 @@ impl Chain {
     /// `on_end_of_input`: timers and open windows are in the savepoint, and
     /// the sinks pre-committed everything at its barrier).
     pub fn stop(&mut self) -> Result<(), Stop> {
+        self.mark_ended();
         for e in 0..self.exchanges.len() {
             if let Err(error) = self.exchanges[e].stop() {
                 return Err(self.exchange_error(error));
@@ -454,6 +475,7 @@ impl Chain {
             }
         }
         let sinks = self.pre_commit_sinks(CheckpointTag::Final)?;
+        self.mark_ended();
         if let Some(handle) = &self.checkpoints {
             handle.acknowledge(TaskAck {
                 task: handle.task,

@@ -13,15 +13,19 @@ use std::sync::{Arc, Mutex, OnceLock};
 use anyhow::{Context, Result};
 
 use super::store::{JobEnded, ServerDir, Submission};
-use crate::control::api::{JobSummary, SubmitBody, UploadedModule};
+use crate::control::api::{JobSummary, SubmitBody, UploadedModule, relative_path_problem};
 use crate::control::jobs::{ControlledJob, JobSubmitter, JobTable, Refusal};
 use crate::control::random_hex;
 use crate::control::registry::{self, RunEntry};
 use crate::job::{GuestFiles, Job, parse_job_with_guest_files};
+use crate::runtime::handle::JobPhase;
 use crate::runtime::plan::{FromCheckpoint, NonRestoredState, load_modules};
 use crate::runtime::{RunOptions, newest_checkpoint_id, start_job};
 use crate::time::processing_time_now;
 use crate::wasm::{GuestEngine, GuestModule};
+
+/// The largest job file a submission by path may name.
+const MAX_JOB_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Runs the jobs of one `eddy serve`.
 pub struct SessionHost {
@@ -76,6 +80,8 @@ impl SessionHost {
     /// Start again every kept job that had not ended: from its newest
     /// checkpoint, else from where it first started. Says how many.
     pub fn resume(&self) -> Result<usize> {
+        // No submission may start a job of the same name meanwhile.
+        let _submitting = self.submitting.lock().unwrap_or_else(|e| e.into_inner());
         let mut resumed = 0;
         for (mut submission, text) in self.dir.jobs()? {
             if submission.ended.is_some() {
@@ -92,7 +98,7 @@ impl SessionHost {
             match started {
                 Ok(_) => {
                     tracing::info!(
-                        "job `{}` ({}) resumed from its latest checkpoint",
+                        "job `{}` ({}) resumed: from its newest checkpoint if it has one",
                         submission.name,
                         submission.id
                     );
@@ -106,7 +112,7 @@ impl SessionHost {
                         submission.id
                     );
                     submission.ended = Some(JobEnded {
-                        phase: crate::runtime::handle::JobPhase::Failed,
+                        phase: JobPhase::Failed,
                         at: processing_time_now(),
                         failure: Some(failure),
                     });
@@ -119,7 +125,7 @@ impl SessionHost {
 
     /// The job of `submission`, its guest components read from the store.
     fn load(&self, submission: &Submission, text: &str) -> Result<Job> {
-        let mut kept = GuestFiles::default();
+        let mut stored = GuestFiles::default();
         for (written, sha256) in &submission.modules {
             let path = self.dir.module(sha256).with_context(|| {
                 format!(
@@ -127,9 +133,9 @@ impl SessionHost {
                     self.dir.root().join("modules").display()
                 )
             })?;
-            kept.0.insert(written.clone(), path);
+            stored.0.insert(written.clone(), path);
         }
-        let (job, _) = parse_job_with_guest_files(text, &submission.job_file, &kept)
+        let (job, _) = parse_job_with_guest_files(text, &submission.job_file, &stored)
             .map_err(|error| anyhow::anyhow!("{error}"))?;
         Ok(job)
     }
@@ -187,7 +193,7 @@ impl SessionHost {
                 .ok()
         });
         let dir = self.dir.clone();
-        let mut ended = submission.clone();
+        let mut record = submission.clone();
         let handle = running.handle();
         std::thread::Builder::new()
             .name(format!("end of {}", submission.id))
@@ -197,33 +203,41 @@ impl SessionHost {
                 let phase = handle.status().phase;
                 let failure = result.err().map(|failure| failure.to_string());
                 match &failure {
-                    Some(failure) => tracing::warn!("job `{}` ended: {failure}", ended.name),
-                    None => tracing::info!("job `{}` ended: {phase:?}", ended.name),
+                    Some(failure) => tracing::warn!("job `{}` ended: {failure}", record.name),
+                    None => tracing::info!("job `{}` ended: {}", record.name, phase.name()),
                 }
-                ended.ended = Some(JobEnded {
+                record.ended = Some(JobEnded {
                     phase,
                     at: processing_time_now(),
                     failure,
                 });
-                if let Err(error) = dir.save(&ended) {
-                    tracing::error!("cannot record the end of job `{}`: {error:#}", ended.name);
+                if let Err(error) = dir.save(&record) {
+                    tracing::error!("cannot record the end of job `{}`: {error:#}", record.name);
                 }
             })
             .context("cannot start the thread that waits for the job")?;
         Ok(summary)
     }
 
+    /// Keep the guest component at `path` (named `written` in the job
+    /// file), read from the server's disk; its SHA-256.
+    fn store_module_file(&self, written: &str, path: &Path) -> Result<String, Refusal> {
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if size > self.max_module_bytes as u64 {
+            return Err(Refusal::Invalid(format!(
+                "module `{written}` ({}) has {size} bytes, and this server takes modules of at most {} (--max-module-size)",
+                path.display(),
+                self.max_module_bytes
+            )));
+        }
+        self.dir.copy_module(path).map_err(Refusal::Failed)
+    }
+
     /// The job file's text and where it stands for, from a submission body.
     fn job_text(&self, body: &SubmitBody, id: &str) -> Result<(String, PathBuf), Refusal> {
-        let absolute = |what: &str, path: &Path| {
-            if path.is_absolute() {
-                Ok(())
-            } else {
-                Err(Refusal::Invalid(format!(
-                    "`{what}` must be an absolute path (the server does not share the client's working directory), got {}",
-                    path.display()
-                )))
-            }
+        let absolute = |field: &str, path: &Path| match relative_path_problem(field, path) {
+            Some(problem) => Err(Refusal::Invalid(problem)),
+            None => Ok(()),
         };
         match (&body.job, &body.job_file) {
             (Some(text), None) => {
@@ -232,7 +246,7 @@ impl SessionHost {
                         absolute("base_dir", base)?;
                         base.clone()
                     }
-                    None => self.dir.root().join("jobs").join(id),
+                    None => self.dir.job_dir(id),
                 };
                 Ok((text.clone(), base.join("job.toml")))
             }
@@ -243,9 +257,21 @@ impl SessionHost {
                         "`base_dir` goes with `job`: a `job_file`'s relative paths resolve against its own folder".into(),
                     ));
                 }
-                let text = std::fs::read_to_string(path).map_err(|error| {
-                    Refusal::Invalid(format!("cannot read job file {}: {error}", path.display()))
-                })?;
+                let cannot = |problem: String| {
+                    Refusal::Invalid(format!("cannot read job file {}: {problem}", path.display()))
+                };
+                // Not a pipe or a device: reading one could block or never end.
+                let size = match std::fs::metadata(path) {
+                    Ok(metadata) if metadata.is_file() => metadata.len(),
+                    Ok(_) => return Err(cannot("it is not a regular file".into())),
+                    Err(error) => return Err(cannot(error.to_string())),
+                };
+                if size > MAX_JOB_FILE_BYTES {
+                    return Err(cannot(format!(
+                        "it has {size} bytes, and a job file may have {MAX_JOB_FILE_BYTES}"
+                    )));
+                }
+                let text = std::fs::read_to_string(path).map_err(|e| cannot(e.to_string()))?;
                 Ok((text, path.clone()))
             }
             _ => Err(Refusal::Invalid(
@@ -269,22 +295,22 @@ impl JobSubmitter for SessionHost {
             uploaded.0.insert(written.clone(), path);
         }
         let invalid = |error: crate::job::JobError| Refusal::Invalid(error.to_string());
-        let (_, found) =
+        let (_, named) =
             parse_job_with_guest_files(&text, &job_file, &uploaded).map_err(invalid)?;
         // Keep a copy of every component read from disk, so the job runs
         // the same code after a restart of the server.
         let mut modules = BTreeMap::new();
-        let mut kept = GuestFiles::default();
-        for (written, path) in found.0 {
+        let mut stored = GuestFiles::default();
+        for (written, path) in named.0 {
             let sha256 = match body.modules.get(&written) {
                 Some(sha256) => sha256.clone(),
-                None => self.dir.copy_module(&path).map_err(Refusal::Failed)?,
+                None => self.store_module_file(&written, &path)?,
             };
-            kept.0
-                .insert(written.clone(), self.dir.module(&sha256).unwrap_or(path));
+            let kept = self.dir.module(&sha256).unwrap_or(path);
+            stored.0.insert(written.clone(), kept);
             modules.insert(written, sha256);
         }
-        let (job, _) = parse_job_with_guest_files(&text, &job_file, &kept).map_err(invalid)?;
+        let (job, _) = parse_job_with_guest_files(&text, &job_file, &stored).map_err(invalid)?;
         load_modules(&job, &self.engine, &RunOptions::default()).map_err(|error| {
             Refusal::Invalid(format!("job `{}` is not valid: {error:#}", job.name))
         })?;
@@ -320,9 +346,20 @@ impl JobSubmitter for SessionHost {
             .add_job(&submission, &text)
             .map_err(Refusal::Failed)?;
         let from = body.from_savepoint.map(FromCheckpoint::Path);
-        let summary = self
-            .start(&submission, job, from)
-            .map_err(Refusal::Failed)?;
+        let summary = match self.start(&submission, job, from) {
+            Ok(summary) => summary,
+            Err(error) => {
+                // Not resumed at the next start: it never ran.
+                let mut record = submission;
+                record.ended = Some(JobEnded {
+                    phase: JobPhase::Failed,
+                    at: processing_time_now(),
+                    failure: Some(format!("{error:#}")),
+                });
+                let _ = self.dir.save(&record);
+                return Err(Refusal::Failed(error));
+            }
+        };
         tracing::info!("job `{}` ({}) submitted", summary.name, summary.id);
         Ok(summary)
     }
@@ -362,5 +399,22 @@ impl JobSubmitter for SessionHost {
 
     fn max_module_bytes(&self) -> usize {
         self.max_module_bytes
+    }
+
+    fn ending(&self, id: &str, phase: JobPhase) {
+        let marked = self.dir.submission(id).and_then(|mut record| {
+            if record.ended.is_none() {
+                record.ended = Some(JobEnded {
+                    phase,
+                    at: processing_time_now(),
+                    failure: None,
+                });
+                self.dir.save(&record)?;
+            }
+            Ok(())
+        });
+        if let Err(error) = marked {
+            tracing::warn!("cannot record that job {id} is ending: {error:#}");
+        }
     }
 }

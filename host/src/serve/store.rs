@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! <dir>/token                      the bearer token (0600)
-//! <dir>/modules/<sha256>.wasm      every guest component a job or swap used, by content
+//! <dir>/modules/<sha256>.wasm      every guest component a job was submitted with, and every upload, by content
 //! <dir>/jobs/<id>/job.toml         a job file as submitted
 //! <dir>/jobs/<id>/submission.json  how it was submitted, and how it ended
 //! ```
@@ -11,19 +11,22 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::control::registry::write_private;
 use crate::runtime::handle::JobPhase;
 
 /// How a job was submitted: enough to load and start it again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Submission {
+    /// The job's id on this server (32 hex digits).
     pub id: String,
+    /// `[job] name`.
     pub name: String,
     /// Where the job file was (or says it was) on the submitter's side:
     /// its folder is the base of the job's relative paths, its name is
@@ -32,7 +35,9 @@ pub struct Submission {
     /// Every guest component the job names, as written, by SHA-256 in
     /// the module store.
     pub modules: BTreeMap<String, String>,
+    /// The savepoint it first started from, if any.
     pub from_savepoint: Option<PathBuf>,
+    /// Whether it may drop a savepoint's state of operators it lacks.
     pub allow_non_restored_state: bool,
     /// The first id a checkpoint of this job can have: a restarted server
     /// resumes from its newest checkpoint from here on, never from one an
@@ -47,7 +52,9 @@ pub struct Submission {
 /// How a job ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobEnded {
+    /// Finished, stopped, cancelled or failed.
     pub phase: JobPhase,
+    /// When, in ms since the Unix epoch.
     pub at: i64,
     /// Why it failed, if it did.
     pub failure: Option<String>,
@@ -119,7 +126,8 @@ impl ServerDir {
         Ok(path)
     }
 
-    /// Copy the file at `path` into the module store; its SHA-256.
+    /// Copy the file at `path` (read whole: the caller checks its size)
+    /// into the module store; its SHA-256.
     pub fn copy_module(&self, path: &Path) -> Result<String> {
         let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
@@ -133,8 +141,17 @@ impl ServerDir {
         Ok(sha256)
     }
 
-    fn job_dir(&self, id: &str) -> PathBuf {
+    /// The folder of job `id`: its file, submission and savepoints.
+    pub fn job_dir(&self, id: &str) -> PathBuf {
         self.root.join("jobs").join(id)
+    }
+
+    /// The submission of job `id`.
+    pub fn submission(&self, id: &str) -> Result<Submission> {
+        let path = self.job_dir(id).join("submission.json");
+        let json =
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&json).with_context(|| format!("{} is damaged", path.display()))
     }
 
     /// Keep a new job's file and submission.
@@ -177,21 +194,4 @@ impl ServerDir {
         jobs.sort_by_key(|(submission, _)| submission.submitted_at);
         Ok(jobs)
     }
-}
-
-/// Write `bytes` to `path` (0600) through a staged file, so a crash leaves
-/// the old content or the new, never half of one.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let staged = path.with_extension("tmp");
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&staged)
-        .with_context(|| format!("cannot write {}", staged.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", staged.display()))?;
-    fs::rename(&staged, path).with_context(|| format!("cannot write {}", path.display()))
 }

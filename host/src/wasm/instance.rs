@@ -109,7 +109,10 @@ enum WorldInstance {
 
 /// How often and how long a subtask called its guest, and how many of
 /// those calls failed: written by the instance, read by `/metrics`.
+/// Aligned to its own cache lines: the stats of different subtasks are
+/// allocated side by side and written by different threads.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub struct GuestCallStats {
     calls: std::sync::atomic::AtomicU64,
     nanos: std::sync::atomic::AtomicU64,
@@ -117,6 +120,7 @@ pub struct GuestCallStats {
 }
 
 impl GuestCallStats {
+    /// Calls made.
     pub fn calls(&self) -> u64 {
         self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }

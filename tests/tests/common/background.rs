@@ -9,11 +9,26 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Scratch, eddy_bin};
+use super::{Output, Scratch, eddy_bin, eddy_with_env};
 
 /// The run directory of a test.
 pub fn run_dir(scratch: &Scratch) -> PathBuf {
     scratch.path("run")
+}
+
+/// `eddy ARGS` in `scratch`, with the test's run directory (so the verbs
+/// find the test's runs and servers), logging at info.
+pub fn eddy_in(scratch: &Scratch, args: &[&str]) -> Output {
+    eddy_with_env(
+        args,
+        scratch.dir.path(),
+        None,
+        Duration::from_secs(120),
+        &[
+            ("EDDY_RUN_DIR", run_dir(scratch).to_str().unwrap()),
+            ("EDDY_LOG", "eddy=info"),
+        ],
+    )
 }
 
 /// An `eddy run` in the background; its stderr goes to a file.

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 pub mod background;
+pub mod counting_job;
 pub mod kafka_broker;
 pub mod kills;
 pub mod live;

@@ -25,8 +25,11 @@ const LOGIN: &str = include_str!("login.html");
 const SCRIPT: &str = include_str!("app.js");
 const STYLE: &str = include_str!("app.css");
 
-/// The cookie that holds a dashboard session.
-const SESSION_COOKIE: &str = "eddy_session";
+/// How long a dashboard session lasts after logging in.
+const SESSION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+
+/// How many sessions are kept at most; the oldest go first.
+const MAX_SESSIONS: usize = 1000;
 
 /// The header a cookie-authenticated change must carry.
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -34,45 +37,89 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// What the page may load and talk to: only this server.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The dashboard's logged-in sessions: session id to CSRF token.
-#[derive(Debug, Default)]
+/// A logged-in session of the dashboard.
+#[derive(Debug)]
+struct Session {
+    /// What its page must send with every change.
+    csrf: String,
+    opened: std::time::Instant,
+}
+
+/// The dashboard's logged-in sessions, by session id.
+#[derive(Debug)]
 pub struct Sessions {
-    sessions: Mutex<HashMap<String, String>>,
+    /// The name of the cookie that holds a session: one per port, since
+    /// browsers share cookies between the ports of a host.
+    cookie: String,
+    sessions: Mutex<HashMap<String, Session>>,
 }
 
 impl Sessions {
-    /// A new session; its id and CSRF token.
-    fn open(&self) -> anyhow::Result<(String, String)> {
+    /// No sessions yet, for the server on `port`.
+    pub fn for_port(port: u16) -> Self {
+        Sessions {
+            cookie: format!("eddy_session_{port}"),
+            sessions: Mutex::default(),
+        }
+    }
+
+    /// A new session; its id.
+    fn open(&self) -> anyhow::Result<String> {
         let id = super::random_hex(32)?;
         let csrf = super::random_hex(32)?;
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.insert(id.clone(), csrf.clone());
-        Ok((id, csrf))
+        sessions.retain(|_, session| session.opened.elapsed() < SESSION_LIFETIME);
+        if sessions.len() >= MAX_SESSIONS
+            && let Some(oldest) = (sessions.iter())
+                .min_by_key(|(_, session)| session.opened)
+                .map(|(id, _)| id.clone())
+        {
+            sessions.remove(&oldest);
+        }
+        let opened = std::time::Instant::now();
+        sessions.insert(id.clone(), Session { csrf, opened });
+        Ok(id)
     }
 
-    /// The CSRF token of the session whose cookie `headers` carry.
+    /// The CSRF token of the live session whose cookie `headers` carry.
     pub fn csrf_of(&self, headers: &HeaderMap) -> Option<String> {
-        let id = session_cookie(headers)?;
+        let id = self.session_cookie(headers)?;
         let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.get(id).cloned()
+        (sessions.get(id))
+            .filter(|session| session.opened.elapsed() < SESSION_LIFETIME)
+            .map(|session| session.csrf.clone())
     }
 
     fn close(&self, headers: &HeaderMap) {
-        if let Some(id) = session_cookie(headers) {
+        if let Some(id) = self.session_cookie(headers) {
             let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
             sessions.remove(id);
         }
     }
-}
 
-/// The value of the session cookie among `headers`' cookies.
-fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    (headers.get_all(header::COOKIE).iter())
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|cookies| cookies.split(';'))
-        .filter_map(|cookie| cookie.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value)
+    /// The value of the session cookie among `headers`' cookies.
+    fn session_cookie<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        (headers.get_all(header::COOKIE).iter())
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|cookies| cookies.split(';'))
+            .filter_map(|cookie| cookie.trim().split_once('='))
+            .find(|(name, _)| *name == self.cookie)
+            .map(|(_, value)| value)
+    }
+
+    /// The `Set-Cookie` value that holds session `id` (or, empty, ends it).
+    fn set_cookie(&self, id: &str) -> Option<HeaderValue> {
+        let max_age = if id.is_empty() {
+            0
+        } else {
+            SESSION_LIFETIME.as_secs()
+        };
+        let cookie = format!(
+            "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}",
+            self.cookie
+        );
+        HeaderValue::from_str(&cookie).ok()
+    }
 }
 
 /// Whether `path` is served to anyone: the page (which answers with the
@@ -118,8 +165,7 @@ pub fn login_form(sessions: &Sessions, token: &str, Form(form): Form<LoginForm>)
 pub fn logout(sessions: &Sessions, headers: &HeaderMap) -> Response {
     sessions.close(headers);
     let mut response = Redirect::to("/").into_response();
-    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    if let Ok(value) = HeaderValue::from_str(&expired) {
+    if let Some(value) = sessions.set_cookie("") {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
@@ -146,15 +192,14 @@ fn login(sessions: &Sessions, token: &str, presented: &str) -> Response {
     if !super::server::same_secret(presented.as_bytes(), token.as_bytes()) {
         return login_page("That is not this server's token.");
     }
-    let (id, _) = match sessions.open() {
-        Ok(session) => session,
+    let id = match sessions.open() {
+        Ok(id) => id,
         Err(error) => {
             return (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}")).into_response();
         }
     };
     let mut response = Redirect::to("/").into_response();
-    let cookie = format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict");
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
+    if let Some(value) = sessions.set_cookie(&id) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response

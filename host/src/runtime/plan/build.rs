@@ -37,7 +37,7 @@ use crate::runtime::exchange::{
 use crate::runtime::metrics::{JobMetrics, NodeMetrics, NodeRole};
 use crate::runtime::operator::Operator;
 use crate::runtime::source_task::{RecordDecoder, SourceTask};
-use crate::runtime::task::{Chain, ChainNode, ChainSink, InboxTask, Target};
+use crate::runtime::task::{Chain, ChainNode, ChainSink, InboxTask, SinkTime, Target};
 use crate::state::{JobStateBackend, KeyGroupRange, StateBackend, StateDescriptor, StateError};
 use crate::time::watermark::NO_WATERMARK;
 use crate::time::{InputWatermarks, SourceWatermarks};
@@ -421,10 +421,23 @@ impl Wiring<'_> {
             watermark: NO_WATERMARK,
         };
         for &sink in &group.sinks {
+            let metrics = self.sink_writers[sink].1.clone();
+            // A dead-letter sink runs in the chains of all that feed it.
+            let chains = self
+                .groups
+                .iter()
+                .filter(|g| g.sinks.contains(&sink))
+                .count();
+            let own_subtask = chains == 1 && metrics.parallelism == group.parallelism;
             chain.sinks.push(ChainSink {
                 name: self.job.sinks[sink].name.clone(),
                 writer: self.sink_writer(sink, subtask)?,
-                metrics: self.sink_writers[sink].1.clone(),
+                metrics,
+                time: if own_subtask {
+                    SinkTime::ChainSubtask
+                } else {
+                    SinkTime::Shared
+                },
             });
         }
         let mut node_ops = Vec::new();
