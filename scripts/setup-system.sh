@@ -19,20 +19,25 @@
 #   setup-system.sh browser    also Debian's chromium, and Node.js with npm
 #                              if missing: the dashboard's tests drive the
 #                              browser with playwright-core
+#   setup-system.sh python     also Python 3 with venv if missing, in
+#                              which scripts/setup-schemathesis.sh installs
+#                              the API fuzzer
 set -euo pipefail
 
 with_rocksdb=false
 with_redis=false
 with_kafka=false
 with_browser=false
+with_python=false
 for part in "$@"; do
     case "$part" in
         rocksdb) with_rocksdb=true ;;
         redis) with_redis=true ;;
         kafka) with_kafka=true ;;
         browser) with_browser=true ;;
+        python) with_python=true ;;
         *)
-            echo "setup-system: unknown part \`$part\` (known: rocksdb, redis, kafka, browser)" >&2
+            echo "setup-system: unknown part \`$part\` (known: rocksdb, redis, kafka, browser, python)" >&2
             exit 2
             ;;
     esac
@@ -58,6 +63,11 @@ if $with_browser; then
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     command -v node >/dev/null 2>&1 || missing+=(nodejs)
     command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
+if $with_python; then
+    command -v python3 >/dev/null 2>&1 || missing+=(python3)
+    # Debian splits venv (and the pip it bootstraps) off python3.
+    python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 fi
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0

@@ -15,7 +15,7 @@ cd "$repo"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-bash scripts/setup-system.sh rocksdb redis kafka browser
+bash scripts/setup-system.sh rocksdb redis kafka browser python
 # playwright-core (no browser download: the tests use Debian's chromium).
 npm ci --prefix tests/dashboard --no-audit --no-fund --loglevel=error >&2
 EDDY_NISSHI=$(bash scripts/setup-broker.sh)
