@@ -4,8 +4,9 @@
 //! job, draws its graph, and its counts move between two screenshots; the
 //! savepoint button produces a savepoint on disk; a swap from the page (a
 //! module uploaded through it) changes the job's committed output; a
-//! change without the page's CSRF token is refused. Screenshots are kept
-//! in `<target>/tmp/dashboard-screenshots/`.
+//! change without the page's CSRF token is refused; a failure shows the
+//! guest's message and the record, as text even when the record holds
+//! markup. Screenshots are kept in `<target>/tmp/dashboard-screenshots/`.
 
 mod common;
 
@@ -70,13 +71,19 @@ fn screenshots() -> PathBuf {
 
 /// `node drive.mjs` against `server`; what it saw.
 fn drive(server: &Server, job: &str) -> Value {
+    browse(server, job, "drive.mjs")
+}
+
+/// `node SCRIPT` (in `tests/dashboard/`) against `server` and `job`; what
+/// it saw (its last line of output, JSON).
+fn browse(server: &Server, job: &str, script: &str) -> Value {
     let dir = repo_root().join("tests/dashboard");
     assert!(
         dir.join("node_modules/playwright-core").is_dir(),
         "playwright-core is not installed: run `npm ci --prefix tests/dashboard` (scripts/test.sh does)"
     );
     let output = Command::new("node")
-        .arg("drive.mjs")
+        .arg(script)
         .current_dir(&dir)
         .env("EDDY_URL", server.url())
         .env("EDDY_TOKEN", &server.token)
@@ -159,4 +166,63 @@ fn the_dashboard_shows_the_job_and_its_buttons_take_a_savepoint_and_swap_the_fun
         lines.len()
     );
     eprintln!("screenshots: {}", screenshots().display());
+}
+
+#[test]
+fn a_failure_shows_the_guests_message_and_the_record_as_text_even_when_it_holds_markup() {
+    let scratch = Scratch::new();
+    let poison =
+        r#"{"ts": 1700000000002, "note": "poison <img id=injected src=x onerror=alert(1)>"}"#;
+    scratch.write(
+        "faulty/in.jsonl",
+        format!("{{\"ts\": 1700000000001}}\n{poison}\n"),
+    );
+    scratch.write(
+        "faulty/job.toml",
+        format!(
+            r#"[job]
+name = "faulty"
+
+[[source]]
+name = "src"
+type = "file"
+path = "in.jsonl"
+timestamp = {{ field = "ts" }}
+
+[[operator]]
+uid = "op"
+kind = "map"
+module = {module}
+input = "src"
+config = {{ mode = "panic-on", needle = "poison" }}
+
+[[sink]]
+name = "out"
+type = "discard"
+input = "op"
+"#,
+            module = toml_path(&wasm("faulty"))
+        ),
+    );
+    let mut server = Server::start(&scratch, "server", &[]);
+    let id = eddy_in(&scratch, &["deploy", "faulty/job.toml"])
+        .success()
+        .stdout;
+    let id = id.trim();
+    server.wait_for(id, "its failure", |job| job["status"]["phase"] == "failed");
+    let seen = browse(&server, id, "failures.mjs");
+    assert_eq!(seen["phase"], "failed", "{seen}");
+    let shown = seen["failures"][0].as_str().unwrap_or_default();
+    for expected in [
+        "operator `op`",
+        "faulty guest: found poison",
+        &format!("on record: {poison}"),
+    ] {
+        assert!(shown.contains(expected), "`{expected}` not shown: {seen}");
+    }
+    assert_eq!(
+        seen["injected"], false,
+        "the record's markup became an element: {seen}"
+    );
+    assert_eq!(seen["alerts"], serde_json::json!([]), "{seen}");
 }
