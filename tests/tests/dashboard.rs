@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::background::eddy_in;
+use common::failing_job::write_failing_job;
 use common::server::Server;
 use common::{Scratch, repo_root, toml_path, wasm};
 use serde_json::Value;
@@ -173,37 +174,7 @@ fn a_failure_shows_the_guests_message_and_the_record_as_text_even_when_it_holds_
     let scratch = Scratch::new();
     let poison =
         r#"{"ts": 1700000000002, "note": "poison <img id=injected src=x onerror=alert(1)>"}"#;
-    scratch.write(
-        "faulty/in.jsonl",
-        format!("{{\"ts\": 1700000000001}}\n{poison}\n"),
-    );
-    scratch.write(
-        "faulty/job.toml",
-        format!(
-            r#"[job]
-name = "faulty"
-
-[[source]]
-name = "src"
-type = "file"
-path = "in.jsonl"
-timestamp = {{ field = "ts" }}
-
-[[operator]]
-uid = "op"
-kind = "map"
-module = {module}
-input = "src"
-config = {{ mode = "panic-on", needle = "poison" }}
-
-[[sink]]
-name = "out"
-type = "discard"
-input = "op"
-"#,
-            module = toml_path(&wasm("faulty"))
-        ),
-    );
+    write_failing_job(&scratch, "faulty", &[r#"{"ts": 1700000000001}"#, poison]);
     let mut server = Server::start(&scratch, "server", &[]);
     let id = eddy_in(&scratch, &["deploy", "faulty/job.toml"])
         .success()

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use common::background::eddy_in as eddy;
 use common::counting_job::{CountingJob, committed};
+use common::failing_job::write_failing_job;
 use common::server::Server;
 use common::{Scratch, toml_path, wasm};
 use serde_json::Value;
@@ -385,34 +386,7 @@ fn a_job_failing_on_a_record_shows_the_guests_message_and_the_record_in_its_fail
         poison,
         r#"{"ts": 1700000000003, "user": "bob"}"#,
     ];
-    scratch.write("faulty/in.jsonl", input.join("\n") + "\n");
-    scratch.write(
-        "faulty/job.toml",
-        format!(
-            r#"[job]
-name = "faulty"
-
-[[source]]
-name = "src"
-type = "file"
-path = "in.jsonl"
-timestamp = {{ field = "ts" }}
-
-[[operator]]
-uid = "op"
-kind = "map"
-module = {module}
-input = "src"
-config = {{ mode = "panic-on", needle = "poison" }}
-
-[[sink]]
-name = "out"
-type = "discard"
-input = "op"
-"#,
-            module = toml_path(&wasm("faulty"))
-        ),
-    );
+    write_failing_job(&scratch, "faulty", &input);
     let mut server = Server::start(&scratch, "server", &[]);
     let id = deploy(&scratch, "faulty/job.toml");
     let job = server.wait_for(&id, "its failure", |job| job["status"]["phase"] == "failed");

@@ -6,6 +6,7 @@
 
 pub mod background;
 pub mod counting_job;
+pub mod failing_job;
 pub mod kafka_broker;
 pub mod kills;
 pub mod live;
