@@ -280,6 +280,24 @@ fn metrics_parsed_as_prometheus_text_agree_with_the_jobs_own_counts() {
 #[test]
 fn bad_submissions_and_uploads_get_clear_messages_and_start_nothing() {
     let scratch = Scratch::new();
+    scratch.write("alpha/job.toml", job_text("alpha", 1, "memory", 7));
+    // No server yet: `eddy deploy` says so, and how to name one.
+    let nowhere = eddy(&scratch, &["deploy", "alpha/job.toml"]).failure();
+    nowhere.stderr_has(&["no `eddy serve` is running on this machine", "--server URL"]);
+    let https = eddy(
+        &scratch,
+        &[
+            "deploy",
+            "alpha/job.toml",
+            "--server",
+            "https://127.0.0.1:1",
+            "--token",
+            "t",
+        ],
+    )
+    .failure();
+    https.stderr_has(&["eddy's client speaks plain HTTP"]);
+
     let mut server = Server::start(&scratch, "server", &["--max-module-size", "256KiB"]);
     let message = |answer: &Value| answer["error"].as_str().unwrap_or_default().to_string();
 
@@ -304,6 +322,20 @@ fn bad_submissions_and_uploads_get_clear_messages_and_start_nothing() {
     assert_eq!(status, 400);
     assert!(
         message(&answer).contains("must be an absolute path"),
+        "{answer}"
+    );
+    let (status, answer) = server.request("POST", "/v1/jobs", Some(r#"["/job.toml"]"#));
+    assert_eq!(status, 400);
+    assert!(
+        message(&answer).contains("expected a JSON object"),
+        "{answer}"
+    );
+    // A path that is not a regular file (a device could block or never end).
+    let body = serde_json::json!({ "job_file": "/dev/zero" }).to_string();
+    let (status, answer) = server.request("POST", "/v1/jobs", Some(&body));
+    assert_eq!(status, 400);
+    assert!(
+        message(&answer).contains("it is not a regular file"),
         "{answer}"
     );
     let (status, answer) = server.request("POST", "/v1/jobs", Some(r#"{"job": "", "bogus": 1}"#));
