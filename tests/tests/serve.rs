@@ -330,6 +330,29 @@ fn bad_submissions_and_uploads_get_clear_messages_and_start_nothing() {
         message(&answer).contains("expected a JSON object"),
         "{answer}"
     );
+    // A job file too large, and a module on the server's disk over the limit.
+    let huge = scratch.write("huge/job.toml", "#".repeat(1024 * 1024 + 1));
+    let body = serde_json::json!({ "job_file": huge }).to_string();
+    let (status, answer) = server.request("POST", "/v1/jobs", Some(&body));
+    assert_eq!(status, 400);
+    assert!(
+        message(&answer).contains("and a job file may have 1048576"),
+        "{answer}"
+    );
+    scratch.write("big/big.wasm", vec![0u8; 300 * 1024]);
+    let big = scratch.write(
+        "big/job.toml",
+        job_text("big", 1, "memory", 7)
+            .replace(&toml_path(&wasm("count_aggregate")), "\"big.wasm\""),
+    );
+    let body = serde_json::json!({ "job_file": big }).to_string();
+    let (status, answer) = server.request("POST", "/v1/jobs", Some(&body));
+    assert_eq!(status, 400);
+    assert!(
+        message(&answer)
+            .contains("has 307200 bytes, and this server takes modules of at most 262144"),
+        "{answer}"
+    );
     // A path that is not a regular file (a device could block or never end).
     let body = serde_json::json!({ "job_file": "/dev/zero" }).to_string();
     let (status, answer) = server.request("POST", "/v1/jobs", Some(&body));

@@ -219,9 +219,9 @@ impl SessionHost {
         Ok(summary)
     }
 
-    /// Keep the guest component at `path` (named `written` in the job
-    /// file), read from the server's disk; its SHA-256.
-    fn store_module_file(&self, written: &str, path: &Path) -> Result<String, Refusal> {
+    /// Refuse the guest component at `path` on the server's disk (named
+    /// `written` in the job file) if it is larger than an upload may be.
+    fn check_module_size(&self, written: &str, path: &Path) -> Result<(), Refusal> {
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         if size > self.max_module_bytes as u64 {
             return Err(Refusal::Invalid(format!(
@@ -230,7 +230,7 @@ impl SessionHost {
                 self.max_module_bytes
             )));
         }
-        self.dir.copy_module(path).map_err(Refusal::Failed)
+        Ok(())
     }
 
     /// The job file's text and where it stands for, from a submission body.
@@ -295,22 +295,15 @@ impl JobSubmitter for SessionHost {
             uploaded.0.insert(written.clone(), path);
         }
         let invalid = |error: crate::job::JobError| Refusal::Invalid(error.to_string());
-        let (_, named) =
+        let (job, named) =
             parse_job_with_guest_files(&text, &job_file, &uploaded).map_err(invalid)?;
-        // Keep a copy of every component read from disk, so the job runs
-        // the same code after a restart of the server.
-        let mut modules = BTreeMap::new();
-        let mut stored = GuestFiles::default();
-        for (written, path) in named.0 {
-            let sha256 = match body.modules.get(&written) {
-                Some(sha256) => sha256.clone(),
-                None => self.store_module_file(&written, &path)?,
-            };
-            let kept = self.dir.module(&sha256).unwrap_or(path);
-            stored.0.insert(written.clone(), kept);
-            modules.insert(written, sha256);
+        // Everything is checked before anything is kept: a refused
+        // submission leaves nothing in the server's directory.
+        for (written, path) in &named.0 {
+            if !body.modules.contains_key(written) {
+                self.check_module_size(written, path)?;
+            }
         }
-        let (job, _) = parse_job_with_guest_files(&text, &job_file, &stored).map_err(invalid)?;
         load_modules(&job, &self.engine, &RunOptions::default()).map_err(|error| {
             Refusal::Invalid(format!("job `{}` is not valid: {error:#}", job.name))
         })?;
@@ -331,6 +324,20 @@ impl JobSubmitter for SessionHost {
                 job.name, running.summary.id
             )));
         }
+        // Keep a copy of every component read from disk, so the job runs
+        // the same code after a restart of the server.
+        let mut modules = BTreeMap::new();
+        let mut stored = GuestFiles::default();
+        for (written, path) in named.0 {
+            let sha256 = match body.modules.get(&written) {
+                Some(sha256) => sha256.clone(),
+                None => self.dir.copy_module(&path).map_err(Refusal::Failed)?,
+            };
+            let kept = self.dir.module(&sha256).unwrap_or(path);
+            stored.0.insert(written.clone(), kept);
+            modules.insert(written, sha256);
+        }
+        let (job, _) = parse_job_with_guest_files(&text, &job_file, &stored).map_err(invalid)?;
         let submission = Submission {
             id,
             name: job.name.clone(),
