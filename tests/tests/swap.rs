@@ -404,6 +404,28 @@ fn a_swap_with_a_state_migration_gives_the_migrated_output() {
     );
 }
 
+/// State is portable between languages (values are JSON in every SDK): the
+/// Rust `swap-count-v1` swapped mid-run for `swap-count-v2` written in
+/// another language continues every key's count, exactly as the oracle
+/// says. The new component is compiled (seconds for Python) before the
+/// job starts, as `eddy validate` would on deploy, so that the swap lands
+/// while input remains.
+fn swap_to_another_language(parallelism: u32, backend: &str, module: &str) {
+    let scratch = Scratch::new();
+    eddy(&scratch, &["inspect", wasm(module).to_str().unwrap()]).success();
+    swap_mid_run(parallelism, backend, module, Version::V2);
+}
+
+#[test]
+fn a_rust_function_swapped_for_its_python_version_mid_run_keeps_its_state_p2_rocksdb() {
+    swap_to_another_language(2, "rocksdb", "swap_count_v2_py");
+}
+
+#[test]
+fn a_rust_function_swapped_for_its_javascript_version_mid_run_keeps_its_state_p2_memory() {
+    swap_to_another_language(2, "memory", "swap_count_v2_js");
+}
+
 /// Run, swap, `kill -9` (at once, or after the next checkpoint), run again
 /// from the latest checkpoint: the restarted run runs the new version and
 /// the committed output is exact.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use super::{BenchArgs, Rate, measure, module, native, operator};
+use super::{BenchArgs, Rate, guest_module, measure, native, operator};
 use crate::job::{
     BatchConfig, GeneratorSpec, Job, KeyBy, OperatorKind, RecordFormat, SinkConnector, SinkDef,
     SourceConnector, SourceDef, StateBackendConfig, StreamRef, TimeField, TimestampSource,
@@ -184,13 +184,12 @@ impl Operator for LatencyProbe {
 
 /// generator (rate-limited, stamped) → key-by → map → filter → probe → discard.
 fn latency_job(args: &BenchArgs, flush_interval: Duration) -> Result<Job> {
-    let dir = &args.wasm_dir;
     // Keyed as Flink's `keyBy().map()`, which job files allow only for
     // keyed kinds: the map runs behind a hash exchange.
     let mut map = operator(
         "map",
         OperatorKind::Map,
-        module(dir, "bench_map")?,
+        guest_module(args, "bench_map")?,
         "events",
         args,
     );
@@ -198,7 +197,7 @@ fn latency_job(args: &BenchArgs, flush_interval: Duration) -> Result<Job> {
     let filter = operator(
         "filter",
         OperatorKind::Filter,
-        module(dir, "bench_filter")?,
+        guest_module(args, "bench_filter")?,
         "map",
         args,
     );

@@ -24,6 +24,7 @@ use crate::job::{
     WindowKind, WindowTime,
 };
 use crate::runtime::{NativeOperatorFactory, RunOptions, run_job};
+use crate::wasm::GuestLanguage;
 
 /// Options of `eddy bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -51,6 +52,10 @@ pub struct BenchArgs {
     /// Folder holding the benchmark components (bench_map.wasm, ...).
     #[arg(long, default_value = "examples-wasm/wasm")]
     pub wasm_dir: PathBuf,
+    /// The language of the benchmark guests: `bench_map.wasm` (Rust),
+    /// `bench_map_py.wasm` (Python) or `bench_map_js.wasm` (JavaScript).
+    #[arg(long, value_enum, default_value = "rust")]
+    pub lang: GuestLanguage,
     /// The window pipeline also runs with exactly-once checkpoints at this
     /// interval (into a temporary folder), to show what they cost. Runs must
     /// last several intervals for that to mean anything.
@@ -97,7 +102,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         return swap::run(args);
     }
     println!(
-        "eddy bench: {} records, {} keys, parallelism {}, {} rounds, {} cores",
+        "eddy bench: {} guests, {} records, {} keys, parallelism {}, {} rounds, {} cores",
+        args.lang.name(),
         args.records,
         args.keys,
         args.parallelism,
@@ -316,6 +322,14 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
+/// The benchmark component `name` in the language `--lang` chose.
+fn guest_module(args: &BenchArgs, name: &str) -> Result<PathBuf> {
+    module(
+        &args.wasm_dir,
+        &format!("{name}{}", args.lang.component_suffix()),
+    )
+}
+
 fn module(dir: &Path, name: &str) -> Result<PathBuf> {
     let path = dir.join(format!("{name}.wasm"));
     if !path.exists() {
@@ -372,20 +386,19 @@ fn bench_job(pipeline: Pipeline, args: &BenchArgs) -> Result<Job> {
         parallelism: args.parallelism,
         idle_timeout: None,
     };
-    let dir = &args.wasm_dir;
     let operators = match pipeline {
         Pipeline::Stateless => vec![
             operator(
                 "map",
                 OperatorKind::Map,
-                module(dir, "bench_map")?,
+                guest_module(args, "bench_map")?,
                 "events",
                 args,
             ),
             operator(
                 "filter",
                 OperatorKind::Filter,
-                module(dir, "bench_filter")?,
+                guest_module(args, "bench_filter")?,
                 "map",
                 args,
             ),
@@ -393,7 +406,7 @@ fn bench_job(pipeline: Pipeline, args: &BenchArgs) -> Result<Job> {
         Pipeline::KeyedCount => vec![operator(
             "count",
             OperatorKind::KeyedProcess,
-            module(dir, "bench_count")?,
+            guest_module(args, "bench_count")?,
             "events",
             args,
         )],
@@ -401,7 +414,7 @@ fn bench_job(pipeline: Pipeline, args: &BenchArgs) -> Result<Job> {
             let mut window = operator(
                 "window",
                 OperatorKind::Aggregate,
-                module(dir, "bench_window_count")?,
+                guest_module(args, "bench_window_count")?,
                 "events",
                 args,
             );
@@ -483,6 +496,7 @@ pub(crate) mod tests {
             pipeline: pipeline.into(),
             rate: 100_000,
             wasm_dir: wasm_dir.to_path_buf(),
+            lang: GuestLanguage::Rust,
             checkpoint_interval: Duration::from_secs(10),
             swaps: 0,
             swap_every: Duration::from_secs(1),

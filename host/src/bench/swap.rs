@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::{BenchArgs, Pipeline, bench_job, module};
+use super::{BenchArgs, Pipeline, bench_job, guest_module};
 use crate::job::{Job, SourceConnector};
 use crate::runtime::handle::JobPhase;
 use crate::runtime::{JobHandle, RunOptions, SwapOrder, start_job};
@@ -23,7 +23,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             spec.count = None;
         }
     }
-    let module = module(&args.wasm_dir, "bench_window_count")?;
+    let module = guest_module(args, "bench_window_count")?;
     println!(
         "eddy bench --swaps {}: {} every {}, keys {}, parallelism {}",
         args.swaps,

@@ -7,13 +7,17 @@
 use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use crate::job::GuestLimits;
 use crate::job::{InputSide, KeyBy, load_job};
 use crate::runtime::plan::JobGraph;
 use crate::runtime::plan::graph::{EdgePartitioning, GraphEdge, GraphNode, NodeKind, Output};
-use crate::wasm::{GuestEngine, GuestModule, function_kind_name};
+use crate::wasm::{
+    GuestEngine, GuestFailure, GuestInstance, GuestModule, GuestTag, function_kind_name,
+};
 
 /// How a job graph is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +97,42 @@ fn what_is(path: &Path) -> Result<Inspected> {
         "{} is neither a job file nor a WebAssembly module: expected a `.toml` job file, or a `.wasm` file (or one starting with the WebAssembly magic bytes `\\0asm`)",
         path.display()
     )
+}
+
+/// Instances `eddy inspect` makes of a module to time them.
+const INSTANCES_MEASURED: usize = 5;
+
+/// What one instance of a module costs: the time to instantiate it (the
+/// first instance of a process, and later ones), and its linear memory
+/// once initialised with an empty config.
+struct InstanceCost {
+    first: Duration,
+    later: Duration,
+    linear_memory_bytes: usize,
+}
+
+fn measure_instances(module: &GuestModule) -> Result<InstanceCost, GuestFailure> {
+    let tag = GuestTag {
+        operator: "inspect".into(),
+        subtask: 0,
+        parallelism: 1,
+    };
+    let mut times = Vec::with_capacity(INSTANCES_MEASURED);
+    let mut linear_memory_bytes = 0;
+    for _ in 0..INSTANCES_MEASURED {
+        let started = Instant::now();
+        let mut instance = GuestInstance::new(module, tag.clone(), GuestLimits::default())?;
+        times.push(started.elapsed());
+        instance.init("")?;
+        linear_memory_bytes = instance.linear_memory_bytes();
+    }
+    let first = times.remove(0);
+    times.sort();
+    Ok(InstanceCost {
+        first,
+        later: times[times.len() / 2],
+        linear_memory_bytes,
+    })
 }
 
 /// The job graph for people: each task group with its parallelism and its
@@ -179,10 +219,38 @@ fn partitioning_text(partitioning: &EdgePartitioning) -> String {
 /// A component's world, kind, states, side outputs, exports and imports.
 fn inspect_module(path: &Path) -> Result<()> {
     let engine = GuestEngine::shared()?;
+    let was_cached = std::fs::read(path).is_ok_and(|bytes| engine.is_cached(&bytes));
+    let started = Instant::now();
     let module = GuestModule::load_any(&engine, path)?;
+    let load_time = started.elapsed();
     let d = &module.descriptor;
     println!("module:       {}", path.display());
     println!("size:         {}", bytesize::ByteSize::b(module.size));
+    if was_cached {
+        println!(
+            "load:         {:.2} s, from the compiled-module cache",
+            load_time.as_secs_f64()
+        );
+    } else {
+        println!(
+            "load:         {:.2} s, compiled (now in the compiled-module cache)",
+            load_time.as_secs_f64()
+        );
+    }
+    match measure_instances(&module) {
+        Ok(cost) => {
+            println!(
+                "instantiate:  first {:.2} ms, then {:.2} ms (median of {INSTANCES_MEASURED})",
+                cost.first.as_secs_f64() * 1e3,
+                cost.later.as_secs_f64() * 1e3
+            );
+            println!(
+                "memory:       {} of linear memory after `init`",
+                bytesize::ByteSize::b(cost.linear_memory_bytes as u64)
+            );
+        }
+        Err(error) => println!("instantiate:  failed: {error}"),
+    }
     println!("world:        eddy:dataflow/{}", module.world.name());
     println!("kind:         {}", function_kind_name(d.kind));
     if d.states.is_empty() {

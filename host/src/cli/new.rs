@@ -1,16 +1,21 @@
-//! `eddy new`: a guest crate ready to build, test and run, for one function
-//! kind (as `rpk transform init` and `smdk generate` do), so that a first
-//! function starts from code that compiles rather than from the reference.
+//! `eddy new`: a guest project ready to build, test and run, for one
+//! function kind in one language (as `rpk transform init` and `smdk
+//! generate` do), so that a first function starts from code that compiles
+//! rather than from the reference.
 //!
-//! The crate has a commented skeleton of the kind that does something small
-//! on a sample of click events, a native test through the SDK's harness, a
-//! job file running it on the sample, and a README saying how to build.
-//! The templates are the files in `new/`, with `{{name}}`-style placeholders.
+//! The project has a commented skeleton of the kind that does something
+//! small on a sample of click events, a native test through the SDK's
+//! harness, a job file running it on the sample, and a README saying how to
+//! build. The templates are the files in `new/` (Rust: `new/<kind>/lib.rs`;
+//! Python: `new/python/`; JavaScript: `new/js/`; the job files
+//! `new/<kind>/job.toml` are shared), with `{{name}}`-style placeholders.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
+
+use crate::wasm::GuestLanguage;
 
 /// The function kinds `eddy new` makes, as job files name them. Not
 /// `interval-join`, which eddy runs without a guest, nor `key-selector`,
@@ -42,6 +47,82 @@ impl NewKind {
             NewKind::BroadcastProcess => "broadcast-process",
             NewKind::Aggregate => "aggregate",
             NewKind::WindowProcess => "window-process",
+        }
+    }
+
+    /// The Python function and its test, of this kind.
+    fn python_templates(self) -> (&'static str, &'static str) {
+        match self {
+            NewKind::Map => (
+                include_str!("new/python/map.py"),
+                include_str!("new/python/map_test.py"),
+            ),
+            NewKind::Filter => (
+                include_str!("new/python/filter.py"),
+                include_str!("new/python/filter_test.py"),
+            ),
+            NewKind::FlatMap => (
+                include_str!("new/python/flat-map.py"),
+                include_str!("new/python/flat-map_test.py"),
+            ),
+            NewKind::KeyedProcess => (
+                include_str!("new/python/keyed-process.py"),
+                include_str!("new/python/keyed-process_test.py"),
+            ),
+            NewKind::CoProcess => (
+                include_str!("new/python/co-process.py"),
+                include_str!("new/python/co-process_test.py"),
+            ),
+            NewKind::BroadcastProcess => (
+                include_str!("new/python/broadcast-process.py"),
+                include_str!("new/python/broadcast-process_test.py"),
+            ),
+            NewKind::Aggregate => (
+                include_str!("new/python/aggregate.py"),
+                include_str!("new/python/aggregate_test.py"),
+            ),
+            NewKind::WindowProcess => (
+                include_str!("new/python/window-process.py"),
+                include_str!("new/python/window-process_test.py"),
+            ),
+        }
+    }
+
+    /// The JavaScript function and its test, of this kind.
+    fn js_templates(self) -> (&'static str, &'static str) {
+        match self {
+            NewKind::Map => (
+                include_str!("new/js/map/function.js"),
+                include_str!("new/js/map/function.test.js"),
+            ),
+            NewKind::Filter => (
+                include_str!("new/js/filter/function.js"),
+                include_str!("new/js/filter/function.test.js"),
+            ),
+            NewKind::FlatMap => (
+                include_str!("new/js/flat-map/function.js"),
+                include_str!("new/js/flat-map/function.test.js"),
+            ),
+            NewKind::KeyedProcess => (
+                include_str!("new/js/keyed-process/function.js"),
+                include_str!("new/js/keyed-process/function.test.js"),
+            ),
+            NewKind::CoProcess => (
+                include_str!("new/js/co-process/function.js"),
+                include_str!("new/js/co-process/function.test.js"),
+            ),
+            NewKind::BroadcastProcess => (
+                include_str!("new/js/broadcast-process/function.js"),
+                include_str!("new/js/broadcast-process/function.test.js"),
+            ),
+            NewKind::Aggregate => (
+                include_str!("new/js/aggregate/function.js"),
+                include_str!("new/js/aggregate/function.test.js"),
+            ),
+            NewKind::WindowProcess => (
+                include_str!("new/js/window-process/function.js"),
+                include_str!("new/js/window-process/function.test.js"),
+            ),
         }
     }
 
@@ -101,29 +182,45 @@ impl NewKind {
 /// `eddy new` arguments.
 #[derive(Debug, clap::Args)]
 pub struct NewArgs {
-    /// The folder to create; its last component is the crate's name
+    /// The folder to create; its last component is the function's name
     /// (letters, digits, `-` and `_`, starting with a letter).
     pub path: PathBuf,
+    /// The language to write the function in.
+    #[arg(long, value_enum, default_value = "rust")]
+    pub lang: GuestLanguage,
     /// The kind of function, as the job file's `kind` names it.
     #[arg(long, value_enum)]
     pub kind: NewKind,
-    /// The eddy guest SDK (`guest-sdk/` of an eddy checkout) the crate
-    /// depends on by path; by default the one this eddy was built from.
+    /// The eddy guest SDK of the language (`guest-sdk/`, `guest-sdk-python/`
+    /// or `guest-sdk-js/` of an eddy checkout) the project uses; by default
+    /// the one of the checkout this eddy was built from.
     #[arg(long, value_name = "PATH")]
     pub sdk_path: Option<PathBuf>,
 }
 
-/// The SDK of the checkout this binary was built from.
-fn default_sdk_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk")
+/// Where a language's SDK is in an eddy checkout, and the file and text
+/// that tell it is that SDK.
+fn sdk_folder(lang: GuestLanguage) -> (&'static str, &'static str, &'static str) {
+    match lang {
+        GuestLanguage::Rust => ("guest-sdk", "Cargo.toml", "name = \"eddy-sdk\""),
+        GuestLanguage::Python => ("guest-sdk-python", "pyproject.toml", "name = \"eddy-sdk\""),
+        GuestLanguage::Js => ("guest-sdk-js", "package.json", "\"name\": \"eddy-sdk\""),
+    }
 }
 
-/// Make the crate and say what to do next.
+/// The SDK of the checkout this binary was built from.
+fn default_sdk_path(lang: GuestLanguage) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(sdk_folder(lang).0)
+}
+
+/// Make the project and say what to do next.
 pub fn run(args: &NewArgs) -> Result<()> {
     let name = crate_name(&args.path)?;
     check_target(&args.path)?;
-    let sdk = sdk_path(args.sdk_path.as_deref())?;
-    let files = render(name, args.kind, &sdk);
+    let sdk = sdk_path(args.lang, args.sdk_path.as_deref())?;
+    let files = render(name, args.lang, args.kind, &sdk);
     for (relative, contents) in &files {
         let path = args.path.join(relative);
         if let Some(parent) = path.parent() {
@@ -133,17 +230,50 @@ pub fn run(args: &NewArgs) -> Result<()> {
         std::fs::write(&path, contents)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    let steps = match args.lang {
+        GuestLanguage::Rust => {
+            "    cargo test                                      # the native test\n    \
+             cargo build --release --target wasm32-wasip2    # the component\n    \
+             eddy run job.toml                               # the job on data/"
+                .to_string()
+        }
+        GuestLanguage::Python => format!(
+            "    tools=$({checkout}/scripts/setup-python-guests.sh)   # once: componentize-py and pytest, pinned\n    \
+             PYTHONPATH={sdk} $tools/python -m pytest   # the native test\n    \
+             {build}   # the component\n    \
+             eddy run job.toml   # the job on data/",
+            checkout = sdk.parent().unwrap_or(&sdk).display(),
+            sdk = sdk.display(),
+            build = build_command(args.lang, name, args.kind, &sdk),
+        ),
+        GuestLanguage::Js => "    npm install      # links the SDK\n    \
+             npm test         # the native test\n    \
+             npm run build    # the component\n    \
+             eddy run job.toml"
+            .to_string(),
+    };
     println!(
-        "Created `{name}`, a {} function, in {}:\n\
-         \n    cd {}\
-         \n    cargo test                                      # the native test\
-         \n    cargo build --release --target wasm32-wasip2    # the component\
-         \n    eddy run job.toml                               # the job on data/",
+        "Created `{name}`, a {} function in {}, in {}:\n\n    cd {}\n{steps}",
         args.kind.name(),
+        args.lang.name(),
         args.path.display(),
         args.path.display()
     );
     Ok(())
+}
+
+/// The command that builds the project's component, as its job file says.
+fn build_command(lang: GuestLanguage, name: &str, kind: NewKind, sdk: &Path) -> String {
+    let module = name.replace('-', "_");
+    match lang {
+        GuestLanguage::Rust => "cargo build --release --target wasm32-wasip2".into(),
+        GuestLanguage::Python => format!(
+            "{}/eddy-py-build {module}.py --kind {} -o {module}.wasm",
+            sdk.display(),
+            kind.name()
+        ),
+        GuestLanguage::Js => "npm run build".into(),
+    }
 }
 
 /// The crate name: the folder's last component, if cargo would take it.
@@ -209,22 +339,23 @@ fn check_target(path: &Path) -> Result<()> {
     }
 }
 
-/// The SDK folder as an absolute path, checked to be the SDK.
-fn sdk_path(given: Option<&Path>) -> Result<PathBuf> {
-    let path = given.map_or_else(default_sdk_path, Path::to_path_buf);
-    let manifest = path.join("Cargo.toml");
+/// The SDK folder as an absolute path, checked to be the language's SDK.
+fn sdk_path(lang: GuestLanguage, given: Option<&Path>) -> Result<PathBuf> {
+    let path = given.map_or_else(|| default_sdk_path(lang), Path::to_path_buf);
+    let (folder, marker_file, marker) = sdk_folder(lang);
     let is_sdk =
-        std::fs::read_to_string(&manifest).is_ok_and(|text| text.contains("name = \"eddy-sdk\""));
+        std::fs::read_to_string(path.join(marker_file)).is_ok_and(|text| text.contains(marker));
     if !is_sdk {
         let hint = match given {
-            Some(_) => "give the `guest-sdk` folder of an eddy checkout",
-            None => {
-                "this eddy was built from a checkout that has moved or gone; pass `--sdk-path PATH/eddy/guest-sdk`"
-            }
+            Some(_) => format!("give the `{folder}` folder of an eddy checkout"),
+            None => format!(
+                "this eddy was built from a checkout that has moved or gone; pass `--sdk-path PATH/eddy/{folder}`"
+            ),
         };
         bail!(
-            "{} is not the eddy guest SDK (no `eddy-sdk` in its Cargo.toml); {hint}",
-            path.display()
+            "{} is not the eddy {} guest SDK (no `eddy-sdk` in its {marker_file}); {hint}",
+            path.display(),
+            lang.name()
         );
     }
     let path =
@@ -233,27 +364,80 @@ fn sdk_path(given: Option<&Path>) -> Result<PathBuf> {
     Ok(path.canonicalize().unwrap_or(path))
 }
 
-/// Every file of the crate: its path in the crate and its contents.
-fn render(name: &str, kind: NewKind, sdk: &Path) -> Vec<(&'static str, String)> {
-    let (lib, job) = kind.templates();
-    let sdk = toml::Value::String(sdk.to_string_lossy().into_owned()).to_string();
+/// Every file of the project: its path in the project and its contents.
+fn render(name: &str, lang: GuestLanguage, kind: NewKind, sdk: &Path) -> Vec<(String, String)> {
+    let module = name.replace('-', "_");
+    let component = match lang {
+        GuestLanguage::Rust => format!("target/wasm32-wasip2/release/{module}.wasm"),
+        GuestLanguage::Python | GuestLanguage::Js => format!("{module}.wasm"),
+    };
+    let sdk_toml = toml::Value::String(sdk.to_string_lossy().into_owned()).to_string();
+    let sdk_text = sdk.to_string_lossy();
+    let build = build_command(lang, name, kind, sdk);
     let fill = |template: &str| {
         template
             .replace("{{name}}", name)
-            .replace("{{wasm}}", &name.replace('-', "_"))
+            .replace("{{wasm}}", &module)
             .replace("{{kind}}", kind.name())
-            .replace("{{sdk}}", &sdk)
+            .replace("{{component}}", &component)
+            .replace("{{build}}", &build)
+            .replace("{{sdk}}", &sdk_toml)
+            .replace("{{sdk_py}}", &sdk_text)
+            .replace("{{sdk_js}}", &sdk_text)
     };
-    let mut files = vec![
-        ("Cargo.toml", fill(include_str!("new/Cargo.toml.in"))),
-        ("README.md", fill(include_str!("new/README.md"))),
-        (".gitignore", "/target\n".to_string()),
-        ("src/lib.rs", fill(lib)),
-        ("job.toml", fill(job)),
-        ("data/clicks.jsonl", CLICKS.to_string()),
-    ];
+    let (_, job) = kind.templates();
+    let mut files = match lang {
+        GuestLanguage::Rust => {
+            let (lib, _) = kind.templates();
+            vec![
+                (
+                    "Cargo.toml".to_string(),
+                    fill(include_str!("new/Cargo.toml.in")),
+                ),
+                ("README.md".to_string(), fill(include_str!("new/README.md"))),
+                (".gitignore".to_string(), "/target\n".to_string()),
+                ("src/lib.rs".to_string(), fill(lib)),
+            ]
+        }
+        GuestLanguage::Python => {
+            let (function, test) = kind.python_templates();
+            vec![
+                (
+                    "README.md".to_string(),
+                    fill(include_str!("new/python/README.md")),
+                ),
+                (
+                    ".gitignore".to_string(),
+                    "*.wasm\n__pycache__/\n".to_string(),
+                ),
+                (format!("{module}.py"), fill(function)),
+                (format!("test_{module}.py"), fill(test)),
+            ]
+        }
+        GuestLanguage::Js => {
+            let (function, test) = kind.js_templates();
+            vec![
+                (
+                    "package.json".to_string(),
+                    fill(include_str!("new/js/package.json")),
+                ),
+                (
+                    "README.md".to_string(),
+                    fill(include_str!("new/js/README.md")),
+                ),
+                (
+                    ".gitignore".to_string(),
+                    "*.wasm\nnode_modules/\n".to_string(),
+                ),
+                ("function.js".to_string(), fill(function)),
+                ("function.test.js".to_string(), fill(test)),
+            ]
+        }
+    };
+    files.push(("job.toml".to_string(), fill(job)));
+    files.push(("data/clicks.jsonl".to_string(), CLICKS.to_string()));
     if let Some((path, contents)) = kind.second_input() {
-        files.push((path, contents.to_string()));
+        files.push((path.to_string(), contents.to_string()));
     }
     files
 }
@@ -283,9 +467,14 @@ mod tests {
     #[test]
     fn every_placeholder_is_filled() {
         let sdk = Path::new("/eddy/guest-sdk");
-        for kind in NewKind::value_variants() {
-            for (path, contents) in render("my-fn", *kind, sdk) {
-                assert!(!contents.contains("{{"), "{kind:?} {path}: {contents}");
+        for lang in GuestLanguage::value_variants() {
+            for kind in NewKind::value_variants() {
+                for (path, contents) in render("my-fn", *lang, *kind, sdk) {
+                    assert!(
+                        !contents.contains("{{"),
+                        "{lang:?} {kind:?} {path}: {contents}"
+                    );
+                }
             }
         }
     }

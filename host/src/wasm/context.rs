@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::keyed::eddy::dataflow::{log, state, types};
@@ -138,11 +138,70 @@ pub struct GuestPanic {
     pub event: Option<u32>,
 }
 
+/// The store's limits, and how much linear memory its instance holds (the
+/// sum over its memories: a Python or JavaScript guest has several), so
+/// that `eddy inspect` can say what an instance of a language costs.
+pub(crate) struct MeteredLimits {
+    limits: StoreLimits,
+    linear_memory_bytes: usize,
+}
+
+impl MeteredLimits {
+    /// Bytes of linear memory of every memory of the store.
+    pub(crate) fn linear_memory_bytes(&self) -> usize {
+        self.linear_memory_bytes
+    }
+}
+
+impl ResourceLimiter for MeteredLimits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.linear_memory_bytes += desired.saturating_sub(current);
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
 /// Store data of one guest instance.
 pub struct GuestContext {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: MeteredLimits,
     pub tag: Arc<GuestTag>,
     /// The last panic the guest reported, kept for the error.
     pub last_panic: Option<GuestPanic>,
@@ -166,10 +225,13 @@ impl GuestContext {
         GuestContext {
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory_bytes.try_into().unwrap_or(usize::MAX))
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: MeteredLimits {
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(memory_bytes.try_into().unwrap_or(usize::MAX))
+                    .trap_on_grow_failure(true)
+                    .build(),
+                linear_memory_bytes: 0,
+            },
             tag,
             last_panic: None,
             keyed: None,

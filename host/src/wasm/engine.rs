@@ -78,6 +78,14 @@ impl GuestEngine {
         Ok(component)
     }
 
+    /// Whether `wasm` is in the compiled-module cache, so that loading it
+    /// will not compile it (`eddy inspect` says which it measured).
+    pub fn is_cached(&self, wasm: &[u8]) -> bool {
+        self.cache_dir
+            .as_ref()
+            .is_some_and(|dir| dir.join(format!("{}.cwasm", self.cache_key(wasm))).exists())
+    }
+
     fn cache_key(&self, wasm: &[u8]) -> String {
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
         self.engine

@@ -223,6 +223,11 @@ impl GuestInstance {
         self.calls = stats;
     }
 
+    /// Bytes of linear memory the instance holds, over all its memories.
+    pub fn linear_memory_bytes(&self) -> usize {
+        self.store.data().limits.linear_memory_bytes()
+    }
+
     /// The store data: keyed state access and the guest's tag.
     pub fn context_mut(&mut self) -> &mut GuestContext {
         self.store.data_mut()
@@ -234,6 +239,9 @@ impl GuestInstance {
         f: impl FnOnce(&WorldInstance, &mut Store<GuestContext>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, GuestFailure> {
         self.store.set_epoch_deadline(self.deadline);
+        // A panic reported by an earlier call that then returned is not
+        // this call's.
+        self.store.data_mut().last_panic = None;
         let started = std::time::Instant::now();
         let result = f(&self.instance, &mut self.store);
         let failed = !matches!(result, Ok(Ok(_)));
@@ -271,13 +279,14 @@ impl GuestInstance {
                 event: panic.event,
             };
         }
-        // The trap itself (e.g. "wasm `unreachable` instruction executed")
-        // is a cause below wasmtime's backtrace, which says nothing alone.
+        // The trap itself (e.g. "wasm `unreachable` instruction executed"),
+        // or the error of a host import the guest called, is a cause below
+        // wasmtime's backtrace, which says nothing alone.
         let trap = error
             .downcast_ref::<Trap>()
             .map(|trap| format!("wasm trap: {trap}"));
         GuestFailure::Trap {
-            message: trap.unwrap_or_else(|| first_line(&detail)),
+            message: trap.unwrap_or_else(|| trap_cause(&error)),
         }
     }
 
@@ -404,6 +413,45 @@ impl GuestInstance {
     }
 }
 
+/// What a trap that is not a wasm trap says: the causes below wasmtime's
+/// backtrace (an import's error, e.g. a state access the host refused),
+/// whose own text is only "error while executing at wasm backtrace:" and
+/// the frames.
+fn trap_cause(error: &wasmtime::Error) -> String {
+    let causes: Vec<String> = error
+        .chain()
+        .map(|cause| cause.to_string())
+        .filter(|cause| !cause.starts_with("error while executing at wasm backtrace"))
+        .collect();
+    if causes.is_empty() {
+        first_line(&format!("{error:#}"))
+    } else {
+        causes.join(": ")
+    }
+}
+
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use wasmtime::{Engine, Store, WasmBacktrace};
+
+    use super::trap_cause;
+
+    #[test]
+    fn the_error_of_an_import_below_the_backtrace_is_the_message() {
+        let store = Store::new(&Engine::default(), ());
+        let error = wasmtime::format_err!("broadcast state `rules` is read-only here")
+            .context(WasmBacktrace::force_capture(&store));
+        assert!(
+            format!("{error:#}").starts_with("error while executing at wasm backtrace"),
+            "{error:#}"
+        );
+        assert_eq!(
+            trap_cause(&error),
+            "broadcast state `rules` is read-only here"
+        );
+    }
 }

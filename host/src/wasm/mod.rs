@@ -9,6 +9,7 @@ pub mod bindings;
 pub mod context;
 pub mod engine;
 pub mod instance;
+pub mod language;
 pub mod layout;
 pub mod module;
 mod output;
@@ -17,6 +18,7 @@ pub mod versions;
 pub use context::{GuestContext, GuestPanic, GuestTag, KeyedStateAccess, StateWrites};
 pub use engine::GuestEngine;
 pub use instance::{FailureKind, GuestCallStats, GuestFailure, GuestInstance};
+pub use language::GuestLanguage;
 pub use module::{
     DeclaredState, FunctionDescriptor, GuestModule, ModuleError, World, function_kind_name,
     function_kind_of,
