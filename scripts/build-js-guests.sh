@@ -17,7 +17,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-"$root/scripts/setup-js-guests.sh"
+PATH="$("$root/scripts/setup-js-guests.sh"):$PATH"
 
 # name, source, kind
 guests=(

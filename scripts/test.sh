@@ -29,6 +29,9 @@ bash scripts/build-guests.sh
 bash scripts/build-python-guests.sh
 bash scripts/build-js-guests.sh
 python_tools=$(bash scripts/setup-python-guests.sh)
+# Node 20 or later for the JavaScript SDK (taken from the npm registry where
+# the system's is older, as Debian 12's is).
+node_bin=$(bash scripts/setup-js-guests.sh)
 cargo build --release --locked --bins --features rocksdb,redis,kafka
 eddy_bin="$(cargo metadata --format-version 1 --no-deps |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/eddy"
@@ -48,7 +51,7 @@ python_sdk_tests() {
             END { printf "test result: python-sdk. %d passed; %d failed; %d ignored\n", passed, failed, skipped }'
 }
 js_sdk_tests() {
-    (cd guest-sdk-js && EDDY="$eddy_bin" node --test test/) | awk '{ print }
+    (cd guest-sdk-js && EDDY="$eddy_bin" "$node_bin/node" --test test/) | awk '{ print }
         /^# pass / { passed = $3 } /^# fail / { failed = $3 } /^# skipped / { skipped = $3 }
         END { printf "test result: js-sdk. %d passed; %d failed; %d ignored\n", passed, failed, skipped }'
 }

@@ -101,6 +101,39 @@ def _remove_new_bytecode(paths, before) -> None:
             pass
 
 
+# componentize-py versions whose runtime leaks every byte list it lowers
+# (read in their source and measured; see eddy_sdk/_free_lists.py). The
+# patch is for them only: on a version that frees the lists itself, it
+# would free them twice.
+LEAKING_COMPONENTIZE_PY = {"0.25.0", "0.25.1"}
+
+
+def componentize_version(componentize: str) -> str:
+    out = subprocess.run([componentize, "--version"], capture_output=True, text=True).stdout.split()
+    return out[-1] if out else "unknown"
+
+
+def free_byte_lists(component_path: str, wit_dir: str) -> list[str]:
+    """Patch the component componentize-py wrote so that it frees the byte
+    lists its exports return and its imports take (componentize-py leaks
+    them: see ``eddy_sdk._free_lists``); what was patched."""
+    from eddy_sdk._free_lists import patch_component
+
+    wit_text = ""
+    for root, _, files in os.walk(wit_dir):
+        for name in sorted(files):
+            if name.endswith(".wit"):
+                with open(os.path.join(root, name), encoding="utf-8") as f:
+                    wit_text += f.read() + "\n"
+    with open(component_path, "rb") as f:
+        component = f.read()
+    patched_component, patched = patch_component(component, wit_text)
+    if patched:
+        with open(component_path, "wb") as f:
+            f.write(patched_component)
+    return patched
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="eddy-py-build", description=__doc__.splitlines()[0])
     parser.add_argument("app", help="the Python module (a .py file) defining the function")
@@ -145,6 +178,16 @@ def main(argv=None) -> int:
         if result.returncode != 0:
             print(f"eddy-py-build: componentize-py failed ({' '.join(command)})", file=sys.stderr)
             return result.returncode
+    version = componentize_version(componentize)
+    if version in LEAKING_COMPONENTIZE_PY:
+        free_byte_lists(args.output, args.wit)
+    else:
+        print(
+            f"eddy-py-build: warning: componentize-py {version} is not one whose leak of returned byte lists "
+            f"eddy-py-build knows ({', '.join(sorted(LEAKING_COMPONENTIZE_PY))}); component left unpatched "
+            "(see eddy_sdk/_free_lists.py)",
+            file=sys.stderr,
+        )
     if not args.quiet:
         size = os.path.getsize(args.output)
         print(

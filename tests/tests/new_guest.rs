@@ -290,7 +290,15 @@ fn every_python_kind_tests_builds_validates_and_runs_like_its_rust_twin() {
 #[test]
 fn every_javascript_kind_tests_builds_validates_and_runs_like_its_rust_twin() {
     let scratch = Scratch::new();
-    program(&repo_root(), "bash", &["scripts/setup-js-guests.sh"], &[]);
+    // Node 20 or later: the one the setup script says (it fetches one
+    // where the system's is older).
+    let node_bin = program(&repo_root(), "bash", &["scripts/setup-js-guests.sh"], &[]);
+    let path = format!(
+        "{}:{}",
+        node_bin.lines().last().unwrap().trim(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let env = [("PATH", path.as_str())];
     for (kind, expected) in KINDS {
         let name = format!("my-{kind}");
         eddy(
