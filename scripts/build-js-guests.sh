@@ -28,6 +28,7 @@ guests=(
   "faulty examples-wasm/faulty/js/faulty.js map"
   "swap_count_v2 examples-wasm/swap-count-v2/js/swap-count-v2.js keyed-process"
   "bench_map examples-wasm/bench-map/js/bench-map.js map"
+  "bench_count examples-wasm/bench-count/js/bench-count.js keyed-process"
   "bench_filter examples-wasm/bench-filter/js/bench-filter.js filter"
   "bench_window_count examples-wasm/bench-window-count/js/bench-window-count.js aggregate"
 )

@@ -122,7 +122,9 @@ const jsonCodec = Object.freeze({
     try {
       return JSON.parse(text);
     } catch (e) {
-      throw new Error(`record is not JSON: ${e && e.message} (record starts with ${preview(text)})`);
+      // A string, not an Error: a record that does not decode is an error
+      // the function returns (as the Rust and Python SDKs do), not a panic.
+      throw `record is not JSON: ${e && e.message} (record starts with ${preview(text)})`;
     }
   },
   encode(value) {
@@ -1065,7 +1067,18 @@ export function __exportsOf(definition, expectedKind) {
   function createAccumulator() {
     const f = need();
     run.event = -1;
-    return guarded(run, () => encodeJson(f.create(), 'an accumulator'));
+    try {
+      return guarded(run, () => encodeJson(f.create(), 'an accumulator'));
+    } catch (e) {
+      // create-accumulator returns no result, so a failure traps: tell the
+      // host why first, or it sees only the trap.
+      try {
+        host.recordPanic(typeof e === 'string' ? e : errorMessage(e));
+      } catch {
+        // reporting must not hide the error itself
+      }
+      throw e;
+    }
   }
   function addBatch(groups) {
     const f = need();

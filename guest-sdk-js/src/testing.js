@@ -537,16 +537,7 @@ export class KeyedHarness {
    * maximum, firing every event-time timer.
    */
   runWithWatermarks(records, batchSize, outOfOrderness) {
-    const outputs = [];
-    let max = MIN_TIMESTAMP;
-    for (let i = 0; i < records.length; i += batchSize) {
-      const chunk = records.slice(i, i + batchSize);
-      outputs.push(...this.process(chunk));
-      for (const r of chunk) max = Math.max(max, r.timestamp);
-      outputs.push(...this.advanceWatermark(max - outOfOrderness - 1));
-    }
-    outputs.push(...this.advanceWatermark(MAX_TIMESTAMP));
-    return outputs;
+    return runWithWatermarks(this, records, batchSize, outOfOrderness);
   }
 
   /** Run `migrate-state` as the host would on a restore. */
@@ -554,6 +545,25 @@ export class KeyedHarness {
     bindTestHost(this.memory, this.logs);
     return call(() => this.f.migrateState(state, fromVersion, bytesOf(value)));
   }
+}
+
+/**
+ * Feed `records` to `harness` in batches of `batchSize`, the watermark after
+ * each at `max timestamp - outOfOrderness - 1`, and at the end of input at
+ * the maximum: the host's bounded-out-of-orderness watermarks, for every
+ * harness with `process` and `advanceWatermark`.
+ */
+function runWithWatermarks(harness, records, batchSize, outOfOrderness) {
+  const outputs = [];
+  let max = MIN_TIMESTAMP;
+  for (let i = 0; i < records.length; i += batchSize) {
+    const chunk = records.slice(i, i + batchSize);
+    outputs.push(...harness.process(chunk));
+    for (const r of chunk) max = Math.max(max, r.timestamp);
+    outputs.push(...harness.advanceWatermark(max - outOfOrderness - 1));
+  }
+  outputs.push(...harness.advanceWatermark(MAX_TIMESTAMP));
+  return outputs;
 }
 
 // ---------------------------------------------------------------------------
@@ -652,16 +662,7 @@ export class WindowHarness {
 
   /** As `KeyedHarness.runWithWatermarks`. */
   runWithWatermarks(records, batchSize, outOfOrderness) {
-    const outputs = [];
-    let max = MIN_TIMESTAMP;
-    for (let i = 0; i < records.length; i += batchSize) {
-      const chunk = records.slice(i, i + batchSize);
-      outputs.push(...this.process(chunk));
-      for (const r of chunk) max = Math.max(max, r.timestamp);
-      outputs.push(...this.advanceWatermark(max - outOfOrderness - 1));
-    }
-    outputs.push(...this.advanceWatermark(MAX_TIMESTAMP));
-    return outputs;
+    return runWithWatermarks(this, records, batchSize, outOfOrderness);
   }
 }
 

@@ -366,3 +366,36 @@ test('console.* goes to the host log once installed (the component has no stdout
   assert.equal(logs[0].message, 'value 7 {"a":1}');
   assert.match(logs[1].message, /^TypeError: bad/);
 });
+
+test('a record that is not JSON is an error the function returns, not a panic', () => {
+  const def = map(() => (v) => v);
+  const logs = [];
+  const { exports } = exportsFor(def, { logs });
+  exports.init('');
+  const batch = new BatchBuilder().record(0xffffffff, 1, '{}').record(0xffffffff, 2, 'not json').build();
+  let thrown;
+  try {
+    exports.processBatch(batch);
+  } catch (e) {
+    thrown = e;
+  }
+  assert.equal(typeof thrown, 'string', `an error result, got ${thrown}`);
+  assert.match(thrown, /^record is not JSON: .*not json/);
+  assert.deepEqual(logs, [], 'no panic is recorded');
+});
+
+test('an aggregate whose createAccumulator throws tells the host why before the trap', () => {
+  const def = aggregate(() => ({
+    createAccumulator() { throw new RangeError('no accumulator today'); },
+    add: (acc) => acc,
+    merge: (a) => a,
+    getResult: (acc) => acc,
+  }));
+  const logs = [];
+  const { exports } = exportsFor(def, { logs });
+  exports.init('');
+  assert.throws(() => exports.createAccumulator());
+  const panics = logs.filter((l) => l.level === 'panic').map((l) => l.message);
+  assert.equal(panics.length, 1, JSON.stringify(logs));
+  assert.match(panics[0], /^RangeError: no accumulator today/);
+});

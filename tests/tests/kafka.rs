@@ -865,6 +865,19 @@ fn the_fraud_detection_example_on_kafka_writes_the_expected_alerts() {
         })
         .collect();
     broker.produce("logins", &records);
+    // `stop = "latest"` reads each partition up to the end offset the broker
+    // reports at the start. Under load that offset was once still 0 for a
+    // partition just written (CI, 2026-12-05: partition 1's alerts missing),
+    // so wait until a reader sees every record before the job starts.
+    let readable = Instant::now();
+    while broker.read_all("logins", "read_uncommitted").len() < records.len() {
+        assert!(
+            readable.elapsed() < Duration::from_secs(30),
+            "the broker never made all {} records readable",
+            records.len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let scratch = Scratch::new();
     let bootstrap = format!("bootstrap_servers = \"{}\"", broker.bootstrap());
     example_variant(

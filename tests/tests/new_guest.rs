@@ -186,18 +186,7 @@ fn every_kind_builds_validates_and_runs_on_its_sample() {
         let place = crate_dir.join("target/wasm32-wasip2/release");
         std::fs::create_dir_all(&place).unwrap();
         std::fs::copy(&built, place.join(&wasm)).expect("copy the component");
-
-        let job = crate_dir.join("job.toml");
-        let valid = validate(&job).success();
-        assert!(
-            valid.stdout.contains("is valid"),
-            "{kind}: {}",
-            valid.describe()
-        );
-        let out = run_quiet(&job).success();
-        let mut lines = out.stdout_lines();
-        lines.sort();
-        assert_eq!(lines, expected, "{kind}: {}", out.describe());
+        validates_and_runs(&crate_dir, kind, expected);
     }
 }
 
@@ -224,10 +213,10 @@ fn program(dir: &Path, program: &str, args: &[&str], env: &[(&str, &str)]) -> St
     text
 }
 
-/// The component a project of another language built: it validates, and
-/// its job prints the same lines as the Rust template's on the sample.
+/// The project's job file validates, and its job prints `expected` (sorted)
+/// on the sample: for Python and JavaScript projects, the Rust crate's lines.
 #[track_caller]
-fn validates_and_runs_like_rust(project: &Path, kind: &str, expected: &[&str]) {
+fn validates_and_runs(project: &Path, kind: &str, expected: &[&str]) {
     let job = project.join("job.toml");
     let valid = validate(&job).success();
     assert!(
@@ -283,7 +272,7 @@ fn every_python_kind_tests_builds_validates_and_runs_like_its_rust_twin() {
             ],
             &[],
         );
-        validates_and_runs_like_rust(&project, kind, expected);
+        validates_and_runs(&project, kind, expected);
     }
 }
 
@@ -324,7 +313,7 @@ fn every_javascript_kind_tests_builds_validates_and_runs_like_its_rust_twin() {
         let tested = program(&project, "npm", &["test"], &[]);
         assert!(tested.contains("# fail 0"), "{kind}: {tested}");
         program(&project, "npm", &["run", "build"], &[]);
-        validates_and_runs_like_rust(&project, kind, expected);
+        validates_and_runs(&project, kind, expected);
     }
 }
 
@@ -425,6 +414,23 @@ fn bad_names_folders_kinds_and_sdk_paths_are_refused_with_what_to_do() {
         &scratch,
         &["new", "x", "--kind", "map", "--sdk-path", "nowhere"],
         "error: nowhere is not the eddy Rust guest SDK (no `eddy-sdk` in its Cargo.toml); give the `guest-sdk` folder of an eddy checkout",
+    );
+    refused(
+        &scratch,
+        &[
+            "new",
+            "aggregate",
+            "--lang",
+            "python",
+            "--kind",
+            "aggregate",
+        ],
+        "error: `aggregate` would make a module `aggregate.py` that hides the `aggregate` module the build or the eddy SDK imports; choose another",
+    );
+    refused(
+        &scratch,
+        &["new", "lambda", "--lang", "python", "--kind", "map"],
+        "error: `lambda` cannot name a Python module (`lambda` is a Python keyword); choose another",
     );
     refused(
         &scratch,

@@ -218,6 +218,9 @@ fn default_sdk_path(lang: GuestLanguage) -> PathBuf {
 /// Make the project and say what to do next.
 pub fn run(args: &NewArgs) -> Result<()> {
     let name = crate_name(&args.path)?;
+    if args.lang == GuestLanguage::Python {
+        check_python_module(name)?;
+    }
     check_target(&args.path)?;
     let sdk = sdk_path(args.lang, args.sdk_path.as_deref())?;
     let files = render(name, args.lang, args.kind, &sdk);
@@ -303,6 +306,55 @@ fn crate_name(path: &Path) -> Result<&str> {
         bail!("`{name}` cannot be a crate name: it is reserved by Rust or eddy; choose another");
     }
     Ok(name)
+}
+
+/// A Python project's module is named after it (`my-fn` → `my_fn.py`): it
+/// must be importable and must not hide a module the build or the SDK
+/// imports.
+fn check_python_module(name: &str) -> Result<()> {
+    const KEYWORDS: [&str; 35] = [
+        "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
+        "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global",
+        "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return",
+        "try", "while", "with", "yield",
+    ];
+    // The world modules componentize-py generates, and what the SDK imports.
+    const TAKEN: [&str; 22] = [
+        "transform",
+        "keyed_process",
+        "aggregate",
+        "wit_world",
+        "eddy_entry",
+        "eddy_sdk",
+        "componentize_py_types",
+        "argparse",
+        "importlib",
+        "json",
+        "logging",
+        "os",
+        "re",
+        "shutil",
+        "struct",
+        "subprocess",
+        "sys",
+        "tempfile",
+        "time",
+        "traceback",
+        "typing",
+        "pytest",
+    ];
+    let module = name.replace('-', "_");
+    if KEYWORDS.contains(&module.as_str()) {
+        bail!(
+            "`{name}` cannot name a Python module (`{module}` is a Python keyword); choose another"
+        );
+    }
+    if TAKEN.contains(&module.as_str()) {
+        bail!(
+            "`{name}` would make a module `{module}.py` that hides the `{module}` module the build or the eddy SDK imports; choose another"
+        );
+    }
+    Ok(())
 }
 
 /// Rust's keywords, which cargo refuses as crate names.
