@@ -213,6 +213,23 @@ fn program(dir: &Path, program: &str, args: &[&str], env: &[(&str, &str)]) -> St
     text
 }
 
+/// The folder a setup script prints as its last line on stdout (its
+/// progress goes to stderr): the tools it set up.
+fn setup_folder(script: &str) -> PathBuf {
+    let output = Command::new("bash")
+        .arg(script)
+        .current_dir(repo_root())
+        .output()
+        .unwrap_or_else(|error| panic!("start {script}: {error}"));
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
+}
+
 /// The project's job file validates, and its job prints `expected` (sorted)
 /// on the sample: for Python and JavaScript projects, the Rust crate's lines.
 #[track_caller]
@@ -235,13 +252,8 @@ fn validates_and_runs(project: &Path, kind: &str, expected: &[&str]) {
 #[test]
 fn every_python_kind_tests_builds_validates_and_runs_like_its_rust_twin() {
     let scratch = Scratch::new();
-    let tools = program(
-        &repo_root(),
-        "bash",
-        &["scripts/setup-python-guests.sh"],
-        &[],
-    );
-    let python = format!("{}/python", tools.lines().last().unwrap().trim());
+    let python = setup_folder("scripts/setup-python-guests.sh").join("python");
+    let python = path_str(&python);
     let sdk = repo_root().join("guest-sdk-python");
     for (kind, expected) in KINDS {
         let name = format!("my-{kind}");
@@ -255,7 +267,7 @@ fn every_python_kind_tests_builds_validates_and_runs_like_its_rust_twin() {
         let project = scratch.path(&name);
         let tested = program(
             &project,
-            &python,
+            python,
             &["-m", "pytest", "-q", "-p", "no:cacheprovider"],
             &[("PYTHONPATH", path_str(&sdk))],
         );
@@ -281,10 +293,10 @@ fn every_javascript_kind_tests_builds_validates_and_runs_like_its_rust_twin() {
     let scratch = Scratch::new();
     // Node 20 or later: the one the setup script says (it fetches one
     // where the system's is older).
-    let node_bin = program(&repo_root(), "bash", &["scripts/setup-js-guests.sh"], &[]);
+    let node_bin = setup_folder("scripts/setup-js-guests.sh");
     let path = format!(
         "{}:{}",
-        node_bin.lines().last().unwrap().trim(),
+        node_bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
     let env = [("PATH", path.as_str())];
@@ -308,11 +320,11 @@ fn every_javascript_kind_tests_builds_validates_and_runs_like_its_rust_twin() {
                 "--no-fund",
                 "--loglevel=error",
             ],
-            &[],
+            &env,
         );
-        let tested = program(&project, "npm", &["test"], &[]);
+        let tested = program(&project, "npm", &["test"], &env);
         assert!(tested.contains("# fail 0"), "{kind}: {tested}");
-        program(&project, "npm", &["run", "build"], &[]);
+        program(&project, "npm", &["run", "build"], &env);
         validates_and_runs(&project, kind, expected);
     }
 }
