@@ -751,6 +751,36 @@ fn inspect_shows_world_kind_and_state() {
 }
 
 #[test]
+fn inspect_measures_an_instance_or_says_why_it_cannot() {
+    let out = eddy(
+        &["inspect", path_str(&wasm("fraud_detection"))],
+        &repo_root(),
+        None,
+    )
+    .success();
+    assert!(
+        out.stdout.contains("instantiate:  first ")
+            && out.stdout.contains(" of linear memory after `init`"),
+        "{}",
+        out.describe()
+    );
+    // enrich-map needs a JSON config, which `eddy inspect` has not got.
+    let out = eddy(
+        &["inspect", path_str(&wasm("enrich_map"))],
+        &repo_root(),
+        None,
+    )
+    .success();
+    assert!(
+        out.stdout.contains(
+            "instantiate:  not measured: `init` with an empty config failed: guest returned an error: this function needs a JSON config"
+        ),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
 fn inspect_rejects_a_core_module() {
     let scratch = Scratch::new();
     let module = scratch.write("core.wasm", b"\0asm\x01\0\0\0");

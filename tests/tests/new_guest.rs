@@ -135,23 +135,13 @@ fn guests_target_dir() -> PathBuf {
 #[track_caller]
 fn cargo(crate_dir: &Path, args: &[&str]) -> String {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args(args)
-        .current_dir(crate_dir)
-        .env("CARGO_TARGET_DIR", guests_target_dir())
-        .output()
-        .expect("start cargo");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success(),
-        "cargo {args:?} failed in {}:\n{text}",
-        crate_dir.display()
-    );
-    text
+    let target = guests_target_dir();
+    program(
+        crate_dir,
+        &cargo.to_string_lossy(),
+        args,
+        &[("CARGO_TARGET_DIR", path_str(&target))],
+    )
 }
 
 /// `eddy new NAME --kind KIND` in `dir`, then the examples' lock file beside

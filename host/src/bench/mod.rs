@@ -8,7 +8,7 @@ mod native;
 mod swap;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -322,20 +322,22 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-/// The benchmark component `name` in the language `--lang` chose.
+/// The benchmark component `name` in the language `--lang` chose, or what
+/// builds it.
 fn guest_module(args: &BenchArgs, name: &str) -> Result<PathBuf> {
-    module(
-        &args.wasm_dir,
-        &format!("{name}{}", args.lang.component_suffix()),
-    )
-}
-
-fn module(dir: &Path, name: &str) -> Result<PathBuf> {
-    let path = dir.join(format!("{name}.wasm"));
+    let path = args
+        .wasm_dir
+        .join(format!("{name}{}.wasm", args.lang.component_suffix()));
     if !path.exists() {
+        let build = match args.lang {
+            GuestLanguage::Rust => "scripts/build-guests.sh",
+            GuestLanguage::Python => "scripts/build-python-guests.sh",
+            GuestLanguage::Js => "scripts/build-js-guests.sh",
+        };
         bail!(
-            "{} not found; build the guests first with `bash scripts/build-guests.sh`",
-            path.display()
+            "{} not found; build the {} guests first with `bash {build}`",
+            path.display(),
+            args.lang.name()
         );
     }
     path.canonicalize()
@@ -484,6 +486,8 @@ fn native_twins(pipeline: Pipeline, job: &Job) -> RunOptions {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::path::Path;
+
     use super::*;
 
     /// `eddy bench`'s arguments for `pipeline`, small, with guests in `wasm_dir`.
@@ -504,6 +508,32 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_guests_are_those_of_the_language_asked_for() {
+        let guests = tempfile::tempdir().unwrap();
+        std::fs::write(guests.path().join("bench_map_py.wasm"), b"").unwrap();
+        let python = BenchArgs {
+            lang: GuestLanguage::Python,
+            ..args("stateless", guests.path())
+        };
+        assert!(
+            guest_module(&python, "bench_map")
+                .unwrap()
+                .ends_with("bench_map_py.wasm")
+        );
+        let js = BenchArgs {
+            lang: GuestLanguage::Js,
+            ..args("stateless", guests.path())
+        };
+        let missing = guest_module(&js, "bench_map").unwrap_err().to_string();
+        assert!(
+            missing.ends_with(
+                "bench_map_js.wasm not found; build the JavaScript guests first with `bash scripts/build-js-guests.sh`"
+            ),
+            "{missing}"
+        );
+    }
+
+    #[test]
     fn an_unknown_pipeline_is_refused_with_the_ones_there_are() {
         let error = run(&args("windows", Path::new("."))).unwrap_err();
         assert_eq!(
@@ -519,7 +549,7 @@ pub(crate) mod tests {
             let error = run(&args(pipeline, empty.path())).unwrap_err().to_string();
             assert!(
                 error.ends_with(
-                    ".wasm not found; build the guests first with `bash scripts/build-guests.sh`"
+                    ".wasm not found; build the Rust guests first with `bash scripts/build-guests.sh`"
                 ),
                 "{pipeline}: {error}"
             );
