@@ -8,7 +8,8 @@ Flink runs as `../shared/peers/flink/run.sh` runs it: the jars of the PyPI
 `apache-flink` wheel, `FlinkBench.java` compiled against them, OpenJDK 17, the
 embedded MiniCluster. The first run installs the wheel into a venv and
 compiles the benchmark under $EDDY_CACHE/flink-peer (about 1 GB, minutes);
-later runs reuse it. eddy runs job files of the same shapes (generator of
+later runs reuse it (that setup lives in flink_peer.py, shared with
+nexmark-bench.py). eddy runs job files of the same shapes (generator of
 binary events, 100k keys, 10k events per event-time second up to 5 s out
 of order) through the WASM guests of examples-wasm/. eddy's records carry
 a 100-byte payload in job B too, where Flink's (`Click`: user and time)
@@ -37,65 +38,25 @@ Needs: python3.11 with venv (reaches PyPI on first run), java and javac 17,
 script builds it unless EDDY names a binary). Stdlib only.
 """
 import argparse
-import json
 import os
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PEER = os.environ.get("FLINK_PEER", os.path.join(os.path.dirname(REPO), "shared", "peers", "flink"))
-CACHE = os.environ.get("EDDY_CACHE", os.path.expanduser("~/.cache/eddy-ci"))
-LAB = os.path.join(CACHE, "flink-peer")
-FLINK_VERSION = os.environ.get("FLINK_VERSION", "2.3.0")
-JAVA_XMX = os.environ.get("JAVA_XMX", "2g")
+import flink_peer
+from flink_peer import PEER, log, run
+
+REPO = flink_peer.REPO
 WASM = os.path.join(REPO, "examples-wasm", "wasm")
 
 # The issue's targets: eddy's records per CPU-second over Flink's.
 TARGETS = {"A": 2.0, "B heap": 2.0, "B rocksdb": 3.0}
 
-# JVM flags Flink itself uses on Java 17 (as the peer's runbench.py).
-ADD_OPENS = [f"--add-opens=java.base/{p}=ALL-UNNAMED" for p in (
-    "java.lang", "java.net", "java.io", "java.nio", "sun.nio.ch", "java.lang.reflect", "java.text",
-    "java.time", "java.util", "java.util.concurrent", "java.util.concurrent.atomic",
-    "java.util.concurrent.locks")]
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def run(cmd, **kwargs):
-    log("$ " + " ".join(cmd))
-    subprocess.run(cmd, check=True, **kwargs)
-
 
 def setup_flink():
     """The venv with the wheel's jars and the compiled FlinkBench; returns (lib, build)."""
-    for tool in ("java", "javac"):
-        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode:
-            sys.exit(f"error: {tool} not found; install OpenJDK 17 (apt-get install -y openjdk-17-jdk-headless)")
-    venv = os.path.join(LAB, "venv")
-    python = os.path.join(venv, "bin", "python")
-    if not os.path.exists(python):
-        run([os.environ.get("PY", "python3.11"), "-m", "venv", venv])
-    probe = subprocess.run([python, "-c", "import pyflink.version as v; print(v.__version__)"],
-                           capture_output=True, text=True)
-    if probe.returncode or probe.stdout.strip() != FLINK_VERSION:
-        run([os.path.join(venv, "bin", "pip"), "install", "-q", f"apache-flink=={FLINK_VERSION}"])
-    lib = subprocess.run(
-        [python, "-c", "import importlib.util as u, os; "
-         "print(os.path.join(u.find_spec('pyflink').submodule_search_locations[0], 'lib'))"],
-        check=True, capture_output=True, text=True).stdout.strip()
-    build = os.path.join(LAB, "build")
-    source = os.path.join(PEER, "FlinkBench.java")
-    compiled = os.path.join(build, "FlinkBench.class")
-    if not os.path.exists(compiled) or os.path.getmtime(compiled) < os.path.getmtime(source):
-        os.makedirs(build, exist_ok=True)
-        run(["javac", "-Xlint:-options", "-cp", f"{lib}/*", "-d", build, source])
-    return lib, build
+    return flink_peer.setup([os.path.join(PEER, "FlinkBench.java")], "build")
 
 
 def eddy_binary():
@@ -104,12 +65,7 @@ def eddy_binary():
                for m in ("bench_map", "bench_filter", "bench_window_count")):
         run(["bash", os.path.join(REPO, "scripts", "build-guests.sh"),
              "bench-map", "bench-filter", "bench-window-count"])
-    if os.environ.get("EDDY"):
-        return os.environ["EDDY"]
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(CACHE, "target"))
-    run(["cargo", "build", "--release", "--locked", "--features", "rocksdb", "--bin", "eddy"],
-        cwd=REPO, env={**os.environ, "CARGO_TARGET_DIR": target})
-    return os.path.join(target, "release", "eddy")
+    return flink_peer.eddy_binary(["rocksdb"])
 
 
 def eddy_job(job, parallelism, records, state_dir):
@@ -170,52 +126,17 @@ input = "window"
 """
 
 
-TIME_V = {
-    "rss_kb": re.compile(r"Maximum resident set size \(kbytes\): (\d+)"),
-    "user_s": re.compile(r"User time \(seconds\): ([\d.]+)"),
-    "sys_s": re.compile(r"System time \(seconds\): ([\d.]+)"),
-    "wall": re.compile(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)"),
-}
-
-
-def time_v(stderr):
-    """What `/usr/bin/time -v` printed."""
-    found = {}
-    for name, pattern in TIME_V.items():
-        match = pattern.search(stderr)
-        if not match:
-            continue
-        if name == "wall":
-            seconds = 0.0
-            for part in match.group(1).split(":"):
-                seconds = seconds * 60 + float(part)
-            found[name] = seconds
-        else:
-            found[name] = float(match.group(1))
-    return found
-
-
 def run_flink(lib, build, args):
-    cmd = ["/usr/bin/time", "-v", "java", f"-Xmx{JAVA_XMX}",
-           f"-Dlog4j.configurationFile=file:{PEER}/log4j2.properties", *ADD_OPENS,
-           "-cp", f"{build}:{lib}/*", "FlinkBench", *args.split()]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    result = next((json.loads(line[7:]) for line in done.stdout.splitlines()
-                   if line.startswith("RESULT ")), None)
-    if done.returncode or result is None:
-        raise RuntimeError(f"Flink run failed ({' '.join(args.split())}):\n{done.stderr[-2000:]}")
-    measured = time_v(done.stderr)
+    result, measured = flink_peer.run_java(lib, build, "FlinkBench", args.split())
     return {"rps": result["rps_proc"], "per_cpu": result["rps_per_cpu_s"], "rss_kb": measured["rss_kb"]}
 
 
 def run_eddy(eddy, job_file, records):
-    done = subprocess.run(["/usr/bin/time", "-v", eddy, "run", "--quiet", job_file],
-                          capture_output=True, text=True)
+    done, measured = flink_peer.timed([eddy, "run", "--quiet", job_file])
     if done.returncode:
         raise RuntimeError(f"eddy run failed ({job_file}):\n{done.stderr[-2000:]}")
-    measured = time_v(done.stderr)
     cpu = measured["user_s"] + measured["sys_s"]
-    return {"rps": records / measured["wall"], "per_cpu": records / cpu, "rss_kb": measured["rss_kb"]}
+    return {"rps": records / measured["wall_s"], "per_cpu": records / cpu, "rss_kb": measured["rss_kb"]}
 
 
 def configs(records, rocksdb_records):
@@ -235,13 +156,7 @@ LATENCY_FLINK = {"1ms": "buffer_timeout_ms=1", "default": ""}
 
 def run_flink_latency(lib, build, timeout):
     args = f"job=L p=2 n={LATENCY_RECORDS} rate=100000 {LATENCY_FLINK[timeout]}"
-    cmd = ["java", f"-Xmx{JAVA_XMX}", f"-Dlog4j.configurationFile=file:{PEER}/log4j2.properties",
-           *ADD_OPENS, "-cp", f"{build}:{lib}/*", "FlinkBench", *args.split()]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    result = next((json.loads(line[7:]) for line in done.stdout.splitlines()
-                   if line.startswith("RESULT ")), None)
-    if done.returncode or result is None:
-        raise RuntimeError(f"Flink run failed ({args}):\n{done.stderr[-2000:]}")
+    result, _ = flink_peer.run_java(lib, build, "FlinkBench", args.split(), time=False)
     return {"p50": result["lat_p50_ms"], "p99": result["lat_p99_ms"]}
 
 
@@ -309,8 +224,7 @@ def main():
     if options.latency:
         latency_table(options.rounds, None if options.skip_flink else setup_flink(), eddy_binary())
         return
-    if not os.access("/usr/bin/time", os.X_OK):
-        sys.exit("error: /usr/bin/time not found; install GNU time (apt-get install -y time)")
+    flink_peer.require_time()
 
     rows = configs(options.records, options.rocksdb_records)
     if options.only:

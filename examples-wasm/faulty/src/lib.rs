@@ -107,7 +107,7 @@ impl Map for Faulty {
             }
             Mode::Error => return Err("faulty guest: refused record".into()),
             Mode::TrapRandomly => {
-                if self.next_random() % self.config.one_in == 0 {
+                if self.next_random().is_multiple_of(self.config.one_in) {
                     trap();
                 }
             }

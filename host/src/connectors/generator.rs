@@ -4,6 +4,11 @@
 //! at any parallelism. Its shapes follow the Flink peer benchmark: key in
 //! `[0, keys)`, an amount, a lowercase payload, and an event time advancing
 //! `events_per_second` records per second with a random lag up to `max_lag`.
+//!
+//! With `format = "nexmark"` or `"nexmark-json"` it makes the Nexmark
+//! benchmark's events instead, by the Flink peer's rules (`eddy-nexmark`):
+//! record `i` is event number `i` of the peer's stream, so eddy and the peer
+//! process the same events at any parallelism.
 
 use std::time::{Duration, Instant};
 
@@ -64,10 +69,26 @@ fn decimal(mut n: u64) -> Vec<u8> {
     digits[at..].to_vec()
 }
 
+/// The Nexmark stream a generator with `spec` makes: `events_per_second`
+/// is its event-time density, `start_time` the time of event 0.
+pub fn nexmark_config(spec: &GeneratorSpec) -> eddy_nexmark::GeneratorConfig {
+    eddy_nexmark::GeneratorConfig {
+        rate: spec.events_per_second,
+        base_time: spec.start_time,
+        seed: spec.seed,
+        ..eddy_nexmark::GeneratorConfig::default()
+    }
+}
+
 /// One parallel reader: indices `reader, reader + readers, ...`.
 pub struct GeneratorReader {
     spec: GeneratorSpec,
     format: RecordFormat,
+    /// The Nexmark stream when the format is one of Nexmark's.
+    nexmark: Option<eddy_nexmark::GeneratorConfig>,
+    /// Where a JSON line is written before it is copied into a value of
+    /// exactly its size (values live on in batches and state).
+    scratch: Vec<u8>,
     next: u64,
     stride: u64,
     payloads: Vec<Vec<u8>>,
@@ -87,8 +108,11 @@ impl GeneratorReader {
         readers: u32,
         attach_keys: bool,
     ) -> Self {
+        let nexmark = format.is_nexmark().then(|| nexmark_config(&spec));
         // A pool of payloads, as the Flink peer uses, so generating is cheap.
-        let payloads = (0..1024u64)
+        // Nexmark events have payloads of their own.
+        let pool = if nexmark.is_some() { 0 } else { 1024u64 };
+        let payloads = (0..pool)
             .map(|i| {
                 let mut h = mix(spec.seed ^ 0xA5A5 ^ i);
                 (0..spec.value_size)
@@ -105,6 +129,8 @@ impl GeneratorReader {
             rate_per_reader: spec.rate.map(|r| r as f64 / f64::from(readers)),
             spec,
             format,
+            nexmark,
+            scratch: Vec::new(),
             next: u64::from(reader),
             stride: u64::from(readers),
             payloads,
@@ -129,7 +155,11 @@ impl GeneratorReader {
                 value.extend_from_slice(payload);
                 value
             }
-            RecordFormat::Json | RecordFormat::Text | RecordFormat::Raw => format!(
+            RecordFormat::Json
+            | RecordFormat::Text
+            | RecordFormat::Raw
+            | RecordFormat::Nexmark
+            | RecordFormat::NexmarkJson => format!(
                 r#"{{"key":{},"seq":{},"ts":{},"amount":{},"payload":"{}"}}"#,
                 event.key,
                 index,
@@ -138,6 +168,30 @@ impl GeneratorReader {
                 String::from_utf8_lossy(payload)
             )
             .into_bytes(),
+        }
+    }
+
+    /// Nexmark event `index` as a record: its value in the reader's format,
+    /// its timestamp the event's `dateTime`, and no key (Nexmark events have
+    /// no single key; a query keys by the field it needs).
+    fn nexmark_record(&mut self, config: &eddy_nexmark::GeneratorConfig, index: u64) -> RawRecord {
+        let event = config.event(index);
+        let value = if self.format == RecordFormat::Nexmark {
+            // `encode` reserves exactly the event's size.
+            let mut value = Vec::new();
+            eddy_nexmark::binary::encode(&event, &mut value);
+            value
+        } else {
+            self.scratch.clear();
+            eddy_nexmark::json::write_event(&event, &mut self.scratch);
+            self.scratch.as_slice().to_vec()
+        };
+        RawRecord {
+            value,
+            timestamp: Some(event.date_time()),
+            key: None,
+            position: Position::Sequence(index),
+            split: 0,
         }
     }
 }
@@ -162,14 +216,23 @@ impl SourceReader for GeneratorReader {
                 return Ok(ReadStatus::Finished);
             }
             let index = self.next;
-            let event = event_at(&self.spec, index);
-            out.push(RawRecord {
-                value: self.encode(index, &event),
-                timestamp: Some(event.timestamp),
-                key: self.attach_keys.then(|| decimal(event.key)),
-                position: Position::Sequence(index),
-                split: 0,
-            });
+            let record = match &self.nexmark {
+                Some(config) => {
+                    let config = *config;
+                    self.nexmark_record(&config, index)
+                }
+                None => {
+                    let event = event_at(&self.spec, index);
+                    RawRecord {
+                        value: self.encode(index, &event),
+                        timestamp: Some(event.timestamp),
+                        key: self.attach_keys.then(|| decimal(event.key)),
+                        position: Position::Sequence(index),
+                        split: 0,
+                    }
+                }
+            };
+            out.push(record);
             self.next += self.stride;
             self.emitted += 1;
         }
@@ -261,6 +324,119 @@ mod tests {
         assert_eq!(values(&again), values(&rest));
         let mut other = GeneratorReader::new(spec, RecordFormat::Json, 0, 2, false);
         assert!(other.restore(&position).is_err(), "another reader's split");
+    }
+
+    fn nexmark_spec(count: u64) -> GeneratorSpec {
+        GeneratorSpec {
+            count: Some(count),
+            events_per_second: 100_000,
+            ..GeneratorSpec::default()
+        }
+    }
+
+    fn read_to_end(reader: &mut GeneratorReader) -> Vec<RawRecord> {
+        let mut out = Vec::new();
+        while reader.read(7, &mut out).unwrap() != ReadStatus::Finished {}
+        out
+    }
+
+    #[test]
+    fn nexmark_reader_1_of_2_makes_the_odd_events() {
+        let config = eddy_nexmark::GeneratorConfig::default();
+        for format in [RecordFormat::Nexmark, RecordFormat::NexmarkJson] {
+            let mut reader = GeneratorReader::new(nexmark_spec(100), format, 1, 2, true);
+            let records = read_to_end(&mut reader);
+            assert_eq!(records.len(), 50);
+            for (k, record) in records.iter().enumerate() {
+                let i = 2 * k as u64 + 1;
+                let event = config.event(i);
+                let mut value = Vec::new();
+                if format == RecordFormat::Nexmark {
+                    eddy_nexmark::binary::encode(&event, &mut value);
+                } else {
+                    eddy_nexmark::json::write_event(&event, &mut value);
+                }
+                assert_eq!(record.value, value, "{format:?} event {i}");
+                assert_eq!(record.timestamp, Some(event.date_time()));
+                assert_eq!(record.position, Position::Sequence(i));
+                assert_eq!(record.key, None);
+            }
+            if format == RecordFormat::Nexmark {
+                // Events 1 and 3 are auctions, 5 a bid (1 person, 3 auctions, 46 bids per 50).
+                let tags: Vec<_> = records[..3]
+                    .iter()
+                    .map(|r| eddy_nexmark::binary::tag(&r.value))
+                    .collect();
+                let (auction, bid) = (
+                    eddy_nexmark::binary::TAG_AUCTION,
+                    eddy_nexmark::binary::TAG_BID,
+                );
+                assert_eq!(tags, [Some(auction), Some(auction), Some(bid)]);
+            }
+        }
+    }
+
+    #[test]
+    fn nexmark_options_shape_the_stream() {
+        let spec = GeneratorSpec {
+            events_per_second: 1000,
+            start_time: 5_000,
+            seed: 7,
+            ..nexmark_spec(3)
+        };
+        let config = nexmark_config(&spec);
+        assert_eq!(
+            (config.rate, config.base_time, config.seed),
+            (1000, 5_000, 7)
+        );
+        let records = read_to_end(&mut GeneratorReader::new(
+            spec,
+            RecordFormat::NexmarkJson,
+            0,
+            1,
+            false,
+        ));
+        let times: Vec<_> = records.iter().map(|r| r.timestamp.unwrap()).collect();
+        assert_eq!(times, [5_000, 5_001, 5_002]);
+    }
+
+    #[test]
+    fn nexmark_json_of_1000_events_is_the_peers_dump() {
+        use md5::{Digest, Md5};
+        let mut reader =
+            GeneratorReader::new(nexmark_spec(1000), RecordFormat::NexmarkJson, 0, 1, false);
+        let records = read_to_end(&mut reader);
+        assert_eq!(records.len(), 1000);
+        let mut dump = records
+            .iter()
+            .map(|r| r.value.as_slice())
+            .collect::<Vec<_>>()
+            .join(&b"\n"[..]);
+        dump.push(b'\n');
+        let md5: String = Md5::digest(&dump)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(md5, "1607cc310f779d00485325cfe3a01083");
+    }
+
+    #[test]
+    fn a_nexmark_reader_restored_reads_on_from_its_position() {
+        let spec = nexmark_spec(30);
+        let mut first = GeneratorReader::new(spec.clone(), RecordFormat::Nexmark, 1, 3, false);
+        let mut out = Vec::new();
+        first.read(4, &mut out).unwrap();
+        let position = first.positions().unwrap();
+        let rest = read_to_end(&mut first);
+        let mut second = GeneratorReader::new(spec, RecordFormat::Nexmark, 1, 3, false);
+        second.restore(&position).unwrap();
+        let again = read_to_end(&mut second);
+        let values = |r: &[RawRecord]| r.iter().map(|r| r.value.clone()).collect::<Vec<_>>();
+        assert_eq!(values(&again), values(&rest));
+        assert_eq!(
+            again.first().map(|r| r.position.clone()),
+            Some(Position::Sequence(13))
+        );
     }
 
     #[test]

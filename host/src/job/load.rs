@@ -809,13 +809,13 @@ impl Loader<'_> {
         match &spec.format {
             None => Ok(RecordFormat::default()),
             Some(format)
-                if *format.get_ref() == RecordFormat::BinaryEvent
-                    && source_type != SourceType::Generator =>
+                if format.get_ref().generator_only() && source_type != SourceType::Generator =>
             {
                 Err(self.source.error_at(
                     format,
                     format!(
-                        "{owner}: `format = \"binary-event\"` is only for `generator` sources; a `{}` source reads lines as `json` or `text`",
+                        "{owner}: `format = \"{}\"` is only for `generator` sources; a `{}` source reads lines as `json` or `text`",
+                        format.get_ref().as_str(),
                         source_type.as_str()
                     ),
                 ))
@@ -848,6 +848,13 @@ impl Loader<'_> {
                 ))
             }
             TimestampSpec::Source => Ok(TimestampSource::Source),
+            TimestampSpec::Field(_) if format.is_nexmark() => Err(self.source.error_at(
+                timestamp,
+                format!(
+                    "{owner}: `timestamp = {{ field = ... }}` does not apply to `format = \"{}\"`; use `timestamp = \"source\"`, each event's `dateTime`",
+                    format.as_str()
+                ),
+            )),
             TimestampSpec::Field(_) if format != RecordFormat::Json => {
                 Err(self.source.error_at(
                     timestamp,
@@ -934,9 +941,30 @@ impl Loader<'_> {
     }
 
     fn generator(&self, owner: &Owner, spec: &SourceSpec) -> Result<GeneratorSpec, JobError> {
-        let defaults = GeneratorSpec::default();
+        let mut defaults = GeneratorSpec::default();
         let none = GeneratorOptionsSpec::default();
+        let format = value_of(&spec.format).unwrap_or_default();
         let spec = spec.generator.as_ref().map_or(&none, |g| g.get_ref());
+        if format.is_nexmark() {
+            // Nexmark events have their own keys, sizes and (in-order)
+            // times: the options that shape the generator's own records
+            // would silently do nothing.
+            self.reject_set_fields(
+                &[
+                    ("keys", span_of(&spec.keys)),
+                    ("key_order", span_of(&spec.key_order)),
+                    ("value_size", span_of(&spec.value_size)),
+                    ("max_lag", span_of(&spec.max_lag)),
+                ],
+                |field| {
+                    format!(
+                        "{owner}: `{field}` does not apply to `format = \"{}\"` (Nexmark events are made by the peer's rules; `count`, `rate`, `seed`, `start_time` and `events_per_second` apply)",
+                        format.as_str()
+                    )
+                },
+            )?;
+            defaults.events_per_second = eddy_nexmark::GeneratorConfig::default().rate;
+        }
         Ok(GeneratorSpec {
             count: value_of(&spec.count),
             rate: self.at_least_one(owner, "rate", &spec.rate)?,
@@ -2278,5 +2306,103 @@ backend = "rocksdb"
         let memory = ROCKSDB_JOB.replace("\"rocksdb\"", "\"memory\"");
         let job = load(&memory, |_| false).expect("memory needs no feature");
         assert_eq!(job.state, StateBackendConfig::Memory);
+    }
+
+    /// A job whose only source is a generator with `format`, the lines of
+    /// `extra` after `[source.generator]` (line 7 on), and a sink.
+    fn nexmark_job(format: &str, extra: &str) -> String {
+        format!(
+            "[job]\nname = \"nx\"\n[[source]]\nname = \"gen\"\ntype = \"generator\"\nformat = \"{format}\"\n[source.generator]\n{extra}\n[[sink]]\nname = \"out\"\ntype = \"discard\"\ninput = \"gen\"\n"
+        )
+    }
+
+    fn generator_of(job: &Job) -> &GeneratorSpec {
+        match &job.sources[0].connector {
+            SourceConnector::Generator(spec) => spec,
+            other => panic!("expected a generator, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn nexmark_formats_load_with_the_peers_event_time_density() {
+        for (name, format) in [
+            ("nexmark", RecordFormat::Nexmark),
+            ("nexmark-json", RecordFormat::NexmarkJson),
+        ] {
+            let job = load(&nexmark_job(name, "count = 1000\nseed = 3"), |_| true).unwrap();
+            assert_eq!(job.sources[0].format, format);
+            let spec = generator_of(&job);
+            assert_eq!(spec.events_per_second, 100_000, "the peer's default");
+            assert_eq!((spec.count, spec.seed), (Some(1000), 3));
+            let job = load(
+                &nexmark_job(name, "events_per_second = 50\nstart_time = 0"),
+                |_| true,
+            )
+            .unwrap();
+            let spec = generator_of(&job);
+            assert_eq!((spec.events_per_second, spec.start_time), (50, 0));
+        }
+        // The generator's own records keep their default.
+        let job = load(&nexmark_job("json", ""), |_| true).unwrap();
+        assert_eq!(generator_of(&job).events_per_second, 10_000);
+    }
+
+    #[test]
+    fn options_of_the_generators_own_records_are_refused_for_nexmark() {
+        for option in [
+            "keys = 10",
+            "key_order = \"sequential\"",
+            "value_size = 10",
+            "max_lag = \"1s\"",
+        ] {
+            let field = option.split(' ').next().unwrap();
+            let column = option.find("= ").unwrap() + 3;
+            let error = load(
+                &nexmark_job("nexmark-json", &format!("count = 5\n{option}")),
+                |_| true,
+            )
+            .unwrap_err();
+            assert_eq!(
+                error.message(),
+                format!(
+                    "source `gen`: `{field}` does not apply to `format = \"nexmark-json\"` (Nexmark events are made by the peer's rules; `count`, `rate`, `seed`, `start_time` and `events_per_second` apply)"
+                )
+            );
+            assert_eq!(error.location(), Some((9, column)), "at the option's value");
+        }
+    }
+
+    #[test]
+    fn nexmark_formats_only_on_generators() {
+        let text = "[job]\nname = \"nx\"\n[[source]]\nname = \"in\"\ntype = \"stdin\"\nformat = \"nexmark\"\n[[sink]]\nname = \"out\"\ntype = \"discard\"\ninput = \"in\"\n";
+        let error = load(text, |_| true).unwrap_err();
+        assert_eq!(
+            error.message(),
+            "source `in`: `format = \"nexmark\"` is only for `generator` sources; a `stdin` source reads lines as `json` or `text`"
+        );
+        assert_eq!(error.location(), Some((6, 10)));
+        let error = load(&text.replace("\"nexmark\"", "\"nexmark-json\""), |_| true).unwrap_err();
+        assert!(
+            error
+                .message()
+                .contains("`format = \"nexmark-json\"` is only for `generator`")
+        );
+    }
+
+    #[test]
+    fn nexmark_timestamps_come_from_the_source() {
+        let text = nexmark_job("nexmark-json", "").replace(
+            "format = \"nexmark-json\"\n",
+            "format = \"nexmark-json\"\ntimestamp = { field = \"dateTime\" }\n",
+        );
+        let error = load(&text, |_| true).unwrap_err();
+        assert_eq!(
+            error.message(),
+            "source `gen`: `timestamp = { field = ... }` does not apply to `format = \"nexmark-json\"`; use `timestamp = \"source\"`, each event's `dateTime`"
+        );
+        assert_eq!(error.location(), Some((7, 13)));
+        let text = text.replace("{ field = \"dateTime\" }", "\"source\"");
+        let job = load(&text, |_| true).unwrap();
+        assert_eq!(job.sources[0].timestamp, TimestampSource::Source);
     }
 }

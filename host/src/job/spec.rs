@@ -405,7 +405,8 @@ pub struct GeneratorSpec {
     pub value_size: u32,
     /// Seed of the random sequence (default 0): equal seeds, equal records.
     pub seed: u64,
-    /// Event-time span: records per event-time second (default 10 000).
+    /// Event-time span: records per event-time second (default 10 000;
+    /// 100 000 for the Nexmark formats, the peer's default).
     pub events_per_second: u64,
     /// Largest random lag of a timestamp behind its position (out-of-orderness).
     pub max_lag: Option<Duration>,
@@ -459,6 +460,43 @@ pub enum RecordFormat {
     Raw,
     /// Generator only: `u64 key | i64 ts | u64 amount | payload`, little-endian.
     BinaryEvent,
+    /// Generator only: the Nexmark benchmark's events, exactly those of the
+    /// Flink peer's generator, each in `eddy_nexmark::binary`'s compact
+    /// layout (what a guest decodes fastest).
+    Nexmark,
+    /// Generator only: the same Nexmark events as the peer's JSON lines
+    /// (`eddy_nexmark::json`, without the newline), to compare with the peer
+    /// byte for byte or to feed guests that read JSON.
+    NexmarkJson,
+}
+
+impl RecordFormat {
+    /// The name written in the job file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordFormat::Json => "json",
+            RecordFormat::Text => "text",
+            RecordFormat::Raw => "raw",
+            RecordFormat::BinaryEvent => "binary-event",
+            RecordFormat::Nexmark => "nexmark",
+            RecordFormat::NexmarkJson => "nexmark-json",
+        }
+    }
+
+    /// Whether the generator makes Nexmark events in this format rather
+    /// than its own keyed records.
+    pub fn is_nexmark(self) -> bool {
+        matches!(self, RecordFormat::Nexmark | RecordFormat::NexmarkJson)
+    }
+
+    /// Formats only the generator produces: no other connector has such
+    /// records to read.
+    pub fn generator_only(self) -> bool {
+        matches!(
+            self,
+            RecordFormat::BinaryEvent | RecordFormat::Nexmark | RecordFormat::NexmarkJson
+        )
+    }
 }
 
 /// `timestamp = { field = "ts" }` or `timestamp = "source"`.

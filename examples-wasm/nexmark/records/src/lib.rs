@@ -1,0 +1,193 @@
+//! What the Nexmark guests share: a writer for the results' JSON objects
+//! (the peer's fields in the peer's order, strings through
+//! [`eddy_nexmark::json::write_str`], as `NexmarkBench.java`'s `json`
+//! methods write them), the records that one guest emits and another reads
+//! ([`AuctionCount`] of q5, [`Q7Bid`] and [`Q7Partial`] of q7), and reading
+//! a window's integer key.
+//!
+//! Records between operators are compact JSON so that `key_by = { field }`
+//! can key them; results are written by hand, small intermediates read with
+//! serde.
+
+use eddy_sdk::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+
+pub use eddy_nexmark::json::{write_i64, write_str};
+
+/// Writes one flat JSON object field by field, in the order of the calls:
+/// `Obj::new(out).int("auction", 7).str("extra", "x").end()` appends
+/// `{"auction":7,"extra":"x"}`. Field names are written as given (they are
+/// the peer's, which need no escaping).
+pub struct Obj<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    /// Opens the object.
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+
+    fn name(&mut self, name: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    /// An integer field.
+    pub fn int(mut self, name: &str, value: i64) -> Self {
+        self.name(name);
+        write_i64(self.out, value);
+        self
+    }
+
+    /// A string field, escaped as the peer escapes (`"` and `\`).
+    pub fn str(mut self, name: &str, value: &str) -> Self {
+        self.name(name);
+        write_str(self.out, value);
+        self
+    }
+
+    /// A field whose value `write` appends as JSON text.
+    pub fn with(mut self, name: &str, write: impl FnOnce(&mut Vec<u8>)) -> Self {
+        self.name(name);
+        write(self.out);
+        self
+    }
+
+    /// Closes the object.
+    pub fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// Any record, not even looked at: the input of functions that only count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnyRecord;
+
+impl Decode for AnyRecord {
+    fn decode(_: &[u8]) -> Result<Self, String> {
+        Ok(AnyRecord)
+    }
+}
+
+/// A window's key as the integer it is: `key_by = { field = "auction" }` on
+/// an integer field keys by the number's JSON text.
+pub fn key_i64(key: &[u8]) -> Result<i64, String> {
+    std::str::from_utf8(key)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "the key {:?} is not an integer: key this operator by an integer field",
+                String::from_utf8_lossy(key)
+            )
+        })
+}
+
+/// q5: the number of bids on one auction in one sliding window (the peer's
+/// `AuctionCount`): what `nexmark-q5-count` emits, `nexmark-q5-hot` reads,
+/// keeps and emits as the query's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuctionCount {
+    pub auction: i64,
+    pub num: i64,
+    pub starttime: i64,
+    pub endtime: i64,
+}
+
+impl Encode for AuctionCount {
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        Obj::new(out)
+            .int("auction", self.auction)
+            .int("num", self.num)
+            .int("starttime", self.starttime)
+            .int("endtime", self.endtime)
+            .end();
+        Ok(())
+    }
+}
+
+/// q7: one bid, as `nexmark-project` emits it for q7 (`{"bucket", ...}`;
+/// the bucket is only the key) and as the partial and global maxima keep it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Q7Bid {
+    pub auction: i64,
+    pub price: i64,
+    pub bidder: i64,
+    #[serde(rename = "dateTime")]
+    pub date_time: i64,
+    pub extra: String,
+}
+
+/// q7: the highest price of one bucket's bids in one tumbling window and
+/// every bid at that price, what `nexmark-q7-partial-max` emits per bucket
+/// and window and `nexmark-q7-max` reads, keyed by `windowEnd`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Q7Partial {
+    #[serde(rename = "windowEnd")]
+    pub window_end: i64,
+    pub price: i64,
+    pub ties: Vec<Q7Bid>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_in_call_order_with_peer_escaping() {
+        let mut out = Vec::new();
+        Obj::new(&mut out)
+            .int("a", -7)
+            .str("s", "x\"y\\z")
+            .with("l", |out| out.extend_from_slice(b"[]"))
+            .int("m", i64::MIN)
+            .end();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":-7,"s":"x\"y\\z","l":[],"m":-9223372036854775808}"#
+        );
+        let mut out = Vec::new();
+        Obj::new(&mut out).end();
+        assert_eq!(out, b"{}");
+    }
+
+    #[test]
+    fn integers_in_decimal() {
+        for v in [0, 9, 10, -1, 1_700_000_000_000, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            write_i64(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+        }
+    }
+
+    #[test]
+    fn integer_keys() {
+        assert_eq!(key_i64(b"-12"), Ok(-12));
+        assert!(key_i64(b"\"a\"").unwrap_err().contains("not an integer"));
+    }
+
+    #[test]
+    fn auction_count_round_trips_in_the_peers_order() {
+        let count = AuctionCount {
+            auction: 1007,
+            num: 3,
+            starttime: 0,
+            endtime: 10_000,
+        };
+        let mut out = Vec::new();
+        count.encode(&mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            r#"{"auction":1007,"num":3,"starttime":0,"endtime":10000}"#
+        );
+        assert_eq!(serde_json::from_slice::<AuctionCount>(&out).unwrap(), count);
+    }
+}
