@@ -210,3 +210,43 @@ input = "events"
         "keys.toml:12:8",
     ]);
 }
+
+#[test]
+fn a_record_that_is_not_a_nexmark_event_fails_the_query_naming_it() {
+    let scratch = Scratch::new();
+    scratch.write("not-events.txt", "{\"type\":\"bid\"}\n");
+    let job = scratch.write(
+        "not-events.toml",
+        format!(
+            r#"[job]
+name = "nexmark-not-events"
+
+[[source]]
+name = "events"
+type = "file"
+path = "not-events.txt"
+format = "raw"
+
+[[operator]]
+uid = "q0-bids"
+kind = "flat-map"
+module = {module}
+input = "events"
+config = "q0"
+
+[[sink]]
+name = "results"
+type = "stdout"
+input = "q0-bids"
+"#,
+            module = toml_path(&wasm("nexmark_project"))
+        ),
+    );
+    let out = run(&job).failure();
+    out.stderr_has(&[
+        "operator `q0-bids` (subtask 1/1) failed",
+        "record is not a Nexmark event (source format \"nexmark\")",
+        "tag 123",
+    ]);
+    assert!(out.stdout_lines().is_empty(), "{}", out.describe());
+}

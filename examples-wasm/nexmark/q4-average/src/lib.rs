@@ -5,14 +5,20 @@
 //! `{"category","avg"}` with `avg = sum / count` in integers (Flink SQL's
 //! AVG on BIGINT). The last update of a category is the query's result.
 
-use eddy_sdk::{Context, Encode, Json, KeyedProcess, OpenContext, ValueState};
-use nexmark_records::Obj;
-use serde::Deserialize;
+use eddy_sdk::{Context, Decode, Encode, KeyedProcess, OpenContext, ValueState};
+use nexmark_records::{Obj, read_ints};
 
-#[derive(Deserialize)]
+/// A closed auction's winning price, as `nexmark-q4-winners` writes it.
 struct Winner {
     category: i64,
     price: i64,
+}
+
+impl Decode for Winner {
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        let [category, price] = read_ints(bytes, ["category", "price"])?;
+        Ok(Winner { category, price })
+    }
 }
 
 struct Average {
@@ -36,7 +42,7 @@ struct Q4Average {
 }
 
 impl KeyedProcess for Q4Average {
-    type In = Json<Winner>;
+    type In = Winner;
     type Out = Average;
 
     fn open(ctx: &mut OpenContext) -> Result<Self, String> {
@@ -45,11 +51,7 @@ impl KeyedProcess for Q4Average {
         })
     }
 
-    fn process(
-        &mut self,
-        Json(w): Json<Winner>,
-        ctx: &mut Context<'_, Average>,
-    ) -> Result<(), String> {
+    fn process(&mut self, w: Winner, ctx: &mut Context<'_, Average>) -> Result<(), String> {
         let [sum, count] = self.sum_count.value()?.unwrap_or([0, 0]);
         let (sum, count) = (sum + w.price, count + 1);
         self.sum_count.update(&[sum, count])?;

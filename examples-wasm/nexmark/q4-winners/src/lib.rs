@@ -12,38 +12,75 @@
 //! could belong to (`dateTime <= bid.dateTime`) has arrived and taken it
 //! into account, so the entry goes.
 
-use eddy_sdk::{CoProcess, Context, Encode, Json, MapState, OpenContext, TimeDomain, ValueState};
-use nexmark_records::{Obj, key_i64};
+use eddy_sdk::{CoProcess, Context, Decode, Encode, MapState, OpenContext, TimeDomain, ValueState};
+use nexmark_records::{Obj, key_i64, read_ints};
 use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
+/// An auction as `nexmark-project "q4-auctions"` writes it.
 struct Auction {
-    #[serde(rename = "dateTime")]
     date_time: i64,
     expires: i64,
     category: i64,
 }
 
-#[derive(Deserialize)]
+impl Decode for Auction {
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        let [date_time, expires, category] = read_ints(bytes, ["dateTime", "expires", "category"])?;
+        Ok(Auction {
+            date_time,
+            expires,
+            category,
+        })
+    }
+}
+
+/// A bid as `nexmark-project "q4-bids"` writes it.
 struct Bid {
     price: i64,
-    #[serde(rename = "dateTime")]
     date_time: i64,
+}
+
+impl Decode for Bid {
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        let [price, date_time] = read_ints(bytes, ["price", "dateTime"])?;
+        Ok(Bid { price, date_time })
+    }
 }
 
 /// An open auction and its highest valid bid so far (`max = -1`: none).
+/// Stored as the JSON array `[dateTime, expires, category, max]`: every bid
+/// reads it, and an array of integers is the cheapest JSON to read.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-struct AuctionInfo {
-    #[serde(rename = "dateTime")]
-    date_time: i64,
-    expires: i64,
-    category: i64,
-    max: i64,
-}
+struct AuctionInfo(i64, i64, i64, i64);
 
 impl AuctionInfo {
+    fn new(auction: &Auction) -> Self {
+        AuctionInfo(auction.date_time, auction.expires, auction.category, -1)
+    }
+
+    fn expires(&self) -> i64 {
+        self.1
+    }
+
+    fn category(&self) -> i64 {
+        self.2
+    }
+
+    fn max(&self) -> i64 {
+        self.3
+    }
+
     fn is_valid(&self, bid_time: i64) -> bool {
-        bid_time >= self.date_time && bid_time <= self.expires
+        bid_time >= self.0 && bid_time <= self.1
+    }
+
+    /// Takes a valid bid's price if it is the highest; says whether it was.
+    fn offer(&mut self, bid_time: i64, price: i64) -> bool {
+        let higher = self.is_valid(bid_time) && price > self.3;
+        if higher {
+            self.3 = price;
+        }
+        higher
     }
 }
 
@@ -72,8 +109,8 @@ struct Q4Winners {
 }
 
 impl CoProcess for Q4Winners {
-    type In1 = Json<Auction>;
-    type In2 = Json<Bid>;
+    type In1 = Auction;
+    type In2 = Bid;
     type Out = Winner;
 
     fn open(ctx: &mut OpenContext) -> Result<Self, String> {
@@ -85,21 +122,14 @@ impl CoProcess for Q4Winners {
 
     fn process_element1(
         &mut self,
-        Json(a): Json<Auction>,
+        a: Auction,
         ctx: &mut Context<'_, Winner>,
     ) -> Result<(), String> {
-        let mut info = AuctionInfo {
-            date_time: a.date_time,
-            expires: a.expires,
-            category: a.category,
-            max: -1,
-        };
+        let mut info = AuctionInfo::new(&a);
         let early = self.early.entries()?;
         if !early.is_empty() {
             for (time, price) in early {
-                if info.is_valid(time) && price > info.max {
-                    info.max = price;
-                }
+                info.offer(time, price);
             }
             self.early.clear()?;
         }
@@ -108,14 +138,9 @@ impl CoProcess for Q4Winners {
         Ok(())
     }
 
-    fn process_element2(
-        &mut self,
-        Json(b): Json<Bid>,
-        ctx: &mut Context<'_, Winner>,
-    ) -> Result<(), String> {
+    fn process_element2(&mut self, b: Bid, ctx: &mut Context<'_, Winner>) -> Result<(), String> {
         if let Some(mut info) = self.info.value()? {
-            if info.is_valid(b.date_time) && b.price > info.max {
-                info.max = b.price;
+            if info.offer(b.date_time, b.price) {
                 self.info.update(&info)?;
             }
             return Ok(());
@@ -138,13 +163,13 @@ impl CoProcess for Q4Winners {
         ctx: &mut Context<'_, Winner>,
     ) -> Result<(), String> {
         if let Some(info) = self.info.value()?
-            && info.expires == timestamp
+            && info.expires() == timestamp
         {
-            if info.max >= 0 {
+            if info.max() >= 0 {
                 ctx.emit(Winner {
                     auction: key_i64(ctx.key())?,
-                    category: info.category,
-                    price: info.max,
+                    category: info.category(),
+                    price: info.max(),
                 });
             }
             self.info.clear()?;
