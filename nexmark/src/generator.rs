@@ -508,37 +508,7 @@ mod tests {
             buf.clear();
             binary::encode(&event, &mut buf);
             let decoded = binary::decode(&buf).unwrap();
-            let owned = match decoded {
-                Event::Person(p) => Event::Person(Person {
-                    id: p.id,
-                    name: p.name.to_owned(),
-                    email_address: p.email_address.to_owned(),
-                    credit_card: p.credit_card.to_owned(),
-                    city: p.city.to_owned(),
-                    state: p.state.to_owned(),
-                    date_time: p.date_time,
-                    extra: p.extra.to_owned(),
-                }),
-                Event::Auction(a) => Event::Auction(Auction {
-                    id: a.id,
-                    item_name: a.item_name.to_owned(),
-                    description: a.description.to_owned(),
-                    initial_bid: a.initial_bid,
-                    reserve: a.reserve,
-                    date_time: a.date_time,
-                    expires: a.expires,
-                    seller: a.seller,
-                    category: a.category,
-                    extra: a.extra.to_owned(),
-                }),
-                Event::Bid(b) => Event::Bid(Bid {
-                    auction: b.auction,
-                    bidder: b.bidder,
-                    price: b.price,
-                    date_time: b.date_time,
-                    extra: b.extra.to_owned(),
-                }),
-            };
+            let owned = decoded.map_strings(|s| s.to_string());
             assert_eq!(owned, event, "event {i}");
         }
     }

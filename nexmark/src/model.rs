@@ -87,4 +87,41 @@ impl<S> Event<S> {
             Event::Bid(b) => b.date_time,
         }
     }
+
+    /// The same event with every string passed through `f`: a decoded
+    /// (borrowed) event made owned with `|s| s.to_string()`, or an owned one
+    /// borrowed with `|s| s.as_str()`.
+    pub fn map_strings<'a, T>(&'a self, f: impl Fn(&'a S) -> T) -> Event<T> {
+        match self {
+            Event::Person(p) => Event::Person(Person {
+                id: p.id,
+                name: f(&p.name),
+                email_address: f(&p.email_address),
+                credit_card: f(&p.credit_card),
+                city: f(&p.city),
+                state: f(&p.state),
+                date_time: p.date_time,
+                extra: f(&p.extra),
+            }),
+            Event::Auction(a) => Event::Auction(Auction {
+                id: a.id,
+                item_name: f(&a.item_name),
+                description: f(&a.description),
+                initial_bid: a.initial_bid,
+                reserve: a.reserve,
+                date_time: a.date_time,
+                expires: a.expires,
+                seller: a.seller,
+                category: a.category,
+                extra: f(&a.extra),
+            }),
+            Event::Bid(b) => Event::Bid(Bid {
+                auction: b.auction,
+                bidder: b.bidder,
+                price: b.price,
+                date_time: b.date_time,
+                extra: f(&b.extra),
+            }),
+        }
+    }
 }
