@@ -61,7 +61,9 @@ pub struct GeneratorConfig {
     /// Selects a different stream of the same shape. Default 0.
     pub seed: u64,
     /// Events are permuted within groups of this many (out-of-order data);
-    /// 1 (the default) keeps timestamps in order, and 0 counts as 1.
+    /// 1 (the default) keeps timestamps in order, and 0 counts as 1. The
+    /// peer holds it in a Java `int`, so only sizes up to `i32::MAX` mean
+    /// what they say.
     pub ooo_group: u64,
     /// Added to every event id: the stream starts at this id. Default 0.
     pub first: u64,
@@ -139,7 +141,10 @@ impl GeneratorConfig {
         let horizon = self
             .timestamp_i64(adj.wrapping_add(EVENTS_FOR_AUCTIONS))
             .wrapping_sub(ts);
-        let expires = ts + 1 + next_long(r, horizon.wrapping_mul(2).max(1));
+        // Java's long arithmetic wraps; so does this, at any `base_time`.
+        let expires = ts
+            .wrapping_add(1)
+            .wrapping_add(next_long(r, horizon.wrapping_mul(2).max(1)));
         let item_name = next_string(r, 20);
         let description = next_string(r, 100);
         let reserve = initial_bid + next_price(r);

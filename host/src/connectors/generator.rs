@@ -155,11 +155,10 @@ impl GeneratorReader {
                 value.extend_from_slice(payload);
                 value
             }
-            RecordFormat::Json
-            | RecordFormat::Text
-            | RecordFormat::Raw
-            | RecordFormat::Nexmark
-            | RecordFormat::NexmarkJson => format!(
+            RecordFormat::Nexmark | RecordFormat::NexmarkJson => {
+                unreachable!("Nexmark records are made by nexmark_record")
+            }
+            RecordFormat::Json | RecordFormat::Text | RecordFormat::Raw => format!(
                 r#"{{"key":{},"seq":{},"ts":{},"amount":{},"payload":"{}"}}"#,
                 event.key,
                 index,

@@ -963,7 +963,12 @@ impl Loader<'_> {
                     )
                 },
             )?;
-            defaults.events_per_second = eddy_nexmark::GeneratorConfig::default().rate;
+            // The peer's defaults, not the generic generator's, so that a
+            // job without these options makes the peer's stream.
+            let peer = eddy_nexmark::GeneratorConfig::default();
+            defaults.events_per_second = peer.rate;
+            defaults.start_time = peer.base_time;
+            defaults.seed = peer.seed;
         }
         Ok(GeneratorSpec {
             count: value_of(&spec.count),

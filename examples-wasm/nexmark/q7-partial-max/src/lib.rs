@@ -2,8 +2,9 @@
 //! `Q7Emit`. Bids in the generator's binary layout (kept by `nexmark-bids`)
 //! keyed by their bucket `auction & 63` (`nexmark-q7-bucket`) in tumbling
 //! windows (10 s, in the job file); the accumulator is the highest price and
-//! every bid at it (ties included). A bid is decoded in place and copied
-//! only when it is at the highest price so far. An aggregate emits one result per key and window, so the
+//! every bid at it (ties included). A bid's fields are read from its binary
+//! layout (no JSON parse), and an owned bid, `extra` included, is built only
+//! when it is at the highest price so far. An aggregate emits one result per key and window, so the
 //! result carries all ties: `{"windowEnd","price","ties":[bid, ...]}`, read
 //! by `nexmark-q7-max` keyed by `windowEnd`.
 
@@ -20,7 +21,8 @@ struct Q7Acc {
     ties: Vec<Q7Bid>,
 }
 
-/// A bid whose fields are read in place; `extra` is copied only for a tie.
+/// A bid's bytes in the generator's binary layout, read when it is added:
+/// an aggregate's input is owned, and only `add` knows the highest price.
 struct BinaryBid(Vec<u8>);
 
 impl Decode for BinaryBid {
@@ -30,8 +32,8 @@ impl Decode for BinaryBid {
 }
 
 impl BinaryBid {
-    /// The bid's price, and the bid itself when `wanted(price)`.
-    fn read(&self, wanted: impl FnOnce(i64) -> bool) -> (i64, Option<Q7Bid>) {
+    /// The bid, owned, if `wanted(its price)`; `extra` is copied only then.
+    fn read_if(&self, wanted: impl FnOnce(i64) -> bool) -> Option<Q7Bid> {
         let bid = match binary::decode(&self.0) {
             Ok(Event::Bid(bid)) => bid,
             // An aggregate's `add` cannot fail: a record that is not a bid
@@ -42,14 +44,13 @@ impl BinaryBid {
                 panic!("record is not a Nexmark bid (source format \"nexmark\"): {error}")
             }
         };
-        let owned = wanted(bid.price).then(|| Q7Bid {
+        wanted(bid.price).then(|| Q7Bid {
             auction: bid.auction,
             price: bid.price,
             bidder: bid.bidder,
             date_time: bid.date_time,
             extra: bid.extra.to_string(),
-        });
-        (bid.price, owned)
+        })
     }
 }
 
@@ -85,7 +86,7 @@ impl Aggregate for Q7PartialMax {
 
     fn add(&self, acc: &mut Q7Acc, bid: BinaryBid) {
         let max = acc.max;
-        if let (_, Some(bid)) = bid.read(|price| price >= max) {
+        if let Some(bid) = bid.read_if(|price| price >= max) {
             Self::add_bid(acc, bid);
         }
     }

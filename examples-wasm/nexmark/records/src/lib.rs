@@ -2,12 +2,15 @@
 //! (the peer's fields in the peer's order, strings through
 //! [`eddy_nexmark::json::write_str`], as `NexmarkBench.java`'s `json`
 //! methods write them), the records that one guest emits and another reads
-//! ([`AuctionCount`] of q5, [`Q7Bid`] and [`Q7Partial`] of q7), and reading
-//! a window's integer key.
+//! ([`AuctionCount`] of q5, [`Q7Bid`] and [`Q7Partial`] of q7), reading
+//! the compact integer records of the projections ([`read_ints`]), and
+//! reading a window's integer key.
 //!
-//! Records between operators are compact JSON so that `key_by = { field }`
-//! can key them; results are written by hand, small intermediates read with
-//! serde.
+//! Records between operators are compact JSON, so that `key_by = { field }`
+//! can key them, except q7's bids, which stay in the generator's binary
+//! layout (keyed by the `nexmark-q7-bucket` selector). Results are written
+//! by hand; flat integer records are read with [`read_ints`], the few
+//! others with serde.
 
 use eddy_sdk::{Decode, Encode};
 use serde::{Deserialize, Serialize};
@@ -56,13 +59,6 @@ impl<'a> Obj<'a> {
     pub fn str(mut self, name: &str, value: &str) -> Self {
         self.name(name);
         write_str(self.out, value);
-        self
-    }
-
-    /// A field whose value `write` appends as JSON text.
-    pub fn with(mut self, name: &str, write: impl FnOnce(&mut Vec<u8>)) -> Self {
-        self.name(name);
-        write(self.out);
         self
     }
 
@@ -164,9 +160,13 @@ pub fn key_i64(key: &[u8]) -> Result<i64, String> {
 /// keeps and emits as the query's result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuctionCount {
+    /// The auction's id (the window's key).
     pub auction: i64,
+    /// Bids on it in the window.
     pub num: i64,
+    /// The window's start, in ms since the epoch.
     pub starttime: i64,
+    /// The window's end (exclusive); `nexmark-q5-hot` keys by it.
     pub endtime: i64,
 }
 
@@ -182,15 +182,20 @@ impl Encode for AuctionCount {
     }
 }
 
-/// q7: one bid, as `nexmark-project` emits it for q7 (`{"bucket", ...}`;
-/// the bucket is only the key) and as the partial and global maxima keep it.
+/// q7: one bid at the highest price, as the partial and global maxima keep
+/// it and the query's result shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Q7Bid {
+    /// The auction bid on.
     pub auction: i64,
+    /// The bid's price.
     pub price: i64,
+    /// Who bid.
     pub bidder: i64,
+    /// When, in ms since the epoch.
     #[serde(rename = "dateTime")]
     pub date_time: i64,
+    /// The bid's padding string, as generated.
     pub extra: String,
 }
 
@@ -199,9 +204,12 @@ pub struct Q7Bid {
 /// and window and `nexmark-q7-max` reads, keyed by `windowEnd`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Q7Partial {
+    /// The window's end (exclusive); `nexmark-q7-max` keys by it.
     #[serde(rename = "windowEnd")]
     pub window_end: i64,
+    /// The bucket's highest price in the window.
     pub price: i64,
+    /// Every bid of the bucket at that price, in arrival order.
     pub ties: Vec<Q7Bid>,
 }
 
@@ -236,12 +244,11 @@ mod tests {
         Obj::new(&mut out)
             .int("a", -7)
             .str("s", "x\"y\\z")
-            .with("l", |out| out.extend_from_slice(b"[]"))
             .int("m", i64::MIN)
             .end();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            r#"{"a":-7,"s":"x\"y\\z","l":[],"m":-9223372036854775808}"#
+            r#"{"a":-7,"s":"x\"y\\z","m":-9223372036854775808}"#
         );
         let mut out = Vec::new();
         Obj::new(&mut out).end();
