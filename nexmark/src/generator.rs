@@ -527,37 +527,4 @@ mod tests {
         assert_eq!(config.timestamp(1_000_000), 1_700_000_010_000);
         assert_eq!(config.event(12_345).date_time(), config.timestamp(12_345));
     }
-
-    /// `cargo test --release -p eddy-nexmark -- --ignored --nocapture speed`
-    #[test]
-    #[ignore]
-    fn speed() {
-        use std::time::Instant;
-        let config = GeneratorConfig::default();
-        let n = 5_000_000u64;
-        let t = Instant::now();
-        let mut sum = 0i64;
-        for i in 0..n {
-            sum = sum.wrapping_add(std::hint::black_box(config.event(i)).date_time());
-        }
-        let owned = t.elapsed().as_nanos() as f64 / n as f64;
-        let t = Instant::now();
-        let mut buf = Vec::with_capacity(1024);
-        for i in 0..n {
-            buf.clear();
-            binary::encode(&config.event(i), &mut buf);
-            std::hint::black_box(&buf);
-        }
-        let encoded = t.elapsed().as_nanos() as f64 / n as f64;
-        let t = Instant::now();
-        for i in 0..n {
-            buf.clear();
-            json::write_event(&config.event(i), &mut buf);
-            std::hint::black_box(&buf);
-        }
-        let as_json = t.elapsed().as_nanos() as f64 / n as f64;
-        println!(
-            "{sum}: owned Event {owned:.1} ns/event, +binary {encoded:.1} ns/event, +json {as_json:.1} ns/event"
-        );
-    }
 }
