@@ -69,9 +69,6 @@ fn query_job(scratch: &Scratch, query: &str, parallelism: u32, count: u64, out: 
     let text = std::fs::read_to_string(&file)
         .unwrap_or_else(|error| panic!("{}: {error}", file.display()));
     let text = with_line(&text, "path = ", &format!("path = {}", toml_path(out)));
-    // Components named inside inline tables too (q7's key selector).
-    let wasm_dir = examples_dir().join("wasm");
-    let text = text.replace("\"../wasm/", &format!("\"{}/", path_str(&wasm_dir)));
     let text = with_line(&text, "count = ", &format!("count = {count}"));
     let text = with_job_parallelism(&with_absolute_paths(&text, &dir), parallelism);
     scratch.write(&format!("{query}-p{parallelism}.toml"), text)

@@ -414,12 +414,22 @@ pub fn with_job_parallelism(job_toml: &str, parallelism: u32) -> String {
     out.join("\n") + "\n"
 }
 
-/// Rewrite relative `module = "..."` and `path = "..."` values of a job file
-/// that lives in `base` into absolute paths, so that the text can be written
-/// anywhere.
+/// Rewrite relative `module = "..."` and `path = "..."` values, and key
+/// selectors in `key_by = { selector = "..." }`, of a job file that lives in
+/// `base` into absolute paths, so that the text can be written anywhere.
 pub fn with_absolute_paths(job_toml: &str, base: &Path) -> String {
     let mut out = Vec::new();
     for line in job_toml.lines() {
+        if let Some((before, rest)) = line.split_once("selector = \"")
+            && let Some((selector, after)) = rest.split_once('"')
+            && Path::new(selector).is_relative()
+        {
+            out.push(format!(
+                "{before}selector = {}{after}",
+                toml_path(&base.join(selector))
+            ));
+            continue;
+        }
         let trimmed = line.trim_start();
         let mut rewritten = None;
         for key in ["module", "path"] {

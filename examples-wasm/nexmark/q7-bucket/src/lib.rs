@@ -63,5 +63,12 @@ mod tests {
             assert_eq!(Bucket::decode(&bytes).unwrap().0, bucket);
         }
         assert!(Bucket::decode(b"not an event").is_err());
+        let mut person = Vec::new();
+        binary::encode(
+            &eddy_nexmark::GeneratorConfig::default().event(0),
+            &mut person,
+        );
+        let error = Bucket::decode(&person).err().unwrap();
+        assert!(error.contains("put nexmark-bids before it"), "{error}");
     }
 }
